@@ -1,0 +1,154 @@
+//! The normalized event (DESIGN §3): what every extractor produces and every later
+//! stage (store, rules, delivery) consumes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who sent the notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registrar {
+    Opensrs,
+    Autodns,
+    Gandi,
+    Unknown,
+}
+
+impl Registrar {
+    pub const ALL: [Registrar; 4] = [
+        Registrar::Opensrs,
+        Registrar::Autodns,
+        Registrar::Gandi,
+        Registrar::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registrar::Opensrs => "opensrs",
+            Registrar::Autodns => "autodns",
+            Registrar::Gandi => "gandi",
+            Registrar::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Registrar> {
+        Registrar::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl std::fmt::Display for Registrar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event reported by the registrar, the final result of a job, or a test message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Event,
+    Job,
+    Test,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Event => "event",
+            Kind::Job => "job",
+            Kind::Test => "test",
+        }
+    }
+}
+
+/// The shape the payload had in the email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Format {
+    #[serde(rename = "json")]
+    Json,
+    #[serde(rename = "xml")]
+    Xml,
+    #[serde(rename = "ops-xml")]
+    OpsXml,
+    #[serde(rename = "epp")]
+    Epp,
+    #[serde(rename = "python-literal")]
+    PythonLiteral,
+    #[serde(rename = "text")]
+    Text,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Xml => "xml",
+            Format::OpsXml => "ops-xml",
+            Format::Epp => "epp",
+            Format::PythonLiteral => "python-literal",
+            Format::Text => "text",
+        }
+    }
+}
+
+/// One notification, normalized. Field order is the order of DESIGN §3 and of
+/// `mailroom parse --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub registrar: Registrar,
+    pub event_id: String,
+    pub kind: Kind,
+    pub object: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub topic: String,
+    pub domain: Option<String>,
+    pub domains: Vec<String>,
+    pub status: Option<String>,
+    pub occurred_at: Option<String>,
+    pub format: Format,
+    pub data: Value,
+}
+
+impl Event {
+    /// `registrar:event_id`, the identity of an event everywhere (dedup, idempotency keys).
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.registrar, self.event_id)
+    }
+
+    /// The value of a field by name, as rules and templates see it: the DESIGN §3 fields
+    /// by their names, and `data.a.b.0` for paths into the payload.
+    pub fn field(&self, name: &str) -> Option<Value> {
+        let s = |v: &str| Some(Value::String(v.to_string()));
+        let opt = |v: &Option<String>| Some(v.clone().map(Value::String).unwrap_or(Value::Null));
+        match name {
+            "registrar" => s(self.registrar.as_str()),
+            "event_id" => s(&self.event_id),
+            "kind" => s(self.kind.as_str()),
+            "object" => s(&self.object),
+            "type" => s(&self.event_type),
+            "topic" => s(&self.topic),
+            "domain" => opt(&self.domain),
+            "domains" => Some(Value::from(self.domains.clone())),
+            "status" => opt(&self.status),
+            "occurred_at" => opt(&self.occurred_at),
+            "format" => s(self.format.as_str()),
+            "data" => Some(self.data.clone()),
+            _ => {
+                let path = name.strip_prefix("data.")?;
+                lookup_path(&self.data, path).cloned()
+            }
+        }
+    }
+}
+
+/// Follows a dotted path (`object_data.domain_name`, `nameserver_list.0`) into a value.
+pub fn lookup_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |v, segment| match v {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}

@@ -1,0 +1,285 @@
+//! XML payloads (AutoDNS XML, EPP, OpenSRS OPS envelopes) into a small tree, and the
+//! tree into JSON. Entities are never expanded: a document that declares any is refused,
+//! and only the five predefined entities and character references are resolved.
+
+use quick_xml::events::Event as XmlEvent;
+use quick_xml::Reader;
+use serde_json::{Map, Value};
+
+/// How deep elements may nest before the payload is refused.
+pub const MAX_DEPTH: usize = 64;
+/// How many elements one payload may hold.
+pub const MAX_ELEMENTS: usize = 200_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("XML declares entities (<!ENTITY>); refused without expansion")]
+    EntityDeclaration,
+    #[error("XML uses an undefined entity &{0};")]
+    UndefinedEntity(String),
+    #[error("XML nesting too deep (more than {MAX_DEPTH} levels)")]
+    TooDeep,
+    #[error("XML has too many elements (more than {MAX_ELEMENTS})")]
+    TooLarge,
+    #[error("XML is truncated: <{0}> is never closed")]
+    Truncated(String),
+    #[error("XML has no root element")]
+    NoRoot,
+    #[error("XML is malformed at byte {offset}: {message}")]
+    Malformed { offset: u64, message: String },
+}
+
+/// One element: its qualified name, attributes, child elements and text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Element {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Element>,
+    pub text: String,
+}
+
+impl Element {
+    /// The name without its namespace prefix (`panData` for `domain:panData`).
+    pub fn local_name(&self) -> &str {
+        self.name.rsplit(':').next().unwrap_or(&self.name)
+    }
+
+    /// The first child whose local name matches.
+    pub fn child(&self, local: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.local_name() == local)
+    }
+
+    pub fn children_named<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a Element> {
+        self.children.iter().filter(move |c| c.local_name() == local)
+    }
+
+    /// Follows child local names, e.g. `path(&["status", "code"])`.
+    pub fn path(&self, names: &[&str]) -> Option<&Element> {
+        names.iter().try_fold(self, |e, n| e.child(n))
+    }
+
+    /// Trimmed text of the element at `names`, if present and non-empty.
+    pub fn text_at(&self, names: &[&str]) -> Option<&str> {
+        let t = self.path(names)?.text.trim();
+        (!t.is_empty()).then_some(t)
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every element below this one, depth first.
+    pub fn descendants(&self) -> Vec<&Element> {
+        let mut out = Vec::new();
+        let mut stack: Vec<&Element> = self.children.iter().rev().collect();
+        while let Some(e) = stack.pop() {
+            out.push(e);
+            stack.extend(e.children.iter().rev());
+        }
+        out
+    }
+
+    /// Generic XML → JSON: an element with neither attributes nor children is its text;
+    /// otherwise an object of `@attribute`s, children by name (repeated names become an
+    /// array) and `#text` when it also has text. Namespace declarations are left out.
+    pub fn to_json(&self) -> Value {
+        let attrs: Vec<&(String, String)> = self
+            .attrs
+            .iter()
+            .filter(|(k, _)| k != "xmlns" && !k.starts_with("xmlns:"))
+            .collect();
+        let text = self.text.trim();
+        if attrs.is_empty() && self.children.is_empty() {
+            return Value::String(text.to_string());
+        }
+        let mut map = Map::new();
+        for (k, v) in attrs {
+            map.insert(format!("@{k}"), Value::String(v.clone()));
+        }
+        for child in &self.children {
+            let v = child.to_json();
+            match map.get_mut(&child.name) {
+                // An element's own JSON is never an array, so an array here holds repeats.
+                Some(Value::Array(items)) => items.push(v),
+                Some(existing) => {
+                    let first = existing.take();
+                    *existing = Value::Array(vec![first, v]);
+                }
+                None => {
+                    map.insert(child.name.clone(), v);
+                }
+            }
+        }
+        if !text.is_empty() {
+            map.insert("#text".into(), Value::String(text.to_string()));
+        }
+        Value::Object(map)
+    }
+}
+
+/// Parses the XML document at the start of `src` (declaration, comments and a DOCTYPE
+/// without entity declarations may come first). Returns the root element and the
+/// number of bytes the document used, so callers can go on scanning after it.
+pub fn parse_document(src: &str) -> Result<(Element, usize), XmlError> {
+    let mut reader = Reader::from_str(src);
+    reader.config_mut().trim_text(false);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut count = 0usize;
+    loop {
+        let event = reader.read_event().map_err(|e| XmlError::Malformed {
+            offset: reader.error_position(),
+            message: e.to_string(),
+        })?;
+        match event {
+            XmlEvent::DocType(d) => {
+                if d.as_ref().windows(8).any(|w| w == b"<!ENTITY") {
+                    return Err(XmlError::EntityDeclaration);
+                }
+            }
+            XmlEvent::Start(s) | XmlEvent::Empty(s) if stack.len() >= MAX_DEPTH => {
+                let _ = s;
+                return Err(XmlError::TooDeep);
+            }
+            XmlEvent::Start(s) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(XmlError::TooLarge);
+                }
+                stack.push(start_element(&s)?);
+            }
+            XmlEvent::Empty(s) => {
+                count += 1;
+                let el = start_element(&s)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => return Ok((el, reader.buffer_position() as usize)),
+                }
+            }
+            XmlEvent::End(_) => {
+                let Some(el) = stack.pop() else {
+                    return Err(XmlError::NoRoot);
+                };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => return Ok((el, reader.buffer_position() as usize)),
+                }
+            }
+            XmlEvent::Text(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&t.decode().map_err(|e| malformed(&reader, e))?);
+                }
+            }
+            XmlEvent::CData(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&t.decode().map_err(|e| malformed(&reader, e))?);
+                }
+            }
+            XmlEvent::GeneralRef(r) => {
+                let resolved = resolve_ref(&r)?;
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&resolved);
+                }
+            }
+            XmlEvent::Eof => {
+                return Err(match stack.first() {
+                    Some(root) => XmlError::Truncated(root.name.clone()),
+                    None => XmlError::NoRoot,
+                });
+            }
+            XmlEvent::Decl(_) | XmlEvent::PI(_) | XmlEvent::Comment(_) => {}
+        }
+    }
+}
+
+fn malformed(reader: &Reader<&[u8]>, e: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed {
+        offset: reader.buffer_position(),
+        message: e.to_string(),
+    }
+}
+
+fn start_element(s: &quick_xml::events::BytesStart<'_>) -> Result<Element, XmlError> {
+    let name = String::from_utf8_lossy(s.name().as_ref()).into_owned();
+    let mut attrs = Vec::new();
+    for a in s.attributes().with_checks(false) {
+        let a = a.map_err(|e| XmlError::Malformed {
+            offset: 0,
+            message: e.to_string(),
+        })?;
+        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+        let value = a.unescape_value().map_err(|e| match e {
+            quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, n)) => {
+                XmlError::UndefinedEntity(n)
+            }
+            other => XmlError::Malformed {
+                offset: 0,
+                message: other.to_string(),
+            },
+        })?;
+        attrs.push((key, value.into_owned()));
+    }
+    Ok(Element {
+        name,
+        attrs,
+        ..Element::default()
+    })
+}
+
+fn resolve_ref(r: &quick_xml::events::BytesRef<'_>) -> Result<String, XmlError> {
+    let name = String::from_utf8_lossy(r.as_ref()).into_owned();
+    if let Ok(Some(ch)) = r.resolve_char_ref() {
+        return Ok(ch.to_string());
+    }
+    let s = match name.as_str() {
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        _ => return Err(XmlError::UndefinedEntity(name)),
+    };
+    Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tree_and_json() {
+        let src = "<?xml version='1.0'?>\n<!-- c --><r a=\"1\" xmlns:d=\"urn:x\"><d:n x=\"y\">t &amp; u</d:n><k>1</k><k>2</k><e/></r> trailing";
+        let (root, used) = parse_document(src).unwrap();
+        assert_eq!(&src[used..], " trailing");
+        assert_eq!(root.child("n").unwrap().text, "t & u");
+        assert_eq!(
+            root.to_json(),
+            json!({"@a":"1","d:n":{"@x":"y","#text":"t & u"},"k":["1","2"],"e":""})
+        );
+    }
+
+    #[test]
+    fn three_repeats_stay_one_array() {
+        let (root, _) = parse_document("<r><k>1</k><k>2</k><k>3</k></r>").unwrap();
+        assert_eq!(root.to_json(), json!({"k":["1","2","3"]}));
+        let (root, _) = parse_document("<r><k><k>1</k><k>2</k></k></r>").unwrap();
+        assert_eq!(root.to_json(), json!({"k":{"k":["1","2"]}}));
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]><lolz>&lol2;</lolz>";
+        assert_eq!(parse_document(bomb).unwrap_err(), XmlError::EntityDeclaration);
+        assert_eq!(
+            parse_document("<a>&lol9;</a>").unwrap_err(),
+            XmlError::UndefinedEntity("lol9".into())
+        );
+        let deep = "<a>".repeat(100_000);
+        assert_eq!(parse_document(&deep).unwrap_err(), XmlError::TooDeep);
+        assert!(matches!(parse_document("<a><b></a>"), Err(XmlError::Malformed { .. })));
+        assert_eq!(parse_document("<a><b>").unwrap_err(), XmlError::Truncated("a".into()));
+    }
+}

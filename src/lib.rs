@@ -1,0 +1,9 @@
+//! mailroom: registrar notification emails in, events stored exactly once, rules run.
+//!
+//! The pipeline reads top to bottom: `extract` (email → events), `event` (the
+//! normalized event) and `topics` (the cross-registrar vocabulary), then the store,
+//! rules and delivery stages.
+
+pub mod event;
+pub mod extract;
+pub mod topics;

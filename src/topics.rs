@@ -1,0 +1,171 @@
+//! The cross-registrar topic vocabulary: every notification name a registrar documents,
+//! the topic one rule can match it by, the object it is about, and the status the name
+//! itself implies. `docs/EVENTS.md` and the README's table are this table in prose.
+
+use crate::event::Registrar;
+
+/// One known notification name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topic {
+    pub registrar: Registrar,
+    /// The registrar's name. OpenSRS names are `OBJECT EVENT` (`DOMAIN CREATED`).
+    pub name: &'static str,
+    pub topic: &'static str,
+    pub object: &'static str,
+    /// Status implied by the name when the payload carries none.
+    pub status: Option<&'static str>,
+    /// Documented by the registrar as "not yet available".
+    pub announced_only: bool,
+}
+
+const fn t(
+    registrar: Registrar,
+    name: &'static str,
+    topic: &'static str,
+    object: &'static str,
+    status: Option<&'static str>,
+) -> Topic {
+    Topic {
+        registrar,
+        name,
+        topic,
+        object,
+        status,
+        announced_only: false,
+    }
+}
+
+const fn later(name: &'static str, topic: &'static str, object: &'static str) -> Topic {
+    Topic {
+        registrar: Registrar::Gandi,
+        name,
+        topic,
+        object,
+        status: None,
+        announced_only: true,
+    }
+}
+
+use Registrar::{Autodns as A, Gandi as G, Opensrs as O};
+
+const PENDING: Option<&str> = Some("pending");
+const COMPLETED: Option<&str> = Some("completed");
+const SUCCESS: Option<&str> = Some("success");
+const ERROR: Option<&str> = Some("error");
+
+/// Every notification name we know, in the registrars' documentation order.
+pub const TOPICS: &[Topic] = &[
+    t(O, "DOMAIN CREATED", "domain.created", "domain", None),
+    t(O, "DOMAIN EXPIRED", "domain.expired", "domain", None),
+    t(O, "DOMAIN NAMESERVER_UPDATE", "domain.nameservers_changed", "domain", None),
+    t(O, "DOMAIN REGISTERED", "domain.registered", "domain", None),
+    t(O, "DOMAIN REGISTRANT_VERIFICATION_STATUS_CHANGE", "domain.registrant_verification", "domain", None),
+    t(O, "DOMAIN RENEWED", "domain.renewed", "domain", None),
+    t(O, "DOMAIN ZONE_CHECK_STATUS_CHANGE", "domain.zone_check", "domain", None),
+    t(O, "DOMAIN DELETED", "domain.deleted", "domain", None),
+    t(O, "ORDER CLAIM_STATUS_CHANGE", "order.claim", "order", None),
+    t(O, "ORDER STATUS_CHANGE", "order.status", "order", None),
+    t(O, "TRANSFER STATUS_CHANGE", "transfer.in", "transfer", None),
+    t(A, "transfer_start", "transfer.out", "domain", PENDING),
+    t(A, "transfer_autoack", "transfer.out", "domain", Some("approved")),
+    t(A, "transfer_autonack", "transfer.out", "domain", Some("rejected")),
+    t(A, "transfer_reminder", "transfer.out", "domain", PENDING),
+    t(A, "domain_away", "transfer.out", "domain", COMPLETED),
+    t(A, "autoupdate_dns_error", "domain.zone_check", "domain", ERROR),
+    t(A, "autoupdate_dns_success", "domain.zone_check", "domain", SUCCESS),
+    t(A, "autoupdate_deferred_success", "domain.zone_check", "domain", SUCCESS),
+    t(A, "autoupdate_deferred_error", "domain.zone_check", "domain", ERROR),
+    t(A, "ocval_reminder", "contact.validation", "domain", PENDING),
+    t(A, "ocval_activation", "contact.validation", "domain", Some("suspended")),
+    t(A, "ocval_deactivation", "contact.validation", "domain", Some("restored")),
+    t(A, "job", "job.result", "domain", None),
+    t(A, "panData", "job.result", "domain", None),
+    t(A, "trnData", "transfer.status", "domain", None),
+    t(G, "domain.delete_foa", "domain.deleted", "domain", PENDING),
+    t(G, "domain.delete_foa_reselle", "domain.deleted", "domain", PENDING),
+    t(G, "domain.delete_done_reseller", "domain.deleted", "domain", COMPLETED),
+    t(G, "domain.transfer_out", "transfer.out", "domain", PENDING),
+    t(G, "domain.transfer_out_reselle", "transfer.out", "domain", PENDING),
+    t(G, "domain.transfer_out_done_reselle", "transfer.out", "domain", COMPLETED),
+    t(G, "domain.reachability_reseller", "domain.registrant_verification", "domain", None),
+    t(G, "domain.contact_validation", "contact.validation", "domain", PENDING),
+    t(G, "iaas.create", "server.created", "server", None),
+    t(G, "iaas.update", "server.updated", "server", None),
+    t(G, "paas.create", "hosting.created", "hosting", None),
+    t(G, "site.create", "site.created", "site", None),
+    t(G, "ssl.backend", "certificate.order", "certificate", None),
+    later("domain.creation", "domain.created", "domain"),
+    later("domain.renewal_reminder", "domain.renewal_reminder", "domain"),
+    later("domain.grouped_renewal_reminder", "domain.renewal_reminder", "domain"),
+    later("domain.renewal", "domain.renewed", "domain"),
+    later("domain.automatic_renewal", "domain.renewed", "domain"),
+    later("domain.transfer", "transfer.in", "domain"),
+    later("domain.restore", "domain.restored", "domain"),
+    later("domain.change_owner", "domain.owner_changed", "domain"),
+    later("domain.update", "domain.updated", "domain"),
+    later("contact.update", "contact.updated", "contact"),
+    later("contact.password_update", "contact.updated", "contact"),
+    later("billing.new_invoice", "billing.invoice", "billing"),
+    later("billing.credit_alert", "billing.credit_alert", "billing"),
+    later("iaas.credit_alert", "billing.credit_alert", "server"),
+    later("paas.renewal_reminder", "hosting.renewal_reminder", "hosting"),
+    later("paas.renewal", "hosting.renewed", "hosting"),
+    later("site.renewal_reminder", "site.renewal_reminder", "site"),
+    later("site.renewal", "site.renewed", "site"),
+    later("ssl.renewal_reminder", "certificate.renewal_reminder", "certificate"),
+];
+
+/// The topic of a test message, whatever it tests.
+pub const TEST_TOPIC: &str = "test";
+/// The topic of a name nobody documented.
+pub const OTHER_TOPIC: &str = "other";
+
+/// Looks a name up (case-insensitively) for one registrar.
+pub fn lookup(registrar: Registrar, name: &str) -> Option<&'static Topic> {
+    TOPICS
+        .iter()
+        .find(|t| t.registrar == registrar && t.name.eq_ignore_ascii_case(name))
+}
+
+/// Every distinct topic, in table order.
+pub fn all_topics() -> Vec<&'static str> {
+    let mut seen: Vec<&'static str> = Vec::new();
+    for t in TOPICS {
+        if !seen.contains(&t.topic) {
+            seen.push(t.topic);
+        }
+    }
+    seen.push(TEST_TOPIC);
+    seen.push(OTHER_TOPIC);
+    seen
+}
+
+/// Folds the spelling variants the registrars' own documentation uses
+/// (`autoupdate_deffered_error` in AutoDNS's German pages).
+pub fn fold_spelling(name: &str) -> String {
+    name.trim().replace("deffered", "deferred")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_unique_per_registrar() {
+        for (i, a) in TOPICS.iter().enumerate() {
+            for b in &TOPICS[i + 1..] {
+                assert!(
+                    !(a.registrar == b.registrar && a.name == b.name),
+                    "{} listed twice",
+                    a.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn german_spelling_folds() {
+        assert_eq!(fold_spelling("autoupdate_deffered_error"), "autoupdate_deferred_error");
+        assert!(lookup(Registrar::Autodns, &fold_spelling("autoupdate_deffered_success")).is_some());
+    }
+}
