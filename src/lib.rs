@@ -4,6 +4,7 @@
 //! normalized event) and `topics` (the cross-registrar vocabulary), then the store,
 //! rules and delivery stages.
 
+pub mod cli;
 pub mod event;
 pub mod extract;
 pub mod topics;

@@ -40,9 +40,10 @@ pub struct Extraction {
     pub reason: Option<String>,
 }
 
-/// Finds every notification event in one raw email.
+/// Finds every notification event in one raw email. A bug that panics while reading a
+/// message quarantines that message instead of stopping the pipeline.
 pub fn extract(raw: &[u8]) -> Extraction {
-    match std::panic::catch_unwind(|| extract_inner(raw)) {
+    match std::panic::catch_unwind(|| extract_strict(raw)) {
         Ok(x) => x,
         Err(_) => Extraction {
             reason: Some("internal error while reading this message (a bug: please report it)".into()),
@@ -51,7 +52,9 @@ pub fn extract(raw: &[u8]) -> Extraction {
     }
 }
 
-fn extract_inner(raw: &[u8]) -> Extraction {
+/// [`extract`] without the panic guard, for fuzzing and property tests, where a panic
+/// must surface.
+pub fn extract_strict(raw: &[u8]) -> Extraction {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return quarantined(MessageMeta::default(), "empty message".into());
     }
@@ -82,8 +85,30 @@ fn quarantined(meta: MessageMeta, reason: String) -> Extraction {
     Extraction {
         meta,
         events: Vec::new(),
-        reason: Some(reason),
+        reason: Some(one_line(&reason)),
     }
+}
+
+/// Longest quarantine reason kept, in characters.
+const MAX_REASON: usize = 240;
+
+/// A reason fit for one log line: control characters and runs of white space become
+/// one space, and it is cut at [`MAX_REASON`] characters.
+fn one_line(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len().min(MAX_REASON + 3));
+    for word in reason.split(|c: char| c.is_whitespace() || c.is_control()) {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.chars().count() > MAX_REASON {
+        out = out.chars().take(MAX_REASON).collect::<String>() + "…";
+    }
+    out
 }
 
 /// What the extractors know about the email a payload came from.

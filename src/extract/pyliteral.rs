@@ -190,10 +190,17 @@ impl Parser<'_> {
     }
 
     fn escape(&mut self, out: &mut String) -> Result<(), PyError> {
-        let Some(&c) = self.s.get(self.pos + 1) else {
+        let Some(ch) = self.src[self.pos + 1..].chars().next() else {
             return self.err("unterminated string");
         };
-        self.pos += 2;
+        self.pos += 1 + ch.len_utf8();
+        if !ch.is_ascii() {
+            // Unknown escapes stay as written, as in Python.
+            out.push('\\');
+            out.push(ch);
+            return Ok(());
+        }
+        let c = ch as u8;
         let simple = match c {
             b'n' => Some('\n'),
             b't' => Some('\t'),
@@ -321,6 +328,7 @@ mod tests {
         assert!(parse_prefix("{'a' 1}").is_err());
         assert!(parse_prefix("'unterminated").is_err());
         assert!(parse_prefix("os.system('x')").is_err());
+        assert_eq!(parse("'\\é'"), json!("\\é"));
         let deep = "[".repeat(100_000);
         let e = parse_prefix(&deep).unwrap_err();
         assert_eq!(e.message, "nesting too deep");
