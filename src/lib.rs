@@ -5,6 +5,10 @@
 //! rules and delivery stages.
 
 pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod event;
 pub mod extract;
+pub mod source;
+pub mod store;
 pub mod topics;

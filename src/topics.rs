@@ -57,46 +57,156 @@ const ERROR: Option<&str> = Some("error");
 pub const TOPICS: &[Topic] = &[
     t(O, "DOMAIN CREATED", "domain.created", "domain", None),
     t(O, "DOMAIN EXPIRED", "domain.expired", "domain", None),
-    t(O, "DOMAIN NAMESERVER_UPDATE", "domain.nameservers_changed", "domain", None),
+    t(
+        O,
+        "DOMAIN NAMESERVER_UPDATE",
+        "domain.nameservers_changed",
+        "domain",
+        None,
+    ),
     t(O, "DOMAIN REGISTERED", "domain.registered", "domain", None),
-    t(O, "DOMAIN REGISTRANT_VERIFICATION_STATUS_CHANGE", "domain.registrant_verification", "domain", None),
+    t(
+        O,
+        "DOMAIN REGISTRANT_VERIFICATION_STATUS_CHANGE",
+        "domain.registrant_verification",
+        "domain",
+        None,
+    ),
     t(O, "DOMAIN RENEWED", "domain.renewed", "domain", None),
-    t(O, "DOMAIN ZONE_CHECK_STATUS_CHANGE", "domain.zone_check", "domain", None),
+    t(
+        O,
+        "DOMAIN ZONE_CHECK_STATUS_CHANGE",
+        "domain.zone_check",
+        "domain",
+        None,
+    ),
     t(O, "DOMAIN DELETED", "domain.deleted", "domain", None),
     t(O, "ORDER CLAIM_STATUS_CHANGE", "order.claim", "order", None),
     t(O, "ORDER STATUS_CHANGE", "order.status", "order", None),
     t(O, "TRANSFER STATUS_CHANGE", "transfer.in", "transfer", None),
     t(A, "transfer_start", "transfer.out", "domain", PENDING),
-    t(A, "transfer_autoack", "transfer.out", "domain", Some("approved")),
-    t(A, "transfer_autonack", "transfer.out", "domain", Some("rejected")),
+    t(
+        A,
+        "transfer_autoack",
+        "transfer.out",
+        "domain",
+        Some("approved"),
+    ),
+    t(
+        A,
+        "transfer_autonack",
+        "transfer.out",
+        "domain",
+        Some("rejected"),
+    ),
     t(A, "transfer_reminder", "transfer.out", "domain", PENDING),
     t(A, "domain_away", "transfer.out", "domain", COMPLETED),
-    t(A, "autoupdate_dns_error", "domain.zone_check", "domain", ERROR),
-    t(A, "autoupdate_dns_success", "domain.zone_check", "domain", SUCCESS),
-    t(A, "autoupdate_deferred_success", "domain.zone_check", "domain", SUCCESS),
-    t(A, "autoupdate_deferred_error", "domain.zone_check", "domain", ERROR),
+    t(
+        A,
+        "autoupdate_dns_error",
+        "domain.zone_check",
+        "domain",
+        ERROR,
+    ),
+    t(
+        A,
+        "autoupdate_dns_success",
+        "domain.zone_check",
+        "domain",
+        SUCCESS,
+    ),
+    t(
+        A,
+        "autoupdate_deferred_success",
+        "domain.zone_check",
+        "domain",
+        SUCCESS,
+    ),
+    t(
+        A,
+        "autoupdate_deferred_error",
+        "domain.zone_check",
+        "domain",
+        ERROR,
+    ),
     t(A, "ocval_reminder", "contact.validation", "domain", PENDING),
-    t(A, "ocval_activation", "contact.validation", "domain", Some("suspended")),
-    t(A, "ocval_deactivation", "contact.validation", "domain", Some("restored")),
+    t(
+        A,
+        "ocval_activation",
+        "contact.validation",
+        "domain",
+        Some("suspended"),
+    ),
+    t(
+        A,
+        "ocval_deactivation",
+        "contact.validation",
+        "domain",
+        Some("restored"),
+    ),
     t(A, "job", "job.result", "domain", None),
     t(A, "panData", "job.result", "domain", None),
     t(A, "trnData", "transfer.status", "domain", None),
     t(G, "domain.delete_foa", "domain.deleted", "domain", PENDING),
-    t(G, "domain.delete_foa_reselle", "domain.deleted", "domain", PENDING),
-    t(G, "domain.delete_done_reseller", "domain.deleted", "domain", COMPLETED),
+    t(
+        G,
+        "domain.delete_foa_reselle",
+        "domain.deleted",
+        "domain",
+        PENDING,
+    ),
+    t(
+        G,
+        "domain.delete_done_reseller",
+        "domain.deleted",
+        "domain",
+        COMPLETED,
+    ),
     t(G, "domain.transfer_out", "transfer.out", "domain", PENDING),
-    t(G, "domain.transfer_out_reselle", "transfer.out", "domain", PENDING),
-    t(G, "domain.transfer_out_done_reselle", "transfer.out", "domain", COMPLETED),
-    t(G, "domain.reachability_reseller", "domain.registrant_verification", "domain", None),
-    t(G, "domain.contact_validation", "contact.validation", "domain", PENDING),
+    t(
+        G,
+        "domain.transfer_out_reselle",
+        "transfer.out",
+        "domain",
+        PENDING,
+    ),
+    t(
+        G,
+        "domain.transfer_out_done_reselle",
+        "transfer.out",
+        "domain",
+        COMPLETED,
+    ),
+    t(
+        G,
+        "domain.reachability_reseller",
+        "domain.registrant_verification",
+        "domain",
+        None,
+    ),
+    t(
+        G,
+        "domain.contact_validation",
+        "contact.validation",
+        "domain",
+        PENDING,
+    ),
     t(G, "iaas.create", "server.created", "server", None),
     t(G, "iaas.update", "server.updated", "server", None),
     t(G, "paas.create", "hosting.created", "hosting", None),
     t(G, "site.create", "site.created", "site", None),
     t(G, "ssl.backend", "certificate.order", "certificate", None),
     later("domain.creation", "domain.created", "domain"),
-    later("domain.renewal_reminder", "domain.renewal_reminder", "domain"),
-    later("domain.grouped_renewal_reminder", "domain.renewal_reminder", "domain"),
+    later(
+        "domain.renewal_reminder",
+        "domain.renewal_reminder",
+        "domain",
+    ),
+    later(
+        "domain.grouped_renewal_reminder",
+        "domain.renewal_reminder",
+        "domain",
+    ),
     later("domain.renewal", "domain.renewed", "domain"),
     later("domain.automatic_renewal", "domain.renewed", "domain"),
     later("domain.transfer", "transfer.in", "domain"),
@@ -108,11 +218,19 @@ pub const TOPICS: &[Topic] = &[
     later("billing.new_invoice", "billing.invoice", "billing"),
     later("billing.credit_alert", "billing.credit_alert", "billing"),
     later("iaas.credit_alert", "billing.credit_alert", "server"),
-    later("paas.renewal_reminder", "hosting.renewal_reminder", "hosting"),
+    later(
+        "paas.renewal_reminder",
+        "hosting.renewal_reminder",
+        "hosting",
+    ),
     later("paas.renewal", "hosting.renewed", "hosting"),
     later("site.renewal_reminder", "site.renewal_reminder", "site"),
     later("site.renewal", "site.renewed", "site"),
-    later("ssl.renewal_reminder", "certificate.renewal_reminder", "certificate"),
+    later(
+        "ssl.renewal_reminder",
+        "certificate.renewal_reminder",
+        "certificate",
+    ),
 ];
 
 /// The topic of a test message, whatever it tests.
@@ -165,7 +283,16 @@ mod tests {
 
     #[test]
     fn german_spelling_folds() {
-        assert_eq!(fold_spelling("autoupdate_deffered_error"), "autoupdate_deferred_error");
-        assert!(lookup(Registrar::Autodns, &fold_spelling("autoupdate_deffered_success")).is_some());
+        assert_eq!(
+            fold_spelling("autoupdate_deffered_error"),
+            "autoupdate_deferred_error"
+        );
+        assert!(
+            lookup(
+                Registrar::Autodns,
+                &fold_spelling("autoupdate_deffered_success")
+            )
+            .is_some()
+        );
     }
 }

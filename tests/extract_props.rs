@@ -11,11 +11,20 @@ use proptest::prelude::*;
 fn seeds() -> Vec<Vec<u8>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
-    for dir in ["samples", "samples/malformed", "tests/corpora/mime-robustness/malformed"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+    for dir in [
+        "samples",
+        "samples/malformed",
+        "tests/corpora/mime-robustness/malformed",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
         paths.sort();
-        for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "eml")) {
+        for p in paths
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        {
             out.push(std::fs::read(p).unwrap());
         }
     }
@@ -27,7 +36,10 @@ fn check(raw: &[u8]) {
     let found = extract_strict(raw);
     if found.events.is_empty() {
         let reason = found.reason.expect("no events and no reason");
-        assert!(!reason.is_empty() && !reason.contains('\n'), "bad reason {reason:?}");
+        assert!(
+            !reason.is_empty() && !reason.contains('\n'),
+            "bad reason {reason:?}"
+        );
     } else {
         assert!(found.reason.is_none());
         for e in &found.events {

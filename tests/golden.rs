@@ -45,7 +45,11 @@ fn diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
             }
         }
         (Value::Array(a), Value::Array(b)) => {
-            out.push(format!("{path}: expected {} items, got {}", a.len(), b.len()));
+            out.push(format!(
+                "{path}: expected {} items, got {}",
+                a.len(),
+                b.len()
+            ));
         }
         _ if want != got => out.push(format!("{path}: expected {want}, got {got}")),
         _ => {}
@@ -113,7 +117,14 @@ fn the_samples_cover_every_documented_name_and_format() {
         .map(|t| t.name)
         .collect();
     assert!(missing.is_empty(), "no sample for {missing:?}");
-    for format in [Format::Json, Format::Xml, Format::OpsXml, Format::Epp, Format::PythonLiteral, Format::Text] {
+    for format in [
+        Format::Json,
+        Format::Xml,
+        Format::OpsXml,
+        Format::Epp,
+        Format::PythonLiteral,
+        Format::Text,
+    ] {
         assert!(
             events.iter().any(|e| e["format"] == format.as_str()),
             "no sample in format {}",
@@ -121,7 +132,10 @@ fn the_samples_cover_every_documented_name_and_format() {
         );
     }
     for kind in [Kind::Event, Kind::Job, Kind::Test] {
-        assert!(events.iter().any(|e| e["kind"] == kind.as_str()), "no {kind:?} sample");
+        assert!(
+            events.iter().any(|e| e["kind"] == kind.as_str()),
+            "no {kind:?} sample"
+        );
     }
 }
 
@@ -131,11 +145,24 @@ fn assert_quarantined(path: &Path, raw: &[u8]) {
     let started = Instant::now();
     let found = extract(raw);
     let took = started.elapsed();
-    assert!(found.events.is_empty(), "{}: gave events {:?}", path.display(), found.events);
+    assert!(
+        found.events.is_empty(),
+        "{}: gave events {:?}",
+        path.display(),
+        found.events
+    );
     let reason = found.reason.unwrap_or_default();
     assert!(!reason.trim().is_empty(), "{}: no reason", path.display());
-    assert!(!reason.contains('\n'), "{}: reason is not one line: {reason}", path.display());
-    assert!(took < Duration::from_secs(10), "{}: took {took:?}", path.display());
+    assert!(
+        !reason.contains('\n'),
+        "{}: reason is not one line: {reason}",
+        path.display()
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "{}: took {took:?}",
+        path.display()
+    );
 }
 
 #[test]

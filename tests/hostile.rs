@@ -35,10 +35,18 @@ fn truncated_json() {
 
 #[test]
 fn xml_entity_bomb_is_not_expanded() {
-    let mut body = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE OPS_envelope [\n <!ENTITY lol \"lol\">\n");
+    let mut body =
+        String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE OPS_envelope [\n <!ENTITY lol \"lol\">\n");
     for i in 1..10 {
-        let prev = if i == 1 { "lol".to_string() } else { format!("lol{}", i - 1) };
-        body.push_str(&format!(" <!ENTITY lol{i} \"{}\">\n", format!("&{prev};").repeat(10)));
+        let prev = if i == 1 {
+            "lol".to_string()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        body.push_str(&format!(
+            " <!ENTITY lol{i} \"{}\">\n",
+            format!("&{prev};").repeat(10)
+        ));
     }
     body.push_str("]>\n<OPS_envelope><body><data_block><dt_assoc><item key=\"x\">&lol9;</item></dt_assoc></data_block></body></OPS_envelope>\n");
     let reason = quarantine_reason(&email("poll", &body));
@@ -58,7 +66,9 @@ fn deep_nesting_in_every_syntax() {
     // 100,000 nested MIME parts.
     let mut mime = String::from("From: a@b\r\nSubject: parts\r\n");
     for i in 0..100_000 {
-        mime.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+        mime.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+        ));
     }
     quarantine_reason(mime.as_bytes());
     // 1,000 forwarded messages inside each other.
@@ -74,19 +84,26 @@ fn thirty_megabyte_message() {
     // 30 MB of text that keeps opening payloads it never finishes.
     let mut body = String::with_capacity(31 << 20);
     while body.len() < 30 << 20 {
-        body.push_str("{\"event\": \"x\", \"object_data\": {\"domain_name\": \"a.example\", <response><id>1");
+        body.push_str(
+            "{\"event\": \"x\", \"object_data\": {\"domain_name\": \"a.example\", <response><id>1",
+        );
         body.push_str(&"lorem ipsum dolor sit amet ".repeat(40));
         body.push('\n');
     }
     let reason = quarantine_reason(&email("Event notification: DOMAIN: CREATED: 1", &body));
-    assert!(reason.contains("JSON") || reason.contains("XML"), "{reason}");
+    assert!(
+        reason.contains("JSON") || reason.contains("XML"),
+        "{reason}"
+    );
     // And 30 MB of base64 attachment with no payload.
     let mut mime = String::from(
         "From: a@b\r\nSubject: big\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n--X\r\n\
          Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n",
     );
     while mime.len() < 30 << 20 {
-        mime.push_str("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n");
+        mime.push_str(
+            "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n",
+        );
     }
     mime.push_str("--X--\r\n");
     quarantine_reason(mime.as_bytes());

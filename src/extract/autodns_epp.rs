@@ -14,12 +14,24 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
     let id = msg_q.attr("id")?.trim().to_string();
     let res = response.child("resData").and_then(|r| r.children.first());
     let event_type = res.map_or("message", |r| r.local_name()).to_string();
-    let kind = if event_type == "panData" { Kind::Job } else { Kind::Event };
-    let mut draft = Draft::new(Registrar::Autodns, kind, event_type, Format::Epp, response.to_json());
+    let kind = if event_type == "panData" {
+        Kind::Job
+    } else {
+        Kind::Event
+    };
+    let mut draft = Draft::new(
+        Registrar::Autodns,
+        kind,
+        event_type,
+        Format::Epp,
+        response.to_json(),
+    );
     draft.event_id = Some(id);
     if let Some(res) = res {
         let name = res.child("name");
-        draft.domain = name.map(|n| n.text.trim().to_string()).filter(|n| !n.is_empty());
+        draft.domain = name
+            .map(|n| n.text.trim().to_string())
+            .filter(|n| !n.is_empty());
         match res.local_name() {
             "panData" => {
                 let ok = name

@@ -25,16 +25,22 @@ pub fn events(v: &Value, _ctx: &Context) -> Option<Vec<Draft>> {
 
 fn is_message_item(v: &Value) -> bool {
     let msg = v.get("message").filter(|m| m.is_object()).unwrap_or(v);
-    msg.get("id").is_some() && (msg.get("notify").is_some() || msg.get("job").is_some() || has_status_code(msg))
+    msg.get("id").is_some()
+        && (msg.get("notify").is_some() || msg.get("job").is_some() || has_status_code(msg))
 }
 
 fn has_status_code(msg: &Value) -> bool {
-    msg.get("status").and_then(|s| s.get("code")).is_some_and(Value::is_string)
+    msg.get("status")
+        .and_then(|s| s.get("code"))
+        .is_some_and(Value::is_string)
 }
 
 /// One `data[i]` item (with or without the `message` wrapper).
 fn message(item: &Value) -> Option<Draft> {
-    let msg = item.get("message").filter(|m| m.is_object()).unwrap_or(item);
+    let msg = item
+        .get("message")
+        .filter(|m| m.is_object())
+        .unwrap_or(item);
     let id = msg.get("id").and_then(scalar_string)?;
     let mut draft = match msg.get("notify") {
         Some(notify) => notify_event(msg, notify, item)?,
@@ -53,7 +59,13 @@ fn message(item: &Value) -> Option<Draft> {
 
 fn notify_event(msg: &Value, notify: &Value, item: &Value) -> Option<Draft> {
     let name = topics::fold_spelling(notify.get("type")?.as_str()?);
-    let mut draft = Draft::new(Registrar::Autodns, Kind::Event, name, Format::Json, item.clone());
+    let mut draft = Draft::new(
+        Registrar::Autodns,
+        Kind::Event,
+        name,
+        Format::Json,
+        item.clone(),
+    );
     draft.domain = domain_of(msg).or_else(|| {
         notify
             .get("object")
@@ -65,9 +77,17 @@ fn notify_event(msg: &Value, notify: &Value, item: &Value) -> Option<Draft> {
 }
 
 fn job_event(msg: &Value, item: &Value) -> Option<Draft> {
-    let status = msg.get("status").or_else(|| msg.get("job")?.get("status"))?;
+    let status = msg
+        .get("status")
+        .or_else(|| msg.get("job")?.get("status"))?;
     let code = status.get("code").and_then(scalar_string)?;
-    let mut draft = Draft::new(Registrar::Autodns, Kind::Job, code, Format::Json, item.clone());
+    let mut draft = Draft::new(
+        Registrar::Autodns,
+        Kind::Job,
+        code,
+        Format::Json,
+        item.clone(),
+    );
     draft.table_name = "job".into();
     draft.status = status.get("type").and_then(Value::as_str).map(job_status);
     draft.object = msg

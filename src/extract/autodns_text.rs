@@ -123,12 +123,22 @@ pub fn event(kv: &Value, _ctx: &Context) -> Option<Draft> {
         .and_then(domain_after_label)
         .or_else(|| get("domain").map(str::to_string))
         .or_else(|| get("object").and_then(domain_after_label))
-        .or_else(|| get("object").filter(|o| looks_like_domain(o)).map(str::to_string));
+        .or_else(|| {
+            get("object")
+                .filter(|o| looks_like_domain(o))
+                .map(str::to_string)
+        });
     let occurred_at = ["created", "date", "timestamp"]
         .iter()
         .find_map(|k| get(k))
         .and_then(|t| time::normalize(t, time::LocalZone::Berlin));
-    let mut draft = Draft::new(Registrar::Autodns, kind, event_type, Format::Text, kv.clone());
+    let mut draft = Draft::new(
+        Registrar::Autodns,
+        kind,
+        event_type,
+        Format::Text,
+        kv.clone(),
+    );
     draft.event_id = event_id;
     draft.domain = domain;
     draft.status = status.map(str::to_string);
@@ -172,7 +182,11 @@ fn domain_after_label(value: &str) -> Option<String> {
 }
 
 fn looks_like_domain(s: &str) -> bool {
-    s.contains('.') && !s.contains('@') && !s.contains(' ') && !s.starts_with('.') && !s.ends_with('.')
+    s.contains('.')
+        && !s.contains('@')
+        && !s.contains(' ')
+        && !s.starts_with('.')
+        && !s.ends_with('.')
 }
 
 #[cfg(test)]

@@ -43,7 +43,13 @@ fn notify_event(msg: &Element, notify: &Element) -> Option<Draft> {
                 topics::lookup(Registrar::Autodns, &name).map(|_| name)
             })
         })?;
-    let mut draft = Draft::new(Registrar::Autodns, Kind::Event, name, Format::Xml, msg.to_json());
+    let mut draft = Draft::new(
+        Registrar::Autodns,
+        Kind::Event,
+        name,
+        Format::Xml,
+        msg.to_json(),
+    );
     draft.domain = notify
         .text_at(&["domain", "name"])
         .or_else(|| object_domain(msg))
@@ -57,7 +63,13 @@ fn job_event(msg: &Element) -> Option<Draft> {
         .and_then(|j| j.child("status"))
         .or_else(|| msg.child("status"))?;
     let code = status.text_at(&["code"])?.to_string();
-    let mut draft = Draft::new(Registrar::Autodns, Kind::Job, code, Format::Xml, msg.to_json());
+    let mut draft = Draft::new(
+        Registrar::Autodns,
+        Kind::Job,
+        code,
+        Format::Xml,
+        msg.to_json(),
+    );
     draft.table_name = "job".into();
     draft.status = status.text_at(&["type"]).map(job_status);
     draft.object = status

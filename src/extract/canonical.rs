@@ -69,7 +69,8 @@ mod tests {
     #[test]
     fn key_order_and_whitespace_do_not_matter() {
         let a = json!({"b": 1, "a": {"y": [1, 2], "x": "é"}});
-        let b: Value = serde_json::from_str("{ \"a\" : {\"x\":\"é\", \"y\":[1,2]}, \"b\":1 }").unwrap();
+        let b: Value =
+            serde_json::from_str("{ \"a\" : {\"x\":\"é\", \"y\":[1,2]}, \"b\":1 }").unwrap();
         assert_eq!(derived_id(&a), derived_id(&b));
         let mut s = String::new();
         write_canonical(&a, &mut s);
@@ -82,6 +83,9 @@ mod tests {
         //          ensure_ascii=False).encode()).hexdigest()
         let v = json!({"status": "pending", "domains": "['pizzza.xyz']", "n": null,
                        "ok": true, "name": "Müller\n"});
-        assert_eq!(derived_id(&v), "sha256:321b1f5f41bb66c7608410bead06fb2c57871fa6f56dc756372ec6700c4fccca");
+        assert_eq!(
+            derived_id(&v),
+            "sha256:321b1f5f41bb66c7608410bead06fb2c57871fa6f56dc756372ec6700c4fccca"
+        );
     }
 }

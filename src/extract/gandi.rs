@@ -54,13 +54,19 @@ pub fn event(v: &Value, ctx: &Context, format: Format) -> Option<Draft> {
 /// The test message Gandi sends for `notification.test(apikey, NAME)`.
 pub fn test_event(name: &str, sentence: &str) -> Draft {
     let data = json!({"notification": name, "message": sentence});
-    let mut draft = Draft::new(Registrar::Gandi, Kind::Test, name.to_string(), Format::Text, data);
+    let mut draft = Draft::new(
+        Registrar::Gandi,
+        Kind::Test,
+        name.to_string(),
+        Format::Text,
+        data,
+    );
     draft.topic = Some(TEST_TOPIC);
     draft.status = None;
-    draft.object = Some(
-        topics::lookup(Registrar::Gandi, name)
-            .map_or_else(|| name.split('.').next().unwrap_or("unknown").to_string(), |t| t.object.to_string()),
-    );
+    draft.object = Some(topics::lookup(Registrar::Gandi, name).map_or_else(
+        || name.split('.').next().unwrap_or("unknown").to_string(),
+        |t| t.object.to_string(),
+    ));
     draft.no_default_status = true;
     draft
 }

@@ -50,7 +50,8 @@ fn walk_level(message: &Message<'_>, ctx: &Context, run: &mut Run, depth: usize)
             PartType::Html(_) => html.push(part),
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 if is_forwarded_file(part) && depth < MAX_NESTING {
-                    if let Some(inner) = mail_parser::MessageParser::default().parse(bytes.as_ref()) {
+                    if let Some(inner) = mail_parser::MessageParser::default().parse(bytes.as_ref())
+                    {
                         let inner_ctx = Context::of(&inner, Some(ctx));
                         walk_level(&inner, &inner_ctx, run, depth + 1);
                     }
@@ -69,7 +70,9 @@ fn walk_level(message: &Message<'_>, ctx: &Context, run: &mut Run, depth: usize)
         return;
     }
     for part in html {
-        let PartType::Html(source) = &part.body else { continue };
+        let PartType::Html(source) = &part.body else {
+            continue;
+        };
         let text = mail_parser::decoders::html::html_to_text(source);
         if run.text(&text, ctx) == 0 {
             // XML sent raw inside HTML loses its tags in the conversion.
@@ -80,8 +83,14 @@ fn walk_level(message: &Message<'_>, ctx: &Context, run: &mut Run, depth: usize)
 
 /// An attachment whose bytes are text a payload may sit in.
 fn is_textual(part: &MessagePart<'_>) -> bool {
-    let name = part.attachment_name().unwrap_or_default().to_ascii_lowercase();
-    if [".json", ".xml", ".txt", ".epp", ".py"].iter().any(|e| name.ends_with(e)) {
+    let name = part
+        .attachment_name()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if [".json", ".xml", ".txt", ".epp", ".py"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
         return true;
     }
     part.content_type().is_some_and(|ct| {
@@ -96,11 +105,16 @@ fn is_textual(part: &MessagePart<'_>) -> bool {
 
 /// An attached `.eml` that mail-parser left as bytes.
 fn is_forwarded_file(part: &MessagePart<'_>) -> bool {
-    let name = part.attachment_name().unwrap_or_default().to_ascii_lowercase();
+    let name = part
+        .attachment_name()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     name.ends_with(".eml")
         || part.content_type().is_some_and(|ct| {
             ct.ctype().eq_ignore_ascii_case("message")
-                && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("rfc822"))
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("rfc822"))
         })
 }
 

@@ -46,7 +46,9 @@ pub fn extract(raw: &[u8]) -> Extraction {
     match std::panic::catch_unwind(|| extract_strict(raw)) {
         Ok(x) => x,
         Err(_) => Extraction {
-            reason: Some("internal error while reading this message (a bug: please report it)".into()),
+            reason: Some(
+                "internal error while reading this message (a bug: please report it)".into(),
+            ),
             ..Extraction::default()
         },
     }
@@ -61,7 +63,11 @@ pub fn extract_strict(raw: &[u8]) -> Extraction {
     if raw.len() > MAX_MESSAGE_BYTES {
         return quarantined(
             MessageMeta::default(),
-            format!("message too large ({} bytes, limit {} MiB)", raw.len(), MAX_MESSAGE_BYTES >> 20),
+            format!(
+                "message too large ({} bytes, limit {} MiB)",
+                raw.len(),
+                MAX_MESSAGE_BYTES >> 20
+            ),
         );
     }
     let Some(message) = mail_parser::MessageParser::default().parse(raw) else {
@@ -137,7 +143,8 @@ impl Context {
         let subject = self.subject.as_deref()?;
         let rest = &subject[subject.find("Event notification:")?..];
         let id = rest.rsplit(':').next()?.trim();
-        (rest.matches(':').count() >= 3 && !id.is_empty() && !id.contains(' ')).then(|| id.to_string())
+        (rest.matches(':').count() >= 3 && !id.is_empty() && !id.contains(' '))
+            .then(|| id.to_string())
     }
 }
 
@@ -182,7 +189,13 @@ pub struct Draft {
 }
 
 impl Draft {
-    pub fn new(registrar: Registrar, kind: Kind, event_type: String, format: Format, data: Value) -> Draft {
+    pub fn new(
+        registrar: Registrar,
+        kind: Kind,
+        event_type: String,
+        format: Format,
+        data: Value,
+    ) -> Draft {
         Draft {
             registrar,
             kind,
@@ -207,14 +220,26 @@ impl Draft {
             .event_id
             .filter(|id| !id.is_empty())
             .unwrap_or_else(|| canonical::derived_id(&self.data));
-        let domain = self.domain.as_deref().map(normalize_domain).filter(|d| !d.is_empty());
+        let domain = self
+            .domain
+            .as_deref()
+            .map(normalize_domain)
+            .filter(|d| !d.is_empty());
         let mut domains: Vec<String> = Vec::new();
-        for d in domain.iter().cloned().chain(self.domains.iter().map(|d| normalize_domain(d))) {
+        for d in domain
+            .iter()
+            .cloned()
+            .chain(self.domains.iter().map(|d| normalize_domain(d)))
+        {
             if !d.is_empty() && !domains.contains(&d) {
                 domains.push(d);
             }
         }
-        let default_status = if self.no_default_status { None } else { entry.and_then(|e| e.status) };
+        let default_status = if self.no_default_status {
+            None
+        } else {
+            entry.and_then(|e| e.status)
+        };
         Event {
             registrar: self.registrar,
             event_id,
@@ -275,16 +300,23 @@ impl Run {
                 Payload::Python(v) => self.value(&v, ctx, Format::PythonLiteral, 0),
                 Payload::Xml(root) => self.xml(&root, ctx),
                 Payload::KeyValue(kv) => standard.push(kv),
-                Payload::GandiTest { name, sentence } => self.add(gandi::test_event(&name, &sentence)),
+                Payload::GandiTest { name, sentence } => {
+                    self.add(gandi::test_event(&name, &sentence))
+                }
             }
         }
         // The Standard format's key-value blocks only count when no structured AutoDNS
         // payload in the same text already reported the event.
-        if !self.events[before..].iter().any(|e| e.registrar == Registrar::Autodns) {
+        if !self.events[before..]
+            .iter()
+            .any(|e| e.registrar == Registrar::Autodns)
+        {
             for kv in standard {
                 match autodns_text::event(&kv, ctx) {
                     Some(d) => self.add(d),
-                    None => self.unrecognised.push("AutoDNS text blocks without a status or event name".into()),
+                    None => self
+                        .unrecognised
+                        .push("AutoDNS text blocks without a status or event name".into()),
                 }
             }
         }
@@ -307,7 +339,8 @@ impl Run {
                 }
             }
             if self.events.len() == before {
-                self.unrecognised.push("SNS envelope whose Message is not a notification".into());
+                self.unrecognised
+                    .push("SNS envelope whose Message is not a notification".into());
             }
             return;
         }
@@ -322,7 +355,9 @@ impl Run {
                 self.add(d);
             }
         } else if let Value::Array(items) = v {
-            items.iter().for_each(|i| self.value(i, ctx, format, depth + 1));
+            items
+                .iter()
+                .for_each(|i| self.value(i, ctx, format, depth + 1));
         } else {
             self.unrecognised.push(describe(v));
         }
@@ -334,8 +369,12 @@ impl Run {
             .or_else(|| autodns_epp::events(root, ctx));
         match drafts {
             Some(drafts) if !drafts.is_empty() => drafts.into_iter().for_each(|d| self.add(d)),
-            Some(_) => self.unrecognised.push(format!("<{}> without events", root.name)),
-            None => self.unrecognised.push(format!("XML document <{}>", root.name)),
+            Some(_) => self
+                .unrecognised
+                .push(format!("<{}> without events", root.name)),
+            None => self
+                .unrecognised
+                .push(format!("XML document <{}>", root.name)),
         }
     }
 

@@ -23,8 +23,18 @@ pub fn event(v: &Value, ctx: &Context, format: Format) -> Option<Draft> {
     let name = v["event"].as_str()?.trim();
     let data = v.get("object_data");
     let field = |k: &str| data.and_then(|d| d.get(k)).and_then(scalar_string);
-    let mut draft = Draft::new(Registrar::Opensrs, Kind::Event, name.to_string(), format, v.clone());
-    draft.table_name = format!("{} {}", object.to_ascii_uppercase(), name.to_ascii_uppercase());
+    let mut draft = Draft::new(
+        Registrar::Opensrs,
+        Kind::Event,
+        name.to_string(),
+        format,
+        v.clone(),
+    );
+    draft.table_name = format!(
+        "{} {}",
+        object.to_ascii_uppercase(),
+        name.to_ascii_uppercase()
+    );
     draft.object = Some(object.to_ascii_lowercase());
     draft.event_id = v
         .get("event_id")

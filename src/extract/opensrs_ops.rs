@@ -39,7 +39,10 @@ pub fn to_json(el: &Element) -> Value {
                 .children_named("item")
                 .enumerate()
                 .map(|(i, item)| {
-                    let key = item.attr("key").and_then(|k| k.parse().ok()).unwrap_or(i as i64);
+                    let key = item
+                        .attr("key")
+                        .and_then(|k| k.parse().ok())
+                        .unwrap_or(i as i64);
                     (key, item_value(item))
                 })
                 .collect();

@@ -231,13 +231,10 @@ impl Parser<'_> {
                 return Ok(());
             }
         };
-        let hex = self
-            .src
-            .get(self.pos..self.pos + digits)
-            .ok_or(PyError {
-                offset: self.pos,
-                message: "truncated escape",
-            })?;
+        let hex = self.src.get(self.pos..self.pos + digits).ok_or(PyError {
+            offset: self.pos,
+            message: "truncated escape",
+        })?;
         let code = u32::from_str_radix(hex, 16).map_err(|_| PyError {
             offset: self.pos,
             message: "bad escape",

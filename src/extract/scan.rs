@@ -16,7 +16,10 @@ pub enum Payload {
     /// AutoDNS "Standard" email text: the `<system>`/`<reply>` blocks.
     KeyValue(Value),
     /// `Hello, this is a Gandi Notification test message for notification NAME`
-    GandiTest { name: String, sentence: String },
+    GandiTest {
+        name: String,
+        sentence: String,
+    },
 }
 
 /// What one text held: payloads, and why candidates that looked like payloads failed.
@@ -49,7 +52,9 @@ fn scan_structured(text: &str, found: &mut Found) {
         let start = pos + off;
         pos = start + 1;
         if attempts >= MAX_ATTEMPTS {
-            found.errors.push(format!("gave up after {MAX_ATTEMPTS} payload candidates"));
+            found
+                .errors
+                .push(format!("gave up after {MAX_ATTEMPTS} payload candidates"));
             return;
         }
         let rest = &text[start..];
@@ -249,7 +254,10 @@ fn gandi_test(text: &str) -> Option<Payload> {
         return None;
     }
     // The sentence as Gandi wrote it, from "Hello" when present.
-    let begin = text[..at].rfind("Hello").filter(|h| at - h < 40).unwrap_or(at);
+    let begin = text[..at]
+        .rfind("Hello")
+        .filter(|h| at - h < 40)
+        .unwrap_or(at);
     let sentence = format!("{}{}{}", &text[begin..at], GANDI_TEST, name);
     Some(Payload::GandiTest { name, sentence })
 }
@@ -302,8 +310,11 @@ mod tests {
 
     #[test]
     fn gandi_test_sentence() {
-        let f = run("Hello, this is a Gandi Notification test message for notification paas.create\n");
-        assert!(matches!(&f.payloads[0], Payload::GandiTest { name, sentence }
-            if name == "paas.create" && sentence.starts_with("Hello, this is")));
+        let f =
+            run("Hello, this is a Gandi Notification test message for notification paas.create\n");
+        assert!(
+            matches!(&f.payloads[0], Payload::GandiTest { name, sentence }
+            if name == "paas.create" && sentence.starts_with("Hello, this is"))
+        );
     }
 }

@@ -52,9 +52,13 @@ fn parse_with_offset(raw: &str) -> Option<DateTime<Utc>> {
 }
 
 fn parse_local(raw: &str, zone: LocalZone) -> Option<DateTime<Utc>> {
-    let naive = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|fmt| NaiveDateTime::parse_from_str(raw, fmt).ok())?;
+    let naive = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|fmt| NaiveDateTime::parse_from_str(raw, fmt).ok())?;
     // In the autumn hour that happens twice, take the earlier reading.
     let local = zone.tz().from_local_datetime(&naive).earliest()?;
     Some(local.with_timezone(&Utc))
@@ -67,18 +71,30 @@ mod tests {
     #[test]
     fn shapes_from_the_documentation() {
         let n = |s| normalize(s, LocalZone::Berlin);
-        assert_eq!(n("2014-09-09T21:16:22Z").as_deref(), Some("2014-09-09T21:16:22Z"));
+        assert_eq!(
+            n("2014-09-09T21:16:22Z").as_deref(),
+            Some("2014-09-09T21:16:22Z")
+        );
         assert_eq!(
             n("2018-09-26T15:11:21.000+0200").as_deref(),
             Some("2018-09-26T13:11:21Z")
         );
-        assert_eq!(n("2018-10-15 14:03:02").as_deref(), Some("2018-10-15T12:03:02Z"));
-        assert_eq!(n("2021-01-15 14:03:02").as_deref(), Some("2021-01-15T13:03:02Z"));
+        assert_eq!(
+            n("2018-10-15 14:03:02").as_deref(),
+            Some("2018-10-15T12:03:02Z")
+        );
+        assert_eq!(
+            n("2021-01-15 14:03:02").as_deref(),
+            Some("2021-01-15T13:03:02Z")
+        );
         assert_eq!(
             normalize("2015-12-17 08:39:06", LocalZone::Paris).as_deref(),
             Some("2015-12-17T07:39:06Z")
         );
-        assert_eq!(n("2017-07-14T13:46:33.000Z").as_deref(), Some("2017-07-14T13:46:33Z"));
+        assert_eq!(
+            n("2017-07-14T13:46:33.000Z").as_deref(),
+            Some("2017-07-14T13:46:33Z")
+        );
         assert_eq!(n("yesterday"), None);
         assert_eq!(n(""), None);
     }

@@ -2,8 +2,8 @@
 //! tree into JSON. Entities are never expanded: a document that declares any is refused,
 //! and only the five predefined entities and character references are resolved.
 
-use quick_xml::events::Event as XmlEvent;
 use quick_xml::Reader;
+use quick_xml::events::Event as XmlEvent;
 use serde_json::{Map, Value};
 
 /// How deep elements may nest before the payload is refused.
@@ -50,7 +50,9 @@ impl Element {
     }
 
     pub fn children_named<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a Element> {
-        self.children.iter().filter(move |c| c.local_name() == local)
+        self.children
+            .iter()
+            .filter(move |c| c.local_name() == local)
     }
 
     /// Follows child local names, e.g. `path(&["status", "code"])`.
@@ -135,7 +137,8 @@ pub fn parse_document(src: &str) -> Result<(Element, usize), XmlError> {
         })?;
         match event {
             XmlEvent::DocType(d) => {
-                if d.as_ref().windows(8).any(|w| w == b"<!ENTITY") {
+                let raw: &[u8] = &d;
+                if raw.windows(8).any(|w| w == b"<!ENTITY") {
                     return Err(XmlError::EntityDeclaration);
                 }
             }
@@ -169,12 +172,14 @@ pub fn parse_document(src: &str) -> Result<(Element, usize), XmlError> {
             }
             XmlEvent::Text(t) => {
                 if let Some(el) = stack.last_mut() {
-                    el.text.push_str(&t.decode().map_err(|e| malformed(&reader, e))?);
+                    el.text
+                        .push_str(&t.decode().map_err(|e| malformed(&reader, e))?);
                 }
             }
             XmlEvent::CData(t) => {
                 if let Some(el) = stack.last_mut() {
-                    el.text.push_str(&t.decode().map_err(|e| malformed(&reader, e))?);
+                    el.text
+                        .push_str(&t.decode().map_err(|e| malformed(&reader, e))?);
                 }
             }
             XmlEvent::GeneralRef(r) => {
@@ -229,7 +234,8 @@ fn start_element(s: &quick_xml::events::BytesStart<'_>) -> Result<Element, XmlEr
 }
 
 fn resolve_ref(r: &quick_xml::events::BytesRef<'_>) -> Result<String, XmlError> {
-    let name = String::from_utf8_lossy(r.as_ref()).into_owned();
+    let raw: &[u8] = r;
+    let name = String::from_utf8_lossy(raw).into_owned();
     if let Ok(Some(ch)) = r.resolve_char_ref() {
         return Ok(ch.to_string());
     }
@@ -272,14 +278,23 @@ mod tests {
     #[test]
     fn hostile_documents_are_refused() {
         let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]><lolz>&lol2;</lolz>";
-        assert_eq!(parse_document(bomb).unwrap_err(), XmlError::EntityDeclaration);
+        assert_eq!(
+            parse_document(bomb).unwrap_err(),
+            XmlError::EntityDeclaration
+        );
         assert_eq!(
             parse_document("<a>&lol9;</a>").unwrap_err(),
             XmlError::UndefinedEntity("lol9".into())
         );
         let deep = "<a>".repeat(100_000);
         assert_eq!(parse_document(&deep).unwrap_err(), XmlError::TooDeep);
-        assert!(matches!(parse_document("<a><b></a>"), Err(XmlError::Malformed { .. })));
-        assert_eq!(parse_document("<a><b>").unwrap_err(), XmlError::Truncated("a".into()));
+        assert!(matches!(
+            parse_document("<a><b></a>"),
+            Err(XmlError::Malformed { .. })
+        ));
+        assert_eq!(
+            parse_document("<a><b>").unwrap_err(),
+            XmlError::Truncated("a".into())
+        );
     }
 }

@@ -1,0 +1,197 @@
+//! `mailroom import PATH…`: files, Maildirs, mboxes or stdin into the store.
+//!
+//! Two threads: one reads and extracts (skipping content the store already has), one
+//! writes, committing in batches. A byte budget bounds what is in flight between them,
+//! so memory stays flat whatever the input size. Killed at any moment, a rerun ends
+//! with the same database: committed batches are recognised by their sources, the
+//! rest is done again.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{Context, EXIT_ERROR, EXIT_OK};
+use crate::extract::{self, Extraction};
+use crate::source::Incoming;
+use crate::source::files::Input;
+use crate::store::{self, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the summary as JSON: {"messages","events_new","duplicates","quarantined"}.
+    #[arg(long)]
+    json: bool,
+    /// Email files, directories of them, Maildir folders, mbox files, or `-` (stdin).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+/// The summary of an import.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Messages read.
+    pub messages: u64,
+    /// Events stored for the first time.
+    pub events_new: u64,
+    /// Events found that were already stored (in an earlier import, or earlier in this one).
+    pub duplicates: u64,
+    /// Messages with no event, kept in quarantine with the reason.
+    pub quarantined: u64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} messages: {} new events, {} duplicates, {} quarantined",
+            self.messages, self.events_new, self.duplicates, self.quarantined
+        )
+    }
+}
+
+/// A message ready for the writer: extracted unless the store already had its content.
+struct Prepared {
+    incoming: Incoming,
+    hash: String,
+    extraction: Option<Extraction>,
+    consumed: u64,
+}
+
+/// Most bytes of messages in flight between reader and writer.
+const IN_FLIGHT_BYTES: usize = 32 << 20;
+/// A batch is committed after this many messages or this long, whichever comes first.
+const BATCH_MESSAGES: usize = 2_000;
+const BATCH_TIME: Duration = Duration::from_millis(500);
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
+    // Validate every argument before acting on any.
+    let inputs = args
+        .paths
+        .iter()
+        .map(|p| Input::recognise(p))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut store = Store::open(&ctx.db_path())?;
+    let mut react = ctx.reactor(&store)?;
+    let raw_limit = ctx.config.store.raw_limit;
+    let total: u64 = inputs.iter().map(Input::size).sum();
+    let progress = progress_bar(total);
+
+    let budget = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let (tx, rx) = sync_channel::<Prepared>(1024);
+    let db_path = store.path().to_path_buf();
+    let reader_budget = Arc::clone(&budget);
+    let reader = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
+        let conn = Store::open_reader(&db_path)?;
+        let mut failures = Vec::new();
+        let mut base = 0u64;
+        for input in &inputs {
+            let mut last = 0u64;
+            input.read(
+                &mut |incoming, consumed| {
+                    last = consumed;
+                    let hash = store::content_hash(&incoming.raw);
+                    let known = store::is_known(&conn, &hash).unwrap_or(false);
+                    let extraction = (!known).then(|| extract::extract(&incoming.raw));
+                    acquire(&reader_budget, incoming.raw.len());
+                    tx.send(Prepared {
+                        incoming,
+                        hash,
+                        extraction,
+                        consumed: base + consumed,
+                    })
+                    .is_ok()
+                },
+                &mut |failure| failures.push(failure),
+            )?;
+            base += last;
+        }
+        Ok(failures)
+    });
+
+    let mut summary = Summary::default();
+    let mut batch = store.conn_mut().transaction()?;
+    let mut in_batch = 0usize;
+    let mut batch_started = Instant::now();
+    for prepared in rx {
+        let size = prepared.incoming.raw.len();
+        let done = store::ingest(
+            &batch,
+            &prepared.incoming.raw,
+            &prepared.hash,
+            &prepared.incoming.source,
+            prepared.extraction,
+            raw_limit,
+            &mut *react,
+        )?;
+        release(&budget, size);
+        summary.messages += 1;
+        summary.events_new += done.events_new.len() as u64;
+        summary.duplicates += done.duplicates as u64;
+        summary.quarantined += u64::from(done.quarantined);
+        in_batch += 1;
+        if let Some(p) = &progress {
+            p.set_position(prepared.consumed);
+        }
+        if in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME {
+            batch.commit()?;
+            batch = store.conn_mut().transaction()?;
+            in_batch = 0;
+            batch_started = Instant::now();
+        }
+    }
+    batch.commit()?;
+    let failures = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread failed"))??;
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    for f in &failures {
+        eprintln!("mailroom import: {f}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprintln!("{summary}");
+    }
+    Ok(if failures.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}
+
+fn acquire(budget: &(Mutex<usize>, Condvar), n: usize) {
+    let (lock, cvar) = budget;
+    let mut used = lock.lock().unwrap_or_else(|e| e.into_inner());
+    while *used > 0 && *used + n > IN_FLIGHT_BYTES {
+        used = cvar.wait(used).unwrap_or_else(|e| e.into_inner());
+    }
+    *used += n;
+}
+
+fn release(budget: &(Mutex<usize>, Condvar), n: usize) {
+    let (lock, cvar) = budget;
+    let mut used = lock.lock().unwrap_or_else(|e| e.into_inner());
+    *used = used.saturating_sub(n);
+    cvar.notify_all();
+}
+
+/// A progress bar on a terminal; nothing when stderr is not one.
+fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() || total == 0 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}

@@ -1,0 +1,551 @@
+//! `mailroom.toml` (DESIGN §7): every key, its default, and the checks done at load.
+//! Every command also works with no config file at all, on these defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Where a config or rule file is wrong: file, line, column, reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", file.display())]
+pub struct FileError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl FileError {
+    /// From a toml error: its span becomes line and column (1-based).
+    pub fn from_toml(file: &Path, src: &str, e: &toml::de::Error) -> FileError {
+        let (line, column) = e.span().map(|s| line_col(src, s.start)).unwrap_or((1, 1));
+        FileError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// SQLite file. Default `mailroom.db` (beside the config file when there is one).
+    pub db: Option<PathBuf>,
+    /// Directory of rule files, read in name order. Default `rules/`.
+    pub rules: Option<PathBuf>,
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Where forwards, digests and fallbacks go out. Default: none (forwards stay queued
+    /// with an error saying so).
+    pub smtp: Option<SmtpConfig>,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub webhook: WebhookConfig,
+    #[serde(default)]
+    pub watch: WatchConfig,
+    /// IMAP accounts to watch.
+    #[serde(default, rename = "account")]
+    pub accounts: Vec<AccountConfig>,
+    /// Local Maildir folders to watch.
+    #[serde(default, rename = "maildir")]
+    pub maildirs: Vec<MaildirConfig>,
+    /// Directory of the config file; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Raw messages up to this size are kept whole for `reparse`; larger ones keep
+    /// headers and hash only. Default `25MiB`.
+    #[serde(default = "default_raw_limit", deserialize_with = "de_size")]
+    pub raw_limit: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            raw_limit: default_raw_limit(),
+        }
+    }
+}
+
+fn default_raw_limit() -> u64 {
+    25 << 20
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS; refused if the server does not offer it.
+    Starttls,
+    /// No TLS at all (loopback and tests only).
+    None,
+}
+
+/// A password: from an environment variable or a command's first output line. Never
+/// printed (Debug shows where it comes from, not the value).
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub password_env: Option<String>,
+    pub password_command: Option<String>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.password_env, &self.password_command) {
+            (Some(v), _) => write!(f, "Secret(env {v})"),
+            (None, Some(_)) => write!(f, "Secret(command)"),
+            _ => write!(f, "Secret(none)"),
+        }
+    }
+}
+
+impl Secret {
+    pub fn is_set(&self) -> bool {
+        self.password_env.is_some() || self.password_command.is_some()
+    }
+
+    /// Reads the secret now. The error names the variable or says the command failed,
+    /// never the value.
+    pub fn resolve(&self) -> anyhow::Result<Option<String>> {
+        if let Some(var) = &self.password_env {
+            return match std::env::var(var) {
+                Ok(v) => Ok(Some(v)),
+                Err(_) => anyhow::bail!("environment variable {var} is not set"),
+            };
+        }
+        if let Some(cmd) = &self.password_command {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output()?;
+            if !out.status.success() {
+                anyhow::bail!("password_command exited with {}", out.status);
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
+        }
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// SMTP server. Either `host` or `dir` must be given.
+    pub host: Option<String>,
+    /// Default 465 for implicit TLS, 587 for STARTTLS, 25 for none.
+    pub port: Option<u16>,
+    /// Default `starttls`.
+    #[serde(default = "default_smtp_tls")]
+    pub tls: Tls,
+    pub username: Option<String>,
+    #[serde(flatten)]
+    pub password: Secret,
+    /// Extra CA certificate (PEM) to trust; the system roots are trusted too.
+    pub ca_file: Option<PathBuf>,
+    /// Sender of every mail mailroom sends. Default `mailroom <mailroom@localhost>`.
+    #[serde(default = "default_from")]
+    pub from: String,
+    /// Write each mail as a `.eml` file into this directory instead of sending it.
+    pub dir: Option<PathBuf>,
+    /// Per-command timeout. Default `30s`.
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+fn default_smtp_tls() -> Tls {
+    Tls::Starttls
+}
+
+fn default_from() -> String {
+    "mailroom <mailroom@localhost>".into()
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Where a delivery goes when it has failed for `give_up_after`. Default: nowhere
+    /// (the item is marked dead and listed by `mailroom outbox`).
+    #[serde(default)]
+    pub fallback_to: Vec<String>,
+    /// Default `24h`, as the registrars do.
+    #[serde(default = "default_give_up", deserialize_with = "de_duration")]
+    pub give_up_after: Duration,
+    /// First retry delay; doubles each attempt (with jitter) up to `max_backoff`.
+    /// Default `30s`.
+    #[serde(default = "default_first_backoff", deserialize_with = "de_duration")]
+    pub first_backoff: Duration,
+    /// Default `1h`.
+    #[serde(default = "default_max_backoff", deserialize_with = "de_duration")]
+    pub max_backoff: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            fallback_to: Vec::new(),
+            give_up_after: default_give_up(),
+            first_backoff: default_first_backoff(),
+            max_backoff: default_max_backoff(),
+        }
+    }
+}
+
+fn default_give_up() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn default_first_backoff() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(3600)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Whole-request timeout. Default `15s`.
+    #[serde(default = "default_webhook_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Extra CA certificate (PEM) to trust for https webhooks.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            timeout: default_webhook_timeout(),
+            ca_file: None,
+        }
+    }
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Polling interval for servers without IDLE and for Maildir folders. Default `30s`.
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+    /// IDLE is re-issued this often (servers drop it after 30 min). Default `10m`.
+    #[serde(default = "default_idle", deserialize_with = "de_duration")]
+    pub idle_refresh: Duration,
+    /// Timeout of every IMAP command. Default `60s`.
+    #[serde(default = "default_command_timeout", deserialize_with = "de_duration")]
+    pub command_timeout: Duration,
+    /// Longest wait between reconnect attempts. Default `5m`.
+    #[serde(default = "default_max_reconnect", deserialize_with = "de_duration")]
+    pub max_reconnect_delay: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            poll_interval: default_poll(),
+            idle_refresh: default_idle(),
+            command_timeout: default_command_timeout(),
+            max_reconnect_delay: default_max_reconnect(),
+        }
+    }
+}
+
+fn default_poll() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_command_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_reconnect() -> Duration {
+    Duration::from_secs(300)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum After {
+    /// Leave the message as it is (default).
+    #[default]
+    Leave,
+    /// Mark it \Seen.
+    Seen,
+    /// Move it to `move_to`.
+    Move,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// On the first run, read everything already in the folder (default).
+    #[default]
+    All,
+    /// On the first run, start after the newest message.
+    New,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Name used in sources, logs and `mailroom status`.
+    pub name: String,
+    pub host: String,
+    /// Default 993 for implicit TLS, else 143.
+    pub port: Option<u16>,
+    /// Default `implicit`.
+    #[serde(default = "default_imap_tls")]
+    pub tls: Tls,
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    #[serde(flatten)]
+    pub password: Secret,
+    /// Default `["INBOX"]`.
+    #[serde(default = "default_folders")]
+    pub folders: Vec<String>,
+    #[serde(default)]
+    pub after: After,
+    /// Folder for `after = "move"`.
+    pub move_to: Option<String>,
+    #[serde(default)]
+    pub start: Start,
+}
+
+fn default_imap_tls() -> Tls {
+    Tls::Implicit
+}
+
+fn default_folders() -> Vec<String> {
+    vec!["INBOX".into()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaildirConfig {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl Config {
+    /// Loads `path`, or (when `path` is None) `mailroom.toml` if present, else defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("mailroom.toml"), false),
+        };
+        let src = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config::default());
+            }
+            Err(e) => anyhow::bail!("{}: {e}", path.display()),
+        };
+        let mut config: Config =
+            toml::from_str(&src).map_err(|e| FileError::from_toml(&path, &src, &e))?;
+        config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.check(&path)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &Path) -> anyhow::Result<()> {
+        let fail = |msg: String| anyhow::anyhow!("{}: {msg}", path.display());
+        for a in &self.accounts {
+            if a.after == After::Move && a.move_to.is_none() {
+                return Err(fail(format!(
+                    "account {}: after = \"move\" needs move_to",
+                    a.name
+                )));
+            }
+        }
+        let mut names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+        names.extend(self.maildirs.iter().map(|m| m.name.as_str()));
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(fail(format!("two sources are named {}", w[0])));
+        }
+        if let Some(s) = &self.smtp {
+            if s.host.is_none() && s.dir.is_none() {
+                return Err(fail(
+                    "[smtp] needs host (a server) or dir (write .eml files)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A path from the config, relative to the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    pub fn db_path(&self, cli: Option<&Path>) -> PathBuf {
+        match (cli, &self.db) {
+            (Some(p), _) => p.to_path_buf(),
+            (None, Some(p)) => self.resolve(p),
+            (None, None) => self.resolve(Path::new("mailroom.db")),
+        }
+    }
+
+    pub fn rules_dir(&self) -> PathBuf {
+        self.resolve(self.rules.as_deref().unwrap_or(Path::new("rules")))
+    }
+}
+
+/// `30s`, `15m`, `24h`, `2d`, `500ms`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" | "mins" => n * 60.0,
+        "h" | "hour" | "hours" => n * 3600.0,
+        "d" | "day" | "days" => n * 86400.0,
+        other => {
+            return Err(format!(
+                "bad duration unit {other:?} in {s:?} (use s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `10MiB`, `512KiB`, `1GB`, or a bare number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("bad size unit {other:?} in {s:?}")),
+    };
+    Ok(n * mult)
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrStr {
+    Num(u64),
+    Str(String),
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match NumOrStr::deserialize(d)? {
+        NumOrStr::Num(n) => Ok(Duration::from_secs(n)),
+        NumOrStr::Str(s) => parse_duration(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match NumOrStr::deserialize(d)? {
+        NumOrStr::Num(n) => Ok(n),
+        NumOrStr::Str(s) => parse_size(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("3 fortnights").is_err());
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let src = r#"
+db = "mailroom.db"
+rules = "rules/"
+[smtp]
+host = "smtp.example.net"
+port = 587
+tls = "starttls"
+username = "mailroom@example.net"
+password_env = "MAILROOM_SMTP_PASSWORD"
+ca_file = "/etc/mailroom/ca.pem"
+from = "mailroom <mailroom@example.net>"
+[delivery]
+fallback_to = ["postmaster@example.net"]
+give_up_after = "24h"
+[[account]]
+name = "registrar-mail"
+host = "imap.example.net"
+port = 993
+tls = "implicit"
+username = "notifications@example.net"
+password_env = "MAILROOM_IMAP_PASSWORD"
+folders = ["INBOX"]
+after = "seen"
+move_to = "Processed"
+start = "all"
+[[maildir]]
+name = "local"
+path = "/var/mail/notifications"
+"#;
+        let c: Config = toml::from_str(src).unwrap();
+        assert_eq!(c.accounts[0].after, After::Seen);
+        assert_eq!(c.delivery.give_up_after, Duration::from_secs(86400));
+        assert_eq!(
+            format!("{:?}", c.accounts[0].password),
+            "Secret(env MAILROOM_IMAP_PASSWORD)"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_position() {
+        let src = "db = \"x.db\"\n[delivery]\ngive_up = \"1h\"\n";
+        let e = toml::from_str::<Config>(src).unwrap_err();
+        let fe = FileError::from_toml(Path::new("m.toml"), src, &e);
+        assert_eq!((fe.line, fe.column), (3, 1));
+        assert!(fe.message.contains("unknown field"), "{}", fe.message);
+    }
+}

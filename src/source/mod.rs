@@ -1,0 +1,65 @@
+//! Where messages come from: files, Maildir folders, mbox files, standard input (for
+//! `import`), and IMAP folders (for `watch`). Sources know nothing of rules or storage:
+//! they hand over raw bytes and say where they found them.
+
+pub mod files;
+
+/// The place a message was found. Its [`Source::key`] identifies the place across runs,
+/// so reading the same place again is recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A single `.eml` file.
+    File { path: String },
+    /// An entry of a Maildir folder, by its unique name (flags and cur/new stripped).
+    Maildir { dir: String, name: String },
+    /// The `index`-th message (from 0) of an mbox file.
+    Mbox { path: String, index: u64 },
+    /// Standard input.
+    Stdin,
+    /// A message in an IMAP folder.
+    Imap {
+        account: String,
+        folder: String,
+        uidvalidity: u32,
+        uid: u32,
+    },
+}
+
+impl Source {
+    pub fn key(&self) -> String {
+        match self {
+            Source::File { path } => format!("file:{path}"),
+            Source::Maildir { dir, name } => format!("maildir:{dir}#{name}"),
+            Source::Mbox { path, index } => format!("mbox:{path}#{index}"),
+            Source::Stdin => "stdin".into(),
+            Source::Imap {
+                account,
+                folder,
+                uidvalidity,
+                uid,
+            } => format!("imap:{account}/{folder};uidvalidity={uidvalidity};uid={uid}"),
+        }
+    }
+
+    /// The file path, for file-based sources.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Source::File { path } | Source::Mbox { path, .. } => Some(path),
+            Source::Maildir { dir, .. } => Some(dir),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+/// One message read from a source.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub raw: Vec<u8>,
+    pub source: Source,
+}

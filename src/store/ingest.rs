@@ -1,0 +1,346 @@
+//! Recording one message and its events, inside a transaction the caller owns (so the
+//! rules' outbox rows and the IMAP cursor can be committed with it).
+//!
+//! A message is known by its content hash: seen again anywhere, it is not extracted
+//! again; only the new place is recorded and its events' `seen_count` raised. An event
+//! is known by `(registrar, event_id)`: found again in another message, it gains a
+//! source and a count, and nothing else about it changes.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use super::Result;
+use crate::clock;
+use crate::event::Event;
+use crate::extract::{self, Extraction, canonical::to_hex};
+use crate::source::Source;
+
+/// What storing one message did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ingested {
+    /// Row id of the message.
+    pub message: i64,
+    /// The content was never seen before (so it was extracted now).
+    pub message_new: bool,
+    /// This place was never recorded for this content before.
+    pub source_new: bool,
+    /// Row ids of events stored for the first time.
+    pub events_new: Vec<i64>,
+    /// Events in this message that were already stored.
+    pub duplicates: usize,
+    /// The message has no event; the reason is kept with it.
+    pub quarantined: bool,
+}
+
+/// An event stored for the first time: what the rules are run on.
+#[derive(Debug)]
+pub struct NewEvent<'a> {
+    pub row: i64,
+    pub message: i64,
+    pub event: &'a Event,
+}
+
+/// SHA-256 of the raw bytes, lowercase hex.
+pub fn content_hash(raw: &[u8]) -> String {
+    to_hex(&Sha256::digest(raw))
+}
+
+/// True when a message with this content is already stored (a cheap indexed lookup,
+/// done before extraction so known messages are never extracted again).
+pub fn is_known(conn: &Connection, hash: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM messages WHERE content_hash = ?1")?
+        .exists([hash])?)
+}
+
+/// Stores `raw` as found at `source`. `extraction` may be passed when the caller
+/// already ran the extractors (on another thread); it is ignored for known content.
+/// `on_new` is called for every event stored for the first time, inside the same
+/// transaction.
+pub fn ingest(
+    tx: &Transaction<'_>,
+    raw: &[u8],
+    hash: &str,
+    source: &Source,
+    extraction: Option<Extraction>,
+    raw_limit: u64,
+    on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
+) -> Result<Ingested> {
+    let now = clock::now_stamp();
+    let known: Option<(i64, String)> = tx
+        .prepare_cached("SELECT id, status FROM messages WHERE content_hash = ?1")?
+        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((message, status)) = known {
+        return seen_again(tx, message, &status, source, &now);
+    }
+    let found = extraction.unwrap_or_else(|| extract::extract(raw));
+    let quarantined = found.events.is_empty();
+    tx.prepare_cached(
+        "INSERT INTO messages (content_hash, message_id, subject, sender, date, size, status,
+                               reason, event_count, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+    )?
+    .execute(params![
+        hash,
+        found.meta.message_id,
+        found.meta.subject,
+        found.meta.from,
+        found.meta.date,
+        raw.len() as i64,
+        if quarantined { "quarantined" } else { "parsed" },
+        found.reason,
+        found.events.len() as i64,
+        now,
+    ])?;
+    let message = tx.last_insert_rowid();
+    store_raw(tx, message, raw, raw_limit)?;
+    let source_row =
+        add_source(tx, message, source, &now)?.expect("a new message has no sources yet");
+    let mut report = Ingested {
+        message,
+        message_new: true,
+        source_new: true,
+        quarantined,
+        ..Ingested::default()
+    };
+    for event in &found.events {
+        match insert_event(tx, event, message, &now)? {
+            Some(row) => {
+                link(tx, row, message, source_row, &now)?;
+                report.events_new.push(row);
+                on_new(
+                    tx,
+                    NewEvent {
+                        row,
+                        message,
+                        event,
+                    },
+                )?;
+            }
+            None => {
+                let row = event_row(tx, event)?;
+                if link(tx, row, message, source_row, &now)? {
+                    bump(tx, row, &now)?;
+                }
+                report.duplicates += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Known content at a (maybe) new place: record the place; every event of the message
+/// gains it as a source.
+fn seen_again(
+    tx: &Transaction<'_>,
+    message: i64,
+    status: &str,
+    source: &Source,
+    now: &str,
+) -> Result<Ingested> {
+    let events: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT DISTINCT event FROM event_sources WHERE message = ?1 ORDER BY event",
+        )?
+        .query_map([message], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut report = Ingested {
+        message,
+        duplicates: events.len(),
+        quarantined: status == "quarantined",
+        ..Ingested::default()
+    };
+    let Some(source_row) = add_source(tx, message, source, now)? else {
+        return Ok(report);
+    };
+    report.source_new = true;
+    tx.prepare_cached("UPDATE messages SET last_seen = ?2 WHERE id = ?1")?
+        .execute(params![message, now])?;
+    for row in events {
+        if link(tx, row, message, source_row, now)? {
+            bump(tx, row, now)?;
+        }
+    }
+    Ok(report)
+}
+
+fn store_raw(tx: &Transaction<'_>, message: i64, raw: &[u8], limit: u64) -> Result<()> {
+    let (complete, kept) = if raw.len() as u64 <= limit {
+        (true, raw)
+    } else {
+        (false, header_section(raw))
+    };
+    tx.prepare_cached("INSERT INTO raw_messages (message, complete, raw) VALUES (?1, ?2, ?3)")?
+        .execute(params![message, complete, kept])?;
+    Ok(())
+}
+
+/// The header section: everything up to the first empty line.
+fn header_section(raw: &[u8]) -> &[u8] {
+    let end = memchr::memmem::find(raw, b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| memchr::memmem::find(raw, b"\n\n").map(|i| i + 2))
+        .unwrap_or(raw.len().min(64 << 10));
+    &raw[..end.min(1 << 20)]
+}
+
+/// Records `source` for `message`; the new row id, or None when already recorded.
+fn add_source(
+    tx: &Transaction<'_>,
+    message: i64,
+    source: &Source,
+    now: &str,
+) -> Result<Option<i64>> {
+    let (account, folder, uidvalidity, uid) = match source {
+        Source::Imap {
+            account,
+            folder,
+            uidvalidity,
+            uid,
+        } => (
+            Some(account.as_str()),
+            Some(folder.as_str()),
+            Some(*uidvalidity),
+            Some(*uid),
+        ),
+        _ => (None, None, None, None),
+    };
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO message_sources (message, source, account, folder, uidvalidity, uid, path, seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (message, source) DO NOTHING",
+        )?
+        .execute(params![message, source.key(), account, folder, uidvalidity, uid, source.path(), now])?;
+    Ok((n == 1).then(|| tx.last_insert_rowid()))
+}
+
+/// Inserts the event unless `(registrar, event_id)` is stored; the new row id or None.
+fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Result<Option<i64>> {
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO events (registrar, event_id, kind, object, type, topic, domain, domains,
+                                 status, occurred_at, format, data, message, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+             ON CONFLICT (registrar, event_id) DO NOTHING",
+        )?
+        .execute(params![
+            e.registrar.as_str(),
+            e.event_id,
+            e.kind.as_str(),
+            e.object,
+            e.event_type,
+            e.topic,
+            e.domain,
+            serde_json::to_string(&e.domains)?,
+            e.status,
+            e.occurred_at,
+            e.format.as_str(),
+            serde_json::to_string(&e.data)?,
+            message,
+            now,
+        ])?;
+    Ok((n == 1).then(|| tx.last_insert_rowid()))
+}
+
+fn event_row(tx: &Transaction<'_>, e: &Event) -> Result<i64> {
+    Ok(tx
+        .prepare_cached("SELECT id FROM events WHERE registrar = ?1 AND event_id = ?2")?
+        .query_row(params![e.registrar.as_str(), e.event_id], |r| r.get(0))?)
+}
+
+/// Links an event to a place it was seen; false when already linked.
+fn link(tx: &Transaction<'_>, event: i64, message: i64, source: i64, now: &str) -> Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO event_sources (event, message, source, seen_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![event, message, source, now])?;
+    Ok(n == 1)
+}
+
+fn bump(tx: &Transaction<'_>, event: i64, now: &str) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE events SET seen_count = seen_count + 1, last_seen = ?2 WHERE id = ?1",
+    )?
+    .execute(params![event, now])?;
+    Ok(())
+}
+
+/// What running the extractors again over one stored message did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reparsed {
+    pub events_new: Vec<i64>,
+    pub events_found: usize,
+    /// The raw message was not kept whole (over the size limit), so nothing was done.
+    pub incomplete: bool,
+}
+
+/// Runs the extractors again over stored message `message` (after an extractor fix):
+/// events it now finds are stored and linked to every place the message was seen, new
+/// ones are handed to `on_new`; the message's status and reason are brought up to date.
+pub fn reparse(
+    tx: &Transaction<'_>,
+    message: i64,
+    on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
+) -> Result<Reparsed> {
+    let Some((raw, complete)) = super::query::raw_message(tx, message)? else {
+        return Ok(Reparsed {
+            incomplete: true,
+            ..Reparsed::default()
+        });
+    };
+    if !complete {
+        return Ok(Reparsed {
+            incomplete: true,
+            ..Reparsed::default()
+        });
+    }
+    let now = clock::now_stamp();
+    let found = extract::extract(&raw);
+    let sources: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM message_sources WHERE message = ?1 ORDER BY id")?
+        .query_map([message], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut report = Reparsed {
+        events_found: found.events.len(),
+        ..Reparsed::default()
+    };
+    for event in &found.events {
+        let (row, new) = match insert_event(tx, event, message, &now)? {
+            Some(row) => (row, true),
+            None => (event_row(tx, event)?, false),
+        };
+        for (i, &source) in sources.iter().enumerate() {
+            let linked = link(tx, row, message, source, &now)?;
+            // A new event's first sighting is its row's seen_count of 1.
+            if linked && !(new && i == 0) {
+                bump(tx, row, &now)?;
+            }
+        }
+        if new {
+            report.events_new.push(row);
+            on_new(
+                tx,
+                NewEvent {
+                    row,
+                    message,
+                    event,
+                },
+            )?;
+        }
+    }
+    let quarantined = found.events.is_empty();
+    tx.prepare_cached(
+        "UPDATE messages SET status = ?2, reason = ?3, event_count = ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        message,
+        if quarantined { "quarantined" } else { "parsed" },
+        found.reason,
+        found.events.len() as i64
+    ])?;
+    Ok(report)
+}

@@ -1,0 +1,279 @@
+//! Reading the store: events with filters, counts per registrar and topic, one event with
+//! every place it was seen, and the quarantine.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use serde::Serialize;
+
+use super::Result;
+use crate::event::{Event, Format, Kind, Registrar};
+
+/// Filters of `mailroom events`; all optional, combined with AND. Text matches are
+/// case-insensitive; `since`/`until` compare the time the event happened (or, when the
+/// payload gives none, when it was first seen) as RFC 3339 UTC.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub registrar: Option<String>,
+    pub topic: Option<String>,
+    pub event_type: Option<String>,
+    pub domain: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<u64>,
+}
+
+impl EventFilter {
+    fn where_clause(&self) -> (String, Vec<SqlValue>) {
+        let mut clauses = Vec::new();
+        let mut args: Vec<SqlValue> = Vec::new();
+        let mut eq = |col: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                clauses.push(format!("{col} = ? COLLATE NOCASE"));
+                args.push(SqlValue::Text(v.clone()));
+            }
+        };
+        eq("registrar", &self.registrar);
+        eq("type", &self.event_type);
+        eq("domain", &self.domain);
+        if let Some(t) = &self.topic {
+            // `transfer` matches transfer.in and transfer.out.
+            clauses.push("(topic = ? COLLATE NOCASE OR topic LIKE ? || '.%')".into());
+            args.push(SqlValue::Text(t.clone()));
+            args.push(SqlValue::Text(t.clone()));
+        }
+        if let Some(s) = &self.since {
+            clauses.push("COALESCE(occurred_at, first_seen) >= ?".into());
+            args.push(SqlValue::Text(s.clone()));
+        }
+        if let Some(u) = &self.until {
+            clauses.push("COALESCE(occurred_at, first_seen) < ?".into());
+            args.push(SqlValue::Text(u.clone()));
+        }
+        let sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        (sql, args)
+    }
+}
+
+/// An event as stored: the DESIGN §3 event plus where it stands in the store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    #[serde(flatten)]
+    pub event: Event,
+    pub seen_count: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+const EVENT_COLUMNS: &str = "id, registrar, event_id, kind, object, type, topic, domain, domains, \
+                             status, occurred_at, format, data, seen_count, first_seen, last_seen";
+
+fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
+        let s: String = r.get(i)?;
+        serde_json::from_str(&s).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
+    };
+    let bad = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("bad {what}").into(),
+        )
+    };
+    let registrar = Registrar::parse(&text(1)?).ok_or_else(|| bad(1, "registrar"))?;
+    let kind = match text(3)?.as_str() {
+        "event" => Kind::Event,
+        "job" => Kind::Job,
+        "test" => Kind::Test,
+        _ => return Err(bad(3, "kind")),
+    };
+    let format: Format = serde_json::from_value(serde_json::Value::String(text(11)?))
+        .map_err(|_| bad(11, "format"))?;
+    let domains: Vec<String> = serde_json::from_value(json(8)?).map_err(|_| bad(8, "domains"))?;
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        event: Event {
+            registrar,
+            event_id: text(2)?,
+            kind,
+            object: text(4)?,
+            event_type: text(5)?,
+            topic: text(6)?,
+            domain: r.get(7)?,
+            domains,
+            status: r.get(9)?,
+            occurred_at: r.get(10)?,
+            format,
+            data: json(12)?,
+        },
+        seen_count: r.get(13)?,
+        first_seen: text(14)?,
+        last_seen: text(15)?,
+    })
+}
+
+/// Events matching `filter`, oldest first.
+pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
+    let (clause, args) = filter.where_clause();
+    let limit = filter
+        .limit
+        .map(|l| format!(" LIMIT {l}"))
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY COALESCE(occurred_at, first_seen), id{limit}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), stored_event)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn count(conn: &Connection, filter: &EventFilter) -> Result<i64> {
+    let (clause, args) = filter.where_clause();
+    let sql = format!("SELECT COUNT(*) FROM events {clause}");
+    Ok(conn.query_row(&sql, params_from_iter(args), |r| r.get(0))?)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StatRow {
+    pub registrar: String,
+    pub topic: String,
+    pub events: i64,
+    pub seen: i64,
+}
+
+/// Counts per registrar and topic.
+pub fn stats(conn: &Connection, filter: &EventFilter) -> Result<Vec<StatRow>> {
+    let (clause, args) = filter.where_clause();
+    let sql = format!(
+        "SELECT registrar, topic, COUNT(*), SUM(seen_count) FROM events {clause}
+         GROUP BY registrar, topic ORDER BY registrar, topic"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok(StatRow {
+            registrar: r.get(0)?,
+            topic: r.get(1)?,
+            events: r.get(2)?,
+            seen: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A place an event was seen, with the message it was in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sighting {
+    pub source: String,
+    pub seen_at: String,
+    pub message: i64,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub sender: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub stored: StoredEvent,
+    pub sources: Vec<Sighting>,
+}
+
+/// One event by row id, `registrar:event_id`, or a bare event id.
+pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> {
+    let by = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Option<StoredEvent>> {
+        Ok(conn
+            .query_row(
+                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE {sql}"),
+                args,
+                stored_event,
+            )
+            .optional()?)
+    };
+    let mut found = None;
+    if let Ok(row) = id.parse::<i64>() {
+        found = by("id = ?1", &[&row])?;
+    }
+    if found.is_none() {
+        if let Some((registrar, event_id)) = id
+            .split_once(':')
+            .filter(|(r, _)| Registrar::parse(r).is_some())
+        {
+            found = by("registrar = ?1 AND event_id = ?2", &[&registrar, &event_id])?;
+        }
+    }
+    if found.is_none() {
+        found = by("event_id = ?1 ORDER BY id LIMIT 1", &[&id])?;
+    }
+    let Some(stored) = found else { return Ok(None) };
+    let mut stmt = conn.prepare(
+        "SELECT s.source, es.seen_at, m.id, m.message_id, m.subject, m.sender
+         FROM event_sources es JOIN message_sources s ON s.id = es.source JOIN messages m ON m.id = es.message
+         WHERE es.event = ?1 ORDER BY es.seen_at, s.id",
+    )?;
+    let sources = stmt
+        .query_map([stored.id], |r| {
+            Ok(Sighting {
+                source: r.get(0)?,
+                seen_at: r.get(1)?,
+                message: r.get(2)?,
+                message_id: r.get(3)?,
+                subject: r.get(4)?,
+                sender: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(EventDetail { stored, sources }))
+}
+
+/// A message that gave no event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quarantined {
+    pub id: i64,
+    pub reason: String,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub sender: Option<String>,
+    pub size: i64,
+    pub first_seen: String,
+    pub sources: Vec<String>,
+}
+
+pub fn quarantined(conn: &Connection) -> Result<Vec<Quarantined>> {
+    let mut stmt = conn.prepare(
+        "SELECT m.id, COALESCE(m.reason, ''), m.message_id, m.subject, m.sender, m.size, m.first_seen,
+                (SELECT json_group_array(source) FROM message_sources WHERE message = m.id)
+         FROM messages m WHERE m.status = 'quarantined' ORDER BY m.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let sources: String = r.get(7)?;
+        Ok(Quarantined {
+            id: r.get(0)?,
+            reason: r.get(1)?,
+            message_id: r.get(2)?,
+            subject: r.get(3)?,
+            sender: r.get(4)?,
+            size: r.get(5)?,
+            first_seen: r.get(6)?,
+            sources: serde_json::from_str(&sources).unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The raw bytes kept for a message, and whether they are the whole message.
+pub fn raw_message(conn: &Connection, message: i64) -> Result<Option<(Vec<u8>, bool)>> {
+    Ok(conn
+        .query_row(
+            "SELECT raw, complete FROM raw_messages WHERE message = ?1",
+            [message],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
