@@ -38,7 +38,7 @@ pub fn now() -> DateTime<Utc> {
 
 /// Now as stored in the database: RFC 3339 UTC with milliseconds, so it sorts as text.
 pub fn stamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub fn now_stamp() -> String {

@@ -64,8 +64,10 @@ struct Prepared {
 /// Most bytes of messages in flight between reader and writer.
 const IN_FLIGHT_BYTES: usize = 32 << 20;
 /// A batch is committed after this many messages or this long, whichever comes first.
-const BATCH_MESSAGES: usize = 2_000;
-const BATCH_TIME: Duration = Duration::from_millis(500);
+const BATCH_MESSAGES: usize = 5_000;
+const BATCH_TIME: Duration = Duration::from_secs(1);
+/// Messages handed from reader to writer at a time.
+const CHUNK: usize = 64;
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     // Validate every argument before acting on any.
@@ -81,13 +83,16 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let progress = progress_bar(total);
 
     let budget = Arc::new((Mutex::new(0usize), Condvar::new()));
-    let (tx, rx) = sync_channel::<Prepared>(1024);
+    let (tx, rx) = sync_channel::<Vec<Prepared>>(16);
     let db_path = store.path().to_path_buf();
     let reader_budget = Arc::clone(&budget);
     let reader = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
         let conn = Store::open_reader(&db_path)?;
         let mut failures = Vec::new();
         let mut base = 0u64;
+        // Messages go over in chunks: one hand-over per message costs more than the work.
+        let mut chunk: Vec<Prepared> = Vec::with_capacity(CHUNK);
+        let mut open = true;
         for input in &inputs {
             let mut last = 0u64;
             input.read(
@@ -97,17 +102,26 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                     let known = store::is_known(&conn, &hash).unwrap_or(false);
                     let extraction = (!known).then(|| extract::extract(&incoming.raw));
                     acquire(&reader_budget, incoming.raw.len());
-                    tx.send(Prepared {
+                    chunk.push(Prepared {
                         incoming,
                         hash,
                         extraction,
                         consumed: base + consumed,
-                    })
-                    .is_ok()
+                    });
+                    if chunk.len() >= CHUNK {
+                        open = tx.send(std::mem::take(&mut chunk)).is_ok();
+                    }
+                    open
                 },
                 &mut |failure| failures.push(failure),
             )?;
             base += last;
+            if !open {
+                break;
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.send(chunk);
         }
         Ok(failures)
     });
@@ -116,26 +130,29 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let mut batch = store.conn_mut().transaction()?;
     let mut in_batch = 0usize;
     let mut batch_started = Instant::now();
-    for prepared in rx {
-        let size = prepared.incoming.raw.len();
-        let done = store::ingest(
-            &batch,
-            &prepared.incoming.raw,
-            &prepared.hash,
-            &prepared.incoming.source,
-            prepared.extraction,
-            raw_limit,
-            &mut *react,
-        )?;
-        release(&budget, size);
-        summary.messages += 1;
-        summary.events_new += done.events_new.len() as u64;
-        summary.duplicates += done.duplicates as u64;
-        summary.quarantined += u64::from(done.quarantined);
-        in_batch += 1;
-        if let Some(p) = &progress {
-            p.set_position(prepared.consumed);
+    for chunk in rx {
+        let mut chunk_bytes = 0;
+        for prepared in chunk {
+            chunk_bytes += prepared.incoming.raw.len();
+            let done = store::ingest(
+                &batch,
+                &prepared.incoming.raw,
+                &prepared.hash,
+                &prepared.incoming.source,
+                prepared.extraction,
+                raw_limit,
+                &mut *react,
+            )?;
+            summary.messages += 1;
+            summary.events_new += done.events_new.len() as u64;
+            summary.duplicates += done.duplicates as u64;
+            summary.quarantined += u64::from(done.quarantined);
+            in_batch += 1;
+            if let Some(p) = &progress {
+                p.set_position(prepared.consumed);
+            }
         }
+        release(&budget, chunk_bytes);
         if in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME {
             batch.commit()?;
             batch = store.conn_mut().transaction()?;

@@ -30,11 +30,20 @@ fn block<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     Some(&text[start..start + len])
 }
 
+/// Position of an ASCII `needle` starting with `<`, ignoring case.
 fn find_ignore_case(hay: &str, needle: &str) -> Option<usize> {
-    let n = needle.len();
-    hay.as_bytes()
-        .windows(n)
-        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let mut at = 0;
+    while let Some(i) = memchr::memchr(b'<', &hay[at..]) {
+        let start = at + i;
+        if hay.len() - start >= needle.len()
+            && hay[start..start + needle.len()].eq_ignore_ascii_case(needle)
+        {
+            return Some(start);
+        }
+        at = start + 1;
+    }
+    None
 }
 
 /// `key: value` lines; a line that is not `key:` continues the previous value. A key

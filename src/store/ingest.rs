@@ -67,32 +67,42 @@ pub fn ingest(
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Ingested> {
     let now = clock::now_stamp();
-    let known: Option<(i64, String)> = tx
-        .prepare_cached("SELECT id, status FROM messages WHERE content_hash = ?1")?
-        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((message, status)) = known {
+    // Content the caller already extracted was unknown a moment ago: try the insert
+    // first and fall back when another copy got in since (the unique hash decides).
+    let found = match extraction {
+        Some(found) => found,
+        None => {
+            if let Some((message, status)) = known_message(tx, hash)? {
+                return seen_again(tx, message, &status, source, &now);
+            }
+            extract::extract(raw)
+        }
+    };
+    let quarantined = found.events.is_empty();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO messages (content_hash, message_id, subject, sender, date, size, status,
+                                   reason, event_count, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+             ON CONFLICT (content_hash) DO NOTHING",
+        )?
+        .execute(params![
+            hash,
+            found.meta.message_id,
+            found.meta.subject,
+            found.meta.from,
+            found.meta.date,
+            raw.len() as i64,
+            if quarantined { "quarantined" } else { "parsed" },
+            found.reason,
+            found.events.len() as i64,
+            now,
+        ])?;
+    if inserted == 0 {
+        let (message, status) =
+            known_message(tx, hash)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         return seen_again(tx, message, &status, source, &now);
     }
-    let found = extraction.unwrap_or_else(|| extract::extract(raw));
-    let quarantined = found.events.is_empty();
-    tx.prepare_cached(
-        "INSERT INTO messages (content_hash, message_id, subject, sender, date, size, status,
-                               reason, event_count, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-    )?
-    .execute(params![
-        hash,
-        found.meta.message_id,
-        found.meta.subject,
-        found.meta.from,
-        found.meta.date,
-        raw.len() as i64,
-        if quarantined { "quarantined" } else { "parsed" },
-        found.reason,
-        found.events.len() as i64,
-        now,
-    ])?;
     let message = tx.last_insert_rowid();
     store_raw(tx, message, raw, raw_limit)?;
     let source_row =
@@ -128,6 +138,13 @@ pub fn ingest(
         }
     }
     Ok(report)
+}
+
+fn known_message(tx: &Transaction<'_>, hash: &str) -> Result<Option<(i64, String)>> {
+    Ok(tx
+        .prepare_cached("SELECT id, status FROM messages WHERE content_hash = ?1")?
+        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 /// Known content at a (maybe) new place: record the place; every event of the message

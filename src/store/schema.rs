@@ -20,8 +20,7 @@ pub const MIGRATIONS: &[&str] = &[
         first_seen   TEXT NOT NULL,
         last_seen    TEXT NOT NULL
     );
-    CREATE INDEX messages_message_id ON messages (message_id);
-    CREATE INDEX messages_status ON messages (status);
+    CREATE INDEX messages_quarantined ON messages (id) WHERE status = 'quarantined';
 
     -- The raw message for reparse: whole up to the size limit, else headers only.
     CREATE TABLE raw_messages (
@@ -44,7 +43,6 @@ pub const MIGRATIONS: &[&str] = &[
         seen_at     TEXT NOT NULL,
         UNIQUE (message, source)
     );
-    CREATE INDEX message_sources_source ON message_sources (source);
 
     CREATE TABLE events (
         id          INTEGER PRIMARY KEY,
@@ -68,7 +66,6 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_topic ON events (topic);
     CREATE INDEX events_domain ON events (domain);
-    CREATE INDEX events_first_seen ON events (first_seen);
 
     CREATE TABLE event_sources (
         event    INTEGER NOT NULL REFERENCES events (id),

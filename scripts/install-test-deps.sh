@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install what the real-server integration tests need, if missing:
+#   - dovecot (IMAP/IMAPS server)       via apt-get (dovecot-imapd)
+#   - openssl (throwaway test CAs)      via apt-get
+#   - aiosmtpd (SMTP sink)              via pip, for the python3 on PATH
+# Idempotent: does nothing (and prints nothing) when everything is present.
+# Quiet on success; on failure prints the captured output and exits non-zero.
+set -euo pipefail
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+fail() {
+    echo "install-test-deps: $*" >&2
+    if [ -s "$log" ]; then
+        echo "---- output ----" >&2
+        tail -n 60 "$log" >&2
+        echo "----------------" >&2
+    fi
+    exit 1
+}
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+fi
+
+apt_pkgs=()
+command -v dovecot >/dev/null 2>&1 || apt_pkgs+=(dovecot-imapd)
+command -v openssl >/dev/null 2>&1 || apt_pkgs+=(openssl)
+
+if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 || fail "need ${apt_pkgs[*]} but apt-get is not available"
+    $SUDO apt-get update >>"$log" 2>&1 || fail "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
+        "${apt_pkgs[@]}" >>"$log" 2>&1 || fail "apt-get install ${apt_pkgs[*]} failed"
+    command -v dovecot >/dev/null 2>&1 || fail "dovecot still not on PATH after install"
+    command -v openssl >/dev/null 2>&1 || fail "openssl still not on PATH after install"
+fi
+
+command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH"
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd >>"$log" 2>&1 \
+        || fail "pip install aiosmtpd failed (python3 = $(command -v python3))"
+    # pyenv shims: make sure the new module is visible to the python3 on PATH.
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
+    python3 -c 'import aiosmtpd' >>"$log" 2>&1 \
+        || fail "aiosmtpd installed but 'python3 -c import aiosmtpd' still fails"
+fi
+exit 0
