@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod extract;
+pub mod rules;
 pub mod source;
 pub mod store;
 pub mod topics;

@@ -1,0 +1,611 @@
+//! Reading rule files: TOML with positions kept, so every mistake is reported as
+//! `file:line:column: reason`. All files of a directory are read (in name order) and
+//! every error in them reported, not just the first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::condition::{self, Condition, Matcher};
+use super::{Digest, Forward, Rule, RuleSet, Schedule, Webhook};
+use crate::config::{FileError, line_col};
+
+/// Every problem found in a rules directory.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct LoadError {
+    pub errors: Vec<FileError>,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    #[serde(default)]
+    rule: Vec<Spanned<RuleDoc>>,
+    #[serde(default)]
+    digest: Vec<Spanned<DigestDoc>>,
+}
+
+type When = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleDoc {
+    name: Spanned<String>,
+    #[serde(default)]
+    when: When,
+    forward: Option<Spanned<ForwardDoc>>,
+    webhook: Option<Spanned<WebhookDoc>>,
+    digest: Option<Spanned<OneOrMany>>,
+    #[serde(default)]
+    stop: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardDoc {
+    to: OneOrMany,
+    #[serde(default)]
+    cc: OneOrMany,
+    subject: Option<Spanned<String>>,
+    body: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookDoc {
+    url: Spanned<String>,
+    secret_env: Option<String>,
+    secret_command: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestDoc {
+    name: Spanned<String>,
+    at: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
+    cron: Option<Spanned<String>>,
+    to: Spanned<OneOrMany>,
+    subject: Option<Spanned<String>>,
+    #[serde(default)]
+    when: When,
+    #[serde(default)]
+    send_empty: bool,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(untagged)]
+enum OneOrMany {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// Collects errors for one file.
+struct Errors<'a> {
+    file: &'a Path,
+    src: &'a str,
+    list: Vec<FileError>,
+}
+
+impl Errors<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+        let (line, column) = line_col(self.src, span.start);
+        self.list.push(FileError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+}
+
+/// Loads every `*.toml` file of `dir` in name order. A missing directory is an empty
+/// rule set.
+pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadError> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(LoadError {
+                errors: vec![FileError {
+                    file: dir.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    message: e.to_string(),
+                }],
+            });
+        }
+    };
+    files.sort();
+    let mut set = RuleSet::default();
+    let mut errors = Vec::new();
+    let mut digest_refs = Vec::new();
+    for file in &files {
+        match std::fs::read_to_string(file) {
+            Ok(src) => load_into(file, &src, &mut set, &mut errors, &mut digest_refs),
+            Err(e) => errors.push(FileError {
+                file: file.clone(),
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+            }),
+        }
+    }
+    check_digest_refs(&set, digest_refs, &mut errors);
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(LoadError { errors })
+    }
+}
+
+/// Loads one file on its own.
+pub fn load_file(file: &Path) -> Result<RuleSet, LoadError> {
+    let src = std::fs::read_to_string(file).map_err(|e| LoadError {
+        errors: vec![FileError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: e.to_string(),
+        }],
+    })?;
+    load_str(file, &src)
+}
+
+/// Loads rules from text, as if read from `file`.
+pub fn load_str(file: &Path, src: &str) -> Result<RuleSet, LoadError> {
+    let mut set = RuleSet::default();
+    let mut errors = Vec::new();
+    let mut refs = Vec::new();
+    load_into(file, src, &mut set, &mut errors, &mut refs);
+    check_digest_refs(&set, refs, &mut errors);
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(LoadError { errors })
+    }
+}
+
+/// A rule's `digest = "name"`, checked once every file is read.
+struct DigestRef {
+    name: String,
+    error_at: FileError,
+}
+
+fn check_digest_refs(set: &RuleSet, refs: Vec<DigestRef>, errors: &mut Vec<FileError>) {
+    for r in refs {
+        if set.digest(&r.name).is_none() {
+            let mut e = r.error_at;
+            e.message = format!("digest {:?} is not defined by any [[digest]]", r.name);
+            errors.push(e);
+        }
+    }
+}
+
+fn load_into(
+    file: &Path,
+    src: &str,
+    set: &mut RuleSet,
+    errors: &mut Vec<FileError>,
+    refs: &mut Vec<DigestRef>,
+) {
+    set.files.push(file.display().to_string());
+    let doc: FileDoc = match toml::from_str(src) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(FileError::from_toml(file, src, &e));
+            return;
+        }
+    };
+    let mut errs = Errors {
+        file,
+        src,
+        list: Vec::new(),
+    };
+    for d in doc.digest {
+        let span = d.span();
+        let d = d.into_inner();
+        if let Some(digest) = digest(&mut errs, span, d, set) {
+            set.digests.push(digest);
+        }
+    }
+    for r in doc.rule {
+        let span = r.span();
+        let r = r.into_inner();
+        if let Some(rule) = rule(&mut errs, span, r, set, refs) {
+            set.rules.push(rule);
+        }
+    }
+    errors.extend(errs.list);
+}
+
+fn conditions(errs: &mut Errors<'_>, when: When) -> Vec<Condition> {
+    let mut out = Vec::new();
+    for (field, value) in when {
+        let field_span = field.span();
+        let field = field.into_inner();
+        if !condition::known_field(&field) {
+            errs.at(
+                field_span,
+                format!(
+                    "unknown field {field:?} in when: use one of {} or data.<path>",
+                    condition::FIELDS.join(", ")
+                ),
+            );
+            continue;
+        }
+        let value_span = value.span();
+        match Matcher::parse(value.get_ref()) {
+            Ok(matcher) => out.push(Condition { field, matcher }),
+            Err(e) => errs.at(value_span, format!("when.{field}: {e}")),
+        }
+    }
+    out
+}
+
+fn addresses(
+    errs: &mut Errors<'_>,
+    span: std::ops::Range<usize>,
+    what: &str,
+    list: &[String],
+) -> bool {
+    let mut ok = true;
+    for a in list {
+        if lettre::Address::try_from(a.trim().to_string()).is_err()
+            && a.parse::<lettre::message::Mailbox>().is_err()
+        {
+            errs.at(
+                span.clone(),
+                format!("{what}: {a:?} is not an email address"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn template(errs: &mut Errors<'_>, t: &Option<Spanned<String>>, what: &str) -> Option<String> {
+    let t = t.as_ref()?;
+    let env = minijinja::Environment::new();
+    if let Err(e) = env.template_from_str(t.get_ref()) {
+        errs.at(
+            t.span(),
+            format!(
+                "{what}: template error: {}",
+                e.detail().unwrap_or(&e.to_string())
+            ),
+        );
+    }
+    Some(t.get_ref().clone())
+}
+
+fn rule(
+    errs: &mut Errors<'_>,
+    span: std::ops::Range<usize>,
+    r: RuleDoc,
+    set: &RuleSet,
+    refs: &mut Vec<DigestRef>,
+) -> Option<Rule> {
+    let name_span = r.name.span();
+    let name = r.name.into_inner();
+    let before = errs.list.len();
+    if name.trim().is_empty() {
+        errs.at(name_span.clone(), "a rule needs a name");
+    }
+    if set.rules.iter().any(|x| x.name == name) {
+        errs.at(
+            name_span.clone(),
+            format!("a rule named {name:?} exists already"),
+        );
+    }
+    let when = conditions(errs, r.when);
+    let forward = r.forward.map(|f| {
+        let fspan = f.span();
+        let f = f.into_inner();
+        let to = f.to.into_vec();
+        let cc = f.cc.into_vec();
+        if to.is_empty() {
+            errs.at(fspan.clone(), "forward needs at least one address in to");
+        }
+        addresses(errs, fspan.clone(), "forward.to", &to);
+        addresses(errs, fspan, "forward.cc", &cc);
+        Forward {
+            to,
+            cc,
+            subject: template(errs, &f.subject, "forward.subject"),
+            body: template(errs, &f.body, "forward.body"),
+        }
+    });
+    let webhook = r.webhook.map(|w| {
+        let w = w.into_inner();
+        let url_span = w.url.span();
+        let url = w.url.into_inner();
+        match reqwest::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(_) => errs.at(
+                url_span,
+                format!("webhook.url {url:?}: only http and https"),
+            ),
+            Err(e) => errs.at(url_span, format!("webhook.url {url:?}: {e}")),
+        }
+        Webhook {
+            url,
+            secret_env: w.secret_env,
+            secret_command: w.secret_command,
+        }
+    });
+    let digests = match r.digest {
+        Some(d) => {
+            let dspan = d.span();
+            let names = d.into_inner().into_vec();
+            for n in &names {
+                let (line, column) = line_col(errs.src, dspan.start);
+                refs.push(DigestRef {
+                    name: n.clone(),
+                    error_at: FileError {
+                        file: errs.file.to_path_buf(),
+                        line,
+                        column,
+                        message: String::new(),
+                    },
+                });
+            }
+            names
+        }
+        None => Vec::new(),
+    };
+    if forward.is_none() && webhook.is_none() && digests.is_empty() && !r.stop {
+        errs.at(
+            span.clone(),
+            format!("rule {name:?} does nothing: give it forward, webhook, digest or stop"),
+        );
+    }
+    if errs.list.len() > before {
+        return None;
+    }
+    let (line, _) = line_col(errs.src, span.start);
+    Some(Rule {
+        name,
+        origin: format!("{}:{line}", errs.file.display()),
+        when,
+        forward,
+        webhook,
+        digests,
+        stop: r.stop,
+    })
+}
+
+fn digest(
+    errs: &mut Errors<'_>,
+    span: std::ops::Range<usize>,
+    d: DigestDoc,
+    set: &RuleSet,
+) -> Option<Digest> {
+    let before = errs.list.len();
+    let name_span = d.name.span();
+    let name = d.name.into_inner();
+    if set.digest(&name).is_some() {
+        errs.at(name_span, format!("a digest named {name:?} exists already"));
+    }
+    let tz = d
+        .timezone
+        .as_ref()
+        .map_or("UTC".to_string(), |t| t.get_ref().clone());
+    let tz_span = d.timezone.as_ref().map_or(span.clone(), |t| t.span());
+    let schedule = match (&d.at, &d.cron) {
+        (Some(at), None) => Schedule::daily(at.get_ref(), &tz).map_err(|e| {
+            let s = if e.contains("time zone") {
+                tz_span.clone()
+            } else {
+                at.span()
+            };
+            errs.at(s, e)
+        }),
+        (None, Some(c)) => Schedule::cron(c.get_ref(), &tz).map_err(|e| {
+            let s = if e.contains("time zone") {
+                tz_span.clone()
+            } else {
+                c.span()
+            };
+            errs.at(s, e)
+        }),
+        _ => {
+            errs.at(
+                span.clone(),
+                format!("digest {name:?} needs either at = \"HH:MM\" or cron = \"…\""),
+            );
+            Err(())
+        }
+    };
+    let to_span = d.to.span();
+    let to = d.to.into_inner().into_vec();
+    if to.is_empty() {
+        errs.at(to_span.clone(), "a digest needs at least one address in to");
+    }
+    addresses(errs, to_span, "digest.to", &to);
+    let when = conditions(errs, d.when);
+    let subject = template(errs, &d.subject, "digest.subject");
+    if errs.list.len() > before {
+        return None;
+    }
+    let (line, _) = line_col(errs.src, span.start);
+    Some(Digest {
+        name,
+        origin: format!("{}:{line}", errs.file.display()),
+        schedule: schedule.ok()?,
+        to,
+        subject,
+        when,
+        send_empty: d.send_empty,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, Format, Kind, Registrar};
+    use serde_json::json;
+
+    fn event() -> Event {
+        Event {
+            registrar: Registrar::Opensrs,
+            event_id: "e1".into(),
+            kind: Kind::Event,
+            object: "transfer".into(),
+            event_type: "STATUS_CHANGE".into(),
+            topic: "transfer.in".into(),
+            domain: Some("shop.de".into()),
+            domains: vec!["shop.de".into()],
+            status: Some("completed".into()),
+            occurred_at: None,
+            format: Format::Json,
+            data: json!({"object_data": {"transfer_status": "completed", "ns": ["a", "b"]}}),
+        }
+    }
+
+    fn load(src: &str) -> Result<RuleSet, LoadError> {
+        load_str(Path::new("rules/10-test.toml"), src)
+    }
+
+    #[test]
+    fn design_example_matches() {
+        let set = load(
+            r#"
+[[rule]]
+name = "transfers"
+when.topic = ["transfer.in", "transfer.out"]
+when.registrar = "OpenSRS"
+when.domain = "/\\.(de|fr)$/"
+when."data.object_data.transfer_status" = "completed"
+when.occurred_at = false
+when."data.object_data.ns" = "b"
+forward = { to = ["ops@example.com"], subject = "{{ registrar }}: {{ type }} {{ domain }}" }
+webhook = { url = "https://hooks.example.com/registrar", secret_env = "HOOK_SECRET" }
+digest = "daily"
+stop = true
+
+[[rule]]
+name = "never reached"
+forward = { to = "x@example.com" }
+
+[[digest]]
+name = "daily"
+at = "08:00"
+timezone = "Europe/Berlin"
+to = ["owner@example.com"]
+"#,
+        )
+        .unwrap();
+        let e = event();
+        let actions = set.actions(&e);
+        assert_eq!(actions.len(), 3, "{actions:?}");
+        let v = set.verdicts(&e);
+        assert!(v[0].matched && v[1].skipped);
+        let mut other = e.clone();
+        other.domain = Some("shop.com".into());
+        let v = set.verdicts(&other);
+        assert!(!v[0].matched);
+        assert_eq!(v[0].failed.as_deref(), Some("domain is \"shop.com\""));
+        assert!(v[1].matched);
+    }
+
+    #[test]
+    fn negation_and_presence() {
+        let m = |v: &str| {
+            Matcher::parse(&toml::from_str::<toml::Table>(&format!("x = {v}")).unwrap()["x"])
+                .unwrap()
+        };
+        let s = json!("pending");
+        assert!(m("\"!completed\"").matches(Some(&s)));
+        assert!(!m("{ not = [\"pending\", \"done\"] }").matches(Some(&s)));
+        assert!(m("true").matches(Some(&s)));
+        assert!(m("false").matches(None));
+        assert!(!m("false").matches(Some(&s)));
+        assert!(m("\"/^PEND/i\"").matches(Some(&s)));
+        assert!(!m("\"/^PEND/\"").matches(Some(&s)));
+    }
+
+    #[test]
+    fn errors_carry_file_line_and_column() {
+        let src = "[[rule]]\nname = \"a\"\nwhen.colour = \"red\"\nforward = { to = \"ops@example.com\" }\n";
+        let e = load(src).unwrap_err();
+        assert_eq!(e.errors.len(), 1);
+        let first = &e.errors[0];
+        assert_eq!((first.line, first.column), (3, 6), "{first}");
+        assert!(
+            first
+                .to_string()
+                .starts_with("rules/10-test.toml:3:6: unknown field \"colour\""),
+            "{first}"
+        );
+
+        let e = load("[[rule]]\nname = \"a\"\nwhen.domain = \"/([a-z/\"\ndigest = \"weekly\"\n")
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("rules/10-test.toml:3:15: when.domain: bad regular expression"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rules/10-test.toml:4:10: digest \"weekly\" is not defined"),
+            "{text}"
+        );
+
+        let e =
+            load("[[rule]]\nname = \"a\"\nforward = { to = [\"not an address\"] }\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(":3:11: forward.to: \"not an address\" is not an email address"),
+            "{e}"
+        );
+
+        let e = load(
+            "[[rule]]\nname = \"a\"\nforward = { to = \"a@b.c\", subject = \"{{ registrar \" }\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("forward.subject: template error"),
+            "{e}"
+        );
+
+        let e = load("[[rule]]\nname = \"a\"\nforwrd = { to = \"a@b.c\" }\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("rules/10-test.toml:3:1: unknown field `forwrd`"),
+            "{e}"
+        );
+
+        let e = load("[[digest]]\nname = \"d\"\nat = \"8am\"\nto = \"a@b.c\"\n").unwrap_err();
+        assert!(e.to_string().contains(":3:6: bad time"), "{e}");
+    }
+}

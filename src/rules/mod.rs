@@ -1,0 +1,202 @@
+//! The reseller's rule files (DESIGN §5): which events to forward, post to a webhook,
+//! or collect into a digest. Loading checks everything and reports file, line, column
+//! and reason; evaluation is a pure function of the event (no I/O): it returns the
+//! actions, and the host (store and delivery) carries them out.
+
+pub mod condition;
+mod load;
+pub mod schedule;
+
+use serde::Serialize;
+
+pub use condition::{Condition, Matcher};
+pub use load::{LoadError, load_dir, load_file, load_str};
+pub use schedule::Schedule;
+
+use crate::event::Event;
+
+/// All rules and digests of a rules directory, in file-name order.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub digests: Vec<Digest>,
+    /// Files read, in order.
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    /// `file:line` where the rule starts.
+    pub origin: String,
+    pub when: Vec<Condition>,
+    pub forward: Option<Forward>,
+    pub webhook: Option<Webhook>,
+    pub digests: Vec<String>,
+    pub stop: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Forward {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// minijinja template over the event fields; None for the default.
+    pub subject: Option<String>,
+    /// minijinja template of the summary; None for the default.
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Webhook {
+    pub url: String,
+    /// Environment variable holding the HMAC secret.
+    pub secret_env: Option<String>,
+    /// Command printing the HMAC secret.
+    pub secret_command: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub name: String,
+    pub origin: String,
+    pub schedule: Schedule,
+    pub to: Vec<String>,
+    pub subject: Option<String>,
+    /// When not empty, every new event matching these joins the digest (rules may add
+    /// more with `digest = "name"`).
+    pub when: Vec<Condition>,
+    pub send_empty: bool,
+}
+
+/// What one rule asks for one event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Action {
+    Forward {
+        rule: String,
+        forward: Forward,
+    },
+    Webhook {
+        rule: String,
+        webhook: Webhook,
+    },
+    Digest {
+        rule: Option<String>,
+        digest: String,
+    },
+}
+
+/// How one rule judged one event, for `rules test`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub rule: String,
+    pub matched: bool,
+    /// The first condition that did not hold.
+    pub failed: Option<String>,
+    /// An earlier rule stopped evaluation.
+    pub skipped: bool,
+    pub actions: Vec<Action>,
+}
+
+impl Rule {
+    pub fn matches(&self, e: &Event) -> bool {
+        self.when.iter().all(|c| c.matches(e))
+    }
+
+    fn actions(&self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(f) = &self.forward {
+            out.push(Action::Forward {
+                rule: self.name.clone(),
+                forward: f.clone(),
+            });
+        }
+        if let Some(w) = &self.webhook {
+            out.push(Action::Webhook {
+                rule: self.name.clone(),
+                webhook: w.clone(),
+            });
+        }
+        for d in &self.digests {
+            out.push(Action::Digest {
+                rule: Some(self.name.clone()),
+                digest: d.clone(),
+            });
+        }
+        out
+    }
+}
+
+impl RuleSet {
+    /// Every rule's verdict on the event, in order, honouring `stop`; then the digests
+    /// whose own filters take the event.
+    pub fn verdicts(&self, e: &Event) -> Vec<Verdict> {
+        let mut out = Vec::new();
+        let mut stopped = false;
+        for rule in &self.rules {
+            if stopped {
+                out.push(Verdict {
+                    rule: rule.name.clone(),
+                    matched: false,
+                    failed: None,
+                    skipped: true,
+                    actions: Vec::new(),
+                });
+                continue;
+            }
+            let failed = rule.when.iter().find(|c| !c.matches(e));
+            let matched = failed.is_none();
+            out.push(Verdict {
+                rule: rule.name.clone(),
+                matched,
+                failed: failed.map(|c| describe_failure(c, e)),
+                skipped: false,
+                actions: if matched { rule.actions() } else { Vec::new() },
+            });
+            stopped = matched && rule.stop;
+        }
+        out
+    }
+
+    /// The actions for a new event, each digest at most once.
+    pub fn actions(&self, e: &Event) -> Vec<Action> {
+        let mut actions: Vec<Action> = self
+            .verdicts(e)
+            .into_iter()
+            .flat_map(|v| v.actions)
+            .collect();
+        for d in &self.digests {
+            if !d.when.is_empty() && d.when.iter().all(|c| c.matches(e)) {
+                actions.push(Action::Digest {
+                    rule: None,
+                    digest: d.name.clone(),
+                });
+            }
+        }
+        let mut seen = Vec::new();
+        actions.retain(|a| match a {
+            Action::Digest { digest, .. } => {
+                let first = !seen.contains(digest);
+                seen.push(digest.clone());
+                first
+            }
+            _ => true,
+        });
+        actions
+    }
+
+    pub fn digest(&self, name: &str) -> Option<&Digest> {
+        self.digests.iter().find(|d| d.name == name)
+    }
+}
+
+fn describe_failure(c: &Condition, e: &Event) -> String {
+    let actual = e
+        .field(&c.field)
+        .map(|v| match v {
+            serde_json::Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        })
+        .unwrap_or_else(|| "absent".into());
+    format!("{} is {actual}", c.field)
+}
