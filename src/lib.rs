@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod deliver;
 pub mod event;
 pub mod extract;
 pub mod rules;

@@ -1,10 +1,13 @@
 //! The command line: arguments are parsed and validated here, then each verb (one file
 //! each) does its work through the library and returns its exit status.
 
+mod deliver;
+mod digest;
 mod events;
 mod import;
 mod parse;
 mod quarantine;
+mod rules;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::rules::RuleSet;
 use crate::store::{self, NewEvent, Store};
 
 /// Registrar notification mail, stored once, acted on by your rules.
@@ -40,6 +44,16 @@ pub enum Command {
     Quarantine(quarantine::Args),
     /// Run the extractors again over stored messages and add what they now find.
     Reparse(quarantine::ReparseArgs),
+    /// Validate rule files, or test what they would do.
+    Rules(rules::Args),
+    /// Every known notification type per registrar, its topic and who subscribes.
+    Topics(rules::TopicsArgs),
+    /// Deliver everything due in the outbox (and digests whose period ended), then exit.
+    Deliver(deliver::DeliverArgs),
+    /// Pending, failed and dead deliveries; retry.
+    Outbox(deliver::OutboxArgs),
+    /// Preview or send a digest now.
+    Digest(digest::Args),
 }
 
 /// What every verb gets: the config and the command-line overrides.
@@ -67,9 +81,33 @@ impl Context {
         Ok(Store::open(&self.db_path())?)
     }
 
-    /// What happens to a new event: its rules run and their actions are queued.
+    /// The rule files, checked; a bad file is an error naming file, line and reason.
+    pub fn rules(&self) -> anyhow::Result<RuleSet> {
+        crate::rules::load_dir(&self.config.rules_dir()).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// What happens to a new event: its rules run and their actions are queued, in the
+    /// transaction that stores it.
     pub fn reactor(&self, _store: &Store) -> anyhow::Result<Reactor> {
-        Ok(Box::new(|_, _| Ok(())))
+        let rules = self.rules()?;
+        Ok(Box::new(move |tx, new| {
+            crate::deliver::queue::react(&rules, tx, new).map(|_| ())
+        }))
+    }
+}
+
+fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<u8> {
+    match command {
+        Command::Parse(args) => parse::run(args),
+        Command::Import(args) => import::run(args, ctx),
+        Command::Events(args) => events::run(args, ctx),
+        Command::Quarantine(args) => quarantine::run(args, ctx),
+        Command::Reparse(args) => quarantine::reparse(args, ctx),
+        Command::Rules(args) => rules::run(args, ctx),
+        Command::Topics(args) => rules::topics(args, ctx),
+        Command::Deliver(args) => deliver::run(args, ctx),
+        Command::Outbox(args) => deliver::outbox(args, ctx),
+        Command::Digest(args) => digest::run(args, ctx),
     }
 }
 
@@ -79,16 +117,10 @@ pub const EXIT_ERROR: u8 = 1;
 
 pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
+        // parse needs no config and no database.
         Command::Parse(args) => parse::run(args),
-        command => {
-            Context::load(cli.config.as_deref(), cli.db.clone()).and_then(|ctx| match command {
-                Command::Import(args) => import::run(args, &ctx),
-                Command::Events(args) => events::run(args, &ctx),
-                Command::Quarantine(args) => quarantine::run(args, &ctx),
-                Command::Reparse(args) => quarantine::reparse(args, &ctx),
-                Command::Parse(_) => unreachable!("handled above"),
-            })
-        }
+        command => Context::load(cli.config.as_deref(), cli.db.clone())
+            .and_then(|ctx| dispatch(command, &ctx)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

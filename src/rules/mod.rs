@@ -98,9 +98,62 @@ pub struct Verdict {
     pub actions: Vec<Action>,
 }
 
+/// Whether a rule takes events of a kind, judged on the fields that name the kind of
+/// notification (registrar, topic, type, object, kind) only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subscription {
+    No,
+    /// Every event of this kind.
+    Yes,
+    /// Those that also meet its other conditions (domain, status, data, …).
+    Conditional,
+}
+
+const KIND_FIELDS: &[&str] = &["registrar", "topic", "type", "object", "kind"];
+
+fn subscription(when: &[Condition], e: &Event) -> Subscription {
+    let (kind, other): (Vec<&Condition>, Vec<&Condition>) = when
+        .iter()
+        .partition(|c| KIND_FIELDS.contains(&c.field.as_str()));
+    if !kind.iter().all(|c| c.matches(e)) {
+        Subscription::No
+    } else if other.is_empty() {
+        Subscription::Yes
+    } else {
+        Subscription::Conditional
+    }
+}
+
 impl Rule {
     pub fn matches(&self, e: &Event) -> bool {
         self.when.iter().all(|c| c.matches(e))
+    }
+
+    /// Does this rule take notifications like `e` (see [`Subscription`])?
+    pub fn subscribes(&self, e: &Event) -> Subscription {
+        subscription(&self.when, e)
+    }
+
+    /// The channels this rule delivers to, for people.
+    pub fn channels(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(f) = &self.forward {
+            out.push(format!("forward to {}", f.to.join(", ")));
+        }
+        if let Some(w) = &self.webhook {
+            out.push(format!(
+                "webhook {}",
+                crate::deliver::webhook::redact(&w.url)
+            ));
+        }
+        for d in &self.digests {
+            out.push(format!("digest {d}"));
+        }
+        if out.is_empty() && self.stop {
+            out.push("stop".into());
+        }
+        out
     }
 
     fn actions(&self) -> Vec<Action> {
@@ -124,6 +177,17 @@ impl Rule {
             });
         }
         out
+    }
+}
+
+impl Digest {
+    /// Does this digest collect notifications like `e` by its own filters?
+    pub fn subscribes(&self, e: &Event) -> Subscription {
+        if self.when.is_empty() {
+            Subscription::No
+        } else {
+            subscription(&self.when, e)
+        }
     }
 }
 

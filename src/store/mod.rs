@@ -3,6 +3,7 @@
 //! place either was seen is recorded beside it.
 
 mod ingest;
+pub mod outbox;
 pub mod query;
 mod schema;
 

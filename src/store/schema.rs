@@ -76,4 +76,47 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX event_sources_message ON event_sources (message);
     "#,
+    // 2: the outbox (what rules asked for, until delivered) and digests.
+    r#"
+    CREATE TABLE outbox (
+        id           INTEGER PRIMARY KEY,
+        channel      TEXT NOT NULL CHECK (channel IN ('forward', 'webhook', 'digest', 'fallback')),
+        rule         TEXT,
+        event        INTEGER REFERENCES events (id),
+        message      INTEGER REFERENCES messages (id),   -- attached to forwards
+        target       TEXT NOT NULL,             -- recipients or URL, for people
+        payload      TEXT NOT NULL,             -- JSON: what exactly to send
+        state        TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_attempt TEXT NOT NULL,
+        window_start TEXT NOT NULL,             -- the give-up window runs from here
+        lease_until  TEXT,                      -- a deliverer is working on it until then
+        last_error   TEXT,
+        created      TEXT NOT NULL,
+        done_at      TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (next_attempt) WHERE state = 'pending';
+
+    -- Events waiting for (or included in) a digest run.
+    CREATE TABLE digest_items (
+        digest  TEXT NOT NULL,
+        event   INTEGER NOT NULL REFERENCES events (id),
+        added   TEXT NOT NULL,
+        run     INTEGER REFERENCES digest_runs (id),
+        PRIMARY KEY (digest, event)
+    );
+    CREATE INDEX digest_items_open ON digest_items (digest, added) WHERE run IS NULL;
+
+    -- One row per digest period sent: the unique period end makes it once per period.
+    CREATE TABLE digest_runs (
+        id           INTEGER PRIMARY KEY,
+        digest       TEXT NOT NULL,
+        period_start TEXT,
+        period_end   TEXT NOT NULL,
+        events       INTEGER NOT NULL,
+        outbox       INTEGER REFERENCES outbox (id),
+        created      TEXT NOT NULL,
+        UNIQUE (digest, period_end)
+    );
+    "#,
 ];

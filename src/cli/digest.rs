@@ -1,0 +1,81 @@
+//! `mailroom digest NAME --preview [--period open|last] [--html]` prints a digest;
+//! `--send` closes the period now and sends it.
+
+use super::{Context, EXIT_ERROR, EXIT_OK};
+use crate::clock;
+use crate::deliver::{Deliverer, digest};
+use crate::store::outbox;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The digest's name (`[[digest]] name`).
+    name: String,
+    /// Print it (the default).
+    #[arg(long, conflicts_with = "send")]
+    preview: bool,
+    /// Which period: `open` (events collected since the last one sent) or `last`
+    /// (the last one sent).
+    #[arg(long, default_value = "open", value_parser = ["open", "last"])]
+    period: String,
+    /// Print the HTML part instead of the text.
+    #[arg(long)]
+    html: bool,
+    /// Close the open period now and send it.
+    #[arg(long)]
+    send: bool,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
+    let rules = ctx.rules()?;
+    let Some(d) = rules.digest(&args.name) else {
+        let known = digest::names(&rules).join(", ");
+        eprintln!(
+            "mailroom digest: no digest named {:?} (known: {known})",
+            args.name
+        );
+        return Ok(EXIT_ERROR);
+    };
+    let mut store = ctx.open_store()?;
+    if args.send {
+        let now = clock::now();
+        let start = outbox::last_period_end(store.conn(), &d.name)?;
+        let mut forced = d.clone();
+        forced.send_empty = true;
+        digest::close_period(
+            &mut store,
+            &forced,
+            start.as_deref(),
+            &clock::stamp(now),
+            now,
+        )?;
+        let deliverer = Deliverer::new(&ctx.config, &store)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let report = runtime.block_on(deliverer.run_due(&mut store))?;
+        eprintln!(
+            "digest {} queued; {} delivered, {} failed",
+            d.name, report.delivered, report.failed
+        );
+        return Ok(if report.failed == 0 && report.dead == 0 {
+            EXIT_OK
+        } else {
+            EXIT_ERROR
+        });
+    }
+    let mail = match args.period.as_str() {
+        "last" => match digest::preview_last(&store, d)? {
+            Some(m) => m,
+            None => {
+                eprintln!("digest {} has not been sent yet", d.name);
+                return Ok(EXIT_ERROR);
+            }
+        },
+        _ => digest::preview_open(&store, d, clock::now())?,
+    };
+    println!("Subject: {}", mail["subject"].as_str().unwrap_or_default());
+    println!("To: {}\n", d.to.join(", "));
+    let part = if args.html { "html" } else { "text" };
+    println!("{}", mail[part].as_str().unwrap_or_default());
+    Ok(EXIT_OK)
+}

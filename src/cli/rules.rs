@@ -1,0 +1,400 @@
+//! `mailroom rules check` (validate, run nothing), `mailroom rules test FILE.eml` (what
+//! each rule would do, sending nothing), `mailroom rules test --topic T --send` (a
+//! marked test notification through every channel subscribed to T), and
+//! `mailroom topics` (every known notification and who subscribes to it).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Context, EXIT_ERROR, EXIT_OK};
+use crate::clock;
+use crate::deliver::{Deliverer, compose};
+use crate::event::{Event, Format, Kind, Registrar};
+use crate::rules::{Action, RuleSet, Subscription};
+use crate::store::outbox::{Channel, Item};
+use crate::topics::{self, TOPICS};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: RulesCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RulesCommand {
+    /// Validate every rule file; report file, line, column and reason.
+    Check,
+    /// Show what each rule would do with the events of an email (sends nothing), or
+    /// send a test notification for a topic (`--topic T --send`).
+    Test {
+        /// An email file.
+        #[arg(required_unless_present = "topic", conflicts_with = "topic")]
+        file: Option<PathBuf>,
+        /// A topic to test the subscriptions of.
+        #[arg(long)]
+        topic: Option<String>,
+        /// With --topic: really send the test notification.
+        #[arg(long, requires = "topic")]
+        send: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
+    match &args.command {
+        RulesCommand::Check => check(ctx),
+        RulesCommand::Test {
+            file: Some(file),
+            json,
+            ..
+        } => test_file(ctx, file, *json),
+        RulesCommand::Test {
+            topic: Some(topic),
+            send,
+            json,
+            ..
+        } => test_topic(ctx, topic, *send, *json),
+        RulesCommand::Test { .. } => Ok(EXIT_ERROR),
+    }
+}
+
+fn check(ctx: &Context) -> anyhow::Result<u8> {
+    let dir = ctx.config.rules_dir();
+    match crate::rules::load_dir(&dir) {
+        Ok(set) => {
+            println!(
+                "{}: {} rule(s) and {} digest(s) in {} file(s): OK",
+                dir.display(),
+                set.rules.len(),
+                set.digests.len(),
+                set.files.len()
+            );
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(EXIT_ERROR)
+        }
+    }
+}
+
+fn test_file(ctx: &Context, file: &PathBuf, json_out: bool) -> anyhow::Result<u8> {
+    let rules = ctx.rules()?;
+    let raw = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let found = crate::extract::extract(&raw);
+    if found.events.is_empty() {
+        eprintln!(
+            "{}: no notification found: {}",
+            file.display(),
+            found.reason.unwrap_or_default()
+        );
+        return Ok(EXIT_ERROR);
+    }
+    let mut report = Vec::new();
+    for e in &found.events {
+        let verdicts = rules.verdicts(e);
+        let actions = rules.actions(e);
+        if !json_out {
+            println!(
+                "{} {} {} {}",
+                e.key(),
+                e.topic,
+                e.event_type,
+                e.domain.as_deref().unwrap_or("-")
+            );
+            for v in &verdicts {
+                let what = if v.skipped {
+                    "skipped (an earlier rule stopped)".to_string()
+                } else if v.matched {
+                    let acts: Vec<String> = v.actions.iter().map(describe).collect();
+                    if acts.is_empty() {
+                        "matches: stop".into()
+                    } else {
+                        format!("matches: {}", acts.join("; "))
+                    }
+                } else {
+                    format!("no: {}", v.failed.as_deref().unwrap_or("-"))
+                };
+                println!("  rule {:<24} {what}", v.rule);
+            }
+            for a in actions
+                .iter()
+                .filter(|a| matches!(a, Action::Digest { rule: None, .. }))
+            {
+                println!("  {} (by the digest's own filters)", describe(a));
+            }
+            if actions.is_empty() {
+                println!("  nothing would be done");
+            }
+        }
+        report.push(json!({"event": e, "rules": verdicts, "actions": actions}));
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(EXIT_OK)
+}
+
+fn describe(a: &Action) -> String {
+    match a {
+        Action::Forward { forward, .. } => format!("forward to {}", forward.to.join(", ")),
+        Action::Webhook { webhook, .. } => {
+            format!("webhook {}", crate::deliver::webhook::redact(&webhook.url))
+        }
+        Action::Digest { digest, .. } => format!("digest {digest}"),
+    }
+}
+
+/// A clearly marked event of `topic`, sent by `rules test --topic T --send`.
+fn test_event(topic: &str) -> Event {
+    let entry = TOPICS.iter().find(|t| t.topic == topic);
+    let now = clock::now();
+    Event {
+        registrar: entry.map_or(Registrar::Unknown, |t| t.registrar),
+        event_id: format!("mailroom-test-{}", now.timestamp()),
+        kind: Kind::Test,
+        object: entry.map_or("domain", |t| t.object).to_string(),
+        event_type: entry.map_or("test", |t| t.name).to_string(),
+        topic: topic.to_string(),
+        domain: Some("example.com".into()),
+        domains: vec!["example.com".into()],
+        status: entry.and_then(|t| t.status).map(str::to_string),
+        occurred_at: Some(now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        format: Format::Json,
+        data: json!({"mailroom_test": true, "note": "test notification sent by mailroom rules test --send"}),
+    }
+}
+
+fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow::Result<u8> {
+    let rules = ctx.rules()?;
+    let event = test_event(topic);
+    let mut items: Vec<Item> = Vec::new();
+    let item = |channel, rule: &str, target: String, payload| Item {
+        id: 0,
+        channel,
+        rule: Some(rule.to_string()),
+        event: None,
+        message: None,
+        target,
+        payload,
+        state: "pending".into(),
+        attempts: 0,
+        next_attempt: String::new(),
+        window_start: String::new(),
+        last_error: None,
+        created: String::new(),
+        done_at: None,
+    };
+    for rule in rules
+        .rules
+        .iter()
+        .filter(|r| r.subscribes(&event) != Subscription::No)
+    {
+        if let Some(f) = &rule.forward {
+            items.push(item(
+                Channel::Forward,
+                &rule.name,
+                f.to.join(", "),
+                compose::forward(&event, f, &rule.name, true),
+            ));
+        }
+        if let Some(w) = &rule.webhook {
+            items.push(item(
+                Channel::Webhook,
+                &rule.name,
+                crate::deliver::webhook::redact(&w.url),
+                compose::webhook(&event, w),
+            ));
+        }
+        for name in &rule.digests {
+            if let Some(d) = rules.digest(name) {
+                let mut mail = test_digest(d, &event);
+                mail["subject"] = json!(format!(
+                    "[TEST] {}",
+                    mail["subject"].as_str().unwrap_or_default()
+                ));
+                items.push(item(Channel::Digest, &rule.name, d.to.join(", "), mail));
+            }
+        }
+    }
+    if items.is_empty() {
+        eprintln!("no rule subscribes to topic {topic}");
+        return Ok(EXIT_ERROR);
+    }
+    let mut results = Vec::new();
+    let mut failed = false;
+    let store = if send { Some(ctx.open_store()?) } else { None };
+    let deliverer = match &store {
+        Some(s) => Some(Deliverer::new(&ctx.config, s)?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    for it in &items {
+        let outcome = match (&deliverer, &store) {
+            (Some(d), Some(s)) => match runtime.block_on(d.send(s, it)) {
+                Ok(()) => "sent".to_string(),
+                Err(e) => {
+                    failed = true;
+                    format!("failed: {e}")
+                }
+            },
+            _ => "would send (add --send)".to_string(),
+        };
+        if !json_out {
+            println!(
+                "{:<8} {:<40} rule {:<20} {outcome}",
+                it.channel.as_str(),
+                it.target,
+                it.rule.as_deref().unwrap_or("-")
+            );
+        }
+        results.push(json!({"channel": it.channel, "target": it.target, "rule": it.rule, "outcome": outcome}));
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(if failed { EXIT_ERROR } else { EXIT_OK })
+}
+
+fn test_digest(d: &crate::rules::Digest, event: &Event) -> serde_json::Value {
+    let now = clock::stamp(clock::now());
+    let stored = crate::store::query::StoredEvent {
+        id: 0,
+        event: event.clone(),
+        seen_count: 1,
+        first_seen: now.clone(),
+        last_seen: now.clone(),
+    };
+    compose::digest(d, &[stored], None, &now)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TopicsArgs {
+    /// Only this registrar.
+    #[arg(long)]
+    registrar: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct TopicLine {
+    registrar: &'static str,
+    name: &'static str,
+    topic: &'static str,
+    object: &'static str,
+    announced_only: bool,
+    active: bool,
+    subscribers: Vec<Subscriber>,
+}
+
+#[derive(Serialize)]
+struct Subscriber {
+    rule: Option<String>,
+    digest: Option<String>,
+    subscription: Subscription,
+    channels: Vec<String>,
+}
+
+pub fn topics(args: &TopicsArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let rules = ctx.rules()?;
+    let lines = topic_lines(&rules, args.registrar.as_deref());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(EXIT_OK);
+    }
+    for l in &lines {
+        let state = if l.active { "active" } else { "inactive" };
+        let later = if l.announced_only {
+            " (announced, not yet sent)"
+        } else {
+            ""
+        };
+        println!(
+            "{:<8} {:<46} {:<32} {state}{later}",
+            l.registrar, l.name, l.topic
+        );
+        for s in &l.subscribers {
+            let who = match (&s.rule, &s.digest) {
+                (Some(r), _) => format!("rule {r}"),
+                (None, Some(d)) => format!("digest {d} (own filters)"),
+                _ => String::new(),
+            };
+            let cond = if s.subscription == Subscription::Conditional {
+                " [if its other conditions hold]"
+            } else {
+                ""
+            };
+            println!("           {who}: {}{cond}", s.channels.join("; "));
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
+    let mut out = Vec::new();
+    for t in TOPICS {
+        if only.is_some_and(|r| !t.registrar.as_str().eq_ignore_ascii_case(r)) {
+            continue;
+        }
+        let probe = Event {
+            registrar: t.registrar,
+            event_id: String::new(),
+            kind: if t.topic == "job.result" {
+                Kind::Job
+            } else {
+                Kind::Event
+            },
+            object: t.object.to_string(),
+            event_type: t.name.rsplit(' ').next().unwrap_or(t.name).to_string(),
+            topic: t.topic.to_string(),
+            domain: None,
+            domains: Vec::new(),
+            status: None,
+            occurred_at: None,
+            format: Format::Json,
+            data: json!({}),
+        };
+        let mut subscribers = Vec::new();
+        for r in &rules.rules {
+            let s = r.subscribes(&probe);
+            if s != Subscription::No {
+                subscribers.push(Subscriber {
+                    rule: Some(r.name.clone()),
+                    digest: None,
+                    subscription: s,
+                    channels: r.channels(),
+                });
+            }
+        }
+        for d in &rules.digests {
+            let s = d.subscribes(&probe);
+            if s != Subscription::No {
+                subscribers.push(Subscriber {
+                    rule: None,
+                    digest: Some(d.name.clone()),
+                    subscription: s,
+                    channels: vec![format!("digest {} to {}", d.name, d.to.join(", "))],
+                });
+            }
+        }
+        out.push(TopicLine {
+            registrar: t.registrar.as_str(),
+            name: t.name,
+            topic: t.topic,
+            object: t.object,
+            announced_only: t.announced_only,
+            active: subscribers
+                .iter()
+                .any(|s| s.channels.iter().any(|c| c != "stop")),
+            subscribers,
+        });
+    }
+    let _ = topics::all_topics;
+    out
+}

@@ -1,0 +1,282 @@
+//! What is sent, decided when it is queued: forward mails (a readable summary rendered
+//! with minijinja, the payload, the original message attached at send time), webhook
+//! bodies, digests in text and HTML, and fallback notices. Pure functions; values from
+//! events can never break out into mail headers (control characters are removed from
+//! every header value).
+
+use minijinja::{Environment, context};
+use serde_json::{Value, json};
+
+use crate::event::Event;
+use crate::rules::{Digest, Forward, Webhook};
+use crate::store::query::StoredEvent;
+
+pub const DEFAULT_SUBJECT: &str = "[mailroom] {{ registrar }} {{ type }}{% if domain %} {{ domain }}{% endif %}{% if status %} ({{ status }}){% endif %}";
+
+pub const DEFAULT_BODY: &str = "\
+{{ registrar }} reports {{ type }} ({{ topic }}){% if domain %} for {{ domain }}{% endif %}.
+
+Status:    {{ status or \"-\" }}
+Occurred:  {{ occurred_at or \"-\" }}
+Kind:      {{ kind }} about {{ object }}
+Event:     {{ registrar }}:{{ event_id }}
+{% if domains|length > 1 %}Domains:   {{ domains|join(\", \") }}
+{% endif %}Rule:      {{ rule }}
+";
+
+const DIGEST_SUBJECT: &str = "[mailroom] {{ digest }}: {{ count }} event{% if count != 1 %}s{% endif %}{% if period_end %} until {{ period_end }}{% endif %}";
+
+const DIGEST_TEXT: &str = "\
+Digest {{ digest }}{% if period_start %} from {{ period_start }}{% endif %} until {{ period_end }}
+{{ count }} event{% if count != 1 %}s{% endif %}
+
+Counts
+{% for c in counts %}  {{ \"%-10s\"|format(c.registrar) }} {{ \"%-34s\"|format(c.topic) }} {{ c.count }}
+{% endfor %}
+Events by domain
+{% for g in groups %}
+{{ g.domain }}
+{% for e in g.events %}  {{ e.when }}  {{ e.registrar }} {{ e.type }} ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}
+{% endfor %}{% endfor %}";
+
+const DIGEST_HTML: &str = "<!DOCTYPE html>
+<html><body style=\"font-family: sans-serif\">
+<h2>Digest {{ digest }}</h2>
+<p>{% if period_start %}From {{ period_start }} {% endif %}until {{ period_end }}: {{ count }} event{% if count != 1 %}s{% endif %}</p>
+<h3>Counts</h3>
+<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">
+<tr><th>Registrar</th><th>Topic</th><th>Events</th></tr>
+{% for c in counts %}<tr><td>{{ c.registrar }}</td><td>{{ c.topic }}</td><td>{{ c.count }}</td></tr>
+{% endfor %}</table>
+<h3>Events by domain</h3>
+{% for g in groups %}<h4>{{ g.domain }}</h4>
+<ul>
+{% for e in g.events %}<li>{{ e.when }} {{ e.registrar }} <b>{{ e.type }}</b> ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}</li>
+{% endfor %}</ul>
+{% endfor %}</body></html>
+";
+
+/// A header value with control characters (CR, LF, …) turned into spaces.
+pub fn header_safe(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn render(template: &str, ctx: minijinja::Value) -> Result<String, String> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            minijinja::AutoEscape::Html
+        } else {
+            minijinja::AutoEscape::None
+        }
+    });
+    env.render_str(template, ctx).map_err(|e| e.to_string())
+}
+
+fn render_html(template: &str, ctx: minijinja::Value) -> Result<String, String> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_template("digest.html", template)
+        .map_err(|e| e.to_string())?;
+    env.get_template("digest.html")
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| e.to_string())
+}
+
+fn event_context(event: &Event, rule: &str) -> minijinja::Value {
+    let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("rule".into(), Value::String(rule.to_string()));
+        map.insert("key".into(), Value::String(event.key()));
+    }
+    minijinja::Value::from_serialize(&v)
+}
+
+/// The forward mail of one event: recipients, subject and text, decided now.
+pub fn forward(event: &Event, f: &Forward, rule: &str, test: bool) -> Value {
+    let ctx = event_context(event, rule);
+    let subject = render(f.subject.as_deref().unwrap_or(DEFAULT_SUBJECT), ctx.clone())
+        .unwrap_or_else(|e| format!("[mailroom] {} (subject template failed: {e})", event.key()));
+    let summary = render(f.body.as_deref().unwrap_or(DEFAULT_BODY), ctx)
+        .unwrap_or_else(|e| format!("(summary template failed: {e})\n"));
+    let payload = serde_json::to_string_pretty(&event.data).unwrap_or_default();
+    let mut subject = header_safe(&subject);
+    let mut text = format!(
+        "{summary}\nPayload ({}):\n{payload}\n",
+        event.format.as_str()
+    );
+    if test {
+        subject = format!("[TEST] {subject}");
+        text =
+            format!("This is a test notification sent by `mailroom rules test --send`.\n\n{text}");
+    }
+    json!({
+        "to": f.to,
+        "cc": f.cc,
+        "subject": subject,
+        "text": text,
+        "event_key": event.key(),
+        "payload_json": serde_json::to_string_pretty(event).unwrap_or_default(),
+    })
+}
+
+/// The webhook call of one event: the exact body bytes, decided now; the secret is read
+/// when sending and never stored.
+pub fn webhook(event: &Event, w: &Webhook) -> Value {
+    json!({
+        "url": w.url,
+        "secret_env": w.secret_env,
+        "secret_command": w.secret_command,
+        "body": serde_json::to_string(event).unwrap_or_default(),
+        "idempotency_key": event.key(),
+    })
+}
+
+/// A digest over `events` for the period ending `period_end`.
+pub fn digest(
+    d: &Digest,
+    events: &[StoredEvent],
+    period_start: Option<&str>,
+    period_end: &str,
+) -> Value {
+    let mut counts: Vec<(String, String, usize)> = Vec::new();
+    for s in events {
+        let (r, t) = (
+            s.event.registrar.as_str().to_string(),
+            s.event.topic.clone(),
+        );
+        match counts.iter_mut().find(|c| c.0 == r && c.1 == t) {
+            Some(c) => c.2 += 1,
+            None => counts.push((r, t, 1)),
+        }
+    }
+    counts.sort();
+    let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
+    for s in events {
+        let e = &s.event;
+        let domain = e.domain.clone().unwrap_or_else(|| "(no domain)".into());
+        let line = json!({
+            "when": e.occurred_at.clone().unwrap_or_else(|| s.first_seen.chars().take(19).collect::<String>() + "Z"),
+            "registrar": e.registrar.as_str(),
+            "type": e.event_type,
+            "topic": e.topic,
+            "status": e.status,
+            "event_id": e.event_id,
+        });
+        match groups.iter_mut().find(|g| g.0 == domain) {
+            Some(g) => g.1.push(line),
+            None => groups.push((domain, vec![line])),
+        }
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let ctx = context! {
+        digest => d.name,
+        count => events.len(),
+        period_start => period_start,
+        period_end => period_end,
+        counts => counts.iter().map(|(r, t, n)| json!({"registrar": r, "topic": t, "count": n})).collect::<Vec<_>>(),
+        groups => groups.iter().map(|(d, ev)| json!({"domain": d, "events": ev})).collect::<Vec<_>>(),
+    };
+    let subject = render(d.subject.as_deref().unwrap_or(DIGEST_SUBJECT), ctx.clone())
+        .unwrap_or_else(|e| {
+            format!(
+                "[mailroom] digest {} (subject template failed: {e})",
+                d.name
+            )
+        });
+    json!({
+        "to": d.to,
+        "cc": [],
+        "subject": header_safe(&subject),
+        "text": render(DIGEST_TEXT, ctx.clone()).unwrap_or_else(|e| format!("digest failed to render: {e}")),
+        "html": render_html(DIGEST_HTML, ctx).unwrap_or_default(),
+    })
+}
+
+/// The notice sent to the fallback address when a delivery is given up.
+pub fn fallback(
+    to: &[String],
+    channel: &str,
+    target: &str,
+    error: &str,
+    original: &Value,
+) -> Value {
+    let what = match channel {
+        "webhook" => format!(
+            "The webhook call to {target} failed until the give-up window ended.\n\nBody that was not delivered:\n{}\n",
+            original
+                .get("body")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+        _ => format!(
+            "The {channel} mail to {target} could not be delivered until the give-up window ended.\n\nSubject: {}\n\n{}\n",
+            original
+                .get("subject")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            original
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+    };
+    json!({
+        "to": to,
+        "cc": [],
+        "subject": header_safe(&format!("[mailroom] undeliverable {channel} to {target}")),
+        "text": format!("mailroom gave up a delivery.\n\nLast error: {error}\n\n{what}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Format, Kind, Registrar};
+
+    fn event() -> Event {
+        Event {
+            registrar: Registrar::Gandi,
+            event_id: "sha256:ab".into(),
+            kind: Kind::Event,
+            object: "domain".into(),
+            event_type: "domain.transfer_out".into(),
+            topic: "transfer.out".into(),
+            domain: Some("evil.example\r\nBcc: victim@example.com".into()),
+            domains: vec![],
+            status: Some("pending".into()),
+            occurred_at: None,
+            format: Format::PythonLiteral,
+            data: json!({"a": 1}),
+        }
+    }
+
+    #[test]
+    fn subjects_cannot_carry_headers() {
+        let f = Forward {
+            to: vec!["ops@example.com".into()],
+            cc: vec![],
+            subject: None,
+            body: None,
+        };
+        let v = forward(&event(), &f, "r", false);
+        let subject = v["subject"].as_str().unwrap();
+        assert!(
+            !subject.contains('\n') && !subject.contains('\r'),
+            "{subject}"
+        );
+        assert!(subject.contains("evil.example Bcc: victim@example.com"));
+        assert!(
+            v["text"]
+                .as_str()
+                .unwrap()
+                .contains("Payload (python-literal):")
+        );
+        let t = forward(&event(), &f, "r", true);
+        assert!(t["subject"].as_str().unwrap().starts_with("[TEST] "));
+    }
+}

@@ -1,0 +1,110 @@
+//! Digest periods: when a digest's schedule passes a boundary, the events collected
+//! since the last period are rendered and queued as one mail, and the period recorded,
+//! in one transaction, so each period is sent once even across restarts. After
+//! downtime, the periods missed are sent as one digest on start.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::compose;
+use crate::clock::stamp;
+use crate::rules::{Digest, RuleSet};
+use crate::store::outbox::{self, Channel, NewItem};
+use crate::store::query::{self, StoredEvent};
+use crate::store::{Result, Store};
+
+/// Closes every digest period that has ended by `now`. Returns how many were queued.
+pub fn tick(store: &mut Store, rules: &RuleSet, now: DateTime<Utc>) -> Result<u64> {
+    let mut queued = 0;
+    for d in &rules.digests {
+        let Some(boundary) = d.schedule.last_boundary(now) else {
+            continue;
+        };
+        let end = stamp(boundary);
+        let last = outbox::last_period_end(store.conn(), &d.name)?;
+        if last.as_deref().is_some_and(|l| l >= end.as_str()) {
+            continue;
+        }
+        if close_period(store, d, last.as_deref(), &end, now)?.is_some() {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Records the period `(start, end]` of `d` and queues its mail (unless it is empty and
+/// the digest does not send empty ones). Returns the outbox id when a mail was queued.
+pub fn close_period(
+    store: &mut Store,
+    d: &Digest,
+    start: Option<&str>,
+    end: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let tx = store.conn_mut().transaction()?;
+    let ids = outbox::open_digest_items(&tx, &d.name, end)?;
+    let events = load(&tx, &ids)?;
+    let mut queued = None;
+    if !events.is_empty() || d.send_empty {
+        let payload = compose::digest(d, &events, start, end);
+        let item = NewItem {
+            channel: Channel::Digest,
+            rule: None,
+            event: None,
+            message: None,
+            target: d.to.join(", "),
+            payload,
+        };
+        queued = Some(outbox::enqueue(&tx, &item, now)?);
+    }
+    outbox::record_digest_run(&tx, &d.name, start, end, &ids, queued, now)?;
+    tx.commit()?;
+    Ok(queued)
+}
+
+fn load(conn: &rusqlite::Connection, ids: &[i64]) -> Result<Vec<StoredEvent>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(d) = query::event_detail(conn, &id.to_string())? {
+            out.push(d.stored);
+        }
+    }
+    Ok(out)
+}
+
+/// The digest mail of the events still waiting (for `digest NAME --preview`).
+pub fn preview_open(store: &Store, d: &Digest, now: DateTime<Utc>) -> Result<Value> {
+    let end = stamp(now);
+    let start = outbox::last_period_end(store.conn(), &d.name)?;
+    let ids = outbox::open_digest_items(store.conn(), &d.name, &end)?;
+    let events = load(store.conn(), &ids)?;
+    Ok(compose::digest(d, &events, start.as_deref(), &end))
+}
+
+/// The digest mail of the last period sent.
+pub fn preview_last(store: &Store, d: &Digest) -> Result<Option<Value>> {
+    let run: Option<(i64, Option<String>, String)> = store
+        .conn()
+        .query_row(
+            "SELECT id, period_start, period_end FROM digest_runs WHERE digest = ?1 ORDER BY period_end DESC LIMIT 1",
+            [&d.name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .ok();
+    let Some((run, start, end)) = run else {
+        return Ok(None);
+    };
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT event FROM digest_items WHERE run = ?1 ORDER BY event")?;
+    let ids: Vec<i64> = stmt
+        .query_map([run], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let events = load(store.conn(), &ids)?;
+    Ok(Some(compose::digest(d, &events, start.as_deref(), &end)))
+}
+
+/// Every digest defined, for `mailroom status` and checks.
+pub fn names(rules: &RuleSet) -> Vec<&str> {
+    rules.digests.iter().map(|d| d.name.as_str()).collect()
+}

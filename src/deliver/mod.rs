@@ -1,0 +1,219 @@
+//! Delivery: the outbox is worked off here. Each due item is claimed, sent (SMTP,
+//! webhook or mail file), and marked done; a failure is retried with exponential
+//! backoff and jitter; a permanent failure, or one still failing when the give-up
+//! window ends, goes to the fallback address and the item is marked dead.
+
+pub mod compose;
+pub mod digest;
+pub mod queue;
+pub mod smtp;
+pub mod webhook;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::clock;
+use crate::config::{Config, DeliveryConfig};
+use crate::store::outbox::{self, Channel, Item, NewItem};
+use crate::store::{Store, query};
+
+/// Why a delivery failed, and whether trying again may help.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    pub message: String,
+    transient: bool,
+}
+
+impl DeliveryError {
+    pub fn transient(message: String) -> DeliveryError {
+        DeliveryError {
+            message,
+            transient: true,
+        }
+    }
+
+    pub fn permanent(message: String) -> DeliveryError {
+        DeliveryError {
+            message,
+            transient: false,
+        }
+    }
+
+    /// A setup problem (bad CA file, missing secret): retried, as it may be fixed.
+    pub fn config(message: String) -> DeliveryError {
+        DeliveryError {
+            message,
+            transient: true,
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        !self.transient
+    }
+
+    fn from_smtp(e: lettre::transport::smtp::Error) -> DeliveryError {
+        let message = format!("SMTP: {e}");
+        if e.is_permanent() {
+            DeliveryError::permanent(message)
+        } else {
+            DeliveryError::transient(message)
+        }
+    }
+}
+
+/// What one pass over the outbox did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub delivered: u64,
+    /// Failed this time; will be retried.
+    pub failed: u64,
+    /// Given up: sent to the fallback address (when one is set) and marked dead.
+    pub dead: u64,
+    /// Digest periods closed and queued.
+    pub digests: u64,
+}
+
+/// How long a claimed item is reserved for the deliverer working on it.
+const LEASE_SECONDS: i64 = 120;
+
+pub struct Deliverer {
+    mailer: smtp::Mailer,
+    hooks: webhook::Hooks,
+    from: String,
+    policy: DeliveryConfig,
+    /// Distinguishes Message-IDs of different databases.
+    instance: String,
+}
+
+impl Deliverer {
+    pub fn new(config: &Config, store: &Store) -> Result<Deliverer, DeliveryError> {
+        let instance =
+            crate::store::content_hash(store.path().to_string_lossy().as_bytes())[..12].to_string();
+        Ok(Deliverer {
+            mailer: smtp::Mailer::from_config(config)?,
+            hooks: webhook::Hooks::from_config(config)?,
+            from: config.smtp.as_ref().map_or_else(
+                || "mailroom <mailroom@localhost>".to_string(),
+                |s| s.from.clone(),
+            ),
+            policy: config.delivery.clone(),
+            instance,
+        })
+    }
+
+    pub fn mailer(&self) -> &smtp::Mailer {
+        &self.mailer
+    }
+
+    /// Delivers everything due now, one item at a time, until nothing is due.
+    pub async fn run_due(&self, store: &mut Store) -> crate::store::Result<Report> {
+        let mut report = Report::default();
+        loop {
+            let now = clock::now();
+            let Some(item) =
+                outbox::claim_due(store.conn(), now, Duration::seconds(LEASE_SECONDS))?
+            else {
+                return Ok(report);
+            };
+            let result = self.send(store, &item).await;
+            let now = clock::now();
+            match result {
+                Ok(()) => {
+                    outbox::mark_done(store.conn(), item.id, now)?;
+                    report.delivered += 1;
+                    tracing::info!(id = item.id, channel = item.channel.as_str(), target = %item.target, "delivered");
+                }
+                Err(e) => {
+                    let window_over = parse(&item.window_start).is_some_and(|start| {
+                        now - start
+                            >= Duration::from_std(self.policy.give_up_after)
+                                .unwrap_or(Duration::days(1))
+                    });
+                    if e.is_permanent() || (window_over && item.channel != Channel::Fallback) {
+                        self.give_up(store, &item, &e.message, now)?;
+                        report.dead += 1;
+                    } else {
+                        let next = now + self.backoff(item.attempts + 1);
+                        outbox::mark_failed(store.conn(), item.id, next, &e.message)?;
+                        report.failed += 1;
+                        tracing::warn!(id = item.id, channel = item.channel.as_str(), error = %e, retry_at = %clock::stamp(next), "delivery failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one item now (also used by `rules test --send`, with no store row).
+    pub async fn send(&self, store: &Store, item: &Item) -> Result<(), DeliveryError> {
+        match item.channel {
+            Channel::Webhook => self.hooks.send(&item.payload).await,
+            channel => {
+                let original = match (channel, item.message) {
+                    (Channel::Forward, Some(m)) => {
+                        query::raw_message(store.conn(), m).ok().flatten()
+                    }
+                    _ => None,
+                };
+                let message_id = format!("<outbox-{}.{}@mailroom.invalid>", item.id, self.instance);
+                self.mailer
+                    .send(&self.from, &item.payload, &message_id, original)
+                    .await
+            }
+        }
+    }
+
+    fn give_up(
+        &self,
+        store: &Store,
+        item: &Item,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<()> {
+        tracing::error!(id = item.id, channel = item.channel.as_str(), target = %item.target, error, "delivery given up");
+        let tx = store.conn().unchecked_transaction()?;
+        outbox::mark_dead(&tx, item.id, error)?;
+        if !self.policy.fallback_to.is_empty() && item.channel != Channel::Fallback {
+            let payload = compose::fallback(
+                &self.policy.fallback_to,
+                item.channel.as_str(),
+                &item.target,
+                error,
+                &item.payload,
+            );
+            outbox::enqueue(
+                &tx,
+                &NewItem {
+                    channel: Channel::Fallback,
+                    rule: item.rule.clone(),
+                    event: item.event,
+                    message: item.message,
+                    target: self.policy.fallback_to.join(", "),
+                    payload,
+                },
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// `first_backoff · 2^(attempt-1)`, capped, ±20 % jitter so retries spread out.
+    fn backoff(&self, attempt: i64) -> Duration {
+        let first = self.policy.first_backoff.as_secs_f64().max(0.001);
+        let cap = self.policy.max_backoff.as_secs_f64().max(first);
+        let base = (first * 2f64.powi((attempt - 1).clamp(0, 30) as i32)).min(cap);
+        let jitter = 0.8 + fastrand::f64() * 0.4;
+        Duration::milliseconds((base * jitter * 1000.0) as i64)
+    }
+}
+
+fn parse(stamp: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(stamp)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
