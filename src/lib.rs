@@ -14,3 +14,4 @@ pub mod rules;
 pub mod source;
 pub mod store;
 pub mod topics;
+pub mod watch;

@@ -8,6 +8,7 @@ mod import;
 mod parse;
 mod quarantine;
 mod rules;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ pub struct Cli {
     /// SQLite database file (overrides the config; default mailroom.db).
     #[arg(long, global = true, value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// Log lines for people (`human`, the default) or machines (`json`).
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,6 +58,10 @@ pub enum Command {
     Outbox(deliver::OutboxArgs),
     /// Preview or send a digest now.
     Digest(digest::Args),
+    /// The main job: watch every configured folder, deliver, send digests.
+    Watch(watch::Args),
+    /// Per folder: last sync, last error, cursor; and the outbox depth.
+    Status(watch::StatusArgs),
 }
 
 /// What every verb gets: the config and the command-line overrides.
@@ -108,7 +116,30 @@ fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Deliver(args) => deliver::run(args, ctx),
         Command::Outbox(args) => deliver::outbox(args, ctx),
         Command::Digest(args) => digest::run(args, ctx),
+        Command::Watch(args) => watch::run(args, ctx),
+        Command::Status(args) => watch::status(args, ctx),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Structured logs on stderr; `RUST_LOG` narrows or widens them (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 /// Exit statuses (DESIGN §6).
@@ -116,6 +147,7 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 
 pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format);
     let result = match &cli.command {
         // parse needs no config and no database.
         Command::Parse(args) => parse::run(args),

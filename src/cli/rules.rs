@@ -236,7 +236,7 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
         .build()?;
     for it in &items {
         let outcome = match (&deliverer, &store) {
-            (Some(d), Some(s)) => match runtime.block_on(d.send(s, it)) {
+            (Some(d), Some(s)) => match runtime.block_on(d.send(it, d.original(s, it))) {
                 Ok(()) => "sent".to_string(),
                 Err(e) => {
                     failed = true;

@@ -120,7 +120,8 @@ impl Deliverer {
             else {
                 return Ok(report);
             };
-            let result = self.send(store, &item).await;
+            let original = self.original(store, &item);
+            let result = self.send(&item, original).await;
             let now = clock::now();
             match result {
                 Ok(()) => {
@@ -148,17 +149,24 @@ impl Deliverer {
         }
     }
 
+    /// The original message a forward attaches (read before sending, so no database
+    /// handle is held while waiting on the network).
+    pub fn original(&self, store: &Store, item: &Item) -> Option<(Vec<u8>, bool)> {
+        match (item.channel, item.message) {
+            (Channel::Forward, Some(m)) => query::raw_message(store.conn(), m).ok().flatten(),
+            _ => None,
+        }
+    }
+
     /// Sends one item now (also used by `rules test --send`, with no store row).
-    pub async fn send(&self, store: &Store, item: &Item) -> Result<(), DeliveryError> {
+    pub async fn send(
+        &self,
+        item: &Item,
+        original: Option<(Vec<u8>, bool)>,
+    ) -> Result<(), DeliveryError> {
         match item.channel {
             Channel::Webhook => self.hooks.send(&item.payload).await,
-            channel => {
-                let original = match (channel, item.message) {
-                    (Channel::Forward, Some(m)) => {
-                        query::raw_message(store.conn(), m).ok().flatten()
-                    }
-                    _ => None,
-                };
+            _ => {
                 let message_id = format!("<outbox-{}.{}@mailroom.invalid>", item.id, self.instance);
                 self.mailer
                     .send(&self.from, &item.payload, &message_id, original)

@@ -3,6 +3,7 @@
 //! they hand over raw bytes and say where they found them.
 
 pub mod files;
+pub mod imap;
 
 /// The place a message was found. Its [`Source::key`] identifies the place across runs,
 /// so reading the same place again is recognised.

@@ -119,4 +119,18 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (digest, period_end)
     );
     "#,
+    // 3: where each watched folder stands, and how its last sync went.
+    r#"
+    CREATE TABLE cursors (
+        source       TEXT NOT NULL,             -- account or maildir name
+        folder       TEXT NOT NULL,
+        uidvalidity  INTEGER,
+        last_uid     INTEGER NOT NULL DEFAULT 0,
+        messages     INTEGER NOT NULL DEFAULT 0, -- messages read from here in all
+        last_sync    TEXT,
+        last_error   TEXT,
+        last_error_at TEXT,
+        PRIMARY KEY (source, folder)
+    );
+    "#,
 ];

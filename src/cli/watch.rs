@@ -1,0 +1,141 @@
+//! `mailroom watch [--once]` and `mailroom status`.
+
+use super::{Context, EXIT_ERROR, EXIT_OK};
+use crate::store::{cursors, outbox};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Catch up every source, deliver what is due, and exit (for cron and tries).
+    #[arg(long)]
+    once: bool,
+    /// With --once: print the report as JSON.
+    #[arg(long, requires = "once")]
+    json: bool,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
+    if ctx.config.accounts.is_empty() && ctx.config.maildirs.is_empty() {
+        anyhow::bail!(
+            "nothing to watch: add [[account]] or [[maildir]] sections to the config (see README)"
+        );
+    }
+    let rules = ctx.rules()?;
+    let db = ctx.db_path();
+    // Create and migrate the database before any task opens it.
+    drop(ctx.open_store()?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    if !args.once {
+        runtime.block_on(crate::watch::run(ctx.config.clone(), db, rules))?;
+        return Ok(EXIT_OK);
+    }
+    let report = runtime.block_on(crate::watch::once(ctx.config.clone(), db, rules))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        eprintln!(
+            "{} messages: {} new events, {} duplicates, {} quarantined; {} delivered, {} failed, {} given up",
+            report.messages,
+            report.events_new,
+            report.duplicates,
+            report.quarantined,
+            report.delivery.delivered,
+            report.delivery.failed,
+            report.delivery.dead
+        );
+        for e in &report.errors {
+            eprintln!("mailroom watch: {e}");
+        }
+    }
+    Ok(if report.errors.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let store = ctx.open_store()?;
+    let conn = store.conn();
+    let folders = cursors::all(conn)?;
+    let depth = outbox::depth(conn)?;
+    let dead = outbox::list(conn, &["dead"])?.len();
+    let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+    let quarantined: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM messages WHERE status = 'quarantined'",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut configured: Vec<(String, String)> = Vec::new();
+    for a in &ctx.config.accounts {
+        for f in &a.folders {
+            configured.push((a.name.clone(), f.clone()));
+        }
+    }
+    for m in &ctx.config.maildirs {
+        configured.push((m.name.clone(), String::new()));
+    }
+    let never: Vec<&(String, String)> = configured
+        .iter()
+        .filter(|(s, f)| !folders.iter().any(|x| &x.source == s && &x.folder == f))
+        .collect();
+    if args.json {
+        let v = serde_json::json!({
+            "folders": folders,
+            "never_synced": never.iter().map(|(s, f)| serde_json::json!({"source": s, "folder": f})).collect::<Vec<_>>(),
+            "outbox_pending": depth,
+            "outbox_dead": dead,
+            "events": events,
+            "quarantined": quarantined,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "database {}: {events} events, {quarantined} quarantined messages",
+        store.path().display()
+    );
+    println!("outbox: {depth} pending, {dead} dead");
+    for f in &folders {
+        let name = if f.folder.is_empty() {
+            f.source.clone()
+        } else {
+            format!("{}/{}", f.source, f.folder)
+        };
+        let cursor = match f.uidvalidity {
+            Some(v) => format!("uidvalidity {v} uid {}", f.last_uid),
+            None => "-".into(),
+        };
+        println!(
+            "{name:<32} last sync {:<26} cursor {cursor:<28} {} messages",
+            f.last_sync.as_deref().unwrap_or("never"),
+            f.messages
+        );
+        if let Some(e) = &f.last_error {
+            println!(
+                "{:<32} last error at {}: {e}",
+                "",
+                f.last_error_at.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    for (s, f) in never {
+        println!(
+            "{:<32} never synced",
+            if f.is_empty() {
+                s.clone()
+            } else {
+                format!("{s}/{f}")
+            }
+        );
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,368 @@
+//! IMAP: connecting (implicit TLS, STARTTLS or plain; certificates verified against the
+//! system roots plus an optional CA file), logging in, and the folder commands `watch`
+//! needs, each under a timeout. Knows nothing of the store or rules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::Session;
+use futures_util::TryStreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::config::{AccountConfig, Config, Tls};
+
+/// A byte stream IMAP can run over: TLS or plain TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Stream for T {}
+
+pub type ImapSession = Session<Box<dyn Stream>>;
+
+/// What went wrong talking to a server, sorted by what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    /// Wrong user or password: retried slowly.
+    #[error("{account}: login refused for {user}: {message}")]
+    Auth {
+        account: String,
+        user: String,
+        message: String,
+    },
+    /// The certificate is not trusted (or TLS failed): retried slowly.
+    #[error("{account}: TLS with {host}: {message}")]
+    Tls {
+        account: String,
+        host: String,
+        message: String,
+    },
+    /// A command took longer than the timeout.
+    #[error("{account}: {what} timed out after {secs} s")]
+    Timeout {
+        account: String,
+        what: String,
+        secs: u64,
+    },
+    /// Anything else (connection refused or dropped, protocol errors): retried with
+    /// backoff.
+    #[error("{account}: {message}")]
+    Other { account: String, message: String },
+}
+
+impl ImapError {
+    /// Errors a person has to fix; retrying quickly only hammers the server.
+    pub fn needs_a_person(&self) -> bool {
+        matches!(self, ImapError::Auth { .. } | ImapError::Tls { .. })
+    }
+
+    fn other(account: &str, message: impl std::fmt::Display) -> ImapError {
+        ImapError::Other {
+            account: account.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Runs `fut` under the command timeout.
+pub async fn timed<T, E: std::fmt::Display>(
+    account: &str,
+    what: &str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ImapError::other(account, format!("{what}: {e}"))),
+        Err(_) => Err(ImapError::Timeout {
+            account: account.to_string(),
+            what: what.to_string(),
+            secs: limit.as_secs(),
+        }),
+    }
+}
+
+fn tls_connector(
+    config: &Config,
+    account: &AccountConfig,
+) -> Result<tokio_rustls::TlsConnector, ImapError> {
+    let tls_err = |message: String| ImapError::Tls {
+        account: account.name.clone(),
+        host: account.host.clone(),
+        message,
+    };
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(ca) = &account.ca_file {
+        let path = config.resolve(ca);
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(&path)
+            .map_err(|e| tls_err(format!("ca_file {}: {e}", path.display())))?;
+        let mut n = 0;
+        for cert in certs {
+            let cert = cert.map_err(|e| tls_err(format!("ca_file {}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| tls_err(format!("ca_file {}: {e}", path.display())))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(tls_err(format!(
+                "ca_file {}: no certificate in it",
+                path.display()
+            )));
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+}
+
+async fn wrap_tls(
+    config: &Config,
+    account: &AccountConfig,
+    tcp: TcpStream,
+) -> Result<Box<dyn Stream>, ImapError> {
+    let connector = tls_connector(config, account)?;
+    let name = rustls_pki_types::ServerName::try_from(account.host.clone()).map_err(|e| {
+        ImapError::Tls {
+            account: account.name.clone(),
+            host: account.host.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    let limit = config.watch.command_timeout;
+    match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
+        Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err(e)) => Err(ImapError::Tls {
+            account: account.name.clone(),
+            host: account.host.clone(),
+            message: e.to_string(),
+        }),
+        Err(_) => Err(ImapError::Timeout {
+            account: account.name.clone(),
+            what: "TLS handshake".into(),
+            secs: limit.as_secs(),
+        }),
+    }
+}
+
+/// STARTTLS by hand on the plain connection (after reading the greeting), so the IMAP
+/// client only ever sees the encrypted stream.
+async fn starttls(
+    account: &AccountConfig,
+    tcp: TcpStream,
+    limit: Duration,
+) -> Result<TcpStream, ImapError> {
+    let name = account.name.as_str();
+    let mut reader = BufReader::new(tcp);
+    let mut line = String::new();
+    timed(name, "greeting", limit, reader.read_line(&mut line)).await?;
+    if !line.starts_with("* OK") {
+        return Err(ImapError::other(
+            name,
+            format!("unexpected greeting {:?}", line.trim()),
+        ));
+    }
+    timed(
+        name,
+        "STARTTLS",
+        limit,
+        reader.get_mut().write_all(b"s0 STARTTLS\r\n"),
+    )
+    .await?;
+    loop {
+        line.clear();
+        let n = timed(name, "STARTTLS", limit, reader.read_line(&mut line)).await?;
+        if n == 0 {
+            return Err(ImapError::other(name, "connection closed during STARTTLS"));
+        }
+        if line.starts_with("s0 ") {
+            if line.starts_with("s0 OK") {
+                break;
+            }
+            return Err(ImapError::Tls {
+                account: name.to_string(),
+                host: account.host.clone(),
+                message: format!("server refused STARTTLS: {}", line.trim()),
+            });
+        }
+    }
+    if !reader.buffer().is_empty() {
+        return Err(ImapError::other(
+            name,
+            "data after STARTTLS response (possible injection)",
+        ));
+    }
+    Ok(reader.into_inner())
+}
+
+/// Connects and logs in.
+pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSession, ImapError> {
+    let limit = config.watch.command_timeout;
+    let name = account.name.as_str();
+    let port = account.port.unwrap_or(if account.tls == Tls::Implicit {
+        993
+    } else {
+        143
+    });
+    let tcp = timed(
+        name,
+        &format!("connect to {}:{port}", account.host),
+        limit,
+        TcpStream::connect((account.host.as_str(), port)),
+    )
+    .await?;
+    let _ = tcp.set_nodelay(true);
+    let (stream, greeted): (Box<dyn Stream>, bool) = match account.tls {
+        Tls::Implicit => (wrap_tls(config, account, tcp).await?, false),
+        Tls::Starttls => {
+            let tcp = starttls(account, tcp, limit).await?;
+            (wrap_tls(config, account, tcp).await?, true)
+        }
+        Tls::None => (Box::new(tcp), false),
+    };
+    let mut client = async_imap::Client::new(stream);
+    if !greeted {
+        // Client::new does not read the greeting.
+        timed(name, "greeting", limit, client.read_response()).await?;
+    }
+    let password = account
+        .password
+        .resolve()
+        .map_err(|e| ImapError::Auth {
+            account: name.to_string(),
+            user: account.username.clone(),
+            message: e.to_string(),
+        })?
+        .unwrap_or_default();
+    match tokio::time::timeout(limit, client.login(&account.username, &password)).await {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err((e, _))) => Err(ImapError::Auth {
+            account: name.to_string(),
+            user: account.username.clone(),
+            message: e.to_string(),
+        }),
+        Err(_) => Err(ImapError::Timeout {
+            account: name.to_string(),
+            what: "LOGIN".into(),
+            secs: limit.as_secs(),
+        }),
+    }
+}
+
+/// UIDs above `after` in the selected folder, ascending.
+pub async fn uids_after(
+    session: &mut ImapSession,
+    account: &str,
+    after: u32,
+    limit: Duration,
+) -> Result<Vec<u32>, ImapError> {
+    let set = timed(
+        account,
+        "UID SEARCH",
+        limit,
+        session.uid_search(format!("UID {}:*", after.saturating_add(1))),
+    )
+    .await?;
+    let mut uids: Vec<u32> = set.into_iter().filter(|u| *u > after).collect();
+    uids.sort_unstable();
+    Ok(uids)
+}
+
+/// The raw messages of `uids` (which should be few: the caller chunks), as (uid, bytes).
+pub async fn fetch(
+    session: &mut ImapSession,
+    account: &str,
+    uids: &[u32],
+    limit: Duration,
+) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+    let set = uid_set(uids);
+    let fut = async {
+        let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+        stream.try_collect::<Vec<_>>().await
+    };
+    let fetched = timed(account, "UID FETCH", limit, fut).await?;
+    let mut out: Vec<(u32, Vec<u8>)> = fetched
+        .into_iter()
+        .filter_map(|f| Some((f.uid?, f.body().unwrap_or_default().to_vec())))
+        .filter(|(uid, _)| uids.binary_search(uid).is_ok())
+        .collect();
+    out.sort_by_key(|(uid, _)| *uid);
+    Ok(out)
+}
+
+/// `1:3,7,9:10` for a sorted list.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Marks messages \Seen.
+pub async fn mark_seen(
+    session: &mut ImapSession,
+    account: &str,
+    uids: &[u32],
+    limit: Duration,
+) -> Result<(), ImapError> {
+    let set = uid_set(uids);
+    let fut = async {
+        let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?;
+        stream.try_collect::<Vec<_>>().await
+    };
+    timed(account, "UID STORE", limit, fut).await.map(|_| ())
+}
+
+/// Moves messages to `folder` (MOVE when offered, else COPY, \Deleted and EXPUNGE).
+pub async fn move_to(
+    session: &mut ImapSession,
+    account: &str,
+    uids: &[u32],
+    folder: &str,
+    has_move: bool,
+    limit: Duration,
+) -> Result<(), ImapError> {
+    let set = uid_set(uids);
+    if has_move {
+        return timed(account, "UID MOVE", limit, session.uid_mv(&set, folder)).await;
+    }
+    timed(account, "UID COPY", limit, session.uid_copy(&set, folder)).await?;
+    let fut = async {
+        let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?;
+        stream.try_collect::<Vec<_>>().await?;
+        let stream = session.uid_expunge(&set).await?;
+        stream.try_collect::<Vec<_>>().await
+    };
+    timed(account, "EXPUNGE", limit, fut).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_sets() {
+        assert_eq!(super::uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(super::uid_set(&[5]), "5");
+        assert_eq!(super::uid_set(&[]), "");
+    }
+}

@@ -1,0 +1,655 @@
+//! `mailroom watch`: the long-running service. One task per IMAP folder (catch up after
+//! the cursor, then IDLE, or poll when the server has no IDLE), one per local folder,
+//! one delivering the outbox and closing digest periods. Faults reconnect with capped
+//! exponential backoff; SIGINT/SIGTERM finish the current batch and stop cleanly.
+//! `--once` catches up every source, delivers what is due, and returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::clock;
+use crate::config::{AccountConfig, After, Config, MaildirConfig, Start};
+use crate::deliver::{Deliverer, digest, queue};
+use crate::rules::RuleSet;
+use crate::source::Source;
+use crate::source::files::{self, Input};
+use crate::source::imap::{self, ImapError, ImapSession};
+use crate::store::cursors::{self, Cursor};
+use crate::store::{self, Store, outbox};
+
+/// Messages fetched and committed together (one transaction, one cursor move).
+const CHUNK: usize = 250;
+
+/// Everything a source task needs.
+#[derive(Clone)]
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub db: PathBuf,
+    pub rules: Arc<RuleSet>,
+    /// Rung after new events are committed, so deliveries start at once.
+    pub deliver: Arc<Notify>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    async fn stopped(&mut self) {
+        while !*self.shutdown.borrow() {
+            if self.shutdown.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Sleeps `d`, or less when shutdown comes first; true when shutting down.
+    async fn sleep(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => self.stopping(),
+            _ = self.stopped() => true,
+        }
+    }
+}
+
+/// What a `--once` run did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct OnceReport {
+    pub messages: u64,
+    pub events_new: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    pub errors: Vec<String>,
+    pub delivery: crate::deliver::Report,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Batch {
+    messages: u64,
+    events_new: u64,
+    duplicates: u64,
+    quarantined: u64,
+}
+
+/// Stores a batch of messages and (for IMAP) moves the cursor, in one transaction.
+fn ingest_batch(
+    store: &mut Store,
+    shared: &Shared,
+    items: Vec<(Source, Vec<u8>)>,
+    cursor: Option<(&str, &str, Cursor)>,
+) -> store::Result<Batch> {
+    let raw_limit = shared.config.store.raw_limit;
+    let tx = store.conn_mut().transaction()?;
+    let mut b = Batch::default();
+    let n = items.len() as u64;
+    for (source, raw) in items {
+        let hash = store::content_hash(&raw);
+        let done = store::ingest(
+            &tx,
+            &raw,
+            &hash,
+            &source,
+            None,
+            raw_limit,
+            &mut |tx, new| queue::react(&shared.rules, tx, new).map(|_| ()),
+        )?;
+        b.messages += 1;
+        b.events_new += done.events_new.len() as u64;
+        b.duplicates += done.duplicates as u64;
+        b.quarantined += u64::from(done.quarantined);
+        if done.quarantined && done.message_new {
+            tracing::warn!(source = %source, "quarantined: no notification found");
+        }
+    }
+    if let Some((account, folder, c)) = cursor {
+        cursors::set(&tx, account, folder, c, n)?;
+    }
+    tx.commit()?;
+    Ok(b)
+}
+
+fn sum(total: &mut Batch, b: Batch) {
+    total.messages += b.messages;
+    total.events_new += b.events_new;
+    total.duplicates += b.duplicates;
+    total.quarantined += b.quarantined;
+}
+
+fn store_err(account: &str, e: store::StoreError) -> ImapError {
+    ImapError::Other {
+        account: account.to_string(),
+        message: format!("database: {e}"),
+    }
+}
+
+/// Reads everything after the cursor in the selected folder.
+async fn catch_up(
+    session: &mut ImapSession,
+    store: &mut Store,
+    shared: &Shared,
+    account: &AccountConfig,
+    folder: &str,
+    uidvalidity: u32,
+    uid_next: Option<u32>,
+    caps_move: bool,
+) -> Result<Batch, ImapError> {
+    let name = account.name.as_str();
+    let limit = shared.config.watch.command_timeout;
+    let stored = cursors::get(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
+    let last = match stored {
+        Some(c) if c.uidvalidity == uidvalidity => c.last_uid,
+        Some(c) => {
+            tracing::warn!(
+                account = name,
+                folder,
+                old = c.uidvalidity,
+                new = uidvalidity,
+                "UIDVALIDITY changed: rescanning the folder"
+            );
+            cursors::set(
+                store.conn(),
+                name,
+                folder,
+                Cursor {
+                    uidvalidity,
+                    last_uid: 0,
+                },
+                0,
+            )
+            .map_err(|e| store_err(name, e))?;
+            0
+        }
+        None => {
+            let start = match account.start {
+                Start::All => 0,
+                Start::New => uid_next.unwrap_or(1).saturating_sub(1),
+            };
+            cursors::set(
+                store.conn(),
+                name,
+                folder,
+                Cursor {
+                    uidvalidity,
+                    last_uid: start,
+                },
+                0,
+            )
+            .map_err(|e| store_err(name, e))?;
+            start
+        }
+    };
+    let uids = imap::uids_after(session, name, last, limit).await?;
+    let mut total = Batch::default();
+    for chunk in uids.chunks(CHUNK) {
+        if shared.stopping() {
+            break;
+        }
+        let fetched = imap::fetch(session, name, chunk, limit * 4).await?;
+        let got: Vec<u32> = fetched.iter().map(|(u, _)| *u).collect();
+        let items = fetched
+            .into_iter()
+            .map(|(uid, raw)| {
+                let source = Source::Imap {
+                    account: name.to_string(),
+                    folder: folder.to_string(),
+                    uidvalidity,
+                    uid,
+                };
+                (source, raw)
+            })
+            .collect();
+        let high = *chunk.last().unwrap_or(&last);
+        let b = ingest_batch(
+            store,
+            shared,
+            items,
+            Some((
+                name,
+                folder,
+                Cursor {
+                    uidvalidity,
+                    last_uid: high,
+                },
+            )),
+        )
+        .map_err(|e| store_err(name, e))?;
+        sum(&mut total, b);
+        shared.deliver.notify_one();
+        if !got.is_empty() {
+            match account.after {
+                After::Leave => {}
+                After::Seen => imap::mark_seen(session, name, &got, limit).await?,
+                After::Move => {
+                    let to = account.move_to.as_deref().unwrap_or("Processed");
+                    imap::move_to(session, name, &got, to, caps_move, limit).await?;
+                }
+            }
+        }
+    }
+    if total.messages > 0 {
+        tracing::info!(
+            account = name,
+            folder,
+            messages = total.messages,
+            new_events = total.events_new,
+            duplicates = total.duplicates,
+            quarantined = total.quarantined,
+            "caught up"
+        );
+    }
+    Ok(total)
+}
+
+enum Wake {
+    Changed,
+    Refresh,
+    Shutdown,
+}
+
+/// Waits for the folder to change: IDLE (re-issued every `idle_refresh`), else a poll.
+async fn wait_for_change(
+    session: ImapSession,
+    shared: &mut Shared,
+    name: &str,
+    has_idle: bool,
+) -> Result<(ImapSession, Wake), ImapError> {
+    let limit = shared.config.watch.command_timeout;
+    let refresh = shared.config.watch.idle_refresh;
+    if !has_idle {
+        let mut session = session;
+        if shared.sleep(shared.config.watch.poll_interval).await {
+            return Ok((session, Wake::Shutdown));
+        }
+        imap::timed(name, "NOOP", limit, session.noop()).await?;
+        return Ok((session, Wake::Changed));
+    }
+    let mut idle = session.idle();
+    imap::timed(name, "IDLE", limit, idle.init()).await?;
+    let wake = {
+        // The server's keepalives reset the library's own timeout, so the whole wait is
+        // bounded here as well: IDLE is ended and re-issued every `idle_refresh`.
+        let (fut, stop) = idle.wait_with_timeout(refresh + Duration::from_secs(60));
+        let wake = tokio::select! {
+            r = tokio::time::timeout(refresh, fut) => match r {
+                Ok(Ok(async_imap::extensions::idle::IdleResponse::NewData(_))) => Wake::Changed,
+                Ok(Ok(async_imap::extensions::idle::IdleResponse::Timeout)) => Wake::Refresh,
+                Ok(Ok(async_imap::extensions::idle::IdleResponse::ManualInterrupt)) => {
+                    return Err(ImapError::Other { account: name.into(), message: "connection closed during IDLE".into() });
+                }
+                Ok(Err(e)) => return Err(ImapError::Other { account: name.into(), message: format!("IDLE: {e}") }),
+                Err(_) => Wake::Refresh,
+            },
+            _ = shared.stopped() => Wake::Shutdown,
+        };
+        drop(stop);
+        wake
+    };
+    let session = imap::timed(name, "IDLE DONE", limit, idle.done()).await?;
+    Ok((session, wake))
+}
+
+/// One connection's life: connect, select, catch up, then wait and catch up again until
+/// shutdown (or, with `once`, after the first catch-up).
+async fn folder_session(
+    shared: &mut Shared,
+    store: &mut Store,
+    account: &AccountConfig,
+    folder: &str,
+    once: bool,
+    delay: &mut Duration,
+) -> Result<Batch, ImapError> {
+    let name = account.name.as_str();
+    let limit = shared.config.watch.command_timeout;
+    let mut session = imap::connect(&shared.config, account).await?;
+    let caps = imap::timed(name, "CAPABILITY", limit, session.capabilities()).await?;
+    let has_idle = caps.has_str("IDLE");
+    let has_move = caps.has_str("MOVE");
+    let mailbox = imap::timed(
+        name,
+        &format!("SELECT {folder}"),
+        limit,
+        session.select(folder),
+    )
+    .await?;
+    let uidvalidity = mailbox.uid_validity.unwrap_or(0);
+    let mut total = catch_up(
+        &mut session,
+        store,
+        shared,
+        account,
+        folder,
+        uidvalidity,
+        mailbox.uid_next,
+        has_move,
+    )
+    .await?;
+    cursors::synced(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
+    *delay = Duration::from_secs(1);
+    if once {
+        let _ = imap::timed(name, "LOGOUT", limit, session.logout()).await;
+        return Ok(total);
+    }
+    tracing::info!(account = name, folder, idle = has_idle, "watching");
+    loop {
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        let (s, wake) = wait_for_change(session, shared, name, has_idle).await?;
+        session = s;
+        match wake {
+            Wake::Shutdown => {
+                let _ = imap::timed(name, "LOGOUT", limit, session.logout()).await;
+                return Ok(total);
+            }
+            Wake::Changed | Wake::Refresh => {
+                let b = catch_up(
+                    &mut session,
+                    store,
+                    shared,
+                    account,
+                    folder,
+                    uidvalidity,
+                    None,
+                    has_move,
+                )
+                .await?;
+                sum(&mut total, b);
+                cursors::synced(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
+            }
+        }
+    }
+}
+
+/// Keeps one IMAP folder watched until shutdown, reconnecting after faults.
+async fn folder_task(mut shared: Shared, account: AccountConfig, folder: String) {
+    let mut store = match Store::open(&shared.db) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(account = %account.name, %folder, error = %e, "cannot open the database");
+            return;
+        }
+    };
+    let max = shared.config.watch.max_reconnect_delay;
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match folder_session(
+            &mut shared,
+            &mut store,
+            &account,
+            &folder,
+            false,
+            &mut delay,
+        )
+        .await
+        {
+            Ok(_) => return,
+            Err(e) => {
+                let _ = cursors::failed(store.conn(), &account.name, &folder, &e.to_string());
+                // Wrong credentials and untrusted certificates need a person: retry
+                // slowly rather than hammer the server.
+                let wait = if e.needs_a_person() {
+                    delay.max(Duration::from_secs(60))
+                } else {
+                    delay
+                };
+                let wait = wait.min(max.max(Duration::from_secs(1)));
+                tracing::error!(account = %account.name, %folder, error = %e, retry_in_s = wait.as_secs_f32(), "IMAP error");
+                let jitter =
+                    Duration::from_millis(fastrand::u64(0..=wait.as_millis() as u64 / 5 + 1));
+                if shared.sleep(wait + jitter).await {
+                    return;
+                }
+                delay = (delay * 2).min(max);
+            }
+        }
+    }
+}
+
+/// A local folder: a Maildir, or a directory `.eml` files are dropped into.
+fn local_new_messages(
+    store: &Store,
+    m: &MaildirConfig,
+    dir: &Path,
+) -> store::Result<Vec<(Source, PathBuf)>> {
+    let d = dir.display().to_string();
+    if files::is_maildir(dir) {
+        let known = cursors::maildir_known(store.conn(), &d)?;
+        Ok(files::maildir_files(dir)
+            .into_iter()
+            .filter(|(_, name)| !known.contains(name))
+            .map(|(path, name)| {
+                (
+                    Source::Maildir {
+                        dir: d.clone(),
+                        name,
+                    },
+                    path,
+                )
+            })
+            .collect())
+    } else {
+        let _ = m;
+        let mut out = Vec::new();
+        if let Ok(Input::EmlDir(dir)) = Input::recognise(dir) {
+            for path in eml_files(&dir) {
+                let key = Source::File {
+                    path: path.display().to_string(),
+                };
+                let known: bool = store
+                    .conn()
+                    .prepare_cached("SELECT 1 FROM message_sources WHERE source = ?1")?
+                    .exists([key.key()])?;
+                if !known {
+                    out.push((key, path));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn eml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn local_catch_up(store: &mut Store, shared: &Shared, m: &MaildirConfig) -> Result<Batch, String> {
+    let dir = shared.config.resolve(&m.path);
+    let dir =
+        std::fs::canonicalize(&dir).map_err(|e| format!("{}: {}: {e}", m.name, dir.display()))?;
+    let new = local_new_messages(store, m, &dir).map_err(|e| format!("{}: {e}", m.name))?;
+    let mut total = Batch::default();
+    for chunk in new.chunks(CHUNK) {
+        let mut items = Vec::with_capacity(chunk.len());
+        for (source, path) in chunk {
+            match std::fs::read(path) {
+                Ok(raw) => items.push((source.clone(), raw)),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read"),
+            }
+        }
+        let b = ingest_batch(store, shared, items, None)
+            .map_err(|e| format!("{}: database: {e}", m.name))?;
+        sum(&mut total, b);
+        shared.deliver.notify_one();
+    }
+    let _ = cursors::synced(store.conn(), &m.name, "");
+    if total.messages > 0 {
+        tracing::info!(source = %m.name, messages = total.messages, new_events = total.events_new, "caught up");
+    }
+    Ok(total)
+}
+
+async fn local_task(mut shared: Shared, m: MaildirConfig) {
+    let mut store = match Store::open(&shared.db) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(source = %m.name, error = %e, "cannot open the database");
+            return;
+        }
+    };
+    loop {
+        if let Err(e) = local_catch_up(&mut store, &shared, &m) {
+            let _ = cursors::failed(store.conn(), &m.name, "", &e);
+            tracing::error!(source = %m.name, error = %e, "local folder error");
+        }
+        let poll = shared.config.watch.poll_interval;
+        if shared.sleep(poll).await {
+            return;
+        }
+    }
+}
+
+/// Delivers the outbox and closes digest periods, waking when sources commit events,
+/// when something falls due, and at least every 30 s.
+async fn delivery_task(mut shared: Shared) {
+    let mut store = match Store::open(&shared.db) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the database");
+            return;
+        }
+    };
+    let deliverer = match Deliverer::new(&shared.config, &store) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "delivery is not set up; nothing will be sent");
+            return;
+        }
+    };
+    loop {
+        let now = clock::now();
+        if let Err(e) = digest::tick(&mut store, &shared.rules, now) {
+            tracing::error!(error = %e, "digest");
+        }
+        if let Err(e) = deliverer.run_due(&mut store).await {
+            tracing::error!(error = %e, "delivery");
+        }
+        let mut wait = Duration::from_secs(30);
+        if let Ok(Some(next)) = outbox::next_due(store.conn()) {
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&next) {
+                let d = (t.with_timezone(&chrono::Utc) - clock::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                wait = wait.min(d.max(Duration::from_millis(50)));
+            }
+        }
+        for d in &shared.rules.digests {
+            if let Some(b) = d.schedule.next_boundary(clock::now()) {
+                let until = (b - clock::now()).to_std().unwrap_or(Duration::ZERO)
+                    + Duration::from_millis(100);
+                wait = wait.min(until);
+            }
+        }
+        let notify = Arc::clone(&shared.deliver);
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.stopped() => return,
+        }
+    }
+}
+
+/// The whole service until SIGINT/SIGTERM.
+pub async fn run(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Shared {
+        config: Arc::new(config),
+        db,
+        rules: Arc::new(rules),
+        deliver: Arc::new(Notify::new()),
+        shutdown: stop_rx,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for account in &shared.config.accounts {
+        for folder in &account.folders {
+            tasks.spawn(folder_task(shared.clone(), account.clone(), folder.clone()));
+        }
+    }
+    for m in &shared.config.maildirs {
+        tasks.spawn(local_task(shared.clone(), m.clone()));
+    }
+    tasks.spawn(delivery_task(shared.clone()));
+    tracing::info!(
+        imap_folders = shared
+            .config
+            .accounts
+            .iter()
+            .map(|a| a.folders.len())
+            .sum::<usize>(),
+        local_folders = shared.config.maildirs.len(),
+        "mailroom watch started"
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing the current batch");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `watch --once`: every source caught up once, then what is due delivered.
+pub async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<OnceReport> {
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let mut shared = Shared {
+        config: Arc::new(config),
+        db,
+        rules: Arc::new(rules),
+        deliver: Arc::new(Notify::new()),
+        shutdown: stop_rx,
+    };
+    let mut store = Store::open(&shared.db)?;
+    let mut report = OnceReport::default();
+    let mut total = Batch::default();
+    let accounts = shared.config.accounts.clone();
+    for account in &accounts {
+        for folder in &account.folders {
+            let mut delay = Duration::from_secs(1);
+            match folder_session(&mut shared, &mut store, account, folder, true, &mut delay).await {
+                Ok(b) => sum(&mut total, b),
+                Err(e) => {
+                    let _ = cursors::failed(store.conn(), &account.name, folder, &e.to_string());
+                    report.errors.push(e.to_string());
+                }
+            }
+        }
+    }
+    for m in shared.config.maildirs.clone() {
+        match local_catch_up(&mut store, &shared, &m) {
+            Ok(b) => sum(&mut total, b),
+            Err(e) => {
+                let _ = cursors::failed(store.conn(), &m.name, "", &e);
+                report.errors.push(e);
+            }
+        }
+    }
+    let deliverer = Deliverer::new(&shared.config, &store)?;
+    let digests = digest::tick(&mut store, &shared.rules, clock::now())?;
+    report.delivery = deliverer.run_due(&mut store).await?;
+    report.delivery.digests = digests;
+    report.messages = total.messages;
+    report.events_new = total.events_new;
+    report.duplicates = total.duplicates;
+    report.quarantined = total.quarantined;
+    Ok(report)
+}
