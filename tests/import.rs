@@ -43,7 +43,11 @@ fn synthetic_mbox(dir: &Path, messages: usize) -> (PathBuf, Value) {
         .args(["--messages", &messages.to_string(), "--seed", "7"])
         .output()
         .expect("python3 runs bench/gen_mbox.py");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (path, serde_json::from_slice(&out.stdout).unwrap())
 }
 
@@ -72,8 +76,16 @@ fn counts_are_exact_and_a_second_import_adds_nothing() {
     let count = json(&db, &["events", "--count", "--json"]);
     assert_eq!(count["count"], expected["events_new"]);
     // The summary keys are exactly these.
-    let keys: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["messages", "events_new", "duplicates", "quarantined"]);
+    let keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["messages", "events_new", "duplicates", "quarantined"]
+    );
 }
 
 #[test]
@@ -88,17 +100,46 @@ fn the_same_event_in_another_email_or_folder_is_stored_once() {
     let email = opensrs_email("e1", "one.example", "Message-ID: <one@x>\r\n");
     std::fs::write(a.join("1.host:2,S"), &email).unwrap();
     std::fs::write(b.join("1.host"), &email).unwrap();
-    let again = opensrs_email("e1", "one.example", "Message-ID: <again@x>\r\nX-Resent: yes\r\n");
+    let again = opensrs_email(
+        "e1",
+        "one.example",
+        "Message-ID: <again@x>\r\nX-Resent: yes\r\n",
+    );
     std::fs::write(dir.path().join("again.eml"), &again).unwrap();
 
-    let s = json(&db, &["import", "--json", dir.path().join("a").to_str().unwrap()]);
-    assert_eq!((s["events_new"].as_u64(), s["duplicates"].as_u64()), (Some(1), Some(0)));
-    let s = json(&db, &["import", "--json", dir.path().join("b").to_str().unwrap()]);
-    assert_eq!((s["events_new"].as_u64(), s["duplicates"].as_u64()), (Some(0), Some(1)));
-    let s = json(&db, &["import", "--json", dir.path().join("again.eml").to_str().unwrap()]);
-    assert_eq!((s["events_new"].as_u64(), s["duplicates"].as_u64()), (Some(0), Some(1)));
+    let s = json(
+        &db,
+        &["import", "--json", dir.path().join("a").to_str().unwrap()],
+    );
+    assert_eq!(
+        (s["events_new"].as_u64(), s["duplicates"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let s = json(
+        &db,
+        &["import", "--json", dir.path().join("b").to_str().unwrap()],
+    );
+    assert_eq!(
+        (s["events_new"].as_u64(), s["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let s = json(
+        &db,
+        &[
+            "import",
+            "--json",
+            dir.path().join("again.eml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        (s["events_new"].as_u64(), s["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
     // Importing the same places again changes nothing.
-    json(&db, &["import", "--json", dir.path().join("a").to_str().unwrap()]);
+    json(
+        &db,
+        &["import", "--json", dir.path().join("a").to_str().unwrap()],
+    );
 
     let events = json(&db, &["events", "--json"]);
     let events = events.as_array().unwrap();
@@ -107,11 +148,22 @@ fn the_same_event_in_another_email_or_folder_is_stored_once() {
     assert_eq!(events[0]["seen_count"], 3);
     assert_eq!(events[0]["domain"], "one.example");
     let show = json(&db, &["events", "show", "opensrs:e1", "--json"]);
-    let sources: Vec<&str> = show["sources"].as_array().unwrap().iter().map(|s| s["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> = show["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
     assert_eq!(sources.len(), 3, "{sources:?}");
-    assert!(sources[0].starts_with("maildir:") && sources[0].ends_with("/a#1.host"), "{sources:?}");
+    assert!(
+        sources[0].starts_with("maildir:") && sources[0].ends_with("/a#1.host"),
+        "{sources:?}"
+    );
     assert!(sources[1].ends_with("/b#1.host"), "{sources:?}");
-    assert!(sources[2].starts_with("file:") && sources[2].ends_with("again.eml"), "{sources:?}");
+    assert!(
+        sources[2].starts_with("file:") && sources[2].ends_with("again.eml"),
+        "{sources:?}"
+    );
 }
 
 #[test]
@@ -132,7 +184,15 @@ fn every_input_kind_and_stdin() {
         ),
     )
     .unwrap();
-    let s = json(&db, &["import", "--json", dir.path().join("emls").to_str().unwrap(), mbox.to_str().unwrap()]);
+    let s = json(
+        &db,
+        &[
+            "import",
+            "--json",
+            dir.path().join("emls").to_str().unwrap(),
+            mbox.to_str().unwrap(),
+        ],
+    );
     assert_eq!(s["messages"], 3);
     assert_eq!(s["events_new"], 3);
 
@@ -145,13 +205,21 @@ fn every_input_kind_and_stdin() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(opensrs_email("k4", "k4.example", "").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(opensrs_email("k4", "k4.example", "").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["events_new"], 1);
 
     // A path that does not exist: a clear error naming it, exit 1, nothing imported.
-    let out = run(&db, &["import", dir.path().join("missing.eml").to_str().unwrap()]);
+    let out = run(
+        &db,
+        &["import", dir.path().join("missing.eml").to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.eml"));
 }
@@ -161,19 +229,36 @@ fn quarantine_keeps_the_reason_and_reparse_recovers_events() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.db");
     let junk = dir.path().join("junk.eml");
-    std::fs::write(&junk, "From: a@b\r\nSubject: newsletter\r\n\r\nHello reseller!\r\n").unwrap();
+    std::fs::write(
+        &junk,
+        "From: a@b\r\nSubject: newsletter\r\n\r\nHello reseller!\r\n",
+    )
+    .unwrap();
     let good = root().join(SAMPLE);
-    let s = json(&db, &["import", "--json", junk.to_str().unwrap(), good.to_str().unwrap()]);
+    let s = json(
+        &db,
+        &[
+            "import",
+            "--json",
+            junk.to_str().unwrap(),
+            good.to_str().unwrap(),
+        ],
+    );
     assert_eq!(s["quarantined"], 1);
     let q = json(&db, &["quarantine", "--json"]);
     assert_eq!(q.as_array().unwrap().len(), 1);
-    assert!(q[0]["reason"].as_str().unwrap().contains("no JSON, XML"), "{q}");
+    assert!(
+        q[0]["reason"].as_str().unwrap().contains("no JSON, XML"),
+        "{q}"
+    );
     assert!(q[0]["sources"][0].as_str().unwrap().ends_with("junk.eml"));
 
     // An older mailroom that could not read the good message: its events gone, the
     // message quarantined. Reparse finds them again.
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let before: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    let before: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
     assert!(before >= 1);
     conn.execute_batch(
         "DELETE FROM event_sources; DELETE FROM events;
@@ -185,8 +270,17 @@ fn quarantine_keeps_the_reason_and_reparse_recovers_events() {
     assert_eq!(r["messages"], 2);
     assert_eq!(r["events_new"].as_i64(), Some(before));
     assert_eq!(r["recovered"], 1);
-    assert_eq!(json(&db, &["events", "--count", "--json"])["count"].as_i64(), Some(before));
-    assert_eq!(json(&db, &["quarantine", "--json"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(&db, &["events", "--count", "--json"])["count"].as_i64(),
+        Some(before)
+    );
+    assert_eq!(
+        json(&db, &["quarantine", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -197,12 +291,26 @@ fn messages_over_the_raw_limit_keep_headers_and_hash() {
     std::fs::write(&config, "[store]\nraw_limit = \"1KiB\"\n").unwrap();
     let big = dir.path().join("big.eml");
     let padding = "x".repeat(4000);
-    std::fs::write(&big, opensrs_email("big1", "big.example", &format!("X-Padding: {padding}\r\n"))).unwrap();
+    std::fs::write(
+        &big,
+        opensrs_email("big1", "big.example", &format!("X-Padding: {padding}\r\n")),
+    )
+    .unwrap();
     let small = dir.path().join("small.eml");
     std::fs::write(&small, opensrs_email("small1", "small.example", "")).unwrap();
     let out = bin()
-        .args(["--config", config.to_str().unwrap(), "--db", db.to_str().unwrap()])
-        .args(["import", "--json", big.to_str().unwrap(), small.to_str().unwrap()])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .args([
+            "import",
+            "--json",
+            big.to_str().unwrap(),
+            small.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -215,7 +323,11 @@ fn messages_over_the_raw_limit_keep_headers_and_hash() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(rows[0].0, 0, "the big message is kept as headers only");
-    assert!(rows[0].1 < 4300 && rows[0].1 > 4000, "header section kept: {}", rows[0].1);
+    assert!(
+        rows[0].1 < 4300 && rows[0].1 > 4000,
+        "header section kept: {}",
+        rows[0].1
+    );
     assert_eq!(rows[0].2.len(), 64);
     assert_eq!(rows[1].0, 1);
     let r = json(&db, &["reparse", "--all", "--json"]);
@@ -226,14 +338,30 @@ fn messages_over_the_raw_limit_keep_headers_and_hash() {
 fn events_filters_count_stats_and_shape() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.db");
-    json(&db, &["import", "--json", root().join("samples").to_str().unwrap()]);
+    json(
+        &db,
+        &["import", "--json", root().join("samples").to_str().unwrap()],
+    );
     let all = json(&db, &["events", "--json"]);
     let all = all.as_array().unwrap();
     assert!(all.len() >= 40);
     for e in all {
         for key in [
-            "registrar", "event_id", "kind", "object", "type", "topic", "domain", "domains", "status",
-            "occurred_at", "format", "data", "seen_count", "first_seen", "last_seen",
+            "registrar",
+            "event_id",
+            "kind",
+            "object",
+            "type",
+            "topic",
+            "domain",
+            "domains",
+            "status",
+            "occurred_at",
+            "format",
+            "data",
+            "seen_count",
+            "first_seen",
+            "last_seen",
         ] {
             assert!(e.get(key).is_some(), "{key} missing in {e}");
         }
@@ -244,22 +372,42 @@ fn events_filters_count_stats_and_shape() {
         json(&db, &a).as_array().unwrap().len()
     };
     let expect = |f: &dyn Fn(&Value) -> bool| all.iter().filter(|e| f(e)).count();
-    assert_eq!(n(&["--registrar", "gandi"]), expect(&|e| e["registrar"] == "gandi"));
-    assert_eq!(n(&["--topic", "transfer.out"]), expect(&|e| e["topic"] == "transfer.out"));
+    assert_eq!(
+        n(&["--registrar", "gandi"]),
+        expect(&|e| e["registrar"] == "gandi")
+    );
+    assert_eq!(
+        n(&["--topic", "transfer.out"]),
+        expect(&|e| e["topic"] == "transfer.out")
+    );
     assert_eq!(
         n(&["--topic", "transfer"]),
         expect(&|e| e["topic"].as_str().unwrap().starts_with("transfer."))
     );
     assert_eq!(n(&["--type", "S0101"]), expect(&|e| e["type"] == "S0101"));
     assert!(n(&["--type", "S0101"]) >= 1);
-    assert_eq!(n(&["--domain", "pizzza.xyz"]), expect(&|e| e["domain"] == "pizzza.xyz"));
+    assert_eq!(
+        n(&["--domain", "pizzza.xyz"]),
+        expect(&|e| e["domain"] == "pizzza.xyz")
+    );
     let early = expect(&|e| e["occurred_at"].as_str().is_some_and(|t| t < "2016-01-01"));
     assert_eq!(n(&["--until", "2016-01-01"]), early);
     assert_eq!(n(&["--since", "2016-01-01"]), all.len() - early);
-    let count = json(&db, &["events", "--count", "--json", "--registrar", "opensrs"]);
-    assert_eq!(count["count"].as_u64(), Some(expect(&|e| e["registrar"] == "opensrs") as u64));
+    let count = json(
+        &db,
+        &["events", "--count", "--json", "--registrar", "opensrs"],
+    );
+    assert_eq!(
+        count["count"].as_u64(),
+        Some(expect(&|e| e["registrar"] == "opensrs") as u64)
+    );
     let stats = json(&db, &["events", "--stats", "--json"]);
-    let total: i64 = stats.as_array().unwrap().iter().map(|r| r["events"].as_i64().unwrap()).sum();
+    let total: i64 = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["events"].as_i64().unwrap())
+        .sum();
     assert_eq!(total as usize, all.len());
     let out = run(&db, &["events", "show", "no-such-event"]);
     assert_eq!(out.status.code(), Some(1));
@@ -298,10 +446,13 @@ fn dump(db: &Path) -> Vec<String> {
 }
 
 fn committed_messages(db: &Path) -> i64 {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
         return 0;
     };
-    conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)).unwrap_or(0)
+    conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap_or(0)
 }
 
 #[test]
@@ -309,7 +460,10 @@ fn an_import_killed_at_any_moment_resumes_to_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
     let (mbox, expected) = synthetic_mbox(dir.path(), 12_000);
     let reference = dir.path().join("reference.db");
-    assert_eq!(json(&reference, &["import", "--json", mbox.to_str().unwrap()]), expected);
+    assert_eq!(
+        json(&reference, &["import", "--json", mbox.to_str().unwrap()]),
+        expected
+    );
 
     let crashed = dir.path().join("crashed.db");
     // Kill it three times at different moments: before anything is committed, just
@@ -325,7 +479,8 @@ fn an_import_killed_at_any_moment_resumes_to_the_same_database() {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        while committed_messages(&crashed) < wait_for && started.elapsed() < Duration::from_secs(60) {
+        while committed_messages(&crashed) < wait_for && started.elapsed() < Duration::from_secs(60)
+        {
             if child.try_wait().unwrap().is_some() {
                 break;
             }
@@ -339,7 +494,10 @@ fn an_import_killed_at_any_moment_resumes_to_the_same_database() {
     }
     assert!(kills >= 2, "the import finished before it could be killed");
     let partial = committed_messages(&crashed);
-    assert!(partial < expected["messages"].as_i64().unwrap(), "nothing left to resume");
+    assert!(
+        partial < expected["messages"].as_i64().unwrap(),
+        "nothing left to resume"
+    );
     let resumed = json(&crashed, &["import", "--json", mbox.to_str().unwrap()]);
     assert_eq!(resumed["messages"], expected["messages"]);
     assert_eq!(dump(&crashed), dump(&reference));

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: installs the real servers the
+# integration tests start (Dovecot, aiosmtpd; see scripts/install-test-deps.sh), then
+# runs every test. Extra arguments go to the test runner (e.g. a test name).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --all-targets --no-fail-fast "$@"
+    cargo test --doc --quiet
+else
+    cargo test --all-targets --no-fail-fast "$@"
+fi
