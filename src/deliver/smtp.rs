@@ -187,14 +187,35 @@ fn original_part(raw: Vec<u8>, complete: bool) -> SinglePart {
         ("original-headers.txt", "text/rfc822-headers")
     };
     let ct = ContentType::parse(ctype).unwrap_or(ContentType::TEXT_PLAIN);
-    match Body::new_with_encoding(
-        raw.clone(),
-        lettre::message::header::ContentTransferEncoding::EightBit,
-    ) {
-        Ok(body) => Attachment::new(name.into()).body(body, ct),
-        Err(_) => Attachment::new(name.into()).body(
+    match as_8bit(&raw) {
+        Some(crlf) => Attachment::new(name.into()).body(
+            Body::dangerous_pre_encoded(
+                crlf,
+                lettre::message::header::ContentTransferEncoding::EightBit,
+            ),
+            ct,
+        ),
+        None => Attachment::new(name.into()).body(
             raw,
             ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN),
         ),
     }
+}
+
+/// The message with CRLF line ends, when it is valid 8-bit MIME content: no NUL, no
+/// bare CR, no line over 998 bytes.
+fn as_8bit(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    for line in raw.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > 998 || line.contains(&0) || line.contains(&b'\r') {
+            return None;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    if raw.ends_with(b"\n") {
+        out.truncate(out.len() - 2);
+    }
+    Some(out)
 }

@@ -18,6 +18,7 @@ Usage:
                  [--starttls]             # offer STARTTLS on a plain port
                  [--require-starttls]     # refuse MAIL etc. before STARTTLS
                  [--auth USER:PASS]       # require AUTH PLAIN/LOGIN
+                 [--exit-on-stdin-eof]    # exit when the parent closes stdin
 
 With --auth, MAIL FROM before a successful AUTH gets "530 5.7.0 Authentication
 required". With --starttls, AUTH is only offered/accepted after STARTTLS; with
@@ -91,7 +92,12 @@ def make_authenticator(user, password):
         )
         log.info("AUTH %s for %r: %s", mechanism,
                  getattr(auth_data, "login", None), "ok" if ok else "refused")
-        return AuthResult(success=ok)
+        # handled=False: let aiosmtpd answer "535 5.7.8 Authentication
+        # credentials invalid" itself (handled=True would send nothing and
+        # leave the client hanging).
+        if ok:
+            return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False)
 
     return authenticator
 
@@ -108,6 +114,8 @@ def parse_args(argv):
     p.add_argument("--starttls", action="store_true")
     p.add_argument("--require-starttls", action="store_true")
     p.add_argument("--auth", metavar="USER:PASS")
+    p.add_argument("--exit-on-stdin-eof", action="store_true",
+                   help="exit when stdin closes (the parent test process died)")
     a = p.parse_args(argv)
     needs_tls = a.implicit_tls or a.starttls or a.require_starttls
     if needs_tls and not (a.tls_cert and a.tls_key):
@@ -148,7 +156,10 @@ async def main(argv):
         # no TLS at all) AUTH must be allowed on the connection as it is.
         smtp_kwargs["auth_require_tls"] = bool(a.starttls)
     else:
-        smtp_kwargs["auth_require_tls"] = False
+        # No --auth: keep AUTH out of the plain-text EHLO (aiosmtpd would
+        # otherwise advertise AUTH and then refuse every login). After
+        # STARTTLS it is still advertised and always answers 535.
+        smtp_kwargs["auth_require_tls"] = True
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
@@ -162,6 +173,19 @@ async def main(argv):
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if a.exit_on_stdin_eof:
+        # Our parent holds the write end of stdin and never writes: EOF (or an
+        # error) means it is gone. A loop reader, not a thread: a daemon thread
+        # stuck in a buffered stdin read makes interpreter shutdown abort.
+        def on_stdin():
+            try:
+                data = os.read(0, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(0)
+                stop.set()
+        loop.add_reader(0, on_stdin)
 
     mode = "implicit-tls" if a.implicit_tls else ("starttls" if a.starttls else "plain")
     log.info("listening on %s:%d mode=%s require_starttls=%s auth=%s maildir=%s",
