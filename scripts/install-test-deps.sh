@@ -40,10 +40,21 @@ fi
 
 command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH"
 if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
-    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd >>"$log" 2>&1 \
-        || fail "pip install aiosmtpd failed (python3 = $(command -v python3))"
+    py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)
+    if python3 -m pip install --quiet --disable-pip-version-check aiosmtpd >>"$log" 2>&1; then
+        :
+    elif [ "$py" = /usr/bin/python3 ] || [ "${py#/usr/bin/python3}" != "$py" ]; then
+        # Debian's own python (no pip, or PEP 668 "externally managed"):
+        # its packaged aiosmtpd is the one it sees.
+        command -v apt-get >/dev/null 2>&1 || fail "pip install aiosmtpd failed for $py"
+        $SUDO apt-get update >>"$log" 2>&1 || fail "apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
+            python3-aiosmtpd >>"$log" 2>&1 || fail "apt-get install python3-aiosmtpd failed"
+    else
+        fail "pip install aiosmtpd failed (python3 = ${py:-$(command -v python3)})"
+    fi
     # pyenv shims: make sure the new module is visible to the python3 on PATH.
-    command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
+    if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
     python3 -c 'import aiosmtpd' >>"$log" 2>&1 \
         || fail "aiosmtpd installed but 'python3 -c import aiosmtpd' still fails"
 fi

@@ -13,5 +13,6 @@ pub mod extract;
 pub mod rules;
 pub mod source;
 pub mod store;
+pub mod tls;
 pub mod topics;
 pub mod watch;

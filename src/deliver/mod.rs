@@ -56,7 +56,7 @@ impl DeliveryError {
         !self.transient
     }
 
-    fn from_smtp(e: lettre::transport::smtp::Error) -> DeliveryError {
+    pub(crate) fn from_smtp(e: lettre::transport::smtp::Error) -> DeliveryError {
         let message = format!("SMTP: {e}");
         if e.is_permanent() {
             DeliveryError::permanent(message)

@@ -6,16 +6,27 @@ use std::path::PathBuf;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::ClientConfig;
 
 use super::DeliveryError;
 use crate::config::{Config, SmtpConfig, Tls as TlsMode};
 
 pub enum Mailer {
-    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+    Smtp(Box<SmtpTarget>),
     Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
     /// No `[smtp]` in the config: mail stays queued with an error saying so.
     Unconfigured,
@@ -32,7 +43,7 @@ impl Mailer {
                 .map_err(|e| DeliveryError::config(format!("{}: {e}", dir.display())))?;
             return Ok(Mailer::Files(AsyncFileTransport::new(&dir), dir));
         }
-        smtp(config, s).map(|t| Mailer::Smtp(Box::new(t)))
+        SmtpTarget::from_config(config, s).map(|t| Mailer::Smtp(Box::new(t)))
     }
 
     pub fn describe(&self) -> String {
@@ -54,11 +65,7 @@ impl Mailer {
     ) -> Result<(), DeliveryError> {
         let message = build(from, mail, message_id, original)?;
         match self {
-            Mailer::Smtp(t) => t
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(DeliveryError::from_smtp),
+            Mailer::Smtp(t) => t.send(&message).await,
             Mailer::Files(t, _) => t
                 .send(message)
                 .await
@@ -71,48 +78,269 @@ impl Mailer {
     }
 }
 
-fn smtp(
-    config: &Config,
-    s: &SmtpConfig,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
-    let host = s.host.clone().unwrap_or_default();
-    let port = s.port.unwrap_or(match s.tls {
-        TlsMode::Implicit => 465,
-        TlsMode::Starttls => 587,
-        TlsMode::None => 25,
-    });
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
-        .port(port)
-        .timeout(Some(s.timeout));
-    if s.tls != TlsMode::None {
-        let mut params = TlsParameters::builder(host.clone());
-        if let Some(ca) = &s.ca_file {
-            let path = config.resolve(ca);
-            let pem = std::fs::read(&path).map_err(|e| {
-                DeliveryError::config(format!("smtp ca_file {}: {e}", path.display()))
-            })?;
-            let cert = Certificate::from_pem(&pem).map_err(|e| {
-                DeliveryError::config(format!("smtp ca_file {}: {e}", path.display()))
-            })?;
-            params = params.add_root_certificate(cert);
-        }
-        let params = params
-            .build_rustls()
-            .map_err(|e| DeliveryError::config(format!("smtp TLS setup: {e}")))?;
-        builder = builder.tls(match s.tls {
-            TlsMode::Implicit => Tls::Wrapper(params),
-            _ => Tls::Required(params),
+/// An SMTP server and how to talk to it. Each mail gets its own session over a
+/// connection with Nagle's algorithm off (a mail's last line otherwise waits for the
+/// server's delayed acknowledgement, 40 ms a mail).
+pub struct SmtpTarget {
+    host: String,
+    port: u16,
+    mode: TlsMode,
+    tls: Option<Arc<ClientConfig>>,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+}
+
+impl SmtpTarget {
+    fn from_config(config: &Config, s: &SmtpConfig) -> Result<SmtpTarget, DeliveryError> {
+        let port = s.port.unwrap_or(match s.tls {
+            TlsMode::Implicit => 465,
+            TlsMode::Starttls => 587,
+            TlsMode::None => 25,
         });
+        let tls = match s.tls {
+            TlsMode::None => None,
+            _ => {
+                let ca = s.ca_file.as_ref().map(|p| config.resolve(p));
+                let cfg = crate::tls::client_config(ca.as_deref())
+                    .map_err(|e| DeliveryError::config(format!("smtp {e}")))?;
+                Some(cfg)
+            }
+        };
+        let credentials = match &s.username {
+            Some(user) => {
+                let password = s
+                    .password
+                    .resolve()
+                    .map_err(|e| DeliveryError::config(format!("smtp password: {e}")))?
+                    .unwrap_or_default();
+                Some(Credentials::new(user.clone(), password))
+            }
+            None => None,
+        };
+        Ok(SmtpTarget {
+            host: s.host.clone().unwrap_or_default(),
+            port,
+            mode: s.tls,
+            tls,
+            credentials,
+            timeout: s.timeout,
+        })
     }
-    if let Some(user) = &s.username {
-        let password = s
-            .password
-            .resolve()
-            .map_err(|e| DeliveryError::config(format!("smtp password: {e}")))?
-            .unwrap_or_default();
-        builder = builder.credentials(Credentials::new(user.clone(), password));
+
+    async fn timed<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, DeliveryError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(DeliveryError::transient(format!("SMTP {what}: {e}"))),
+            Err(_) => Err(DeliveryError::transient(format!(
+                "SMTP {what}: timed out after {} s",
+                self.timeout.as_secs()
+            ))),
+        }
     }
-    Ok(builder.build())
+
+    async fn tls(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, DeliveryError> {
+        let cfg = self
+            .tls
+            .clone()
+            .ok_or_else(|| DeliveryError::config("TLS is not set up".into()))?;
+        self.timed("TLS", crate::tls::connect(tcp, &self.host, cfg))
+            .await
+    }
+
+    async fn session(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
+        let addr = format!("{}:{}", self.host, self.port);
+        let tcp = self
+            .timed(
+                &format!("connect to {addr}"),
+                TcpStream::connect((self.host.as_str(), self.port)),
+            )
+            .await?;
+        let _ = tcp.set_nodelay(true);
+        let peer = tcp
+            .peer_addr()
+            .map_err(|e| DeliveryError::transient(format!("SMTP {addr}: {e}")))?;
+        let hello = ClientId::default();
+        let (prefix, inner) = match self.mode {
+            TlsMode::None => (Vec::new(), WireInner::Plain(tcp)),
+            TlsMode::Implicit => (Vec::new(), WireInner::Tls(Box::new(self.tls(tcp).await?))),
+            TlsMode::Starttls => {
+                let (tcp, greeting) = self.timed("STARTTLS", starttls(tcp, &hello)).await?;
+                // lettre reads a greeting first; the real one was read before TLS.
+                (greeting, WireInner::Tls(Box::new(self.tls(tcp).await?)))
+            }
+        };
+        let wire = Wire {
+            prefix,
+            inner,
+            peer,
+        };
+        let mut conn = match tokio::time::timeout(
+            self.timeout,
+            AsyncSmtpConnection::connect_with_transport(Box::new(wire), &hello),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(DeliveryError::from_smtp(e)),
+            Err(_) => return Err(DeliveryError::transient("SMTP greeting: timed out".into())),
+        };
+        if let Some(c) = &self.credentials {
+            let mechanisms = [Mechanism::Plain, Mechanism::Login];
+            match tokio::time::timeout(self.timeout, conn.auth(&mechanisms, c)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(DeliveryError::from_smtp(e)),
+                Err(_) => return Err(DeliveryError::transient("SMTP AUTH: timed out".into())),
+            }
+        }
+        Ok(conn)
+    }
+
+    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+        let mut conn = self.session().await?;
+        let bytes = message.formatted();
+        let sent = tokio::time::timeout(self.timeout, conn.send(message.envelope(), &bytes)).await;
+        let result = match sent {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(DeliveryError::from_smtp(e)),
+            Err(_) => Err(DeliveryError::transient("SMTP DATA: timed out".into())),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
+        result
+    }
+}
+
+/// Reads one (possibly multi-line) SMTP reply: its code and lines.
+async fn reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, Vec<String>)> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let last = line.as_bytes().get(3) != Some(&b'-');
+        lines.push(line.trim_end().to_string());
+        if last {
+            return Ok((code, lines));
+        }
+    }
+}
+
+/// The plain part of a STARTTLS session: greeting, EHLO, STARTTLS. Returns the stream
+/// ready for the TLS handshake and a greeting to replay to lettre.
+async fn starttls(tcp: TcpStream, hello: &ClientId) -> std::io::Result<(TcpStream, Vec<u8>)> {
+    let mut reader = BufReader::new(tcp);
+    let (code, greeting) = reply(&mut reader).await?;
+    if code != 220 {
+        return Err(std::io::Error::other(format!(
+            "greeting {}",
+            greeting.join(" ")
+        )));
+    }
+    reader
+        .get_mut()
+        .write_all(format!("EHLO {hello}\r\n").as_bytes())
+        .await?;
+    let (code, ehlo) = reply(&mut reader).await?;
+    let offers = ehlo.iter().any(|l| {
+        l.get(4..)
+            .is_some_and(|x| x.eq_ignore_ascii_case("STARTTLS"))
+    });
+    if code != 250 || !offers {
+        return Err(std::io::Error::other(
+            "the server does not offer STARTTLS (tls = \"starttls\" requires it)",
+        ));
+    }
+    reader.get_mut().write_all(b"STARTTLS\r\n").await?;
+    let (code, answer) = reply(&mut reader).await?;
+    if code != 220 {
+        return Err(std::io::Error::other(format!(
+            "STARTTLS refused: {}",
+            answer.join(" ")
+        )));
+    }
+    if !reader.buffer().is_empty() {
+        return Err(std::io::Error::other(
+            "data after the STARTTLS reply (possible injection)",
+        ));
+    }
+    Ok((
+        reader.into_inner(),
+        b"220 mailroom STARTTLS done\r\n".to_vec(),
+    ))
+}
+
+#[derive(Debug)]
+enum WireInner {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// The connection handed to lettre: TLS or plain, with bytes to read first.
+#[derive(Debug)]
+struct Wire {
+    prefix: Vec<u8>,
+    inner: WireInner,
+    peer: SocketAddr,
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        match &mut self.inner {
+            WireInner::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            WireInner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match &mut self.inner {
+            WireInner::Plain(s) => Pin::new(s).poll_write(cx, data),
+            WireInner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.inner {
+            WireInner::Plain(s) => Pin::new(s).poll_flush(cx),
+            WireInner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.inner {
+            WireInner::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            WireInner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl AsyncTokioStream for Wire {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
 }
 
 fn mailboxes(v: &Value) -> Vec<String> {

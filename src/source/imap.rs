@@ -2,7 +2,6 @@
 //! system roots plus an optional CA file), logging in, and the folder commands `watch`
 //! needs, each under a timeout. Knows nothing of the store or rules.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_imap::Session;
@@ -80,68 +79,22 @@ pub async fn timed<T, E: std::fmt::Display>(
     }
 }
 
-fn tls_connector(
-    config: &Config,
-    account: &AccountConfig,
-) -> Result<tokio_rustls::TlsConnector, ImapError> {
-    let tls_err = |message: String| ImapError::Tls {
-        account: account.name.clone(),
-        host: account.host.clone(),
-        message,
-    };
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
-    if let Some(ca) = &account.ca_file {
-        let path = config.resolve(ca);
-        use rustls_pki_types::pem::PemObject;
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(&path)
-            .map_err(|e| tls_err(format!("ca_file {}: {e}", path.display())))?;
-        let mut n = 0;
-        for cert in certs {
-            let cert = cert.map_err(|e| tls_err(format!("ca_file {}: {e}", path.display())))?;
-            roots
-                .add(cert)
-                .map_err(|e| tls_err(format!("ca_file {}: {e}", path.display())))?;
-            n += 1;
-        }
-        if n == 0 {
-            return Err(tls_err(format!(
-                "ca_file {}: no certificate in it",
-                path.display()
-            )));
-        }
-    }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls_err(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
-}
-
 async fn wrap_tls(
     config: &Config,
     account: &AccountConfig,
     tcp: TcpStream,
 ) -> Result<Box<dyn Stream>, ImapError> {
-    let connector = tls_connector(config, account)?;
-    let name = rustls_pki_types::ServerName::try_from(account.host.clone()).map_err(|e| {
-        ImapError::Tls {
-            account: account.name.clone(),
-            host: account.host.clone(),
-            message: e.to_string(),
-        }
-    })?;
+    let tls_err = |message: String| ImapError::Tls {
+        account: account.name.clone(),
+        host: account.host.clone(),
+        message,
+    };
+    let ca = account.ca_file.as_ref().map(|p| config.resolve(p));
+    let cfg = crate::tls::client_config(ca.as_deref()).map_err(tls_err)?;
     let limit = config.watch.command_timeout;
-    match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
+    match tokio::time::timeout(limit, crate::tls::connect(tcp, &account.host, cfg)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
-        Ok(Err(e)) => Err(ImapError::Tls {
-            account: account.name.clone(),
-            host: account.host.clone(),
-            message: e.to_string(),
-        }),
+        Ok(Err(e)) => Err(tls_err(e)),
         Err(_) => Err(ImapError::Timeout {
             account: account.name.clone(),
             what: "TLS handshake".into(),

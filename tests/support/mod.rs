@@ -7,7 +7,15 @@
 //! (mail processes run as `nobody`).
 //!
 //! Every wait has a timeout and panics with the server's log tail. Every server
-//! is stopped when its handle is dropped (also on panic, which unwinds).
+//! is stopped when its handle is dropped (also on panic, which unwinds); if the
+//! test process is SIGKILLed, the servers notice (stdin EOF / a watchdog `sh`)
+//! and exit too (temp dirs are then left behind).
+//!
+//! Timings seen here (Debian 12, Dovecot 2.3.19, aiosmtpd 1.4.6): Dovecot up in
+//! ~0.1 s, graceful stop ~1.1 s, restart after SIGKILL ~0.04 s; IDLE `EXISTS`
+//! arrives ~0.5 s after an APPEND or a direct Maildir delivery (inotify); a
+//! failed LOGIN answers after ~0.5 s (anvil auth penalty is switched off, so
+//! later logins from 127.0.0.1 are not slowed). SMTP sink up in ~0.2 s.
 #![allow(dead_code)]
 
 use std::collections::{HashSet, VecDeque};
@@ -16,6 +24,7 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -87,9 +96,12 @@ fn terminate(child: &mut Child) -> bool {
 /// SIGTERMs `pid`: if the test process dies without running Drop (SIGKILL,
 /// abort), the server it started does not outlive it.
 fn spawn_watchdog(pid: u32) -> Option<Child> {
+    // Ignores INT/TERM/HUP so a Ctrl-C on the test run does not kill it first.
     Command::new("sh")
         .arg("-c")
-        .arg(format!("read _x; kill -TERM {pid} 2>/dev/null"))
+        .arg(format!(
+            "trap '' INT TERM HUP; read _x; kill -TERM {pid} 2>/dev/null"
+        ))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -832,6 +844,10 @@ service imap-login {{
                 .arg("-F")
                 .arg("-c")
                 .arg(&self.conf)
+                // Own process group: kill() takes down every dovecot process
+                // at once (else an orphaned imap-login can hold the ports
+                // for seconds). Ctrl-C is covered by the watchdog.
+                .process_group(0)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
@@ -887,19 +903,36 @@ service imap-login {{
         }
     }
 
-    /// SIGTERM and wait for exit (SIGKILL after 10 s).
+    /// Graceful stop: SIGTERM to the master and wait (~1 s). If it is not
+    /// gone after 3 s (seen when stopping right after a start: a new
+    /// imap-login waits 5 s for the stats process), SIGKILL the whole group.
+    /// Leftover processes of the group are SIGKILLed either way.
     pub fn stop(&mut self) {
         stop_watchdog(&mut self.watchdog);
         if let Some(mut c) = self.child.take() {
-            terminate(&mut c);
+            send_signal(&c, SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            // SAFETY: kill(2) on the process group we created for dovecot
+            // (ESRCH if it is already empty).
+            unsafe {
+                libc_kill(-(c.id() as i32), SIGKILL);
+            }
+            let _ = c.wait();
         }
     }
 
-    /// SIGKILL the master (a crash). Its children notice and exit by themselves.
+    /// A crash: SIGKILL to every dovecot process (its process group), no
+    /// clean-up. Open client connections are cut; `start_again` works at once.
     pub fn kill(&mut self) {
         stop_watchdog(&mut self.watchdog);
         if let Some(mut c) = self.child.take() {
-            send_signal(&c, SIGKILL);
+            // SAFETY: kill(2) on the process group we created for dovecot.
+            unsafe {
+                libc_kill(-(c.id() as i32), SIGKILL);
+            }
             let _ = c.wait();
         }
     }

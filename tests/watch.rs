@@ -1,0 +1,404 @@
+//! `mailroom watch` against a real Dovecot started by the tests (and a real SMTP sink):
+//! catch-up, IDLE pick-up, IMAPS and STARTTLS and refusal of an unknown certificate,
+//! the server killed and restarted with mail arriving meanwhile, `watch` itself killed
+//! with SIGKILL mid-batch, a UIDVALIDITY change, `move` and `seen`, and a clean exit on
+//! SIGTERM.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Certs, Dovecot, SmtpOptions, SmtpSink};
+
+fn notification(i: usize) -> Vec<u8> {
+    format!(
+        "From: OpenSRS <notifications@opensrs.net>\r\nTo: reseller@example.com\r\n\
+         Subject: Event notification: DOMAIN: NAMESERVER_UPDATE: ev{i:06}\r\n\
+         Message-ID: <ev{i:06}@opensrs.net>\r\nDate: Fri, 20 Nov 2026 07:00:00 +0000\r\n\r\n\
+         {{\"object_data\":{{\"domain_name\":\"d{i}.example\",\"domain_id\":\"{i}\",\
+         \"nameserver_list\":[\"ns1.systemdns.com\",\"ns2.systemdns.com\"]}},\"object\":\"DOMAIN\",\
+         \"event_id\":\"ev{i:06}\",\"event\":\"NAMESERVER_UPDATE\",\"event_date\":\"2026-11-20T06:59:00Z\"}}\r\n"
+    )
+    .into_bytes()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(account: &str, extra: &str, rules: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "db = \"m.db\"\n{extra}\n[watch]\nidle_refresh = \"5m\"\ncommand_timeout = \"10s\"\nmax_reconnect_delay = \"2s\"\npoll_interval = \"1s\"\n\n[[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n{account}\n"
+        );
+        std::fs::write(dir.path().join("mailroom.toml"), config).unwrap();
+        std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+        std::fs::write(dir.path().join("rules/10.toml"), rules).unwrap();
+        Setup { dir }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+        c.arg("--config")
+            .arg(self.dir.path().join("mailroom.toml"))
+            .args(args);
+        c.env("MR_IMAP_PASSWORD", "secret")
+            .env_remove("MAILROOM_NOW");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn once(&self) -> Value {
+        let out = self.run(&["watch", "--once", "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("secret"), "password printed: {stderr}");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+    }
+
+    fn spawn_watch(&self) -> Child {
+        let log = std::fs::File::create(self.dir.path().join("watch.log")).unwrap();
+        self.cmd(&["watch"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("watch.log")).unwrap_or_default()
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("m.db")
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        let Ok(conn) = rusqlite::Connection::open_with_flags(
+            self.db(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        ) else {
+            return 0;
+        };
+        conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+    }
+
+    fn events(&self) -> i64 {
+        self.count("SELECT COUNT(*) FROM events")
+    }
+
+    /// Waits until `f` holds, or fails with the watch log.
+    fn wait(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}\nwatch log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn plain(dovecot: &Dovecot) -> String {
+    format!("port = {}\ntls = \"none\"", dovecot.imap_port())
+}
+
+const NO_RULES: &str = "[[rule]]\nname = \"nothing\"\nwhen.kind = \"test\"\nstop = true\n";
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    unsafe extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    unsafe {
+        kill(child.id() as i32, 15);
+    }
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "watch did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn catch_up_then_idle_pick_up_then_clean_exit_on_sigterm() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    for i in 0..5 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    let s = Setup::new(&plain(&dovecot), "", NO_RULES);
+    let r = s.once();
+    assert_eq!(
+        (r["messages"].as_u64(), r["events_new"].as_u64()),
+        (Some(5), Some(5)),
+        "{r}"
+    );
+    let r = s.once();
+    assert_eq!(
+        (r["messages"].as_u64(), r["events_new"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+
+    let mut child = s.spawn_watch();
+    s.wait("watching", Duration::from_secs(20), || {
+        s.log().contains("watching")
+    });
+    let started = Instant::now();
+    dovecot.append_via_imap("INBOX", &notification(100));
+    s.wait(
+        "the appended message stored",
+        Duration::from_secs(10),
+        || s.events() == 6,
+    );
+    let latency = started.elapsed();
+    eprintln!("IDLE pick-up latency: {latency:?}");
+    let status = terminate(&mut child);
+    assert!(status.success(), "exit status {status:?}\n{}", s.log());
+    assert!(s.log().contains("stopped"));
+
+    let st: Value = serde_json::from_slice(&s.run(&["status", "--json"]).stdout).unwrap();
+    let f = &st["folders"][0];
+    assert_eq!(f["source"], "reg");
+    assert_eq!(f["folder"], "INBOX");
+    assert_eq!(f["last_uid"], 6);
+    assert!(
+        f["last_sync"].is_string() && f["last_error"].is_null(),
+        "{st}"
+    );
+}
+
+#[test]
+fn imaps_starttls_and_an_unknown_certificate() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    dovecot.deliver("INBOX", &notification(1));
+    let ca = format!("ca_file = \"{}\"", certs.ca_pem.display());
+    let imaps = Setup::new(
+        &format!("port = {}\ntls = \"implicit\"\n{ca}", dovecot.imaps_port()),
+        "",
+        NO_RULES,
+    );
+    assert_eq!(imaps.once()["events_new"], 1);
+    let starttls = Setup::new(
+        &format!("port = {}\ntls = \"starttls\"\n{ca}", dovecot.imap_port()),
+        "",
+        NO_RULES,
+    );
+    assert_eq!(starttls.once()["events_new"], 1);
+    // Without the CA file the self-signed chain is refused, clearly, exit 1.
+    let strict = Setup::new(
+        &format!("port = {}\ntls = \"implicit\"", dovecot.imaps_port()),
+        "",
+        NO_RULES,
+    );
+    let out = strict.run(&["watch", "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        err.contains("tls") && (err.contains("certificate") || err.contains("issuer")),
+        "{err}"
+    );
+    assert_eq!(strict.events(), 0);
+    // Wrong password: reported as a login failure, not retried in a tight loop.
+    let wrong = Setup::new(&plain(&dovecot), "", NO_RULES);
+    let out = wrong
+        .cmd(&["watch", "--once"])
+        .env("MR_IMAP_PASSWORD", "nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("login refused for reseller"));
+}
+
+#[test]
+fn server_restart_with_mail_arriving_meanwhile_loses_and_repeats_nothing() {
+    let certs = Certs::generate();
+    let mut dovecot = Dovecot::start(&certs);
+    for i in 0..20 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    let s = Setup::new(&plain(&dovecot), "", NO_RULES);
+    let mut child = s.spawn_watch();
+    s.wait("first catch-up", Duration::from_secs(20), || {
+        s.events() == 20
+    });
+    // A crash: every Dovecot process SIGKILLed, connections cut.
+    dovecot.kill();
+    for i in 20..35 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    dovecot.start_again();
+    s.wait(
+        "catch-up after the restart",
+        Duration::from_secs(30),
+        || s.events() == 35,
+    );
+    dovecot.append_via_imap("INBOX", &notification(35));
+    s.wait("IDLE after reconnect", Duration::from_secs(15), || {
+        s.events() == 36
+    });
+    assert!(terminate(&mut child).success());
+    assert!(
+        s.log().contains("IMAP error"),
+        "the drop was noticed: {}",
+        s.log()
+    );
+    assert_eq!(s.count("SELECT COUNT(*) FROM messages"), 36);
+    assert_eq!(
+        s.count("SELECT MAX(seen_count) FROM events"),
+        1,
+        "nothing stored twice"
+    );
+}
+
+#[test]
+fn watch_killed_mid_batch_resumes_without_losing_or_repeating() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    let total = 2000;
+    for i in 0..total {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    let mut smtp = SmtpSink::start(SmtpOptions::plain());
+    // The SMTP sink is down while watch is killed: forwards queue up meanwhile.
+    smtp.stop();
+    let extra = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n[delivery]\nfirst_backoff = \"1s\"\nmax_backoff = \"2s\"\n",
+        smtp.port()
+    );
+    let rules = "[[rule]]\nname = \"all\"\nforward = { to = \"ops@example.com\", subject = \"{{ event_id }}\" }\n";
+    let s = Setup::new(&plain(&dovecot), &extra, rules);
+    let mut child = s.spawn_watch();
+    s.wait(
+        "part of the folder committed",
+        Duration::from_secs(60),
+        || s.events() >= 250,
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = s.events();
+    assert!(partial < total as i64, "killed too late: {partial}");
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM outbox"),
+        partial,
+        "every stored event has its forward queued"
+    );
+
+    smtp.start_again();
+    let mut child = s.spawn_watch();
+    s.wait("every event", Duration::from_secs(120), || {
+        s.events() == total as i64
+    });
+    s.wait("every forward delivered", Duration::from_secs(120), || {
+        s.count("SELECT COUNT(*) FROM outbox WHERE state = 'done'") == total as i64
+    });
+    assert!(terminate(&mut child).success());
+    let received = smtp.wait_for(total, Duration::from_secs(10));
+    let mut subjects: Vec<String> = received
+        .iter()
+        .map(|m| {
+            let text = String::from_utf8_lossy(m);
+            text.lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(received.len(), total, "forwards sent");
+    assert_eq!(subjects.len(), total, "no forward sent twice");
+    assert_eq!(s.count("SELECT COUNT(*) FROM outbox"), total as i64);
+}
+
+#[test]
+fn a_uidvalidity_change_repeats_no_event_and_no_action() {
+    let certs = Certs::generate();
+    let mut dovecot = Dovecot::start(&certs);
+    for i in 0..10 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    let sink = SmtpSink::start(SmtpOptions::plain());
+    let extra = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
+        sink.port()
+    );
+    let rules = "[[rule]]\nname = \"all\"\nforward = { to = \"ops@example.com\" }\n";
+    let s = Setup::new(&plain(&dovecot), &extra, rules);
+    assert_eq!(s.once()["events_new"], 10);
+    let (old, new) = dovecot.change_uidvalidity("INBOX");
+    let r = s.once();
+    assert_eq!(r["messages"], 10, "the folder was rescanned: {r}");
+    assert_eq!(r["events_new"], 0);
+    assert_eq!(s.count("SELECT COUNT(*) FROM outbox"), 10);
+    assert_eq!(sink.wait_for(10, Duration::from_secs(5)).len(), 10);
+    let st: Value = serde_json::from_slice(&s.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        st["folders"][0]["uidvalidity"].as_u64(),
+        Some(new as u64),
+        "old was {old}"
+    );
+    assert_eq!(s.once()["messages"], 0);
+}
+
+#[test]
+fn seen_and_move_post_processing() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    for i in 0..3 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    let seen = Setup::new(
+        &format!("{}\nafter = \"seen\"", plain(&dovecot)),
+        "",
+        NO_RULES,
+    );
+    assert_eq!(seen.once()["events_new"], 3);
+    let flags: Vec<String> = dovecot
+        .messages("INBOX")
+        .into_iter()
+        .map(|m| m.flags)
+        .collect();
+    assert_eq!(flags.len(), 3);
+    assert!(flags.iter().all(|f| f.contains('S')), "{flags:?}");
+
+    dovecot.create_folder("Processed");
+    let moved = Setup::new(
+        &format!(
+            "{}\nafter = \"move\"\nmove_to = \"Processed\"",
+            plain(&dovecot)
+        ),
+        "",
+        NO_RULES,
+    );
+    assert_eq!(moved.once()["messages"], 3);
+    assert_eq!(dovecot.count("INBOX"), 0);
+    assert_eq!(dovecot.count("Processed"), 3);
+    // New mail later is moved too, and nothing already stored is stored again.
+    dovecot.deliver("INBOX", &notification(9));
+    let r = moved.once();
+    assert_eq!(
+        (r["messages"].as_u64(), r["events_new"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(dovecot.count("Processed"), 4);
+}
+
+#[allow(dead_code)]
+fn unused(_: &Path) {}
