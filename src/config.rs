@@ -394,12 +394,13 @@ impl Config {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(fail(format!("two sources are named {}", w[0])));
         }
-        if let Some(s) = &self.smtp {
-            if s.host.is_none() && s.dir.is_none() {
-                return Err(fail(
-                    "[smtp] needs host (a server) or dir (write .eml files)".into(),
-                ));
-            }
+        if let Some(s) = &self.smtp
+            && s.host.is_none()
+            && s.dir.is_none()
+        {
+            return Err(fail(
+                "[smtp] needs host (a server) or dir (write .eml files)".into(),
+            ));
         }
         Ok(())
     }

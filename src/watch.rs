@@ -127,16 +127,29 @@ fn store_err(account: &str, e: store::StoreError) -> ImapError {
 }
 
 /// Reads everything after the cursor in the selected folder.
+/// The selected folder, as `catch_up` needs it.
+#[derive(Clone, Copy)]
+struct Selected<'a> {
+    account: &'a AccountConfig,
+    folder: &'a str,
+    uidvalidity: u32,
+    uid_next: Option<u32>,
+    has_move: bool,
+}
+
 async fn catch_up(
     session: &mut ImapSession,
     store: &mut Store,
     shared: &Shared,
-    account: &AccountConfig,
-    folder: &str,
-    uidvalidity: u32,
-    uid_next: Option<u32>,
-    caps_move: bool,
+    sel: &Selected<'_>,
 ) -> Result<Batch, ImapError> {
+    let Selected {
+        account,
+        folder,
+        uidvalidity,
+        uid_next,
+        has_move: caps_move,
+    } = *sel;
     let name = account.name.as_str();
     let limit = shared.config.watch.command_timeout;
     let stored = cursors::get(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
@@ -316,17 +329,15 @@ async fn folder_session(
     )
     .await?;
     let uidvalidity = mailbox.uid_validity.unwrap_or(0);
-    let mut total = catch_up(
-        &mut session,
-        store,
-        shared,
+    let mut sel = Selected {
         account,
         folder,
         uidvalidity,
-        mailbox.uid_next,
+        uid_next: mailbox.uid_next,
         has_move,
-    )
-    .await?;
+    };
+    let mut total = catch_up(&mut session, store, shared, &sel).await?;
+    sel.uid_next = None;
     cursors::synced(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
     *delay = Duration::from_secs(1);
     if once {
@@ -344,17 +355,7 @@ async fn folder_session(
                 return Ok(total);
             }
             Wake::Changed | Wake::Refresh => {
-                let b = catch_up(
-                    &mut session,
-                    store,
-                    shared,
-                    account,
-                    folder,
-                    uidvalidity,
-                    None,
-                    has_move,
-                )
-                .await?;
+                let b = catch_up(&mut session, store, shared, &sel).await?;
                 sum(&mut total, b);
                 cursors::synced(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
             }
@@ -542,13 +543,13 @@ async fn delivery_task(mut shared: Shared) {
             tracing::error!(error = %e, "delivery");
         }
         let mut wait = Duration::from_secs(30);
-        if let Ok(Some(next)) = outbox::next_due(store.conn()) {
-            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&next) {
-                let d = (t.with_timezone(&chrono::Utc) - clock::now())
-                    .to_std()
-                    .unwrap_or(Duration::ZERO);
-                wait = wait.min(d.max(Duration::from_millis(50)));
-            }
+        if let Ok(Some(next)) = outbox::next_due(store.conn())
+            && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&next)
+        {
+            let d = (t.with_timezone(&chrono::Utc) - clock::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            wait = wait.min(d.max(Duration::from_millis(50)));
         }
         for d in &shared.rules.digests {
             if let Some(b) = d.schedule.next_boundary(clock::now()) {

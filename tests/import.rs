@@ -15,8 +15,7 @@ fn bin() -> Command {
 }
 
 fn run(db: &Path, args: &[&str]) -> Output {
-    let out = bin().arg("--db").arg(db).args(args).output().unwrap();
-    out
+    bin().arg("--db").arg(db).args(args).output().unwrap()
 }
 
 fn json(db: &Path, args: &[&str]) -> Value {

@@ -115,10 +115,10 @@ fn type_is(o: &Value, want: &str) -> bool {
 
 /// The message's domain: `object.value` when the object is a domain, else the job's.
 fn domain_of(msg: &Value) -> Option<String> {
-    if let Some(o) = msg.get("object").filter(|o| type_is(o, "domain")) {
-        if let Some(d) = o.get("value").and_then(scalar_string) {
-            return Some(d);
-        }
+    if let Some(o) = msg.get("object").filter(|o| type_is(o, "domain"))
+        && let Some(d) = o.get("value").and_then(scalar_string)
+    {
+        return Some(d);
     }
     msg.get("job")
         .and_then(|j| j.get("domain"))

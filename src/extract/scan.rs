@@ -114,11 +114,11 @@ fn object_at(rest: &str, found: &mut Found) -> Option<usize> {
         }
         Err(e) => e,
     };
-    if json_err.starts_with("invalid JSON: control character") {
-        if let Some((v, used)) = repaired_json(rest) {
-            found.payloads.push(Payload::Json(v));
-            return Some(used);
-        }
+    if json_err.starts_with("invalid JSON: control character")
+        && let Some((v, used)) = repaired_json(rest)
+    {
+        found.payloads.push(Payload::Json(v));
+        return Some(used);
     }
     match pyliteral::parse_prefix(rest) {
         Ok((v @ Value::Object(_), used)) => {

@@ -200,13 +200,12 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
     if let Ok(row) = id.parse::<i64>() {
         found = by("id = ?1", &[&row])?;
     }
-    if found.is_none() {
-        if let Some((registrar, event_id)) = id
+    if found.is_none()
+        && let Some((registrar, event_id)) = id
             .split_once(':')
             .filter(|(r, _)| Registrar::parse(r).is_some())
-        {
-            found = by("registrar = ?1 AND event_id = ?2", &[&registrar, &event_id])?;
-        }
+    {
+        found = by("registrar = ?1 AND event_id = ?2", &[&registrar, &event_id])?;
     }
     if found.is_none() {
         found = by("event_id = ?1 ORDER BY id LIMIT 1", &[&id])?;
