@@ -62,13 +62,15 @@ impl Setup {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
     }
 
-    fn spawn_watch(&self) -> Child {
+    fn spawn_watch(&self) -> Watch {
         let log = std::fs::File::create(self.dir.path().join("watch.log")).unwrap();
-        self.cmd(&["watch"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
+        Watch(
+            self.cmd(&["watch"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
     }
 
     fn log(&self) -> String {
@@ -113,7 +115,20 @@ fn plain(dovecot: &Dovecot) -> String {
 
 const NO_RULES: &str = "[[rule]]\nname = \"nothing\"\nwhen.kind = \"test\"\nstop = true\n";
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+/// A running `mailroom watch`, killed if the test fails before stopping it.
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn terminate(watch: &mut Watch) -> std::process::ExitStatus {
+    let child = &mut watch.0;
     unsafe extern "C" {
         fn kill(pid: i32, sig: i32) -> i32;
     }
@@ -290,8 +305,8 @@ fn watch_killed_mid_batch_resumes_without_losing_or_repeating() {
         Duration::from_secs(60),
         || s.events() >= 250,
     );
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     let partial = s.events();
     assert!(partial < total as i64, "killed too late: {partial}");
     assert_eq!(

@@ -122,6 +122,24 @@ impl Deliverer {
             };
             let original = self.original(store, &item);
             let result = self.send(&item, original).await;
+            if let Err(e) = &result
+                && e.is_transient()
+            {
+                // The destination is down: the rest of its due items are rescheduled
+                // untried instead of hammering it once per queued item.
+                let now = clock::now();
+                let window =
+                    Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
+                let deferred = outbox::defer_destination(
+                    store.conn(),
+                    webhook_origin(&item).as_deref(),
+                    now,
+                    now + self.backoff(item.attempts + 1),
+                    &e.message,
+                    now - window,
+                )?;
+                report.failed += deferred as u64;
+            }
             let now = clock::now();
             match result {
                 Ok(()) => {
@@ -218,6 +236,16 @@ impl Deliverer {
         let jitter = 0.8 + fastrand::f64() * 0.4;
         Duration::milliseconds((base * jitter * 1000.0) as i64)
     }
+}
+
+/// For a webhook item, the origin (`https://host:port`) its URL starts with.
+fn webhook_origin(item: &Item) -> Option<String> {
+    (item.channel == Channel::Webhook).then(|| {
+        let url = item.payload["url"].as_str().unwrap_or_default();
+        reqwest::Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| url.to_string())
+    })
 }
 
 fn parse(stamp: &str) -> Option<DateTime<Utc>> {

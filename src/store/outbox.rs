@@ -192,6 +192,43 @@ pub fn list(conn: &Connection, states: &[&str]) -> Result<Vec<Item>> {
     Ok(out)
 }
 
+/// Reschedules every due item going to a destination found down in this pass, in one
+/// statement, without trying them: mail (forward, digest and fallback items) when
+/// `webhook_origin` is None, else webhooks to that origin. Items whose give-up window
+/// started before `window_cutoff` are left due, so they are tried and given up.
+pub fn defer_destination(
+    conn: &Connection,
+    webhook_origin: Option<&str>,
+    now: DateTime<Utc>,
+    next: DateTime<Utc>,
+    error: &str,
+    window_cutoff: DateTime<Utc>,
+) -> Result<usize> {
+    let (filter, origin) = match webhook_origin {
+        None => ("channel != 'webhook'", String::new()),
+        Some(o) => (
+            "channel = 'webhook' AND json_extract(payload, '$.url') LIKE ?5 || '%'",
+            o.to_string(),
+        ),
+    };
+    let sql = format!(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, lease_until = NULL
+         WHERE state = 'pending' AND next_attempt <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
+           AND window_start >= ?4 AND {filter}"
+    );
+    let args: Vec<rusqlite::types::Value> = vec![
+        stamp(now).into(),
+        stamp(next).into(),
+        format!("not tried: {error}").into(),
+        stamp(window_cutoff).into(),
+    ];
+    let mut args = args;
+    if webhook_origin.is_some() {
+        args.push(origin.into());
+    }
+    Ok(conn.execute(&sql, rusqlite::params_from_iter(args))?)
+}
+
 /// Puts a dead or failing item back in the queue, due now, with a fresh window.
 /// `None` requeues every item not delivered. Returns how many were requeued.
 pub fn retry(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
