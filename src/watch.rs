@@ -21,7 +21,7 @@ use crate::store::cursors::{self, Cursor};
 use crate::store::{self, Store, outbox};
 
 /// Messages fetched and committed together (one transaction, one cursor move).
-const CHUNK: usize = 250;
+const CHUNK: usize = 1000;
 
 /// Everything a source task needs.
 #[derive(Clone)]
@@ -139,7 +139,7 @@ struct Selected<'a> {
 
 async fn catch_up(
     session: &mut ImapSession,
-    store: &mut Store,
+    db: &Db,
     shared: &Shared,
     sel: &Selected<'_>,
 ) -> Result<Batch, ImapError> {
@@ -148,62 +148,61 @@ async fn catch_up(
         folder,
         uidvalidity,
         uid_next,
-        has_move: caps_move,
+        has_move,
     } = *sel;
     let name = account.name.as_str();
     let limit = shared.config.watch.command_timeout;
-    let stored = cursors::get(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
-    let last = match stored {
-        Some(c) if c.uidvalidity == uidvalidity => c.last_uid,
-        Some(c) => {
-            tracing::warn!(
-                account = name,
-                folder,
-                old = c.uidvalidity,
-                new = uidvalidity,
-                "UIDVALIDITY changed: rescanning the folder"
-            );
-            cursors::set(
-                store.conn(),
-                name,
-                folder,
-                Cursor {
+    let last = {
+        let store = lock(db);
+        let stored = cursors::get(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
+        let start = match stored {
+            Some(c) if c.uidvalidity == uidvalidity => Some(c.last_uid),
+            Some(c) => {
+                tracing::warn!(
+                    account = name,
+                    folder,
+                    old = c.uidvalidity,
+                    new = uidvalidity,
+                    "UIDVALIDITY changed: rescanning the folder"
+                );
+                None
+            }
+            None => None,
+        };
+        match (start, stored) {
+            (Some(last), _) => last,
+            (None, stored) => {
+                let first = match (stored, account.start) {
+                    (None, Start::New) => uid_next.unwrap_or(1).saturating_sub(1),
+                    _ => 0,
+                };
+                let c = Cursor {
                     uidvalidity,
-                    last_uid: 0,
-                },
-                0,
-            )
-            .map_err(|e| store_err(name, e))?;
-            0
-        }
-        None => {
-            let start = match account.start {
-                Start::All => 0,
-                Start::New => uid_next.unwrap_or(1).saturating_sub(1),
-            };
-            cursors::set(
-                store.conn(),
-                name,
-                folder,
-                Cursor {
-                    uidvalidity,
-                    last_uid: start,
-                },
-                0,
-            )
-            .map_err(|e| store_err(name, e))?;
-            start
+                    last_uid: first,
+                };
+                cursors::set(store.conn(), name, folder, c, 0).map_err(|e| store_err(name, e))?;
+                first
+            }
         }
     };
     let uids = imap::uids_after(session, name, last, limit).await?;
     let mut total = Batch::default();
+    // Fetching chunk k+1 overlaps storing chunk k (on a blocking thread); each chunk's
+    // messages, events, actions and cursor commit together, in order.
+    let mut storing: Option<(tokio::task::JoinHandle<store::Result<Batch>>, Vec<u32>)> = None;
     for chunk in uids.chunks(CHUNK) {
         if shared.stopping() {
             break;
         }
         let fetched = imap::fetch(session, name, chunk, limit * 4).await?;
+        if let Some((handle, done)) = storing.take() {
+            sum(
+                &mut total,
+                finish(handle, session, shared, account, &done, has_move).await?,
+            );
+        }
         let got: Vec<u32> = fetched.iter().map(|(u, _)| *u).collect();
-        let items = fetched
+        let items: Vec<(Source, Vec<u8>)> = fetched
             .into_iter()
             .map(|(uid, raw)| {
                 let source = Source::Imap {
@@ -215,33 +214,31 @@ async fn catch_up(
                 (source, raw)
             })
             .collect();
-        let high = *chunk.last().unwrap_or(&last);
-        let b = ingest_batch(
-            store,
-            shared,
-            items,
-            Some((
-                name,
-                folder,
-                Cursor {
-                    uidvalidity,
-                    last_uid: high,
-                },
-            )),
-        )
-        .map_err(|e| store_err(name, e))?;
-        sum(&mut total, b);
-        shared.deliver.notify_one();
-        if !got.is_empty() {
-            match account.after {
-                After::Leave => {}
-                After::Seen => imap::mark_seen(session, name, &got, limit).await?,
-                After::Move => {
-                    let to = account.move_to.as_deref().unwrap_or("Processed");
-                    imap::move_to(session, name, &got, to, caps_move, limit).await?;
-                }
-            }
-        }
+        let cursor = Cursor {
+            uidvalidity,
+            last_uid: *chunk.last().unwrap_or(&last),
+        };
+        let (db, writer, account_name, folder_name) = (
+            Arc::clone(db),
+            shared.clone(),
+            name.to_string(),
+            folder.to_string(),
+        );
+        let handle = tokio::task::spawn_blocking(move || {
+            ingest_batch(
+                &mut lock(&db),
+                &writer,
+                items,
+                Some((&account_name, &folder_name, cursor)),
+            )
+        });
+        storing = Some((handle, got));
+    }
+    if let Some((handle, done)) = storing.take() {
+        sum(
+            &mut total,
+            finish(handle, session, shared, account, &done, has_move).await?,
+        );
     }
     if total.messages > 0 {
         tracing::info!(
@@ -255,6 +252,48 @@ async fn catch_up(
         );
     }
     Ok(total)
+}
+
+/// Waits for a chunk to be committed, wakes the deliverer, then marks or moves the
+/// chunk's messages on the server (only ever after they are safely stored).
+async fn finish(
+    handle: tokio::task::JoinHandle<store::Result<Batch>>,
+    session: &mut ImapSession,
+    shared: &Shared,
+    account: &AccountConfig,
+    uids: &[u32],
+    has_move: bool,
+) -> Result<Batch, ImapError> {
+    let name = account.name.as_str();
+    let batch = handle
+        .await
+        .map_err(|e| {
+            store_err(
+                name,
+                store::StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))),
+            )
+        })?
+        .map_err(|e| store_err(name, e))?;
+    shared.deliver.notify_one();
+    let limit = shared.config.watch.command_timeout;
+    if !uids.is_empty() {
+        match account.after {
+            After::Leave => {}
+            After::Seen => imap::mark_seen(session, name, uids, limit).await?,
+            After::Move => {
+                let to = account.move_to.as_deref().unwrap_or("Processed");
+                imap::move_to(session, name, uids, to, has_move, limit).await?;
+            }
+        }
+    }
+    Ok(batch)
+}
+
+/// The database of a source task, shared with the blocking threads that write to it.
+type Db = Arc<std::sync::Mutex<Store>>;
+
+fn lock(db: &Db) -> std::sync::MutexGuard<'_, Store> {
+    db.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 enum Wake {
@@ -309,7 +348,7 @@ async fn wait_for_change(
 /// shutdown (or, with `once`, after the first catch-up).
 async fn folder_session(
     shared: &mut Shared,
-    store: &mut Store,
+    db: &Db,
     account: &AccountConfig,
     folder: &str,
     once: bool,
@@ -336,9 +375,9 @@ async fn folder_session(
         uid_next: mailbox.uid_next,
         has_move,
     };
-    let mut total = catch_up(&mut session, store, shared, &sel).await?;
+    let mut total = catch_up(&mut session, db, shared, &sel).await?;
     sel.uid_next = None;
-    cursors::synced(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
+    cursors::synced(lock(db).conn(), name, folder).map_err(|e| store_err(name, e))?;
     *delay = Duration::from_secs(1);
     if once {
         let _ = imap::timed(name, "LOGOUT", limit, session.logout()).await;
@@ -355,9 +394,10 @@ async fn folder_session(
                 return Ok(total);
             }
             Wake::Changed | Wake::Refresh => {
-                let b = catch_up(&mut session, store, shared, &sel).await?;
+                tracing::debug!(account = name, folder, "woken");
+                let b = catch_up(&mut session, db, shared, &sel).await?;
                 sum(&mut total, b);
-                cursors::synced(store.conn(), name, folder).map_err(|e| store_err(name, e))?;
+                cursors::synced(lock(db).conn(), name, folder).map_err(|e| store_err(name, e))?;
             }
         }
     }
@@ -365,8 +405,8 @@ async fn folder_session(
 
 /// Keeps one IMAP folder watched until shutdown, reconnecting after faults.
 async fn folder_task(mut shared: Shared, account: AccountConfig, folder: String) {
-    let mut store = match Store::open(&shared.db) {
-        Ok(s) => s,
+    let db: Db = match Store::open(&shared.db) {
+        Ok(s) => Arc::new(std::sync::Mutex::new(s)),
         Err(e) => {
             tracing::error!(account = %account.name, %folder, error = %e, "cannot open the database");
             return;
@@ -375,19 +415,10 @@ async fn folder_task(mut shared: Shared, account: AccountConfig, folder: String)
     let max = shared.config.watch.max_reconnect_delay;
     let mut delay = Duration::from_secs(1);
     loop {
-        match folder_session(
-            &mut shared,
-            &mut store,
-            &account,
-            &folder,
-            false,
-            &mut delay,
-        )
-        .await
-        {
+        match folder_session(&mut shared, &db, &account, &folder, false, &mut delay).await {
             Ok(_) => return,
             Err(e) => {
-                let _ = cursors::failed(store.conn(), &account.name, &folder, &e.to_string());
+                let _ = cursors::failed(lock(&db).conn(), &account.name, &folder, &e.to_string());
                 // Wrong credentials and untrusted certificates need a person: retry
                 // slowly rather than hammer the server.
                 let wait = if e.needs_a_person() {
@@ -567,8 +598,37 @@ async fn delivery_task(mut shared: Shared) {
     }
 }
 
+/// An exclusive lock beside the database, held while `watch` runs: one watcher per
+/// database. Released by the kernel when the process ends, however it ends.
+pub struct WatchLock(#[allow(dead_code)] std::fs::File);
+
+impl WatchLock {
+    pub fn acquire(db: &Path) -> anyhow::Result<WatchLock> {
+        use std::os::fd::AsRawFd;
+        let path = PathBuf::from(format!("{}.watch-lock", db.display()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        // SAFETY: flock on a descriptor we own.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r != 0 {
+            anyhow::bail!(
+                "another mailroom watch is running on {} ({} is locked)",
+                db.display(),
+                path.display()
+            );
+        }
+        Ok(WatchLock(file))
+    }
+}
+
 /// The whole service until SIGINT/SIGTERM.
 pub async fn run(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<()> {
+    let _lock = WatchLock::acquire(&db)?;
+    // Claims left by a watch that was killed are void: no other watch can be running.
+    outbox::release_leases(Store::open(&db)?.conn())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Shared {
         config: Arc::new(config),
@@ -619,22 +679,26 @@ pub async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result
         deliver: Arc::new(Notify::new()),
         shutdown: stop_rx,
     };
-    let mut store = Store::open(&shared.db)?;
+    let _lock = WatchLock::acquire(&shared.db)?;
+    let db: Db = Arc::new(std::sync::Mutex::new(Store::open(&shared.db)?));
+    outbox::release_leases(lock(&db).conn())?;
     let mut report = OnceReport::default();
     let mut total = Batch::default();
     let accounts = shared.config.accounts.clone();
     for account in &accounts {
         for folder in &account.folders {
             let mut delay = Duration::from_secs(1);
-            match folder_session(&mut shared, &mut store, account, folder, true, &mut delay).await {
+            match folder_session(&mut shared, &db, account, folder, true, &mut delay).await {
                 Ok(b) => sum(&mut total, b),
                 Err(e) => {
-                    let _ = cursors::failed(store.conn(), &account.name, folder, &e.to_string());
+                    let _ =
+                        cursors::failed(lock(&db).conn(), &account.name, folder, &e.to_string());
                     report.errors.push(e.to_string());
                 }
             }
         }
     }
+    let mut store = lock(&db);
     for m in shared.config.maildirs.clone() {
         match local_catch_up(&mut store, &shared, &m) {
             Ok(b) => sum(&mut total, b),

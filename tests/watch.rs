@@ -286,7 +286,7 @@ fn server_restart_with_mail_arriving_meanwhile_loses_and_repeats_nothing() {
 fn watch_killed_mid_batch_resumes_without_losing_or_repeating() {
     let certs = Certs::generate();
     let dovecot = Dovecot::start(&certs);
-    let total = 2000;
+    let total = 3000;
     for i in 0..total {
         dovecot.deliver("INBOX", &notification(i));
     }
@@ -316,6 +316,7 @@ fn watch_killed_mid_batch_resumes_without_losing_or_repeating() {
     );
 
     smtp.start_again();
+    let restarted = Instant::now();
     let mut child = s.spawn_watch();
     s.wait("every event", Duration::from_secs(120), || {
         s.events() == total as i64
@@ -323,6 +324,10 @@ fn watch_killed_mid_batch_resumes_without_losing_or_repeating() {
     s.wait("every forward delivered", Duration::from_secs(120), || {
         s.count("SELECT COUNT(*) FROM outbox WHERE state = 'done'") == total as i64
     });
+    eprintln!(
+        "all forwards delivered {:?} after the restart",
+        restarted.elapsed()
+    );
     assert!(terminate(&mut child).success());
     let received = smtp.wait_for(total, Duration::from_secs(10));
     let mut subjects: Vec<String> = received

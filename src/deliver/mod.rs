@@ -79,7 +79,7 @@ pub struct Report {
 }
 
 /// How long a claimed item is reserved for the deliverer working on it.
-const LEASE_SECONDS: i64 = 120;
+const LEASE_SECONDS: i64 = 60;
 
 pub struct Deliverer {
     mailer: smtp::Mailer,

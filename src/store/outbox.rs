@@ -248,6 +248,15 @@ pub fn retry(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Result<u
     Ok(n)
 }
 
+/// Forgets every claim: for a deliverer that starts after a crash and knows no other
+/// deliverer is running (`watch` holds the database's watch lock).
+pub fn release_leases(conn: &Connection) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL",
+        [],
+    )?)
+}
+
 /// Items not yet delivered (pending, including retrying).
 pub fn depth(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row(
