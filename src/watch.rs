@@ -698,7 +698,8 @@ pub async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result
             }
         }
     }
-    let mut store = lock(&db);
+    drop(db);
+    let mut store = Store::open(&shared.db)?;
     for m in shared.config.maildirs.clone() {
         match local_catch_up(&mut store, &shared, &m) {
             Ok(b) => sum(&mut total, b),
