@@ -465,7 +465,7 @@ fn local_new_messages(
         let _ = m;
         let mut out = Vec::new();
         if let Ok(Input::EmlDir(dir)) = Input::recognise(dir) {
-            for path in eml_files(&dir) {
+            for path in files::eml_files(&dir) {
                 let key = Source::File {
                     path: path.display().to_string(),
                 };
@@ -482,25 +482,6 @@ fn local_new_messages(
     }
 }
 
-fn eml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 fn local_catch_up(store: &mut Store, shared: &Shared, m: &MaildirConfig) -> Result<Batch, String> {
     let dir = shared.config.resolve(&m.path);

@@ -154,7 +154,7 @@ pub fn is_maildir(dir: &Path) -> bool {
 }
 
 /// `.eml` files below `dir`, recursively, in name order.
-fn eml_files(dir: &Path) -> Vec<PathBuf> {
+pub fn eml_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -303,18 +303,15 @@ pub fn reparse(
     message: i64,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Reparsed> {
-    let Some((raw, complete)) = super::query::raw_message(tx, message)? else {
-        return Ok(Reparsed {
-            incomplete: true,
-            ..Reparsed::default()
-        });
+    let raw = match super::query::raw_message(tx, message)? {
+        Some((raw, true)) => raw,
+        _ => {
+            return Ok(Reparsed {
+                incomplete: true,
+                ..Reparsed::default()
+            });
+        }
     };
-    if !complete {
-        return Ok(Reparsed {
-            incomplete: true,
-            ..Reparsed::default()
-        });
-    }
     let now = clock::now_stamp();
     let found = extract::extract(&raw);
     let sources: Vec<i64> = tx
