@@ -260,7 +260,7 @@ fn quarantine_keeps_the_reason_and_reparse_recovers_events() {
         .unwrap();
     assert!(before >= 1);
     conn.execute_batch(
-        "DELETE FROM event_sources; DELETE FROM events;
+        "DELETE FROM outbox; DELETE FROM digest_items; DELETE FROM event_sources; DELETE FROM events;
          UPDATE messages SET status = 'quarantined', reason = 'old extractor', event_count = 0;",
     )
     .unwrap();

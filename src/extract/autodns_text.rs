@@ -153,7 +153,7 @@ pub fn event(kv: &Value, _ctx: &Context) -> Option<Draft> {
     draft.status = status.map(str::to_string);
     draft.occurred_at = occurred_at;
     if kind == Kind::Job {
-        draft.topic = Some("job.result");
+        draft.table_name = "job".into();
     }
     Some(draft)
 }
