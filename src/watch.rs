@@ -482,7 +482,6 @@ fn local_new_messages(
     }
 }
 
-
 fn local_catch_up(store: &mut Store, shared: &Shared, m: &MaildirConfig) -> Result<Batch, String> {
     let dir = shared.config.resolve(&m.path);
     let dir =

@@ -50,8 +50,7 @@ fn walk_level(message: &Message<'_>, ctx: &Context, run: &mut Run, depth: usize)
             PartType::Html(_) => html.push(part),
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 if is_forwarded_file(part) && depth < MAX_NESTING {
-                    if let Some(inner) = mail_parser::MessageParser::default().parse(bytes.as_ref())
-                    {
+                    if let Some(inner) = super::parser().parse(bytes.as_ref()) {
                         let inner_ctx = Context::of(&inner, Some(ctx));
                         walk_level(&inner, &inner_ctx, run, depth + 1);
                     }

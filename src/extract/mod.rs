@@ -70,7 +70,7 @@ pub fn extract_strict(raw: &[u8]) -> Extraction {
             ),
         );
     }
-    let Some(message) = mail_parser::MessageParser::default().parse(raw) else {
+    let Some(message) = parser().parse(raw) else {
         return quarantined(MessageMeta::default(), "not a MIME message".into());
     };
     let meta = MessageMeta::of(&message);
@@ -85,6 +85,22 @@ pub fn extract_strict(raw: &[u8]) -> Extraction {
     }
     let reason = run.reason();
     quarantined(meta, reason)
+}
+
+/// mail-parser set to decode only the headers mailroom reads: the MIME structure,
+/// Subject, From, Date and Message-ID (Received chains and the like stay raw).
+pub(crate) fn parser() -> &'static mail_parser::MessageParser {
+    static PARSER: std::sync::LazyLock<mail_parser::MessageParser> =
+        std::sync::LazyLock::new(|| {
+            use mail_parser::HeaderName;
+            mail_parser::MessageParser::new()
+                .with_mime_headers()
+                .header_text(HeaderName::Subject)
+                .header_address(HeaderName::From)
+                .header_date(HeaderName::Date)
+                .header_id(HeaderName::MessageId)
+        });
+    &PARSER
 }
 
 fn quarantined(meta: MessageMeta, reason: String) -> Extraction {

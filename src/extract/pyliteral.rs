@@ -182,10 +182,18 @@ impl Parser<'_> {
                 self.escape(out)?;
                 continue;
             }
-            // Copy one whole UTF-8 character.
-            let ch = self.src[self.pos..].chars().next().unwrap_or('\u{fffd}');
-            out.push(ch);
-            self.pos += ch.len_utf8();
+            // Copy the run up to the next quote, backslash or line break at once.
+            let run = self.s[self.pos..]
+                .iter()
+                .position(|&b| b == quote || b == b'\\' || b == b'\n')
+                .map_or(self.s.len(), |i| self.pos + i)
+                .max(self.pos + 1);
+            let mut end = run.min(self.s.len());
+            while !self.src.is_char_boundary(end) {
+                end += 1;
+            }
+            out.push_str(&self.src[self.pos..end]);
+            self.pos = end;
         }
     }
 

@@ -107,6 +107,21 @@ fn looks_like_object(rest: &str) -> bool {
 /// byte is parsed twice and hostile text stays linear.
 fn object_at(rest: &str, found: &mut Found) -> Option<usize> {
     let rest = window(rest);
+    // `{'` and `{u'` are Python literals (Gandi): no JSON attempt.
+    let first = rest[1..].trim_start().as_bytes();
+    if matches!(first, [b'\'', ..] | [b'u' | b'U', b'\'', ..]) {
+        return match pyliteral::parse_prefix(rest) {
+            Ok((v @ Value::Object(_), used)) => {
+                found.payloads.push(Payload::Python(v));
+                Some(used)
+            }
+            Ok((_, used)) => Some(used),
+            Err(e) => {
+                found.errors.push(e.to_string());
+                Some(e.offset.max(1))
+            }
+        };
+    }
     let (json_err, json_reached) = match json_prefix(rest) {
         Ok((v, used)) => {
             found.payloads.push(Payload::Json(v));

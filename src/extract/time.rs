@@ -1,7 +1,7 @@
 //! Registrar timestamps to RFC 3339 UTC. Offsets are honoured; AutoDNS and Gandi send
 //! zone-less local times, which are the registrar's own local time (Berlin, Paris).
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Where a zone-less timestamp was written.
@@ -26,42 +26,79 @@ impl LocalZone {
 /// Returns None for anything that is not a timestamp.
 pub fn normalize(raw: &str, zone: LocalZone) -> Option<String> {
     let raw = raw.trim();
-    if raw.len() < 10 || raw.len() > 40 {
+    if raw.len() < 16 || raw.len() > 40 {
         return None;
     }
-    let utc = parse_with_offset(raw).or_else(|| parse_local(raw, zone))?;
+    let (naive, offset) = parse(raw)?;
+    let utc = match offset {
+        Some(seconds) => naive - chrono::Duration::seconds(seconds as i64),
+        // In the autumn hour that happens twice, take the earlier reading.
+        None => zone
+            .tz()
+            .from_local_datetime(&naive)
+            .earliest()?
+            .with_timezone(&Utc)
+            .naive_utc(),
+    };
     Some(utc.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
-fn parse_with_offset(raw: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Some(t.with_timezone(&Utc));
+/// `YYYY-MM-DD[T ]HH:MM[:SS[.fff]][ ][Z|±HH[:]MM]`: the local time and the offset in
+/// seconds east of UTC when one is given.
+fn parse(s: &str) -> Option<(NaiveDateTime, Option<i32>)> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(r)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+    {
+        return None;
     }
-    // `2018-09-26T15:11:21.000+0200`, `2018-09-26 15:11:21 +0200`
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%dT%H:%M:%S%z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S %z",
-    ] {
-        if let Ok(t) = DateTime::parse_from_str(raw, fmt) {
-            return Some(t.with_timezone(&Utc));
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    if b.get(13) != Some(&b':') {
+        return None;
+    }
+    let (hour, minute) = (num(11..13)?, num(14..16)?);
+    let mut i = 16;
+    let mut second = 0;
+    if b.get(i) == Some(&b':') {
+        second = num(17..19)?;
+        i = 19;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
         }
     }
-    None
-}
-
-fn parse_local(raw: &str, zone: LocalZone) -> Option<DateTime<Utc>> {
-    let naive = [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ]
-    .iter()
-    .find_map(|fmt| NaiveDateTime::parse_from_str(raw, fmt).ok())?;
-    // In the autumn hour that happens twice, take the earlier reading.
-    let local = zone.tz().from_local_datetime(&naive).earliest()?;
-    Some(local.with_timezone(&Utc))
+    let time = NaiveTime::from_hms_opt(hour, minute, second.min(59))?;
+    let naive = NaiveDateTime::new(date, time);
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let offset = match b.get(i) {
+        None => None,
+        Some(b'Z' | b'z') if i + 1 == b.len() => Some(0),
+        Some(&sign @ (b'+' | b'-')) => {
+            let hh = num(i + 1..i + 3)?;
+            let rest = &b[i + 3..];
+            let mm = match rest {
+                [] => 0,
+                [b':', ..] if rest.len() == 3 => num(i + 4..i + 6)?,
+                _ if rest.len() == 2 => num(i + 3..i + 5)?,
+                _ => return None,
+            };
+            let secs = (hh * 3600 + mm * 60) as i32;
+            Some(if sign == b'-' { -secs } else { secs })
+        }
+        _ => return None,
+    };
+    Some((naive, offset))
 }
 
 #[cfg(test)]
@@ -94,6 +131,19 @@ mod tests {
         assert_eq!(
             n("2017-07-14T13:46:33.000Z").as_deref(),
             Some("2017-07-14T13:46:33Z")
+        );
+        assert_eq!(
+            n("2026-11-22 08:00:00 +0100").as_deref(),
+            Some("2026-11-22T07:00:00Z")
+        );
+        assert_eq!(
+            n("2026-11-22T08:00-05:00").as_deref(),
+            Some("2026-11-22T13:00:00Z")
+        );
+        assert_eq!(n("2026-13-01 00:00:00"), None);
+        assert_eq!(
+            n("2026-11-22T08:00:00+01"),
+            Some("2026-11-22T07:00:00Z".into())
         );
         assert_eq!(n("yesterday"), None);
         assert_eq!(n(""), None);
