@@ -12,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
     let mut mix: Vec<Vec<u8>> = Vec::new();
-    for dir in [root.clone(), root.join("malformed")] {
+    for dir in [root.clone(), root.join("extra"), root.join("malformed")] {
         let mut paths: Vec<_> = std::fs::read_dir(&dir)
             .expect("samples/")
             .map(|e| e.unwrap().path())

@@ -394,7 +394,7 @@ async fn folder_session(
                 return Ok(total);
             }
             Wake::Changed | Wake::Refresh => {
-                tracing::debug!(account = name, folder, "woken");
+                tracing::debug!(account = name, folder, "folder changed");
                 let b = catch_up(&mut session, db, shared, &sel).await?;
                 sum(&mut total, b);
                 cursors::synced(lock(db).conn(), name, folder).map_err(|e| store_err(name, e))?;

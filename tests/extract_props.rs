@@ -13,6 +13,7 @@ fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for dir in [
         "samples",
+        "samples/extra",
         "samples/malformed",
         "tests/corpora/mime-robustness/malformed",
     ] {

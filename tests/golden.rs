@@ -56,10 +56,18 @@ fn diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Both golden corpora: samples/ and samples/extra/, each written independently from
+/// the registrars' documentation.
+fn golden_emls() -> Vec<PathBuf> {
+    let mut emls = files(&samples(), "eml");
+    emls.extend(files(&samples().join("extra"), "eml"));
+    emls
+}
+
 #[test]
 fn every_sample_gives_its_golden_events() {
-    let emls = files(&samples(), "eml");
-    assert!(emls.len() >= 40, "only {} samples", emls.len());
+    let emls = golden_emls();
+    assert!(emls.len() >= 100, "only {} samples", emls.len());
     let mut failures = Vec::new();
     for eml in &emls {
         let golden = eml.with_extension("json");
@@ -94,7 +102,7 @@ fn every_sample_gives_its_golden_events() {
 #[test]
 fn the_samples_cover_every_documented_name_and_format() {
     let mut events = Vec::new();
-    for golden in files(&samples(), "json") {
+    for golden in golden_emls().iter().map(|e| e.with_extension("json")) {
         let v: Vec<Value> = serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
         events.extend(v);
     }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the golden corpus: every samples/NAME.eml beside samples/NAME.json, the events
-the registrars' documentation says the email holds (docs/EVENTS.md gives the rules),
-plus hostile mail in samples/malformed/. Expected events are built here from the
-payloads, independently of mailroom's code.
+"""Writes the second golden corpus, samples/extra/: every NAME.eml beside NAME.json, the
+events the registrars' documentation says the email holds (docs/EVENTS.md gives the
+rules). Written independently of make_samples.py (samples/) and of mailroom's code, as
+a second oracle.
 
     python3 samples/.gen/corpus.py
 """
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from xml.dom import minidom
 from zoneinfo import ZoneInfo
 
-OUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "extra")
 SAMPLES = []
 
 
@@ -785,6 +785,7 @@ MAL.append(("deep-json", simple(OPENSRS, "Event notification: DOMAIN: CREATED: d
 
 def main():
     names = set()
+    os.makedirs(OUT, exist_ok=True)
     for name, eml, events in SAMPLES:
         assert name not in names, name
         names.add(name)
@@ -793,10 +794,8 @@ def main():
         with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:
             json.dump(events, f, indent=2, ensure_ascii=False)
             f.write("\n")
-    for name, eml in MAL:
-        with open(os.path.join(OUT, "malformed", name + ".eml"), "wb") as f:
-            f.write(eml)
-    print(f"{len(SAMPLES)} samples, {sum(len(e) for _, _, e in SAMPLES)} events, {len(MAL)} malformed")
+    os.makedirs(OUT, exist_ok=True)
+    print(f"{len(SAMPLES)} samples, {sum(len(e) for _, _, e in SAMPLES)} events")
 
 
 if __name__ == "__main__":
