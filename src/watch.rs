@@ -186,6 +186,7 @@ async fn catch_up(
         }
     };
     let uids = imap::uids_after(session, name, last, limit).await?;
+    tracing::debug!(account = name, folder, new = uids.len(), "searched");
     let mut total = Batch::default();
     // Fetching chunk k+1 overlaps storing chunk k (on a blocking thread); each chunk's
     // messages, events, actions and cursor commit together, in order.
@@ -195,6 +196,7 @@ async fn catch_up(
             break;
         }
         let fetched = imap::fetch(session, name, chunk, limit * 4).await?;
+        tracing::debug!(account = name, folder, messages = fetched.len(), "fetched");
         if let Some((handle, done)) = storing.take() {
             sum(
                 &mut total,
@@ -364,7 +366,15 @@ async fn folder_session(
         name,
         &format!("SELECT {folder}"),
         limit,
-        session.select(folder),
+        // `leave` promises not to touch the folder: EXAMINE opens it read-only (the
+        // server then neither clears \Recent nor files new mail away).
+        async {
+            if account.after == After::Leave {
+                session.examine(folder).await
+            } else {
+                session.select(folder).await
+            }
+        },
     )
     .await?;
     let uidvalidity = mailbox.uid_validity.unwrap_or(0);
