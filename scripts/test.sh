@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --all-targets --no-fail-fast "$@"
+    cargo nextest run --lib --bins --tests --no-fail-fast "$@"
     cargo test --doc --quiet
 else
-    cargo test --all-targets --no-fail-fast "$@"
+    cargo test --lib --bins --tests --no-fail-fast "$@"
 fi
