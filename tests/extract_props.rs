@@ -119,7 +119,11 @@ fn apply(mut raw: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+    // 2,000 cases per property in the suite; PROPTEST_CASES=1000000 for a long run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..4096)) {

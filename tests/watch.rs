@@ -420,5 +420,32 @@ fn seen_and_move_post_processing() {
     assert_eq!(dovecot.count("Processed"), 4);
 }
 
+#[test]
+fn start_new_skips_what_was_there_before_the_first_run() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    for i in 0..4 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    let s = Setup::new(
+        &format!("{}\nstart = \"new\"", plain(&dovecot)),
+        "",
+        NO_RULES,
+    );
+    let r = s.once();
+    assert_eq!(
+        (r["messages"].as_u64(), r["events_new"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+    dovecot.deliver("INBOX", &notification(50));
+    let r = s.once();
+    assert_eq!(
+        (r["messages"].as_u64(), r["events_new"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+}
+
 #[allow(dead_code)]
 fn unused(_: &Path) {}
