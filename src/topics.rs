@@ -245,19 +245,6 @@ pub fn lookup(registrar: Registrar, name: &str) -> Option<&'static Topic> {
         .find(|t| t.registrar == registrar && t.name.eq_ignore_ascii_case(name))
 }
 
-/// Every distinct topic, in table order.
-pub fn all_topics() -> Vec<&'static str> {
-    let mut seen: Vec<&'static str> = Vec::new();
-    for t in TOPICS {
-        if !seen.contains(&t.topic) {
-            seen.push(t.topic);
-        }
-    }
-    seen.push(TEST_TOPIC);
-    seen.push(OTHER_TOPIC);
-    seen
-}
-
 /// Folds the spelling variants the registrars' own documentation uses
 /// (`autoupdate_deffered_error` in AutoDNS's German pages).
 pub fn fold_spelling(name: &str) -> String {

@@ -15,7 +15,7 @@ use crate::config::{AccountConfig, After, Config, MaildirConfig, Start};
 use crate::deliver::{Deliverer, digest, queue};
 use crate::rules::RuleSet;
 use crate::source::Source;
-use crate::source::files::{self, Input};
+use crate::source::files;
 use crate::source::imap::{self, ImapError, ImapSession};
 use crate::store::cursors::{self, Cursor};
 use crate::store::{self, Store, outbox};
@@ -450,15 +450,11 @@ async fn folder_task(mut shared: Shared, account: AccountConfig, folder: String)
 }
 
 /// A local folder: a Maildir, or a directory `.eml` files are dropped into.
-fn local_new_messages(
-    store: &Store,
-    m: &MaildirConfig,
-    dir: &Path,
-) -> store::Result<Vec<(Source, PathBuf)>> {
+fn local_new_messages(store: &Store, dir: &Path) -> store::Result<Vec<(Source, PathBuf)>> {
     let d = dir.display().to_string();
     if files::is_maildir(dir) {
-        let known = cursors::maildir_known(store.conn(), &d)?;
-        Ok(files::maildir_files(dir)
+        let known = cursors::known_under(store.conn(), &format!("maildir:{d}#"))?;
+        return Ok(files::maildir_files(dir)
             .into_iter()
             .filter(|(_, name)| !known.contains(name))
             .map(|(path, name)| {
@@ -470,33 +466,26 @@ fn local_new_messages(
                     path,
                 )
             })
-            .collect())
-    } else {
-        let _ = m;
-        let mut out = Vec::new();
-        if let Ok(Input::EmlDir(dir)) = Input::recognise(dir) {
-            for path in files::eml_files(&dir) {
-                let key = Source::File {
-                    path: path.display().to_string(),
-                };
-                let known: bool = store
-                    .conn()
-                    .prepare_cached("SELECT 1 FROM message_sources WHERE source = ?1")?
-                    .exists([key.key()])?;
-                if !known {
-                    out.push((key, path));
-                }
-            }
-        }
-        Ok(out)
+            .collect());
     }
+    let prefix = format!("{d}/");
+    let known = cursors::known_under(store.conn(), &format!("file:{prefix}"))?;
+    Ok(files::eml_files(dir)
+        .into_iter()
+        .map(|path| (path.display().to_string(), path))
+        .filter(|(key, _)| {
+            !key.strip_prefix(&prefix)
+                .is_some_and(|rest| known.contains(rest))
+        })
+        .map(|(key, path)| (Source::File { path: key }, path))
+        .collect())
 }
 
 fn local_catch_up(store: &mut Store, shared: &Shared, m: &MaildirConfig) -> Result<Batch, String> {
     let dir = shared.config.resolve(&m.path);
     let dir =
         std::fs::canonicalize(&dir).map_err(|e| format!("{}: {}: {e}", m.name, dir.display()))?;
-    let new = local_new_messages(store, m, &dir).map_err(|e| format!("{}: {e}", m.name))?;
+    let new = local_new_messages(store, &dir).map_err(|e| format!("{}: {e}", m.name))?;
     let mut total = Batch::default();
     for chunk in new.chunks(CHUNK) {
         let mut items = Vec::with_capacity(chunk.len());

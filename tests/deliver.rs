@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -568,6 +568,3 @@ fn rules_test_topics_and_test_sends() {
     // No event was stored by the test.
     assert_eq!(env.json(&["events", "--count", "--json"])["count"], 0);
 }
-
-#[allow(dead_code)]
-fn unused(_: &Path) {}

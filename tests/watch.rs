@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -446,6 +446,3 @@ fn start_new_skips_what_was_there_before_the_first_run() {
         "{r}"
     );
 }
-
-#[allow(dead_code)]
-fn unused(_: &Path) {}

@@ -14,7 +14,7 @@ use crate::deliver::{Deliverer, compose};
 use crate::event::{Event, Format, Kind, Registrar};
 use crate::rules::{Action, RuleSet, Subscription};
 use crate::store::outbox::{Channel, Item};
-use crate::topics::{self, TOPICS};
+use crate::topics::TOPICS;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -395,6 +395,5 @@ fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
             subscribers,
         });
     }
-    let _ = topics::all_topics;
     out
 }

@@ -65,26 +65,13 @@ pub fn header_safe(s: &str) -> String {
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn render(template: &str, ctx: minijinja::Value) -> Result<String, String> {
+/// Renders a template; `html` escapes every value (the digest's HTML part).
+fn render(template: &str, ctx: minijinja::Value, html: bool) -> Result<String, String> {
     let mut env = Environment::new();
-    env.set_auto_escape_callback(|name| {
-        if name.ends_with(".html") {
-            minijinja::AutoEscape::Html
-        } else {
-            minijinja::AutoEscape::None
-        }
-    });
+    if html {
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    }
     env.render_str(template, ctx).map_err(|e| e.to_string())
-}
-
-fn render_html(template: &str, ctx: minijinja::Value) -> Result<String, String> {
-    let mut env = Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.add_template("digest.html", template)
-        .map_err(|e| e.to_string())?;
-    env.get_template("digest.html")
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| e.to_string())
 }
 
 fn event_context(event: &Event, rule: &str) -> minijinja::Value {
@@ -99,9 +86,13 @@ fn event_context(event: &Event, rule: &str) -> minijinja::Value {
 /// The forward mail of one event: recipients, subject and text, decided now.
 pub fn forward(event: &Event, f: &Forward, rule: &str, test: bool) -> Value {
     let ctx = event_context(event, rule);
-    let subject = render(f.subject.as_deref().unwrap_or(DEFAULT_SUBJECT), ctx.clone())
-        .unwrap_or_else(|e| format!("[mailroom] {} (subject template failed: {e})", event.key()));
-    let summary = render(f.body.as_deref().unwrap_or(DEFAULT_BODY), ctx)
+    let subject = render(
+        f.subject.as_deref().unwrap_or(DEFAULT_SUBJECT),
+        ctx.clone(),
+        false,
+    )
+    .unwrap_or_else(|e| format!("[mailroom] {} (subject template failed: {e})", event.key()));
+    let summary = render(f.body.as_deref().unwrap_or(DEFAULT_BODY), ctx, false)
         .unwrap_or_else(|e| format!("(summary template failed: {e})\n"));
     let payload = serde_json::to_string_pretty(&event.data).unwrap_or_default();
     let mut subject = header_safe(&subject);
@@ -181,19 +172,23 @@ pub fn digest(
         counts => counts.iter().map(|(r, t, n)| json!({"registrar": r, "topic": t, "count": n})).collect::<Vec<_>>(),
         groups => groups.iter().map(|(d, ev)| json!({"domain": d, "events": ev})).collect::<Vec<_>>(),
     };
-    let subject = render(d.subject.as_deref().unwrap_or(DIGEST_SUBJECT), ctx.clone())
-        .unwrap_or_else(|e| {
-            format!(
-                "[mailroom] digest {} (subject template failed: {e})",
-                d.name
-            )
-        });
+    let subject = render(
+        d.subject.as_deref().unwrap_or(DIGEST_SUBJECT),
+        ctx.clone(),
+        false,
+    )
+    .unwrap_or_else(|e| {
+        format!(
+            "[mailroom] digest {} (subject template failed: {e})",
+            d.name
+        )
+    });
     json!({
         "to": d.to,
         "cc": [],
         "subject": header_safe(&subject),
-        "text": render(DIGEST_TEXT, ctx.clone()).unwrap_or_else(|e| format!("digest failed to render: {e}")),
-        "html": render_html(DIGEST_HTML, ctx).unwrap_or_default(),
+        "text": render(DIGEST_TEXT, ctx.clone(), false).unwrap_or_else(|e| format!("digest failed to render: {e}")),
+        "html": render(DIGEST_HTML, ctx, true).unwrap_or_default(),
     })
 }
 

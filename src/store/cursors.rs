@@ -90,17 +90,22 @@ pub fn all(conn: &Connection) -> Result<Vec<FolderStatus>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Maildir sources already recorded below `dir` (their unique names), so a poll
-/// reads only new files.
-pub fn maildir_known(conn: &Connection, dir: &str) -> Result<std::collections::HashSet<String>> {
-    let prefix = format!("maildir:{dir}#");
+/// The sources already recorded that start with `prefix` (`maildir:/dir#`,
+/// `file:/dir/`), without the prefix: one range scan, so a poll of a local folder reads
+/// only new files.
+pub fn known_under(conn: &Connection, prefix: &str) -> Result<std::collections::HashSet<String>> {
+    // Every key starting with `prefix` sorts below `prefix` with its last byte raised.
+    let mut upper = prefix.to_string();
+    let last = upper.pop().map_or('\u{0}', |c| {
+        char::from_u32(c as u32 + 1).unwrap_or(char::MAX)
+    });
+    upper.push(last);
     let mut stmt =
         conn.prepare("SELECT source FROM message_sources WHERE source >= ?1 AND source < ?2")?;
-    let upper = format!("maildir:{dir}$"); // '$' sorts right after '#'
     let rows = stmt.query_map(params![prefix, upper], |r| r.get::<_, String>(0))?;
     let mut out = std::collections::HashSet::new();
     for r in rows {
-        if let Some(name) = r?.strip_prefix(&prefix) {
+        if let Some(name) = r?.strip_prefix(prefix) {
             out.insert(name.to_string());
         }
     }
