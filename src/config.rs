@@ -64,6 +64,9 @@ pub struct Config {
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base: PathBuf,
+    /// The file it was read from and its text, to point errors at a key's line.
+    #[serde(skip)]
+    pub origin: Option<(PathBuf, String)>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,10 +162,15 @@ pub struct SmtpConfig {
     #[serde(default = "default_smtp_tls")]
     pub tls: Tls,
     pub username: Option<String>,
-    #[serde(flatten)]
-    pub password: Secret,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Command printing the password (first line of its output).
+    pub password_command: Option<String>,
     /// Extra CA certificate (PEM) to trust; the system roots are trusted too.
     pub ca_file: Option<PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint
+    /// (`sha256:…`, as `openssl x509 -fingerprint -sha256` prints it) instead of a CA.
+    pub cert_fingerprint: Option<String>,
     /// Sender of every mail mailroom sends. Default `mailroom <mailroom@localhost>`.
     #[serde(default = "default_from")]
     pub from: String,
@@ -171,6 +179,17 @@ pub struct SmtpConfig {
     /// Per-command timeout. Default `30s`.
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
+}
+
+impl SmtpConfig {
+    /// Where the password comes from. (Not a flattened field: serde cannot refuse
+    /// unknown keys beside a flattened struct, and a typo must not pass silently.)
+    pub fn password(&self) -> Secret {
+        Secret {
+            password_env: self.password_env.clone(),
+            password_command: self.password_command.clone(),
+        }
+    }
 }
 
 fn default_smtp_tls() -> Tls {
@@ -327,10 +346,15 @@ pub struct AccountConfig {
     /// Default `implicit`.
     #[serde(default = "default_imap_tls")]
     pub tls: Tls,
+    /// Extra CA certificate (PEM) to trust; the system roots are trusted too.
     pub ca_file: Option<PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint instead of a CA.
+    pub cert_fingerprint: Option<String>,
     pub username: String,
-    #[serde(flatten)]
-    pub password: Secret,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Command printing the password (first line of its output).
+    pub password_command: Option<String>,
     /// Default `["INBOX"]`.
     #[serde(default = "default_folders")]
     pub folders: Vec<String>,
@@ -340,6 +364,16 @@ pub struct AccountConfig {
     pub move_to: Option<String>,
     #[serde(default)]
     pub start: Start,
+}
+
+impl AccountConfig {
+    /// Where the password comes from.
+    pub fn password(&self) -> Secret {
+        Secret {
+            password_env: self.password_env.clone(),
+            password_command: self.password_command.clone(),
+        }
+    }
 }
 
 fn default_imap_tls() -> Tls {
@@ -374,11 +408,12 @@ impl Config {
         let mut config: Config =
             toml::from_str(&src).map_err(|e| FileError::from_toml(&path, &src, &e))?;
         config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        config.check(&path)?;
+        config.check(&path, &src)?;
+        config.origin = Some((path.clone(), src));
         Ok(config)
     }
 
-    fn check(&self, path: &Path) -> anyhow::Result<()> {
+    fn check(&self, path: &Path, src: &str) -> anyhow::Result<()> {
         let fail = |msg: String| anyhow::anyhow!("{}: {msg}", path.display());
         for a in &self.accounts {
             if a.after == After::Move && a.move_to.is_none() {
@@ -386,6 +421,19 @@ impl Config {
                     "account {}: after = \"move\" needs move_to",
                     a.name
                 )));
+            }
+        }
+        for fp in self
+            .accounts
+            .iter()
+            .filter_map(|a| a.cert_fingerprint.as_deref())
+            .chain(self.smtp.iter().filter_map(|s| s.cert_fingerprint.as_deref()))
+        {
+            if let Err(e) = crate::tls::parse_fingerprint(fp) {
+                return Err(anyhow::anyhow!(
+                    "{}: {e}",
+                    self.position_in(path, src, "cert_fingerprint", Some(fp))
+                ));
             }
         }
         let mut names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
@@ -403,6 +451,32 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// `file:line:column` of the first line of the config file that sets `key` (to
+    /// `value`, when given), for errors about it; the file alone when no line does,
+    /// and `what` when there is no config file.
+    pub fn position(&self, key: &str, value: Option<&str>, what: &str) -> String {
+        match &self.origin {
+            Some((file, src)) => self.position_in(file, src, key, value),
+            None => what.to_string(),
+        }
+    }
+
+    fn position_in(&self, file: &Path, src: &str, key: &str, value: Option<&str>) -> String {
+        let mut offset = 0;
+        for line in src.split_inclusive('\n') {
+            let body = line.trim_start();
+            if let Some(rest) = body.strip_prefix(key)
+                && rest.trim_start().starts_with('=')
+                && value.is_none_or(|v| rest.contains(v))
+            {
+                let (l, c) = line_col(src, offset + (line.len() - body.len()));
+                return format!("{}:{l}:{c}", file.display());
+            }
+            offset += line.len();
+        }
+        file.display().to_string()
     }
 
     /// A path from the config, relative to the config file's directory.
@@ -536,7 +610,7 @@ path = "/var/mail/notifications"
         assert_eq!(c.accounts[0].after, After::Seen);
         assert_eq!(c.delivery.give_up_after, Duration::from_secs(86400));
         assert_eq!(
-            format!("{:?}", c.accounts[0].password),
+            format!("{:?}", c.accounts[0].password()),
             "Secret(env MAILROOM_IMAP_PASSWORD)"
         );
     }

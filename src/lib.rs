@@ -10,6 +10,7 @@ pub mod config;
 pub mod deliver;
 pub mod event;
 pub mod extract;
+pub mod reason;
 pub mod rules;
 pub mod source;
 pub mod store;

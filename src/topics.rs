@@ -245,6 +245,18 @@ pub fn lookup(registrar: Registrar, name: &str) -> Option<&'static Topic> {
         .find(|t| t.registrar == registrar && t.name.eq_ignore_ascii_case(name))
 }
 
+/// Every topic an event can have, sorted, each once.
+pub fn known_topics() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = TOPICS.iter().map(|t| t.topic).collect();
+    all.extend([TEST_TOPIC, OTHER_TOPIC]);
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// Every value an event's `registrar` can have.
+pub const REGISTRARS: &[&str] = &["opensrs", "autodns", "gandi", "unknown"];
+
 /// Folds the spelling variants the registrars' own documentation uses
 /// (`autoupdate_deffered_error` in AutoDNS's German pages).
 pub fn fold_spelling(name: &str) -> String {

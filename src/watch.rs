@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use tokio::sync::{Notify, watch};
 
 use crate::clock;
@@ -135,6 +136,9 @@ struct Selected<'a> {
     uidvalidity: u32,
     uid_next: Option<u32>,
     has_move: bool,
+    /// First catch-up of a connection: finish `seen`/`move` for messages up to the
+    /// cursor that a crash or a dropped connection left unmarked after their commit.
+    finish_earlier: bool,
 }
 
 async fn catch_up(
@@ -149,6 +153,7 @@ async fn catch_up(
         uidvalidity,
         uid_next,
         has_move,
+        finish_earlier,
     } = *sel;
     let name = account.name.as_str();
     let limit = shared.config.watch.command_timeout;
@@ -185,6 +190,19 @@ async fn catch_up(
             }
         }
     };
+    if finish_earlier && last > 0 && account.after != After::Leave {
+        let left = imap::uids_upto(session, name, last, account.after == After::Seen, limit).await?;
+        if !left.is_empty() {
+            tracing::info!(
+                account = name,
+                folder,
+                messages = left.len(),
+                after = if account.after == After::Seen { "seen" } else { "move" },
+                "finishing post-processing of messages stored before the last disconnect"
+            );
+            post_process(session, account, &left, has_move, limit).await?;
+        }
+    }
     let uids = imap::uids_after(session, name, last, limit).await?;
     tracing::debug!(account = name, folder, new = uids.len(), "searched");
     let mut total = Batch::default();
@@ -278,17 +296,30 @@ async fn finish(
         .map_err(|e| store_err(name, e))?;
     shared.deliver.notify_one();
     let limit = shared.config.watch.command_timeout;
-    if !uids.is_empty() {
-        match account.after {
-            After::Leave => {}
-            After::Seen => imap::mark_seen(session, name, uids, limit).await?,
-            After::Move => {
-                let to = account.move_to.as_deref().unwrap_or("Processed");
-                imap::move_to(session, name, uids, to, has_move, limit).await?;
-            }
+    post_process(session, account, uids, has_move, limit).await?;
+    Ok(batch)
+}
+
+/// `seen` or `move` for stored messages (nothing for `leave`).
+async fn post_process(
+    session: &mut ImapSession,
+    account: &AccountConfig,
+    uids: &[u32],
+    has_move: bool,
+    limit: Duration,
+) -> Result<(), ImapError> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let name = account.name.as_str();
+    match account.after {
+        After::Leave => Ok(()),
+        After::Seen => imap::mark_seen(session, name, uids, limit).await,
+        After::Move => {
+            let to = account.move_to.as_deref().unwrap_or("Processed");
+            imap::move_to(session, name, uids, to, has_move, limit).await
         }
     }
-    Ok(batch)
 }
 
 /// The database of a source task, shared with the blocking threads that write to it.
@@ -362,9 +393,7 @@ async fn folder_session(
     let caps = imap::timed(name, "CAPABILITY", limit, session.capabilities()).await?;
     let has_idle = caps.has_str("IDLE");
     let has_move = caps.has_str("MOVE");
-    let mailbox = imap::timed(
-        name,
-        &format!("SELECT {folder}"),
+    let opened = tokio::time::timeout(
         limit,
         // `leave` promises not to touch the folder: EXAMINE opens it read-only (the
         // server then neither clears \Recent nor files new mail away).
@@ -376,7 +405,50 @@ async fn folder_session(
             }
         },
     )
-    .await?;
+    .await;
+    let mailbox = match opened {
+        Ok(Ok(m)) => m,
+        Ok(Err(async_imap::error::Error::No(text))) => {
+            return Err(ImapError::Setup {
+                account: name.to_string(),
+                message: format!(
+                    "folder {folder:?} cannot be opened on {}: {} (check folders = [...] for this account)",
+                    account.host,
+                    text.trim()
+                ),
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(ImapError::Other {
+                account: name.to_string(),
+                message: format!("SELECT {folder}: {}", imap::server_text(&e)),
+            });
+        }
+        Err(_) => {
+            return Err(ImapError::Timeout {
+                account: name.to_string(),
+                what: format!("SELECT {folder}"),
+                secs: limit.as_secs(),
+            });
+        }
+    };
+    if account.after == After::Move {
+        let to = account.move_to.as_deref().unwrap_or("Processed");
+        let found = imap::timed(name, "LIST", limit, async {
+            let list = session.list(Some(""), Some(to)).await?;
+            list.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        if found.is_empty() {
+            return Err(ImapError::Setup {
+                account: name.to_string(),
+                message: format!(
+                    "move_to folder {to:?} does not exist on {}: create it, or set after = \"seen\" or \"leave\"",
+                    account.host
+                ),
+            });
+        }
+    }
     let uidvalidity = mailbox.uid_validity.unwrap_or(0);
     let mut sel = Selected {
         account,
@@ -384,9 +456,11 @@ async fn folder_session(
         uidvalidity,
         uid_next: mailbox.uid_next,
         has_move,
+        finish_earlier: true,
     };
     let mut total = catch_up(&mut session, db, shared, &sel).await?;
     sel.uid_next = None;
+    sel.finish_earlier = false;
     cursors::synced(lock(db).conn(), name, folder).map_err(|e| store_err(name, e))?;
     *delay = Duration::from_secs(1);
     if once {

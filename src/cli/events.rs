@@ -60,7 +60,7 @@ struct FilterArgs {
 }
 
 /// A point in time as stored (RFC 3339 UTC).
-fn parse_when(s: &str) -> Result<String, String> {
+pub(super) fn parse_when(s: &str) -> Result<String, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(clock::stamp(t.with_timezone(&Utc)));
     }

@@ -6,6 +6,7 @@ mod digest;
 mod events;
 mod import;
 mod parse;
+mod preflight;
 mod quarantine;
 mod rules;
 mod watch;

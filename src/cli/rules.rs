@@ -38,6 +38,20 @@ enum RulesCommand {
         /// With --topic: really send the test notification.
         #[arg(long, requires = "topic")]
         send: bool,
+        /// Print the verdicts (or what was sent) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the current rules over events stored since a date and queue what they ask
+    /// for that the events did not get yet (never twice).
+    Apply {
+        /// Events from this time: a date, RFC 3339, or an age such as `7d`.
+        #[arg(long, value_parser = super::events::parse_when)]
+        since: String,
+        /// Show what would be queued; queue nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print what was (or would be) queued as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -58,12 +72,17 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             ..
         } => test_topic(ctx, topic, *send, *json),
         RulesCommand::Test { .. } => Ok(EXIT_ERROR),
+        RulesCommand::Apply {
+            since,
+            dry_run,
+            json,
+        } => apply(ctx, since, *dry_run, *json),
     }
 }
 
 fn check(ctx: &Context) -> anyhow::Result<u8> {
     let dir = ctx.config.rules_dir();
-    match crate::rules::load_dir(&dir) {
+    match super::preflight::service_rules(ctx) {
         Ok(set) => {
             println!(
                 "{}: {} rule(s) and {} digest(s) in {} file(s): OK",
@@ -169,6 +188,8 @@ fn test_event(topic: &str) -> Event {
 }
 
 fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow::Result<u8> {
+    // The same check the rule loader makes: a topic no notification has matches nothing.
+    crate::rules::known_value("topic", topic).map_err(|e| anyhow::anyhow!("--topic {e}"))?;
     let rules = ctx.rules()?;
     let event = test_event(topic);
     let mut items: Vec<Item> = Vec::new();
@@ -396,4 +417,94 @@ fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
         });
     }
     out
+}
+
+/// One action `rules apply` queued (or would queue).
+#[derive(Debug, Serialize)]
+struct Applied {
+    event: i64,
+    key: String,
+    rule: Option<String>,
+    action: &'static str,
+    target: String,
+}
+
+fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::Result<u8> {
+    let rules = super::preflight::service_rules(ctx)?;
+    let mut store = ctx.open_store()?;
+    let tx = store.conn_mut().transaction()?;
+    let given = crate::deliver::queue::Given::load(&tx)?;
+    let filter = crate::store::query::EventFilter {
+        since: Some(since.to_string()),
+        ..Default::default()
+    };
+    let events = crate::store::query::events(&tx, &filter)?;
+    let mut applied = Vec::new();
+    for stored in &events {
+        let missing: Vec<Action> = rules
+            .actions(&stored.event)
+            .into_iter()
+            .filter(|a| !given.has(stored.id, a))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        for a in &missing {
+            let (rule, action, target) = match a {
+                Action::Forward { rule, forward } => {
+                    (Some(rule.clone()), "forward", forward.to.join(", "))
+                }
+                Action::Webhook { rule, webhook } => (
+                    Some(rule.clone()),
+                    "webhook",
+                    crate::deliver::webhook::redact(&webhook.url),
+                ),
+                Action::Digest { rule, digest } => (rule.clone(), "digest", digest.clone()),
+            };
+            applied.push(Applied {
+                event: stored.id,
+                key: stored.event.key(),
+                rule,
+                action,
+                target,
+            });
+        }
+        if !dry_run {
+            let message: i64 =
+                tx.query_row("SELECT message FROM events WHERE id = ?1", [stored.id], |r| {
+                    r.get(0)
+                })?;
+            let new = crate::store::NewEvent {
+                row: stored.id,
+                message,
+                event: &stored.event,
+            };
+            crate::deliver::queue::queue(&tx, new, missing)?;
+        }
+    }
+    if dry_run {
+        drop(tx);
+    } else {
+        tx.commit()?;
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&applied)?);
+    } else {
+        for a in &applied {
+            println!(
+                "{} {:<8} {} (rule {})",
+                a.key,
+                a.action,
+                a.target,
+                a.rule.as_deref().unwrap_or("-")
+            );
+        }
+        let verb = if dry_run { "would queue" } else { "queued" };
+        println!(
+            "{} events since {since}: {verb} {} action(s)",
+            events.len(),
+            applied.len()
+        );
+    }
+    Ok(EXIT_OK)
 }

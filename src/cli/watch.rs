@@ -19,7 +19,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             "nothing to watch: add [[account]] or [[maildir]] sections to the config (see README)"
         );
     }
-    let rules = ctx.rules()?;
+    let rules = super::preflight::service_rules(ctx)?;
     let db = ctx.db_path();
     // Create and migrate the database before any task opens it.
     drop(ctx.open_store()?);
@@ -49,7 +49,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             eprintln!("mailroom watch: {e}");
         }
     }
-    Ok(if report.errors.is_empty() {
+    let delivered_all = report.delivery.failed == 0 && report.delivery.dead == 0;
+    Ok(if report.errors.is_empty() && delivered_all {
         EXIT_OK
     } else {
         EXIT_ERROR

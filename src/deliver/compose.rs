@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::event::Event;
 use crate::rules::{Digest, Forward, Webhook};
 use crate::store::query::StoredEvent;
+use crate::store::outbox::Item;
 
 pub const DEFAULT_SUBJECT: &str = "[mailroom] {{ registrar }} {{ type }}{% if domain %} {{ domain }}{% endif %}{% if status %} ({{ status }}){% endif %}";
 
@@ -193,23 +194,25 @@ pub fn digest(
 }
 
 /// The notice sent to the fallback address when a delivery is given up.
-pub fn fallback(
-    to: &[String],
-    channel: &str,
-    target: &str,
-    error: &str,
-    original: &Value,
-) -> Value {
+pub fn fallback(to: &[String], item: &Item, error: &str, permanent: bool) -> Value {
+    let channel = item.channel.as_str();
+    let target = &item.target;
+    let original = &item.payload;
+    let how = if permanent {
+        "was refused permanently (retrying would not help)"
+    } else {
+        "kept failing until the give-up window ended"
+    };
     let what = match channel {
         "webhook" => format!(
-            "The webhook call to {target} failed until the give-up window ended.\n\nBody that was not delivered:\n{}\n",
+            "The webhook call to {target} {how}.\n\nBody that was not delivered:\n{}\n",
             original
                 .get("body")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
         ),
         _ => format!(
-            "The {channel} mail to {target} could not be delivered until the give-up window ended.\n\nSubject: {}\n\n{}\n",
+            "The {channel} mail to {target} {how}.\n\nSubject: {}\n\n{}\n",
             original
                 .get("subject")
                 .and_then(Value::as_str)
@@ -220,11 +223,15 @@ pub fn fallback(
                 .unwrap_or_default()
         ),
     };
+    let id = item.id;
     json!({
         "to": to,
         "cc": [],
         "subject": header_safe(&format!("[mailroom] undeliverable {channel} to {target}")),
-        "text": format!("mailroom gave up a delivery.\n\nLast error: {error}\n\n{what}"),
+        "text": format!(
+            "mailroom gave up a delivery (outbox item {id}).\n\nLast error: {error}\n\n{what}\n\
+             Once the cause is fixed, send it again with:\n\n    mailroom outbox retry {id}\n"
+        ),
     })
 }
 

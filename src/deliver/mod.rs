@@ -23,6 +23,9 @@ use crate::store::{Store, query};
 pub struct DeliveryError {
     pub message: String,
     transient: bool,
+    /// The destination could not be reached at all (DNS, connect, TLS): the rest of
+    /// its queue waits instead of being tried item by item.
+    unreachable: bool,
 }
 
 impl DeliveryError {
@@ -30,6 +33,7 @@ impl DeliveryError {
         DeliveryError {
             message,
             transient: true,
+            unreachable: false,
         }
     }
 
@@ -37,15 +41,24 @@ impl DeliveryError {
         DeliveryError {
             message,
             transient: false,
+            unreachable: false,
         }
     }
 
     /// A setup problem (bad CA file, missing secret): retried, as it may be fixed.
     pub fn config(message: String) -> DeliveryError {
-        DeliveryError {
-            message,
-            transient: true,
-        }
+        DeliveryError::transient(message)
+    }
+
+    /// Marks the error as "destination down" (not reached: DNS, connect, TLS).
+    pub fn unreachable(mut self) -> DeliveryError {
+        self.unreachable = true;
+        self.transient = true;
+        self
+    }
+
+    pub fn is_unreachable(&self) -> bool {
+        self.unreachable
     }
 
     pub fn is_transient(&self) -> bool {
@@ -123,10 +136,11 @@ impl Deliverer {
             let original = self.original(store, &item);
             let result = self.send(&item, original).await;
             if let Err(e) = &result
-                && e.is_transient()
+                && e.is_unreachable()
             {
-                // The destination is down: the rest of its due items are rescheduled
-                // untried instead of hammering it once per queued item.
+                // The destination is down (not an error answer from it): the rest of
+                // its due items wait, untried, instead of hammering it once per item.
+                // They keep their own attempt count and last error.
                 let now = clock::now();
                 let window =
                     Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
@@ -135,10 +149,11 @@ impl Deliverer {
                     webhook_origin(&item).as_deref(),
                     now,
                     now + self.backoff(item.attempts + 1),
-                    &e.message,
                     now - window,
                 )?;
-                report.failed += deferred as u64;
+                if deferred > 0 {
+                    tracing::warn!(destination = %destination(&item), deferred, "destination unreachable: its other deliveries wait");
+                }
             }
             let now = clock::now();
             match result {
@@ -154,7 +169,12 @@ impl Deliverer {
                                 .unwrap_or(Duration::days(1))
                     });
                     if e.is_permanent() || (window_over && item.channel != Channel::Fallback) {
-                        self.give_up(store, &item, &e.message, now)?;
+                        let why = if e.is_permanent() {
+                            GiveUp::Permanent
+                        } else {
+                            GiveUp::WindowOver
+                        };
+                        self.give_up(store, &item, &e.message, why, now)?;
                         report.dead += 1;
                     } else {
                         let next = now + self.backoff(item.attempts + 1);
@@ -198,6 +218,7 @@ impl Deliverer {
         store: &Store,
         item: &Item,
         error: &str,
+        why: GiveUp,
         now: DateTime<Utc>,
     ) -> crate::store::Result<()> {
         tracing::error!(id = item.id, channel = item.channel.as_str(), target = %item.target, error, "delivery given up");
@@ -206,10 +227,9 @@ impl Deliverer {
         if !self.policy.fallback_to.is_empty() && item.channel != Channel::Fallback {
             let payload = compose::fallback(
                 &self.policy.fallback_to,
-                item.channel.as_str(),
-                &item.target,
+                item,
                 error,
-                &item.payload,
+                why == GiveUp::Permanent,
             );
             outbox::enqueue(
                 &tx,
@@ -236,6 +256,20 @@ impl Deliverer {
         let jitter = 0.8 + fastrand::f64() * 0.4;
         Duration::milliseconds((base * jitter * 1000.0) as i64)
     }
+}
+
+/// Why a delivery was given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GiveUp {
+    /// The destination refused it in a way retrying cannot change.
+    Permanent,
+    /// It kept failing until the give-up window ended.
+    WindowOver,
+}
+
+/// Where an item goes, for log lines: a webhook's origin, else its recipients.
+fn destination(item: &Item) -> String {
+    webhook_origin(item).unwrap_or_else(|| item.target.clone())
 }
 
 /// For a webhook item, the origin (`https://host:port`) its URL starts with.

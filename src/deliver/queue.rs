@@ -1,7 +1,9 @@
 //! From a new event to queued deliveries: the rules' actions become outbox rows and
 //! digest items, in the transaction that stores the event.
 
-use rusqlite::Transaction;
+use std::collections::HashSet;
+
+use rusqlite::{Connection, Transaction};
 
 use super::compose;
 use crate::clock;
@@ -11,9 +13,60 @@ use crate::store::{NewEvent, Result};
 
 /// Queues what `rules` ask for `new`. Returns how many deliveries were queued.
 pub fn react(rules: &RuleSet, tx: &Transaction<'_>, new: NewEvent<'_>) -> Result<usize> {
+    let actions = rules.actions(new.event);
+    queue(tx, new, actions)
+}
+
+/// What an event already got: (event row, channel, recipients or URL) of its outbox
+/// items, and (digest, event row) of its digest entries.
+#[derive(Debug, Default)]
+pub struct Given {
+    deliveries: HashSet<(i64, String, String)>,
+    digests: HashSet<(String, i64)>,
+}
+
+impl Given {
+    /// Everything queued for stored events so far.
+    pub fn load(conn: &Connection) -> Result<Given> {
+        let mut given = Given::default();
+        let mut stmt = conn.prepare(
+            "SELECT event, channel, CASE channel WHEN 'webhook' THEN json_extract(payload, '$.url') ELSE target END
+             FROM outbox WHERE event IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in rows {
+            given.deliveries.insert(row?);
+        }
+        let mut stmt = conn.prepare("SELECT digest, event FROM digest_items")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        for row in rows {
+            given.digests.insert(row?);
+        }
+        Ok(given)
+    }
+
+    /// Whether `event` already got `action` (the same channel to the same place).
+    pub fn has(&self, event: i64, action: &Action) -> bool {
+        match action {
+            Action::Forward { forward, .. } => self.deliveries.contains(&(
+                event,
+                "forward".into(),
+                forward.to.join(", "),
+            )),
+            Action::Webhook { webhook, .. } => {
+                self.deliveries
+                    .contains(&(event, "webhook".into(), webhook.url.clone()))
+            }
+            Action::Digest { digest, .. } => self.digests.contains(&(digest.clone(), event)),
+        }
+    }
+}
+
+/// Queues `actions` for `new`. Returns how many deliveries were queued.
+pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result<usize> {
     let now = clock::now();
     let mut queued = 0;
-    for action in rules.actions(new.event) {
+    for action in actions {
         match action {
             Action::Forward { rule, forward } => {
                 let payload = compose::forward(new.event, &forward, &rule, false);

@@ -8,7 +8,6 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,7 +19,6 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::ClientConfig;
 
 use super::DeliveryError;
 use crate::config::{Config, SmtpConfig, Tls as TlsMode};
@@ -85,7 +83,7 @@ pub struct SmtpTarget {
     host: String,
     port: u16,
     mode: TlsMode,
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<crate::tls::Client>,
     credentials: Option<Credentials>,
     timeout: Duration,
 }
@@ -101,15 +99,15 @@ impl SmtpTarget {
             TlsMode::None => None,
             _ => {
                 let ca = s.ca_file.as_ref().map(|p| config.resolve(p));
-                let cfg = crate::tls::client_config(ca.as_deref())
+                let client = crate::tls::client(ca.as_deref(), s.cert_fingerprint.as_deref())
                     .map_err(|e| DeliveryError::config(format!("smtp {e}")))?;
-                Some(cfg)
+                Some(client)
             }
         };
         let credentials = match &s.username {
             Some(user) => {
                 let password = s
-                    .password
+                    .password()
                     .resolve()
                     .map_err(|e| DeliveryError::config(format!("smtp password: {e}")))?
                     .unwrap_or_default();
@@ -143,15 +141,33 @@ impl SmtpTarget {
     }
 
     async fn tls(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, DeliveryError> {
-        let cfg = self
+        let client = self
             .tls
-            .clone()
+            .as_ref()
             .ok_or_else(|| DeliveryError::config("TLS is not set up".into()))?;
-        self.timed("TLS", crate::tls::connect(tcp, &self.host, cfg))
-            .await
+        match tokio::time::timeout(self.timeout, crate::tls::connect(tcp, &self.host, client)).await
+        {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(DeliveryError::transient(format!(
+                "SMTP {}",
+                e.explain(&self.host)
+            ))),
+            Err(_) => Err(DeliveryError::transient(format!(
+                "SMTP TLS handshake with {}: timed out after {} s",
+                self.host,
+                self.timeout.as_secs()
+            ))),
+        }
     }
 
+    /// A logged-in session. Failing to reach the server at all (DNS, connect, TLS,
+    /// no greeting) means "destination down" for every mail queued behind this one.
     async fn session(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
+        let conn = self.reach().await.map_err(DeliveryError::unreachable)?;
+        self.login(conn).await
+    }
+
+    async fn reach(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
         let addr = format!("{}:{}", self.host, self.port);
         let tcp = self
             .timed(
@@ -178,7 +194,7 @@ impl SmtpTarget {
             inner,
             peer,
         };
-        let mut conn = match tokio::time::timeout(
+        let conn = match tokio::time::timeout(
             self.timeout,
             AsyncSmtpConnection::connect_with_transport(Box::new(wire), &hello),
         )
@@ -188,6 +204,10 @@ impl SmtpTarget {
             Ok(Err(e)) => return Err(DeliveryError::from_smtp(e)),
             Err(_) => return Err(DeliveryError::transient("SMTP greeting: timed out".into())),
         };
+        Ok(conn)
+    }
+
+    async fn login(&self, mut conn: AsyncSmtpConnection) -> Result<AsyncSmtpConnection, DeliveryError> {
         if let Some(c) = &self.credentials {
             let mechanisms = [Mechanism::Plain, Mechanism::Login];
             match tokio::time::timeout(self.timeout, conn.auth(&mechanisms, c)).await {

@@ -60,8 +60,16 @@ impl Hooks {
             );
         }
         let resp = req.body(body).send().await.map_err(|e| {
+            let down = e.is_connect();
             // The URL may carry a token in its query: errors never show it.
-            DeliveryError::transient(format!("POST {}: {}", redact(url), e.without_url()))
+            let error =
+                DeliveryError::transient(format!("POST {}: {}", redact(url), e.without_url()));
+            // Not reached at all (DNS, connect, TLS): the host is down, not this URL.
+            if down {
+                error.unreachable()
+            } else {
+                error
+            }
         })?;
         let status = resp.status();
         if status.is_success() {

@@ -266,11 +266,107 @@ fn conditions(errs: &mut Errors<'_>, when: When) -> Vec<Condition> {
         }
         let value_span = value.span();
         match Matcher::parse(value.get_ref()) {
-            Ok(matcher) => out.push(Condition { field, matcher }),
+            Ok(matcher) => {
+                if let Err(e) = reachable(&field, &matcher) {
+                    errs.at(value_span, format!("when.{field}: {e}"));
+                    continue;
+                }
+                out.push(Condition { field, matcher });
+            }
             Err(e) => errs.at(value_span, format!("when.{field}: {e}")),
         }
     }
     out
+}
+
+/// A `topic` or `registrar` condition naming a value no notification can have would
+/// silently never match: refused, with the closest known values.
+fn reachable(field: &str, matcher: &Matcher) -> Result<(), String> {
+    let known: Vec<&str> = match field {
+        "topic" => crate::topics::known_topics(),
+        "registrar" => crate::topics::REGISTRARS.to_vec(),
+        _ => return Ok(()),
+    };
+    match matcher {
+        Matcher::Present(_) => Ok(()),
+        Matcher::Not(inner) => reachable(field, inner),
+        Matcher::AnyOf(list) => list.iter().try_for_each(|m| reachable(field, m)),
+        Matcher::Regex(re) => {
+            if known.iter().any(|k| re.is_match(k)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "/{}/ matches no known {field} (see mailroom topics)",
+                    re.as_str()
+                ))
+            }
+        }
+        Matcher::Exact(want) => known_value(field, want),
+    }
+}
+
+/// Whether some notification can have `value` as its `field` (`topic` or `registrar`);
+/// else why not, with the closest known values.
+pub fn known_value(field: &str, value: &str) -> Result<(), String> {
+    let known: Vec<&str> = match field {
+        "topic" => crate::topics::known_topics(),
+        "registrar" => crate::topics::REGISTRARS.to_vec(),
+        _ => return Ok(()),
+    };
+    let want = value.to_lowercase();
+    if known.contains(&want.as_str()) {
+        return Ok(());
+    }
+    Err(format!(
+        "{want:?} is not a {field} any notification has{}",
+        suggest(&want, &known, field)
+    ))
+}
+
+/// `; did you mean "a", "b"?` from the known values closest to `want`.
+fn suggest(want: &str, known: &[&str], field: &str) -> String {
+    let prefix = format!("{want}.");
+    let family: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|k| k.starts_with(&prefix))
+        .collect();
+    if !family.is_empty() {
+        let quoted: Vec<String> = family.iter().map(|k| format!("{k:?}")).collect();
+        return format!(
+            "; did you mean {}? (all of them: [{}], or \"/^{}\\\\./\")",
+            quoted.join(", "),
+            quoted.join(", "),
+            regex::escape(want)
+        );
+    }
+    let mut scored: Vec<(usize, &str)> = known
+        .iter()
+        .map(|k| (edit_distance(want, k), *k))
+        .filter(|(d, k)| *d <= (k.len().max(want.len()) / 3).max(2))
+        .collect();
+    scored.sort();
+    match scored.first() {
+        Some((_, k)) => format!("; did you mean {k:?}?"),
+        None if field == "topic" => "; mailroom topics lists them".into(),
+        None => format!("; use one of {}", known.join(", ")),
+    }
+}
+
+/// Levenshtein distance (small strings only: names and topics).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn addresses(
@@ -294,17 +390,71 @@ fn addresses(
     ok
 }
 
-fn template(errs: &mut Errors<'_>, t: &Option<Spanned<String>>, what: &str) -> Option<String> {
+/// The variables a forward's subject and body templates can use.
+pub const EVENT_VARIABLES: &[&str] = &[
+    "registrar",
+    "event_id",
+    "kind",
+    "object",
+    "type",
+    "topic",
+    "domain",
+    "domains",
+    "status",
+    "status_text",
+    "occurred_at",
+    "format",
+    "data",
+    "rule",
+    "key",
+];
+
+/// The variables a digest's subject template can use.
+pub const DIGEST_VARIABLES: &[&str] = &[
+    "digest",
+    "count",
+    "period_start",
+    "period_end",
+    "counts",
+    "groups",
+];
+
+/// minijinja's own global functions, usable in any template.
+const TEMPLATE_GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "loop"];
+
+fn template(
+    errs: &mut Errors<'_>,
+    t: &Option<Spanned<String>>,
+    what: &str,
+    variables: &[&str],
+) -> Option<String> {
     let t = t.as_ref()?;
     let env = minijinja::Environment::new();
-    if let Err(e) = env.template_from_str(t.get_ref()) {
-        errs.at(
+    match env.template_from_str(t.get_ref()) {
+        Err(e) => errs.at(
             t.span(),
             format!(
                 "{what}: template error: {}",
                 e.detail().unwrap_or(&e.to_string())
             ),
-        );
+        ),
+        Ok(compiled) => {
+            let mut unknown: Vec<String> = compiled
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|v| !variables.contains(&v.as_str()) && !TEMPLATE_GLOBALS.contains(&v.as_str()))
+                .collect();
+            unknown.sort();
+            if let Some(v) = unknown.first() {
+                errs.at(
+                    t.span(),
+                    format!(
+                        "{what}: template variable {v:?} does not exist; use one of {}",
+                        variables.join(", ")
+                    ),
+                );
+            }
+        }
     }
     Some(t.get_ref().clone())
 }
@@ -342,11 +492,13 @@ fn rule(
         Forward {
             to,
             cc,
-            subject: template(errs, &f.subject, "forward.subject"),
-            body: template(errs, &f.body, "forward.body"),
+            subject: template(errs, &f.subject, "forward.subject", EVENT_VARIABLES),
+            body: template(errs, &f.body, "forward.body", EVENT_VARIABLES),
         }
     });
     let webhook = r.webhook.map(|w| {
+        let (line, column) = line_col(errs.src, w.span().start);
+        let origin = format!("{}:{line}:{column}", errs.file.display());
         let w = w.into_inner();
         let url_span = w.url.span();
         let url = w.url.into_inner();
@@ -362,6 +514,7 @@ fn rule(
             url,
             secret_env: w.secret_env,
             secret_command: w.secret_command,
+            origin,
         }
     });
     let digests = match r.digest {
@@ -454,7 +607,7 @@ fn digest(
     }
     addresses(errs, to_span, "digest.to", &to);
     let when = conditions(errs, d.when);
-    let subject = template(errs, &d.subject, "digest.subject");
+    let subject = template(errs, &d.subject, "digest.subject", DIGEST_VARIABLES);
     if errs.list.len() > before {
         return None;
     }

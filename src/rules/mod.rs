@@ -10,7 +10,7 @@ pub mod schedule;
 use serde::Serialize;
 
 pub use condition::{Condition, Matcher};
-pub use load::{LoadError, load_dir, load_file, load_str};
+pub use load::{LoadError, known_value, load_dir, load_file, load_str};
 pub use schedule::Schedule;
 
 use crate::event::Event;
@@ -53,6 +53,9 @@ pub struct Webhook {
     pub secret_env: Option<String>,
     /// Command printing the HMAC secret.
     pub secret_command: Option<String>,
+    /// `file:line:column` of the webhook in its rule file, for errors.
+    #[serde(skip)]
+    pub origin: String,
 }
 
 #[derive(Debug, Clone)]

@@ -21,12 +21,17 @@ pub type ImapSession = Session<Box<dyn Stream>>;
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     /// Wrong user or password: retried slowly.
-    #[error("{account}: login refused for {user}: {message}")]
+    #[error("{account}: IMAP login to {host} as {user} refused: {message}")]
     Auth {
         account: String,
+        host: String,
         user: String,
         message: String,
     },
+    /// A setting that cannot work (a folder that does not exist, TLS on a port that does
+    /// not speak it): retried slowly, the message says what to change.
+    #[error("{account}: {message}")]
+    Setup { account: String, message: String },
     /// The certificate is not trusted (or TLS failed): retried slowly.
     #[error("{account}: TLS with {host}: {message}")]
     Tls {
@@ -50,7 +55,10 @@ pub enum ImapError {
 impl ImapError {
     /// Errors a person has to fix; retrying quickly only hammers the server.
     pub fn needs_a_person(&self) -> bool {
-        matches!(self, ImapError::Auth { .. } | ImapError::Tls { .. })
+        matches!(
+            self,
+            ImapError::Auth { .. } | ImapError::Tls { .. } | ImapError::Setup { .. }
+        )
     }
 
     fn other(account: &str, message: impl std::fmt::Display) -> ImapError {
@@ -61,8 +69,37 @@ impl ImapError {
     }
 }
 
+/// The server's own words from an IMAP error, without the library's decoration
+/// (`No Response: [AUTHENTICATIONFAILED] Authentication failed.` → the part after `:`).
+pub fn server_text(e: &async_imap::error::Error) -> String {
+    use async_imap::error::Error;
+    match e {
+        Error::No(text) | Error::Bad(text) => text.trim().to_string(),
+        Error::ConnectionLost => "the server closed the connection".into(),
+        Error::Io(io) => crate::reason::io(io),
+        other => other.to_string(),
+    }
+}
+
+/// An error's text for people.
+pub trait Reason {
+    fn reason(&self) -> String;
+}
+
+impl Reason for async_imap::error::Error {
+    fn reason(&self) -> String {
+        server_text(self)
+    }
+}
+
+impl Reason for std::io::Error {
+    fn reason(&self) -> String {
+        crate::reason::io(self)
+    }
+}
+
 /// Runs `fut` under the command timeout.
-pub async fn timed<T, E: std::fmt::Display>(
+pub async fn timed<T, E: Reason>(
     account: &str,
     what: &str,
     limit: Duration,
@@ -70,7 +107,7 @@ pub async fn timed<T, E: std::fmt::Display>(
 ) -> Result<T, ImapError> {
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(ImapError::other(account, format!("{what}: {e}"))),
+        Ok(Err(e)) => Err(ImapError::other(account, format!("{what}: {}", e.reason()))),
         Err(_) => Err(ImapError::Timeout {
             account: account.to_string(),
             what: what.to_string(),
@@ -90,11 +127,12 @@ async fn wrap_tls(
         message,
     };
     let ca = account.ca_file.as_ref().map(|p| config.resolve(p));
-    let cfg = crate::tls::client_config(ca.as_deref()).map_err(tls_err)?;
+    let client = crate::tls::client(ca.as_deref(), account.cert_fingerprint.as_deref())
+        .map_err(tls_err)?;
     let limit = config.watch.command_timeout;
-    match tokio::time::timeout(limit, crate::tls::connect(tcp, &account.host, cfg)).await {
+    match tokio::time::timeout(limit, crate::tls::connect(tcp, &account.host, &client)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
-        Ok(Err(e)) => Err(tls_err(e)),
+        Ok(Err(e)) => Err(tls_err(e.explain(&account.host))),
         Err(_) => Err(ImapError::Timeout {
             account: account.name.clone(),
             what: "TLS handshake".into(),
@@ -107,13 +145,18 @@ async fn wrap_tls(
 /// client only ever sees the encrypted stream.
 async fn starttls(
     account: &AccountConfig,
+    port: u16,
     tcp: TcpStream,
     limit: Duration,
 ) -> Result<TcpStream, ImapError> {
     let name = account.name.as_str();
     let mut reader = BufReader::new(tcp);
     let mut line = String::new();
-    timed(name, "greeting", limit, reader.read_line(&mut line)).await?;
+    match tokio::time::timeout(greeting_wait(limit), reader.read_line(&mut line)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(ImapError::other(name, format!("greeting: {}", crate::reason::io(&e)))),
+        Err(_) => return Err(silent_port(account, port, limit)),
+    }
     if !line.starts_with("* OK") {
         return Err(ImapError::other(
             name,
@@ -153,6 +196,23 @@ async fn starttls(
     Ok(reader.into_inner())
 }
 
+/// How long to wait for a plain-text greeting: a server that expects TLS from the
+/// first byte says nothing at all, and that should be told in seconds, not minutes.
+fn greeting_wait(limit: Duration) -> Duration {
+    limit.min(Duration::from_secs(10))
+}
+
+fn silent_port(account: &AccountConfig, port: u16, limit: Duration) -> ImapError {
+    ImapError::Setup {
+        account: account.name.clone(),
+        message: format!(
+            "{}:{port} sent no IMAP greeting within {} s: the port may expect TLS from the first byte; set tls = \"implicit\" (or use the server's plain port, usually 143)",
+            account.host,
+            greeting_wait(limit).as_secs()
+        ),
+    }
+}
+
 /// Connects and logs in.
 pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSession, ImapError> {
     let limit = config.watch.command_timeout;
@@ -173,7 +233,7 @@ pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSes
     let (stream, greeted): (Box<dyn Stream>, bool) = match account.tls {
         Tls::Implicit => (wrap_tls(config, account, tcp).await?, false),
         Tls::Starttls => {
-            let tcp = starttls(account, tcp, limit).await?;
+            let tcp = starttls(account, port, tcp, limit).await?;
             (wrap_tls(config, account, tcp).await?, true)
         }
         Tls::None => (Box::new(tcp), false),
@@ -181,23 +241,42 @@ pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSes
     let mut client = async_imap::Client::new(stream);
     if !greeted {
         // Client::new does not read the greeting.
-        timed(name, "greeting", limit, client.read_response()).await?;
+        let wait = if account.tls == Tls::None {
+            greeting_wait(limit)
+        } else {
+            limit
+        };
+        match tokio::time::timeout(wait, client.read_response()).await {
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => {
+                return Err(ImapError::other(name, "the server closed the connection before its greeting"));
+            }
+            Ok(Err(e)) => return Err(ImapError::other(name, format!("greeting: {}", crate::reason::io(&e)))),
+            Err(_) if account.tls == Tls::None => return Err(silent_port(account, port, limit)),
+            Err(_) => {
+                return Err(ImapError::Timeout {
+                    account: name.to_string(),
+                    what: "greeting".into(),
+                    secs: limit.as_secs(),
+                });
+            }
+        }
     }
     let password = account
-        .password
+        .password()
         .resolve()
-        .map_err(|e| ImapError::Auth {
+        .map_err(|e| ImapError::Setup {
             account: name.to_string(),
-            user: account.username.clone(),
-            message: e.to_string(),
+            message: format!("password for {}: {e}", account.username),
         })?
         .unwrap_or_default();
     match tokio::time::timeout(limit, client.login(&account.username, &password)).await {
         Ok(Ok(session)) => Ok(session),
         Ok(Err((e, _))) => Err(ImapError::Auth {
             account: name.to_string(),
+            host: account.host.clone(),
             user: account.username.clone(),
-            message: e.to_string(),
+            message: server_text(&e),
         }),
         Err(_) => Err(ImapError::Timeout {
             account: name.to_string(),
@@ -222,6 +301,22 @@ pub async fn uids_after(
     )
     .await?;
     let mut uids: Vec<u32> = set.into_iter().filter(|u| *u > after).collect();
+    uids.sort_unstable();
+    Ok(uids)
+}
+
+/// UIDs up to `upto` still in the selected folder (only unseen ones with
+/// `unseen_only`), ascending.
+pub async fn uids_upto(
+    session: &mut ImapSession,
+    account: &str,
+    upto: u32,
+    unseen_only: bool,
+    limit: Duration,
+) -> Result<Vec<u32>, ImapError> {
+    let query = format!("UID 1:{upto}{}", if unseen_only { " UNSEEN" } else { "" });
+    let set = timed(account, "UID SEARCH", limit, session.uid_search(query)).await?;
+    let mut uids: Vec<u32> = set.into_iter().filter(|u| *u <= upto).collect();
     uids.sort_unstable();
     Ok(uids)
 }

@@ -54,8 +54,8 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = Connection::open(path).map_err(open_err)?;
-        configure(&conn).map_err(open_err)?;
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        configure(&mut conn).map_err(open_err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -74,7 +74,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "cache_size", -16_000)?;
         Ok(conn)
     }
@@ -127,8 +127,18 @@ impl Store {
     }
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+/// How long a writer waits for another to finish before reporting the database busy.
+/// Every writer takes the lock up front (below), so waiting is always safe: a big
+/// `import` chunk or a `watch` batch beside it delays the other, never fails it.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Transactions take the write lock when they begin (BEGIN IMMEDIATE). A deferred
+    // transaction that reads first and writes later cannot wait for the lock when
+    // another connection wrote in between (SQLITE_BUSY at once, "database is locked"),
+    // which is what two folders, or `import` beside `watch`, would otherwise hit.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     // WAL with a full sync at each commit: a committed transaction survives a crash of
     // the program and of the machine. Writers commit in batches to keep this cheap.
     conn.pragma_update(None, "journal_mode", "WAL")?;

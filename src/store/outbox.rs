@@ -150,7 +150,8 @@ pub fn claim_due(
 
 pub fn mark_done(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
-        "UPDATE outbox SET state = 'done', done_at = ?2, lease_until = NULL, attempts = attempts + 1 WHERE id = ?1",
+        "UPDATE outbox SET state = 'done', done_at = ?2, lease_until = NULL, attempts = attempts + 1,
+           last_error = NULL WHERE id = ?1",
         params![id, stamp(now)],
     )?;
     Ok(())
@@ -192,37 +193,37 @@ pub fn list(conn: &Connection, states: &[&str]) -> Result<Vec<Item>> {
     Ok(out)
 }
 
-/// Reschedules every due item going to a destination found down in this pass, in one
-/// statement, without trying them: mail (forward, digest and fallback items) when
-/// `webhook_origin` is None, else webhooks to that origin. Items whose give-up window
-/// started before `window_cutoff` are left due, so they are tried and given up.
+/// Reschedules every due item going to a destination found unreachable in this pass,
+/// in one statement, without trying them: mail (forward, digest and fallback items,
+/// all through the one SMTP server) when `webhook_origin` is None, else webhooks to
+/// that origin (scheme, host and port). Their attempt counts and last errors stay their
+/// own. Items whose give-up window started before `window_cutoff` are left due, so
+/// they are tried and given up.
 pub fn defer_destination(
     conn: &Connection,
     webhook_origin: Option<&str>,
     now: DateTime<Utc>,
     next: DateTime<Utc>,
-    error: &str,
     window_cutoff: DateTime<Utc>,
 ) -> Result<usize> {
     let (filter, origin) = match webhook_origin {
         None => ("channel != 'webhook'", String::new()),
         Some(o) => (
-            "channel = 'webhook' AND json_extract(payload, '$.url') LIKE ?5 || '%'",
+            "channel = 'webhook' AND (json_extract(payload, '$.url') = ?4
+               OR substr(json_extract(payload, '$.url'), 1, length(?4) + 1) IN (?4 || '/', ?4 || '?'))",
             o.to_string(),
         ),
     };
     let sql = format!(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, lease_until = NULL
+        "UPDATE outbox SET next_attempt = ?2, lease_until = NULL
          WHERE state = 'pending' AND next_attempt <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
-           AND window_start >= ?4 AND {filter}"
+           AND window_start >= ?3 AND {filter}"
     );
-    let args: Vec<rusqlite::types::Value> = vec![
+    let mut args: Vec<rusqlite::types::Value> = vec![
         stamp(now).into(),
         stamp(next).into(),
-        format!("not tried: {error}").into(),
         stamp(window_cutoff).into(),
     ];
-    let mut args = args;
     if webhook_origin.is_some() {
         args.push(origin.into());
     }

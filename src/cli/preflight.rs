@@ -1,0 +1,116 @@
+//! What a long-running service would only find out in flight, refused at start
+//! (`watch`, `watch --once`, `rules check`): a rules folder that does not exist, secrets
+//! that cannot be read, CA files that are not there. Each reason names the file, line
+//! and column of the setting that fixes it. A rules folder with no rule is a warning.
+
+use std::path::Path;
+
+use super::Context;
+use crate::config::Secret;
+use crate::rules::RuleSet;
+
+/// The rule set for the service, after every check; all problems reported at once.
+pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
+    let config = &ctx.config;
+    let dir = config.rules_dir();
+    if !dir.is_dir() {
+        let at = config.position("rules", None, &dir.display().to_string());
+        anyhow::bail!(
+            "{at}: rules folder {} does not exist (create it, or set rules = \"…\" in the config to the folder of your rule files)",
+            dir.display()
+        );
+    }
+    let rules = ctx.rules()?;
+    if rules.rules.is_empty() && rules.digests.is_empty() {
+        tracing::warn!(
+            folder = %dir.display(),
+            "the rules folder holds no rule: events are stored, but nothing is forwarded, posted or collected"
+        );
+    }
+    let mut problems = Vec::new();
+    if let Some(smtp) = &config.smtp
+        && smtp.host.is_some()
+    {
+        if smtp.username.is_some() || smtp.password().is_set() {
+            secret(ctx, "[smtp]", &smtp.password(), &mut problems);
+        }
+        ca_file(ctx, "[smtp]", smtp.ca_file.as_deref(), &mut problems);
+    }
+    for a in &config.accounts {
+        let what = format!("account {}", a.name);
+        if !a.password().is_set() {
+            problems.push(format!(
+                "{}: {what} has no password: set password_env or password_command",
+                config.position("name", Some(&format!("\"{}\"", a.name)), "config")
+            ));
+        }
+        secret(ctx, &what, &a.password(), &mut problems);
+        ca_file(ctx, &what, a.ca_file.as_deref(), &mut problems);
+    }
+    ca_file(
+        ctx,
+        "[webhook]",
+        config.webhook.ca_file.as_deref(),
+        &mut problems,
+    );
+    for r in &rules.rules {
+        if let Some(w) = &r.webhook {
+            let s = Secret {
+                password_env: w.secret_env.clone(),
+                password_command: w.secret_command.clone(),
+            };
+            if let Err(e) = s.resolve() {
+                problems.push(format!(
+                    "{}: rule {:?}: webhook secret: {}",
+                    w.origin,
+                    r.name,
+                    explain(&s, &e.to_string())
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        anyhow::bail!("{}", problems.join("\n"))
+    }
+}
+
+fn secret(ctx: &Context, what: &str, s: &Secret, problems: &mut Vec<String>) {
+    if let Err(e) = s.resolve() {
+        let at = match (&s.password_env, &s.password_command) {
+            (Some(var), _) => ctx
+                .config
+                .position("password_env", Some(&format!("\"{var}\"")), "config"),
+            (None, Some(_)) => ctx.config.position("password_command", None, "config"),
+            _ => "config".into(),
+        };
+        problems.push(format!("{at}: {what}: {}", explain(s, &e.to_string())));
+    }
+}
+
+/// The reason, with what to do about it.
+fn explain(s: &Secret, error: &str) -> String {
+    match &s.password_env {
+        Some(var) => format!(
+            "environment variable {var} is not set (set it in the service's environment, or use a *_command instead)"
+        ),
+        None => error.to_string(),
+    }
+}
+
+fn ca_file(ctx: &Context, what: &str, file: Option<&Path>, problems: &mut Vec<String>) {
+    let Some(file) = file else { return };
+    let path = ctx.config.resolve(file);
+    if let Err(e) = std::fs::metadata(&path) {
+        let at = ctx
+            .config
+            .position("ca_file", Some(&file.display().to_string()), "config");
+        problems.push(format!(
+            "{at}: {what}: ca_file {}: {} (set ca_file to the PEM file of the CA that signed the server's certificate)",
+            path.display(),
+            crate::reason::io(&e)
+        ));
+    }
+}
+

@@ -1,0 +1,16 @@
+//! Error texts for people: the reason without Rust's or the OS's decoration.
+
+/// An I/O error as a person reads it: no `(os error 2)`.
+pub fn io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or folder".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
+}
