@@ -427,7 +427,11 @@ impl Config {
             .accounts
             .iter()
             .filter_map(|a| a.cert_fingerprint.as_deref())
-            .chain(self.smtp.iter().filter_map(|s| s.cert_fingerprint.as_deref()))
+            .chain(
+                self.smtp
+                    .iter()
+                    .filter_map(|s| s.cert_fingerprint.as_deref()),
+            )
         {
             if let Err(e) = crate::tls::parse_fingerprint(fp) {
                 return Err(anyhow::anyhow!(

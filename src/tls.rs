@@ -12,11 +12,13 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
-use tokio_rustls::rustls::client::WebPkiServerVerifier;
-use tokio_rustls::rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use tokio_rustls::rustls::crypto::{
+    CryptoProvider, verify_tls12_signature, verify_tls13_signature,
+};
 use tokio_rustls::rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, Error as RustlsError, RootCertStore,
     SignatureScheme,
@@ -35,13 +37,19 @@ pub struct Client {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsFailure {
     /// The certificate chain does not lead to a trusted CA.
-    Untrusted { fingerprint: Option<String> },
+    Untrusted {
+        fingerprint: Option<String>,
+    },
     /// The certificate is for another name.
-    WrongName { fingerprint: Option<String> },
+    WrongName {
+        fingerprint: Option<String>,
+    },
     /// Expired or not yet valid.
     Expired,
     /// `cert_fingerprint` is set and the server showed another certificate.
-    PinMismatch { fingerprint: Option<String> },
+    PinMismatch {
+        fingerprint: Option<String>,
+    },
     /// The server answered in plain text: this port does not start with TLS.
     NotTls,
     Other(String),
@@ -190,8 +198,7 @@ fn classify(e: &std::io::Error, fingerprint: Option<String>) -> TlsFailure {
             CertificateError::UnknownIssuer | CertificateError::BadSignature => {
                 TlsFailure::Untrusted { fingerprint }
             }
-            CertificateError::NotValidForName
-            | CertificateError::NotValidForNameContext { .. } => {
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 TlsFailure::WrongName { fingerprint }
             }
             CertificateError::Expired
@@ -239,13 +246,9 @@ impl ServerCertVerifier for Verifier {
             (Some(_), _) => Err(RustlsError::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,
             )),
-            (None, Some(chain)) => chain.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            ),
+            (None, Some(chain)) => {
+                chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
             (None, None) => Err(RustlsError::InvalidCertificate(
                 CertificateError::UnknownIssuer,
             )),
@@ -296,7 +299,10 @@ mod tests {
         let hex = "ab".repeat(32);
         let colons = vec!["AB"; 32].join(":");
         assert_eq!(parse_fingerprint(&format!("sha256:{hex}")), Ok([0xab; 32]));
-        assert_eq!(parse_fingerprint(&format!("SHA256:{colons}")), Ok([0xab; 32]));
+        assert_eq!(
+            parse_fingerprint(&format!("SHA256:{colons}")),
+            Ok([0xab; 32])
+        );
         assert_eq!(parse_fingerprint(&hex), Ok([0xab; 32]));
         assert!(parse_fingerprint("sha256:abcd").is_err());
         assert!(parse_fingerprint(&format!("sha256:{}", "zz".repeat(32))).is_err());

@@ -191,13 +191,18 @@ async fn catch_up(
         }
     };
     if finish_earlier && last > 0 && account.after != After::Leave {
-        let left = imap::uids_upto(session, name, last, account.after == After::Seen, limit).await?;
+        let left =
+            imap::uids_upto(session, name, last, account.after == After::Seen, limit).await?;
         if !left.is_empty() {
             tracing::info!(
                 account = name,
                 folder,
                 messages = left.len(),
-                after = if account.after == After::Seen { "seen" } else { "move" },
+                after = if account.after == After::Seen {
+                    "seen"
+                } else {
+                    "move"
+                },
                 "finishing post-processing of messages stored before the last disconnect"
             );
             post_process(session, account, &left, has_move, limit).await?;
@@ -408,13 +413,13 @@ async fn folder_session(
     .await;
     let mailbox = match opened {
         Ok(Ok(m)) => m,
-        Ok(Err(async_imap::error::Error::No(text))) => {
+        Ok(Err(e @ async_imap::error::Error::No(_))) => {
             return Err(ImapError::Setup {
                 account: name.to_string(),
                 message: format!(
                     "folder {folder:?} cannot be opened on {}: {} (check folders = [...] for this account)",
                     account.host,
-                    text.trim()
+                    imap::server_text(&e)
                 ),
             });
         }
@@ -677,19 +682,93 @@ impl WatchLock {
     }
 }
 
-/// The whole service until SIGINT/SIGTERM.
-pub async fn run(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<()> {
+/// Reads the config and rules again (for SIGHUP), with every check of the start.
+pub type Reload = Box<dyn Fn() -> anyhow::Result<(Config, RuleSet)> + Send>;
+
+/// How long a stop waits for tasks to finish their batch before abandoning them (an
+/// abandoned transaction is rolled back by SQLite; nothing half-done is kept).
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The whole service until SIGINT/SIGTERM. SIGHUP reloads config and rules: a new set
+/// that fails its checks is refused with its reason and the running one kept.
+pub async fn run(
+    mut config: Config,
+    db: PathBuf,
+    mut rules: RuleSet,
+    reload: Reload,
+) -> anyhow::Result<()> {
     let _lock = WatchLock::acquire(&db)?;
     // Claims left by a watch that was killed are void: no other watch can be running.
     outbox::release_leases(Store::open(&db)?.conn())?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let shared = Shared {
-        config: Arc::new(config),
-        db,
-        rules: Arc::new(rules),
-        deliver: Arc::new(Notify::new()),
-        shutdown: stop_rx,
-    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Shared {
+            config: Arc::new(config.clone()),
+            db: db.clone(),
+            rules: Arc::new(rules.clone()),
+            deliver: Arc::new(Notify::new()),
+            shutdown: stop_rx,
+        };
+        let mut tasks = spawn_all(&shared);
+        let reloaded = loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break None,
+                _ = term.recv() => break None,
+                _ = hup.recv() => match reload() {
+                    Ok(new) => break Some(new),
+                    Err(e) => tracing::error!(
+                        error = %format!("{e:#}"),
+                        "SIGHUP: the new config or rules are refused; running on with the old ones"
+                    ),
+                },
+            }
+        };
+        let stopping = reloaded.is_none();
+        tracing::info!(
+            "{}: finishing the current batch",
+            if stopping {
+                "shutting down"
+            } else {
+                "reloading"
+            }
+        );
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(STOP_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                grace_s = STOP_GRACE.as_secs(),
+                "tasks still busy after the grace period: abandoned (their open work is rolled back)"
+            );
+            tasks.abort_all();
+        }
+        match reloaded {
+            None => {
+                tracing::info!("stopped");
+                return Ok(());
+            }
+            Some((new_config, new_rules)) => {
+                if new_config.db_path(None) != config.db_path(None) {
+                    tracing::warn!(
+                        "SIGHUP: the database path changed in the config; restart mailroom watch to use it"
+                    );
+                }
+                config = new_config;
+                rules = new_rules;
+                tracing::info!(
+                    rules = rules.rules.len(),
+                    "SIGHUP: config and rules reloaded"
+                );
+            }
+        }
+    }
+}
+
+fn spawn_all(shared: &Shared) -> tokio::task::JoinSet<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for account in &shared.config.accounts {
         for folder in &account.folders {
@@ -710,16 +789,7 @@ pub async fn run(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<
         local_folders = shared.config.maildirs.len(),
         "mailroom watch started"
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down: finishing the current batch");
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
-    tracing::info!("stopped");
-    Ok(())
+    tasks
 }
 
 /// `watch --once`: every source caught up once, then what is due delivered.

@@ -237,7 +237,15 @@ fn imaps_starttls_and_an_unknown_certificate() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("login refused for reseller"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("IMAP login to 127.0.0.1 as reseller refused: [AUTHENTICATIONFAILED] Authentication failed."),
+        "{err}"
+    );
+    assert!(
+        !err.contains("No Response") && !err.contains("Some("),
+        "{err}"
+    );
 }
 
 #[test]
@@ -444,5 +452,202 @@ fn start_new_skips_what_was_there_before_the_first_run() {
         (r["messages"].as_u64(), r["events_new"].as_u64()),
         (Some(1), Some(1)),
         "{r}"
+    );
+}
+
+/// `doveadm kick`: the server closes every connection of the user, as a restart or a
+/// load balancer's idle timeout would.
+fn kick(dovecot: &Dovecot) {
+    let out = Command::new("doveadm")
+        .arg("-c")
+        .arg(dovecot.dir().join("dovecot.conf"))
+        .args(["kick", Dovecot::USER])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "doveadm kick: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn kicked_by_the_server_on_every_connection_kind_watch_reconnects_and_forwards() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    let sink = SmtpSink::start(SmtpOptions::plain());
+    let ca = format!("ca_file = \"{}\"", certs.ca_pem.display());
+    let kinds = [
+        ("plain", plain(&dovecot)),
+        (
+            "implicit",
+            format!("port = {}\ntls = \"implicit\"\n{ca}", dovecot.imaps_port()),
+        ),
+        (
+            "starttls",
+            format!("port = {}\ntls = \"starttls\"\n{ca}", dovecot.imap_port()),
+        ),
+    ];
+    let extra = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n[delivery]\nfirst_backoff = \"1s\"\n",
+        sink.port()
+    );
+    let rules = "[[rule]]\nname = \"all\"\nforward = { to = \"ops@example.com\", subject = \"fwd {{ event_id }}\" }\n";
+    for (round, (kind, account)) in kinds.iter().enumerate() {
+        let s = Setup::new(account, &extra, rules);
+        let mut child = s.spawn_watch();
+        s.wait("watching", Duration::from_secs(20), || {
+            s.log().contains("watching")
+        });
+        for k in 0..3 {
+            kick(&dovecot);
+            // Back and watching again: the next kick finds it connected.
+            s.wait(
+                &format!("{kind}: reconnected after kick {k}"),
+                Duration::from_secs(30),
+                || {
+                    assert!(
+                        child.0.try_wait().unwrap().is_none(),
+                        "{kind}: watch died after kick {k}\n{}",
+                        s.log()
+                    );
+                    s.log().matches("watching").count() == k + 2
+                },
+            );
+        }
+        let i = 1000 + round;
+        dovecot.append_via_imap("INBOX", &notification(i));
+        s.wait(
+            &format!("{kind}: the message after the kicks"),
+            Duration::from_secs(30),
+            || {
+                s.count(&format!(
+                    "SELECT COUNT(*) FROM events WHERE event_id = 'ev{i:06}'"
+                )) == 1
+            },
+        );
+        s.wait(
+            &format!("{kind}: its forward"),
+            Duration::from_secs(30),
+            || {
+                sink.messages()
+                    .iter()
+                    .any(|m| String::from_utf8_lossy(m).contains(&format!("fwd ev{i:06}")))
+            },
+        );
+        let status = terminate(&mut child);
+        assert!(status.success(), "{kind}: exit {status:?}\n{}", s.log());
+        assert!(
+            s.log().contains("IMAP error"),
+            "{kind}: the drop was logged\n{}",
+            s.log()
+        );
+        assert!(!s.log().contains("panicked"), "{}", s.log());
+    }
+}
+
+#[test]
+fn seen_and_move_left_undone_by_a_crash_are_finished_on_the_next_start() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    for i in 0..4 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    dovecot.create_folder("Processed");
+    // Stored and cursor moved, but the server-side step never ran (as if watch died
+    // between the commit and the MOVE): the same database, now with after = "move".
+    let s = Setup::new(&plain(&dovecot), "", NO_RULES);
+    assert_eq!(s.once()["events_new"], 4);
+    assert_eq!(dovecot.count("INBOX"), 4);
+    let moved = format!(
+        "db = \"m.db\"\n[[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n{}\nafter = \"move\"\nmove_to = \"Processed\"\n",
+        plain(&dovecot)
+    );
+    std::fs::write(s.dir.path().join("mailroom.toml"), moved).unwrap();
+    let r = s.once();
+    assert_eq!(
+        (r["messages"].as_u64(), r["events_new"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+    assert_eq!(dovecot.count("INBOX"), 0, "processed mail left behind");
+    assert_eq!(dovecot.count("Processed"), 4);
+
+    // The same for `seen`.
+    for i in 10..13 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    let s = Setup::new(&plain(&dovecot), "", NO_RULES);
+    assert_eq!(s.once()["events_new"], 3);
+    let seen = format!(
+        "db = \"m.db\"\n[[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n{}\nafter = \"seen\"\n",
+        plain(&dovecot)
+    );
+    std::fs::write(s.dir.path().join("mailroom.toml"), seen).unwrap();
+    s.once();
+    let flags: Vec<String> = dovecot
+        .messages("INBOX")
+        .into_iter()
+        .map(|m| m.flags)
+        .collect();
+    assert_eq!(flags.len(), 3);
+    assert!(flags.iter().all(|f| f.contains('S')), "{flags:?}");
+}
+
+#[test]
+fn several_folders_receiving_at_once_never_see_a_locked_database() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    let folders = ["INBOX", "A", "B", "C"];
+    for f in &folders[1..] {
+        dovecot.create_folder(f);
+    }
+    let account = format!(
+        "{}\nfolders = [\"INBOX\", \"A\", \"B\", \"C\"]",
+        plain(&dovecot)
+    );
+    let rules = "[[rule]]\nname = \"all\"\nforward = { to = \"ops@example.com\" }\n";
+    let s = Setup::new(&account, "[smtp]\ndir = \"out\"\n", rules);
+    let mut child = s.spawn_watch();
+    s.wait("four folders watched", Duration::from_secs(20), || {
+        s.log().matches("watching").count() == 4
+    });
+    let per = 40;
+    std::thread::scope(|scope| {
+        for (n, f) in folders.iter().enumerate() {
+            let dovecot = &dovecot;
+            scope.spawn(move || {
+                for i in 0..per {
+                    dovecot.deliver(f, &notification(n * 1000 + i));
+                }
+            });
+        }
+        // An import of the bundled samples writes beside watch at the same time.
+        scope.spawn(|| {
+            let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+            let import = s.run(&["import", samples]);
+            assert!(
+                import.status.success(),
+                "import beside watch: {}",
+                String::from_utf8_lossy(&import.stderr)
+            );
+        });
+    });
+    s.wait("every message", Duration::from_secs(60), || {
+        s.count("SELECT COUNT(*) FROM events WHERE event_id LIKE 'ev%'") == (per * 4) as i64
+    });
+    s.wait("every forward written", Duration::from_secs(60), || {
+        s.count("SELECT COUNT(*) FROM outbox WHERE state = 'done'")
+            == s.count("SELECT COUNT(*) FROM outbox")
+    });
+    assert!(terminate(&mut child).success());
+    let log = s.log();
+    assert!(!log.contains("ERROR"), "errors in the log:\n{log}");
+    assert!(!log.to_lowercase().contains("locked"), "{log}");
+    assert!(!log.contains("IMAP error"), "a reconnect happened:\n{log}");
+    assert_eq!(
+        s.count("SELECT MAX(seen_count) FROM events WHERE event_id LIKE 'ev%'"),
+        1
     );
 }

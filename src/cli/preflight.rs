@@ -79,9 +79,10 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
 fn secret(ctx: &Context, what: &str, s: &Secret, problems: &mut Vec<String>) {
     if let Err(e) = s.resolve() {
         let at = match (&s.password_env, &s.password_command) {
-            (Some(var), _) => ctx
-                .config
-                .position("password_env", Some(&format!("\"{var}\"")), "config"),
+            (Some(var), _) => {
+                ctx.config
+                    .position("password_env", Some(&format!("\"{var}\"")), "config")
+            }
             (None, Some(_)) => ctx.config.position("password_command", None, "config"),
             _ => "config".into(),
         };
@@ -113,4 +114,3 @@ fn ca_file(ctx: &Context, what: &str, file: Option<&Path>, problems: &mut Vec<St
         ));
     }
 }
-

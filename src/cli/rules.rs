@@ -470,10 +470,11 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
             });
         }
         if !dry_run {
-            let message: i64 =
-                tx.query_row("SELECT message FROM events WHERE id = ?1", [stored.id], |r| {
-                    r.get(0)
-                })?;
+            let message: i64 = tx.query_row(
+                "SELECT message FROM events WHERE id = ?1",
+                [stored.id],
+                |r| r.get(0),
+            )?;
             let new = crate::store::NewEvent {
                 row: stored.id,
                 message,

@@ -28,7 +28,17 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     if !args.once {
-        runtime.block_on(crate::watch::run(ctx.config.clone(), db, rules))?;
+        let config_path = ctx.config.origin.as_ref().map(|(p, _)| p.clone());
+        let db_override = ctx.db.clone();
+        let reload: crate::watch::Reload = Box::new(move || {
+            let ctx = Context::load(config_path.as_deref(), db_override.clone())?;
+            let rules = super::preflight::service_rules(&ctx)?;
+            Ok((ctx.config, rules))
+        });
+        let result = runtime.block_on(crate::watch::run(ctx.config.clone(), db, rules, reload));
+        // A blocking task stuck in a server's reply or a command must not hold the exit.
+        runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+        result?;
         return Ok(EXIT_OK);
     }
     let report = runtime.block_on(crate::watch::once(ctx.config.clone(), db, rules))?;

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::event::Event;
 use crate::rules::{Digest, Forward, Webhook};
-use crate::store::query::StoredEvent;
 use crate::store::outbox::Item;
+use crate::store::query::StoredEvent;
 
 pub const DEFAULT_SUBJECT: &str = "[mailroom] {{ registrar }} {{ type }}{% if domain %} {{ domain }}{% endif %}{% if status %} ({{ status }}){% endif %}";
 

@@ -48,11 +48,10 @@ impl Given {
     /// Whether `event` already got `action` (the same channel to the same place).
     pub fn has(&self, event: i64, action: &Action) -> bool {
         match action {
-            Action::Forward { forward, .. } => self.deliveries.contains(&(
-                event,
-                "forward".into(),
-                forward.to.join(", "),
-            )),
+            Action::Forward { forward, .. } => {
+                self.deliveries
+                    .contains(&(event, "forward".into(), forward.to.join(", ")))
+            }
             Action::Webhook { webhook, .. } => {
                 self.deliveries
                     .contains(&(event, "webhook".into(), webhook.url.clone()))

@@ -207,7 +207,10 @@ impl SmtpTarget {
         Ok(conn)
     }
 
-    async fn login(&self, mut conn: AsyncSmtpConnection) -> Result<AsyncSmtpConnection, DeliveryError> {
+    async fn login(
+        &self,
+        mut conn: AsyncSmtpConnection,
+    ) -> Result<AsyncSmtpConnection, DeliveryError> {
         if let Some(c) = &self.credentials {
             let mechanisms = [Mechanism::Plain, Mechanism::Login];
             match tokio::time::timeout(self.timeout, conn.auth(&mechanisms, c)).await {

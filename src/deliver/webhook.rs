@@ -65,11 +65,7 @@ impl Hooks {
             let error =
                 DeliveryError::transient(format!("POST {}: {}", redact(url), e.without_url()));
             // Not reached at all (DNS, connect, TLS): the host is down, not this URL.
-            if down {
-                error.unreachable()
-            } else {
-                error
-            }
+            if down { error.unreachable() } else { error }
         })?;
         let status = resp.status();
         if status.is_success() {

@@ -442,7 +442,9 @@ fn template(
             let mut unknown: Vec<String> = compiled
                 .undeclared_variables(false)
                 .into_iter()
-                .filter(|v| !variables.contains(&v.as_str()) && !TEMPLATE_GLOBALS.contains(&v.as_str()))
+                .filter(|v| {
+                    !variables.contains(&v.as_str()) && !TEMPLATE_GLOBALS.contains(&v.as_str())
+                })
                 .collect();
             unknown.sort();
             if let Some(v) = unknown.first() {

@@ -74,11 +74,26 @@ impl ImapError {
 pub fn server_text(e: &async_imap::error::Error) -> String {
     use async_imap::error::Error;
     match e {
-        Error::No(text) | Error::Bad(text) => text.trim().to_string(),
+        Error::No(text) | Error::Bad(text) => status_text(text),
         Error::ConnectionLost => "the server closed the connection".into(),
         Error::Io(io) => crate::reason::io(io),
         other => other.to_string(),
     }
+}
+
+/// async-imap hands NO/BAD texts over in Rust debug form (`code: None, info:
+/// Some("[AUTHENTICATIONFAILED] Authentication failed.")`): the server's words only.
+fn status_text(text: &str) -> String {
+    let text = text.trim();
+    if let Some(start) = text.find("info: Some(\"") {
+        let rest = &text[start + "info: Some(\"".len()..];
+        let end = rest.rfind("\")").unwrap_or(rest.len());
+        return rest[..end].replace("\\\"", "\"").replace("\\\\", "\\");
+    }
+    if text.contains("info: None") {
+        return "refused without a reason".into();
+    }
+    text.to_string()
 }
 
 /// An error's text for people.
@@ -127,8 +142,8 @@ async fn wrap_tls(
         message,
     };
     let ca = account.ca_file.as_ref().map(|p| config.resolve(p));
-    let client = crate::tls::client(ca.as_deref(), account.cert_fingerprint.as_deref())
-        .map_err(tls_err)?;
+    let client =
+        crate::tls::client(ca.as_deref(), account.cert_fingerprint.as_deref()).map_err(tls_err)?;
     let limit = config.watch.command_timeout;
     match tokio::time::timeout(limit, crate::tls::connect(tcp, &account.host, &client)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
@@ -154,7 +169,12 @@ async fn starttls(
     let mut line = String::new();
     match tokio::time::timeout(greeting_wait(limit), reader.read_line(&mut line)).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(ImapError::other(name, format!("greeting: {}", crate::reason::io(&e)))),
+        Ok(Err(e)) => {
+            return Err(ImapError::other(
+                name,
+                format!("greeting: {}", crate::reason::io(&e)),
+            ));
+        }
         Err(_) => return Err(silent_port(account, port, limit)),
     }
     if !line.starts_with("* OK") {
@@ -249,9 +269,17 @@ pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSes
         match tokio::time::timeout(wait, client.read_response()).await {
             Ok(Ok(Some(_))) => {}
             Ok(Ok(None)) => {
-                return Err(ImapError::other(name, "the server closed the connection before its greeting"));
+                return Err(ImapError::other(
+                    name,
+                    "the server closed the connection before its greeting",
+                ));
             }
-            Ok(Err(e)) => return Err(ImapError::other(name, format!("greeting: {}", crate::reason::io(&e)))),
+            Ok(Err(e)) => {
+                return Err(ImapError::other(
+                    name,
+                    format!("greeting: {}", crate::reason::io(&e)),
+                ));
+            }
             Err(_) if account.tls == Tls::None => return Err(silent_port(account, port, limit)),
             Err(_) => {
                 return Err(ImapError::Timeout {
@@ -407,6 +435,20 @@ pub async fn move_to(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn server_words_without_debug_text() {
+        assert_eq!(
+            super::status_text(
+                "code: None, info: Some(\"[AUTHENTICATIONFAILED] Authentication failed.\")"
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(
+            super::status_text("Mailbox doesn't exist"),
+            "Mailbox doesn't exist"
+        );
+    }
+
     #[test]
     fn uid_sets() {
         assert_eq!(super::uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
