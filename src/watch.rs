@@ -579,6 +579,7 @@ fn local_catch_up(store: &mut Store, shared: &Shared, m: &MaildirConfig) -> Resu
         sum(&mut total, b);
         shared.deliver.notify_one();
     }
+    let _ = cursors::read(store.conn(), &m.name, "", total.messages);
     let _ = cursors::synced(store.conn(), &m.name, "");
     if total.messages > 0 {
         tracing::info!(source = %m.name, messages = total.messages, new_events = total.events_new, "caught up");

@@ -233,10 +233,18 @@ fn smtp_down_keeps_items_queued_then_each_is_delivered_once() {
     assert_eq!(out.status.code(), Some(1));
     let items = env.outbox();
     assert_eq!(items.len(), 3);
-    for i in &items {
-        assert_eq!(i["state"], "pending");
-        assert_eq!(i["attempts"], 1);
-        assert!(i["last_error"].as_str().unwrap().contains("SMTP"), "{i}");
+    // The first was tried; the server being unreachable, the others wait untried and
+    // keep their own (zero) attempt counts and no borrowed error.
+    assert!(items.iter().all(|i| i["state"] == "pending"));
+    assert_eq!(items[0]["attempts"], 1);
+    assert!(
+        items[0]["last_error"].as_str().unwrap().contains("SMTP"),
+        "{}",
+        items[0]
+    );
+    for i in &items[1..] {
+        assert_eq!(i["attempts"], 0, "{i}");
+        assert!(i["last_error"].is_null(), "{i}");
     }
     // Not due yet: nothing is retried early.
     assert!(env.run(&["deliver"]).status.success());
@@ -567,4 +575,150 @@ fn rules_test_topics_and_test_sends() {
     assert_eq!(body["topic"], "transfer.in");
     // No event was stored by the test.
     assert_eq!(env.json(&["events", "--count", "--json"])["count"], 0);
+}
+
+#[test]
+fn an_error_answer_holds_back_only_its_url_and_an_unreachable_host_only_itself() {
+    let hook = HttpSink::start();
+    hook.set_path_status("/bad", 500);
+    hook.set_path_status("/good", 200);
+    // A port nobody listens on: connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let rules = format!(
+        "[[rule]]\nname = \"bad\"\nwhen.status = \"completed\"\nwebhook = {{ url = \"{0}/bad\" }}\n\n\
+         [[rule]]\nname = \"good\"\nwebhook = {{ url = \"{0}/good\" }}\n\n\
+         [[rule]]\nname = \"down\"\nwhen.status = \"pending\"\nwebhook = {{ url = \"{down}/x\" }}\n",
+        hook.url()
+    );
+    let env = Env::new(
+        "db = \"m.db\"\n[webhook]\ntimeout = \"5s\"\n",
+        &[("10.toml", &rules)],
+    );
+    let mails: Vec<String> = (0..3)
+        .map(|i| transfer(&format!("c-{i}"), "x.example", "completed"))
+        .chain((0..3).map(|i| transfer(&format!("p-{i}"), "y.example", "pending")))
+        .collect();
+    env.import(&mails);
+    let out = env.run(&["deliver", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let items = env.outbox();
+    let of = |rule: &str| -> Vec<&Value> { items.iter().filter(|i| i["rule"] == rule).collect() };
+    // /good is on the same host as /bad: every one delivered, no error shown.
+    assert_eq!(of("good").len(), 6);
+    for i in of("good") {
+        assert_eq!(i["state"], "done", "{i}");
+        assert!(i["last_error"].is_null(), "{i}");
+        assert_eq!(i["attempts"], 1, "{i}");
+    }
+    // Each /bad item was tried and carries its own error.
+    assert_eq!(of("bad").len(), 3);
+    for i in of("bad") {
+        assert_eq!(
+            (i["state"].as_str(), i["attempts"].as_u64()),
+            (Some("pending"), Some(1)),
+            "{i}"
+        );
+        assert!(i["last_error"].as_str().unwrap().contains("500"), "{i}");
+    }
+    let bad_requests = hook.requests().iter().filter(|r| r.path == "/bad").count();
+    assert_eq!(bad_requests, 3);
+    // The unreachable host: one tried, the others wait untried with their own counts.
+    let down_items = of("down");
+    assert_eq!(down_items.len(), 3);
+    let tried: Vec<&&Value> = down_items.iter().filter(|i| i["attempts"] == 1).collect();
+    assert_eq!(tried.len(), 1, "{down_items:?}");
+    assert!(
+        tried[0]["last_error"].as_str().unwrap().contains("POST"),
+        "{}",
+        tried[0]
+    );
+    for i in down_items.iter().filter(|i| i["attempts"] == 0) {
+        assert!(
+            i["last_error"].is_null(),
+            "an untried item shows another's error: {i}"
+        );
+    }
+
+    // Later the bad URL recovers: delivered items show no error any more.
+    hook.set_path_status("/bad", 200);
+    assert_eq!(
+        env.run_at(Some("+7200"), &["deliver"]).status.code(),
+        Some(1)
+    );
+    for i in env.outbox().iter().filter(|i| i["rule"] == "bad") {
+        assert_eq!(i["state"], "done", "{i}");
+        assert!(i["last_error"].is_null(), "{i}");
+        assert_eq!(i["attempts"], 2, "{i}");
+    }
+}
+
+#[test]
+fn a_permanent_failure_says_so_in_the_fallback_mail_with_the_retry_command() {
+    let sink = SmtpSink::start(SmtpOptions::plain());
+    let hook = HttpSink::start();
+    hook.set_status(404);
+    let rules = format!(
+        "[[rule]]\nname = \"hook\"\nwebhook = {{ url = \"{}/gone\" }}\n",
+        hook.url()
+    );
+    let config = smtp_config(sink.port(), "none", "")
+        + "[delivery]\nfallback_to = [\"postmaster@example.net\"]\n";
+    let env = Env::new(&config, &[("10.toml", &rules)]);
+    env.import(&[transfer("perm-1", "p.example", "completed")]);
+    assert_eq!(env.run(&["deliver"]).status.code(), Some(1));
+    let dead: Vec<Value> = env
+        .outbox()
+        .into_iter()
+        .filter(|i| i["state"] == "dead")
+        .collect();
+    assert_eq!(dead.len(), 1);
+    let id = dead[0]["id"].as_i64().unwrap();
+    let got = sink.wait_for(1, Duration::from_secs(5));
+    let mail = String::from_utf8_lossy(&got[0]).replace("=\r\n", "");
+    assert!(mail.contains("refused permanently"), "{mail}");
+    assert!(!mail.contains("give-up window"), "{mail}");
+    assert!(
+        mail.contains(&format!("mailroom outbox retry {id}")),
+        "{mail}"
+    );
+    assert!(mail.contains("404"), "{mail}");
+}
+
+#[test]
+fn rules_apply_queues_what_new_rules_ask_for_stored_events_once() {
+    let sink = SmtpSink::start(SmtpOptions::plain());
+    let env = Env::new(&smtp_config(sink.port(), "none", ""), &[]);
+    env.import(&[
+        transfer("ap-1", "a.example", "completed"),
+        transfer("ap-2", "b.example", "completed"),
+    ]);
+    assert!(env.outbox().is_empty());
+    std::fs::write(env.path("rules/10.toml"), FORWARD_RULE).unwrap();
+    let dry = env.json(&[
+        "rules",
+        "apply",
+        "--since",
+        "2000-01-01",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(dry.as_array().unwrap().len(), 2, "{dry}");
+    assert!(env.outbox().is_empty(), "a dry run queued something");
+    let done = env.json(&["rules", "apply", "--since", "2000-01-01", "--json"]);
+    assert_eq!(done.as_array().unwrap().len(), 2, "{done}");
+    assert_eq!(env.outbox().len(), 2);
+    // Never twice: applying again, or delivering and applying again, queues nothing.
+    let again = env.json(&["rules", "apply", "--since", "2000-01-01", "--json"]);
+    assert_eq!(again.as_array().unwrap().len(), 0, "{again}");
+    assert!(env.run(&["deliver"]).status.success());
+    let again = env.json(&["rules", "apply", "--since", "2000-01-01", "--json"]);
+    assert_eq!(again.as_array().unwrap().len(), 0, "{again}");
+    assert_eq!(sink.wait_for(2, Duration::from_secs(5)).len(), 2);
+    // A new event after the rule exists gets its forward at import, not again by apply.
+    env.import(&[transfer("ap-3", "c.example", "completed")]);
+    let again = env.json(&["rules", "apply", "--since", "2000-01-01", "--json"]);
+    assert_eq!(again.as_array().unwrap().len(), 0, "{again}");
+    assert_eq!(env.outbox().len(), 3);
 }

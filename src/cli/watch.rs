@@ -8,7 +8,8 @@ pub struct Args {
     /// Catch up every source, deliver what is due, and exit (for cron and tries).
     #[arg(long)]
     once: bool,
-    /// With --once: print the report as JSON.
+    /// With --once: print the report as JSON (messages, events_new, duplicates,
+    /// quarantined, errors, delivery).
     #[arg(long, requires = "once")]
     json: bool,
 }
@@ -69,6 +70,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
+    /// Print the status as JSON (folders, problems, outbox and event counts).
     #[arg(long)]
     json: bool,
 }
@@ -98,8 +100,33 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
         .iter()
         .filter(|(s, f)| !folders.iter().any(|x| &x.source == s && &x.folder == f))
         .collect();
+    // What a script watching the service must hear about: exit 1 and say which.
+    let mut problems: Vec<String> = folders
+        .iter()
+        .filter_map(|f| {
+            let e = f.last_error.as_deref()?;
+            let name = if f.folder.is_empty() {
+                f.source.clone()
+            } else {
+                format!("{}/{}", f.source, f.folder)
+            };
+            Some(format!("{name}: last attempt failed: {e}"))
+        })
+        .collect();
+    if dead > 0 {
+        problems.push(format!(
+            "outbox: {dead} delivery(ies) given up (mailroom outbox lists them; mailroom outbox retry ID sends one again)"
+        ));
+    }
+    let code = if problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    };
     if args.json {
         let v = serde_json::json!({
+            "ok": problems.is_empty(),
+            "problems": problems,
             "folders": folders,
             "never_synced": never.iter().map(|(s, f)| serde_json::json!({"source": s, "folder": f})).collect::<Vec<_>>(),
             "outbox_pending": depth,
@@ -108,7 +135,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
             "quarantined": quarantined,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(EXIT_OK);
+        return Ok(code);
     }
     println!(
         "database {}: {events} events, {quarantined} quarantined messages",
@@ -148,5 +175,8 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
             }
         );
     }
-    Ok(EXIT_OK)
+    for p in &problems {
+        eprintln!("problem: {p}");
+    }
+    Ok(code)
 }

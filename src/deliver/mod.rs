@@ -85,6 +85,8 @@ pub struct Report {
     pub delivered: u64,
     /// Failed this time; will be retried.
     pub failed: u64,
+    /// Not tried: their destination was found unreachable in this pass.
+    pub deferred: u64,
     /// Given up: sent to the fallback address (when one is set) and marked dead.
     pub dead: u64,
     /// Digest periods closed and queued.
@@ -151,6 +153,7 @@ impl Deliverer {
                     now + self.backoff(item.attempts + 1),
                     now - window,
                 )?;
+                report.deferred += deferred as u64;
                 if deferred > 0 {
                     tracing::warn!(destination = %destination(&item), deferred, "destination unreachable: its other deliveries wait");
                 }

@@ -43,8 +43,18 @@ pub fn set(conn: &Connection, source: &str, folder: &str, cursor: Cursor, read: 
 pub fn synced(conn: &Connection, source: &str, folder: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO cursors (source, folder, last_sync) VALUES (?1, ?2, ?3)
-         ON CONFLICT (source, folder) DO UPDATE SET last_sync = ?3, last_error = NULL",
+         ON CONFLICT (source, folder) DO UPDATE SET last_sync = ?3, last_error = NULL, last_error_at = NULL",
         params![source, folder, clock::now_stamp()],
+    )?;
+    Ok(())
+}
+
+/// Counts `read` messages of a source without a cursor (a local folder).
+pub fn read(conn: &Connection, source: &str, folder: &str, read: u64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO cursors (source, folder, messages) VALUES (?1, ?2, ?3)
+         ON CONFLICT (source, folder) DO UPDATE SET messages = messages + ?3",
+        params![source, folder, read as i64],
     )?;
     Ok(())
 }

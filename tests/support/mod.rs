@@ -1411,6 +1411,8 @@ struct HttpState {
     requests: Vec<HttpRequest>,
     default: HttpResponse,
     queued: VecDeque<HttpResponse>,
+    /// Status per request path (without query), before the default.
+    by_path: Vec<(String, u16)>,
     errors: Vec<String>,
 }
 
@@ -1445,6 +1447,7 @@ impl HttpSink {
                 requests: Vec::new(),
                 default: HttpResponse::status(200),
                 queued: VecDeque::new(),
+                by_path: Vec::new(),
                 errors: Vec::new(),
             }),
             cond: Condvar::new(),
@@ -1557,6 +1560,12 @@ impl HttpSink {
     /// Response for all following requests (after any queued ones).
     pub fn set_response(&self, response: HttpResponse) {
         self.shared.state.lock().unwrap().default = response;
+    }
+    /// Answer every request to `path` (query ignored) with `status`.
+    pub fn set_path_status(&self, path: &str, status: u16) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.by_path.retain(|(p, _)| p != path);
+        st.by_path.push((path.to_string(), status));
     }
     /// One-shot responses used, in order, before the default one
     /// (e.g. 500 then 503, then the default 200).
@@ -1825,6 +1834,7 @@ fn serve_http_conn(stream: TcpStream, shared: &HttpShared) -> Result<(), String>
 
         let response = {
             let mut st = shared.state.lock().unwrap();
+            let bare = path.split('?').next().unwrap_or_default().to_string();
             st.requests.push(HttpRequest {
                 method,
                 path,
@@ -1833,7 +1843,11 @@ fn serve_http_conn(stream: TcpStream, shared: &HttpShared) -> Result<(), String>
                 body,
             });
             shared.cond.notify_all();
-            st.queued.pop_front().unwrap_or_else(|| st.default.clone())
+            let by_path = st.by_path.iter().find(|(p, _)| *p == bare).map(|(_, c)| *c);
+            st.queued.pop_front().unwrap_or_else(|| match by_path {
+                Some(code) => HttpResponse::status(code),
+                None => st.default.clone(),
+            })
         };
         if !response.delay.is_zero() {
             thread::sleep(response.delay);
