@@ -651,3 +651,93 @@ fn several_folders_receiving_at_once_never_see_a_locked_database() {
         1
     );
 }
+
+#[test]
+fn wrong_tls_settings_and_pinned_certificates_are_explained_quickly() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    dovecot.deliver("INBOX", &notification(1));
+    let fail = |account: &str| -> String {
+        let s = Setup::new(account, "", NO_RULES);
+        let started = Instant::now();
+        let out = s.run(&["watch", "--once"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "took {:?} to say it",
+            started.elapsed()
+        );
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!err.contains("Some(") && !err.contains("code:"), "{err}");
+        err
+    };
+    // TLS from the first byte against the plain port.
+    let err = fail(&format!(
+        "port = {}\ntls = \"implicit\"",
+        dovecot.imap_port()
+    ));
+    assert!(err.contains("tls = \"starttls\""), "{err}");
+    // STARTTLS (and plain) against the implicit-TLS port: no 60 s wait.
+    let err = fail(&format!(
+        "port = {}\ntls = \"starttls\"",
+        dovecot.imaps_port()
+    ));
+    assert!(err.contains("tls = \"implicit\""), "{err}");
+    let err = fail(&format!("port = {}\ntls = \"none\"", dovecot.imaps_port()));
+    assert!(err.contains("tls = \"implicit\""), "{err}");
+    // An unknown certificate: what to set, with the fingerprint to pin.
+    let err = fail(&format!(
+        "port = {}\ntls = \"implicit\"",
+        dovecot.imaps_port()
+    ));
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&certs.cert_pem)
+        .output()
+        .unwrap()
+        .stdout;
+    use sha2::Digest;
+    let fp: String = sha2::Sha256::digest(&der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        err.contains("certificate of 127.0.0.1 is not trusted: set ca_file = \"…\" to the CA that signed it, or pin it with cert_fingerprint = \"sha256:"),
+        "{err}"
+    );
+    assert!(err.contains(&fp), "the fingerprint to pin: {err}");
+    // Pinned (no CA file): works, for implicit TLS and STARTTLS.
+    for (port, tls) in [
+        (dovecot.imaps_port(), "implicit"),
+        (dovecot.imap_port(), "starttls"),
+    ] {
+        let s = Setup::new(
+            &format!("port = {port}\ntls = \"{tls}\"\ncert_fingerprint = \"sha256:{fp}\""),
+            "",
+            NO_RULES,
+        );
+        assert_eq!(s.once()["events_new"], 1, "{tls}");
+    }
+    // A wrong pin is refused, naming what the server shows.
+    let wrong = format!("sha256:{}", "00".repeat(32));
+    let err = fail(&format!(
+        "port = {}\ntls = \"implicit\"\ncert_fingerprint = \"{wrong}\"",
+        dovecot.imaps_port()
+    ));
+    assert!(
+        err.contains("does not match cert_fingerprint") && err.contains(&fp),
+        "{err}"
+    );
+    // A missing move_to folder and a missing watched folder are named.
+    let err = fail(&format!(
+        "{}\nafter = \"move\"\nmove_to = \"Archive/Registrars\"",
+        plain(&dovecot)
+    ));
+    assert!(
+        err.contains("move_to folder \"Archive/Registrars\" does not exist")
+            && err.contains("create it, or set after ="),
+        "{err}"
+    );
+    let err = fail(&format!("{}\nfolders = [\"Nope\"]", plain(&dovecot)));
+    assert!(err.contains("folder \"Nope\" cannot be opened"), "{err}");
+}

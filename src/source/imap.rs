@@ -85,12 +85,12 @@ pub fn server_text(e: &async_imap::error::Error) -> String {
 /// Some("[AUTHENTICATIONFAILED] Authentication failed.")`): the server's words only.
 fn status_text(text: &str) -> String {
     let text = text.trim();
-    if let Some(start) = text.find("info: Some(\"") {
-        let rest = &text[start + "info: Some(\"".len()..];
+    if let Some(start) = text.find("Some(\"") {
+        let rest = &text[start + "Some(\"".len()..];
         let end = rest.rfind("\")").unwrap_or(rest.len());
         return rest[..end].replace("\\\"", "\"").replace("\\\\", "\\");
     }
-    if text.contains("info: None") {
+    if text.contains("info: None") || text.contains("information: None") {
         return "refused without a reason".into();
     }
     text.to_string()
