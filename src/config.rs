@@ -139,10 +139,18 @@ impl Secret {
                 .arg("-c")
                 .arg(cmd)
                 .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
                 .output()?;
             if !out.status.success() {
-                anyhow::bail!("password_command exited with {}", out.status);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let said = stderr.trim();
+                let code = out
+                    .status
+                    .code()
+                    .map_or("was killed".to_string(), |c| format!("exited with {c}"));
+                if said.is_empty() {
+                    anyhow::bail!("password_command {code}");
+                }
+                anyhow::bail!("password_command {code}: {said}");
             }
             let text = String::from_utf8_lossy(&out.stdout);
             return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
