@@ -1,9 +1,17 @@
-//! EPP poll messages (`<epp><response><msgQ id=…>` with `resData`): AutoDNS sends its
-//! poll queue in this format by email when EPP is active and a message goes unconfirmed.
+//! EPP poll messages (`<epp><response><msgQ id=…>`, RFC 5730 §2.9.2.3): AutoDNS sends
+//! its poll queue in this format by email when EPP is active and a message goes
+//! unconfirmed, and the queue carries what any registry put there: RFC 5731 `panData`
+//! and `trnData`, and registry elements mailroom need not know (`.se`
+//! `iis:deleteNotify`, DNS Belgium `dnsbe:pollRes`, Norid / nic.at `message
+//! type="domain-transferred-away"`), or no `resData` at all. One `msgQ` is one event.
 
+use super::autodns_json::looks_like_domain;
 use super::xml::Element;
 use super::{Context, Draft, time};
 use crate::event::{Format, Kind, Registrar};
+
+/// How many elements the domain search looks at, so a huge nested copy stays cheap.
+const MAX_SEARCH: usize = 10_000;
 
 pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
     if root.local_name() != "epp" {
@@ -12,7 +20,13 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
     let response = root.child("response")?;
     let msg_q = response.child("msgQ")?;
     let id = msg_q.attr("id")?.trim().to_string();
+    if id.is_empty() {
+        return None;
+    }
+    // `panData` followed by `trnData` (or anything else) is still one message: the
+    // first element names it.
     let res = response.child("resData").and_then(|r| r.children.first());
+    let extension = response.child("extension");
     let event_type = res.map_or("message", |r| r.local_name()).to_string();
     let kind = if event_type == "panData" {
         Kind::Job
@@ -27,14 +41,15 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
         response.to_json(),
     );
     draft.event_id = Some(id);
+    draft.status_text = msg_q.child("msg").map(all_text).filter(|t| !t.is_empty());
+    draft.domain = res
+        .and_then(domain_in)
+        .or_else(|| extension.and_then(domain_in));
     if let Some(res) = res {
-        let name = res.child("name");
-        draft.domain = name
-            .map(|n| n.text.trim().to_string())
-            .filter(|n| !n.is_empty());
         match res.local_name() {
             "panData" => {
-                let ok = name
+                let ok = res
+                    .child("name")
                     .and_then(|n| n.attr("paResult"))
                     .is_some_and(|r| matches!(r.trim(), "1" | "true"));
                 draft.status = Some(if ok { "success" } else { "error" }.into());
@@ -44,6 +59,11 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
                 draft.status = res.text_at(&["trStatus"]).map(str::to_ascii_lowercase);
                 draft.occurred_at = res.text_at(&["reDate"]).and_then(utc);
             }
+            "pollRes" => {
+                draft.status = res.text_at(&["action"]).map(str::to_ascii_lowercase);
+                draft.occurred_at = res.text_at(&["date"]).and_then(utc);
+            }
+            "message" => draft.topic = res.attr("type").and_then(message_topic),
             _ => {}
         }
     }
@@ -51,6 +71,87 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
         draft.occurred_at = msg_q.text_at(&["qDate"]).and_then(utc);
     }
     Some(vec![draft])
+}
+
+/// Norid and nic.at say what a `message` is in its `type` attribute.
+fn message_topic(kind: &str) -> Option<&'static str> {
+    let kind = kind.to_ascii_lowercase();
+    if kind.contains("transferred-away") || kind.contains("transfer-away") {
+        Some("transfer.out")
+    } else if kind.contains("deleted") {
+        Some("domain.deleted")
+    } else {
+        None
+    }
+}
+
+/// The domain an element is about, wherever the registry put it: a `domain:name`
+/// (however deep, also in a nested or copied EPP message), a registry's `domainname`
+/// element, or a Norid / nic.at `<entry name="domain">` (`objectname` of a domain).
+/// Host names, contact handles and name servers never count.
+fn domain_in(el: &Element) -> Option<String> {
+    let all: Vec<&Element> = std::iter::once(el)
+        .chain(el.descendants())
+        .take(MAX_SEARCH)
+        .collect();
+    let text = |e: &Element| {
+        let t = e.text.trim();
+        (e.children.is_empty() && looks_like_domain(t)).then(|| t.to_string())
+    };
+    let domain_name = all.iter().find_map(|e| {
+        let in_domain_ns = e.name.starts_with("domain:")
+            || e.attr("xmlns").is_some_and(|ns| ns.contains("domain"));
+        (e.local_name() == "name" && in_domain_ns)
+            .then(|| text(e))
+            .flatten()
+    });
+    domain_name
+        .or_else(|| {
+            all.iter().find_map(|e| {
+                matches!(
+                    e.local_name().to_ascii_lowercase().as_str(),
+                    "domainname" | "domain"
+                )
+                .then(|| text(e))
+                .flatten()
+            })
+        })
+        .or_else(|| {
+            all.iter().find_map(|e| {
+                if e.local_name() != "entry" {
+                    return None;
+                }
+                match e.attr("name")? {
+                    "domain" => text(e),
+                    "objectname" if object_is_domain(all.as_slice()) => text(e),
+                    _ => None,
+                }
+            })
+        })
+}
+
+/// `<entry name="objecttype">domain</entry>` among the entries.
+fn object_is_domain(all: &[&Element]) -> bool {
+    all.iter().any(|e| {
+        e.local_name() == "entry"
+            && e.attr("name") == Some("objecttype")
+            && e.text.trim().eq_ignore_ascii_case("domain")
+    })
+}
+
+/// An element's text with its children's, for `<msg>` that may hold markup.
+fn all_text(el: &Element) -> String {
+    let mut out = el.text.trim().to_string();
+    for d in el.descendants().into_iter().take(MAX_SEARCH) {
+        let t = d.text.trim();
+        if !t.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(t);
+        }
+    }
+    out
 }
 
 fn utc(t: &str) -> Option<String> {

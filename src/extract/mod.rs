@@ -199,6 +199,7 @@ pub struct Draft {
     pub domain: Option<String>,
     pub domains: Vec<String>,
     pub status: Option<String>,
+    pub status_text: Option<String>,
     pub occurred_at: Option<String>,
     /// The table's default status does not apply (test messages).
     pub no_default_status: bool,
@@ -225,6 +226,7 @@ impl Draft {
             domain: None,
             domains: Vec::new(),
             status: None,
+            status_text: None,
             occurred_at: None,
             no_default_status: false,
         }
@@ -276,6 +278,10 @@ impl Draft {
                 .status
                 .filter(|s| !s.is_empty())
                 .or_else(|| default_status.map(str::to_string)),
+            status_text: self
+                .status_text
+                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|t| !t.is_empty()),
             occurred_at: self.occurred_at,
             format: self.format,
             data: self.data,
