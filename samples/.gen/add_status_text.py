@@ -5,7 +5,7 @@ golden event written before it existed, right after `status`.
 The value is what the registrars' documentation says carries their own words, read from
 the golden event's own `data` (the documented payload), never from mailroom's output:
 - AutoDNS JSON/XML messages: the message's `status.text` (for XML jobs the job's
-  `status` block when it has the code), else the first `messages[].text`, else null;
+  `status` block when it has the code), else the job's `status.text`, else null;
 - AutoDNS Standard text: the bracketed text of the status line (`S0104 [text]`), the
   `<system>` block's coded status first;
 - EPP poll messages: the `msgQ` `<msg>` text;
@@ -36,9 +36,6 @@ def autodns_json(data):
     st = msg.get("status")
     if isinstance(st, dict) and st.get("text"):
         return st["text"]
-    ms = msg.get("messages")
-    if isinstance(ms, list) and ms and isinstance(ms[0], dict) and ms[0].get("text"):
-        return ms[0]["text"]
     job = msg.get("job")
     if isinstance(job, dict) and isinstance(job.get("status"), dict):
         return job["status"].get("text")

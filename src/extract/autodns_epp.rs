@@ -46,6 +46,13 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
         .and_then(domain_in)
         .or_else(|| extension.and_then(domain_in));
     if let Some(res) = res {
+        // `contact:delete` is about a contact, whatever the table says of its name.
+        draft.object = res
+            .name
+            .split_once(':')
+            .map(|(prefix, _)| prefix)
+            .filter(|p| matches!(*p, "domain" | "contact" | "host"))
+            .map(str::to_string);
         match res.local_name() {
             "panData" => {
                 let ok = res

@@ -90,19 +90,13 @@ fn job_event(msg: &Value, item: &Value) -> Option<Draft> {
         .get("status")
         .filter(|s| s.get("code").is_some())
         .or_else(|| job?.get("status").filter(|s| s.is_object()));
-    let first_message = msg
-        .get("messages")
-        .and_then(Value::as_array)
-        .and_then(|m| m.first());
     let job_state = job
         .and_then(|j| j.get("status"))
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let code = block
-        .and_then(|s| s.get("code"))
-        .and_then(scalar_string)
-        .or_else(|| first_message?.get("code").and_then(scalar_string));
+    // `messages[]` report on other objects (a contact created on the way): not the job.
+    let code = block.and_then(|s| s.get("code")).and_then(scalar_string);
     let event_type = code.clone().or_else(|| job_state.map(str::to_string))?;
     let mut draft = Draft::new(
         Registrar::Autodns,
@@ -115,7 +109,6 @@ fn job_event(msg: &Value, item: &Value) -> Option<Draft> {
     draft.status = block
         .and_then(|s| s.get("type"))
         .and_then(Value::as_str)
-        .or_else(|| first_message?.get("status").and_then(Value::as_str))
         .or(job_state)
         .map(job_status)
         .or_else(|| code.as_deref().and_then(status_of_code));
@@ -181,19 +174,11 @@ fn immediate_reply(v: &Value) -> Option<Draft> {
     Some(draft)
 }
 
-/// The registrar's words: the message's `status.text`, else its first `messages[]`
-/// text, else the job's status text.
+/// The registrar's words: the message's `status.text`, else the job's status text.
 fn status_text(msg: &Value) -> Option<String> {
     msg.get("status")
         .and_then(|s| s.get("text"))
         .and_then(scalar_string)
-        .or_else(|| {
-            msg.get("messages")?
-                .as_array()?
-                .first()?
-                .get("text")
-                .and_then(scalar_string)
-        })
         .or_else(|| {
             msg.get("job")?
                 .get("status")?

@@ -1,0 +1,141 @@
+//! For a payload no extractor took: which extractor it comes closest to and which of
+//! that extractor's fields it lacks, so `mailroom quarantine --suggest` can tell the
+//! reseller what to send upstream. Pure, like the extractors.
+
+use serde_json::Value;
+
+use super::xml::Element;
+
+/// The closest extractor and the fields it could not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    pub extractor: &'static str,
+    pub missing: Vec<&'static str>,
+}
+
+/// The words the quarantine reason carries them in; `quarantine --suggest` reads them
+/// back.
+pub const CLOSEST: &str = "closest extractor";
+pub const MISSING: &str = "missing";
+
+impl Suggestion {
+    pub fn to_reason(&self) -> String {
+        format!(
+            "{CLOSEST} {}; {MISSING} {}",
+            self.extractor,
+            self.missing.join(", ")
+        )
+    }
+}
+
+/// Each JSON extractor with the fields (dotted paths; `a|b` means either) it needs.
+const JSON_SHAPES: &[(&str, &[&str])] = &[
+    ("opensrs", &["object", "event", "event_id|object_data"]),
+    (
+        "autodns-json",
+        &["id", "notify.type|job|status.code", "object.type"],
+    ),
+    (
+        "autodns-json-reply",
+        &["stid", "status.code", "object.type"],
+    ),
+    ("gandi", &["source_notification", "domain|domains|handle"]),
+];
+
+fn has_path(v: &Value, path: &str) -> bool {
+    path.split('|').any(|alt| {
+        alt.split('.')
+            .try_fold(v, |v, k| v.get(k))
+            .is_some_and(|v| !v.is_null())
+    })
+}
+
+/// The closest JSON extractor for an object (also looking into a `data[]` or
+/// `message` wrapper), or None for a value that is no object.
+pub fn for_json(v: &Value) -> Option<Suggestion> {
+    v.as_object()?;
+    let inner = v
+        .get("data")
+        .and_then(Value::as_array)
+        .and_then(|d| d.first())
+        .map(|i| i.get("message").unwrap_or(i))
+        .or_else(|| v.get("message"));
+    JSON_SHAPES
+        .iter()
+        .map(|(name, fields)| {
+            let missing: Vec<&'static str> = fields
+                .iter()
+                .copied()
+                .filter(|f| !has_path(v, f) && !inner.is_some_and(|i| has_path(i, f)))
+                .collect();
+            Suggestion {
+                extractor: name,
+                missing,
+            }
+        })
+        .min_by_key(|s| s.missing.len())
+}
+
+/// The closest XML extractor by root element, and what it lacks.
+pub fn for_xml(root: &Element) -> Suggestion {
+    let (extractor, needs): (&'static str, &[(&'static str, &[&str])]) = match root.local_name() {
+        "OPS_envelope" => (
+            "opensrs-ops",
+            &[
+                ("body.data_block", &["body", "data_block"]),
+                ("attributes.events", &["body", "data_block"]),
+            ],
+        ),
+        "epp" => (
+            "epp",
+            &[
+                ("response", &["response"]),
+                ("response.msgQ@id", &["response", "msgQ"]),
+            ],
+        ),
+        _ => (
+            "autodns-xml",
+            &[
+                ("result", &["result"]),
+                ("result.data.message", &["result", "data", "message"]),
+                ("message.id", &["result", "data", "message", "id"]),
+            ],
+        ),
+    };
+    let missing = needs
+        .iter()
+        .filter(|(_, path)| root.path(path).is_none())
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>();
+    let missing = if extractor == "epp" && missing.is_empty() {
+        // msgQ present but without its id attribute.
+        vec!["response.msgQ@id"]
+    } else {
+        missing
+    };
+    Suggestion { extractor, missing }
+}
+
+/// The Standard text format without a status code or a known event name.
+pub fn for_text() -> Suggestion {
+    Suggestion {
+        extractor: "autodns-text",
+        missing: vec!["status: <code>|notify_type"],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn closest_json_extractor() {
+        let s = for_json(&json!({"data": [{"id": 5, "object": {"type": "Domain"}}]})).unwrap();
+        assert_eq!(s.extractor, "autodns-json");
+        assert_eq!(s.missing, vec!["notify.type|job|status.code"]);
+        let s = for_json(&json!({"object": "DOMAIN", "event": "X"})).unwrap();
+        assert_eq!(s.extractor, "opensrs");
+        assert_eq!(s.missing, vec!["event_id|object_data"]);
+    }
+}
