@@ -27,12 +27,13 @@ struct Suggested<'a> {
 }
 
 /// Reads back the closest extractor and the missing fields the extraction wrote into
-/// the reason (`…; closest extractor NAME; missing A, B`).
+/// the reason (`… (notification-shaped mail; closest extractor NAME; missing A, B): …`).
 fn suggestion(reason: &str) -> Option<(&str, Vec<&str>)> {
     let at = reason.find(suggest::CLOSEST)?;
     let rest = &reason[at + suggest::CLOSEST.len()..];
     let (name, missing) = rest.split_once(';')?;
-    let missing = missing.trim().strip_prefix(suggest::MISSING)?.trim();
+    let missing = missing.trim().strip_prefix(suggest::MISSING)?;
+    let missing = missing.split_once(')').map_or(missing, |(m, _)| m).trim();
     let fields = missing
         .trim_end_matches('…')
         .split(", ")
@@ -169,7 +170,7 @@ mod tests {
 
     #[test]
     fn reads_the_suggestion_back_from_the_reason() {
-        let reason = "notification-shaped payload no extractor knows: JSON object with keys id, foo; closest extractor autodns-json; missing notify.type|job|status.code, object.type";
+        let reason = "payload is not a registrar notification any extractor knows (notification-shaped mail; closest extractor autodns-json; missing notify.type|job|status.code, object.type): JSON object with keys id, foo";
         assert_eq!(
             suggestion(reason),
             Some((

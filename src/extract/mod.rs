@@ -393,7 +393,7 @@ impl Run {
         } else {
             self.unrecognised.push(describe(v));
             if self.suggestion.is_none() {
-                self.suggestion = suggest::for_json(v);
+                self.suggestion = suggest::for_json(v, ctx.hint);
             }
         }
     }
@@ -443,8 +443,9 @@ impl Run {
             if self.shaped
                 && let Some(s) = &self.suggestion
             {
+                // The suggestion first, so cutting a long reason never loses it.
                 return format!(
-                    "notification-shaped payload no extractor knows: {first}; {}",
+                    "payload is not a registrar notification any extractor knows (notification-shaped mail; {}): {first}",
                     s.to_reason()
                 );
             }

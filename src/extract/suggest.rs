@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::xml::Element;
+use crate::event::Registrar;
 
 /// The closest extractor and the fields it could not find.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,18 +29,30 @@ impl Suggestion {
     }
 }
 
-/// Each JSON extractor with the fields (dotted paths; `a|b` means either) it needs.
-const JSON_SHAPES: &[(&str, &[&str])] = &[
-    ("opensrs", &["object", "event", "event_id|object_data"]),
+/// Each JSON extractor, its registrar, and the fields (dotted paths; `a|b` means
+/// either) it needs.
+type Shape = (&'static str, Registrar, &'static [&'static str]);
+const JSON_SHAPES: &[Shape] = &[
+    (
+        "opensrs",
+        Registrar::Opensrs,
+        &["object", "event", "event_id|object_data"],
+    ),
     (
         "autodns-json",
+        Registrar::Autodns,
         &["id", "notify.type|job|status.code", "object.type"],
     ),
     (
         "autodns-json-reply",
+        Registrar::Autodns,
         &["stid", "status.code", "object.type"],
     ),
-    ("gandi", &["source_notification", "domain|domains|handle"]),
+    (
+        "gandi",
+        Registrar::Gandi,
+        &["source_notification", "domain|domains|handle"],
+    ),
 ];
 
 fn has_path(v: &Value, path: &str) -> bool {
@@ -51,8 +64,9 @@ fn has_path(v: &Value, path: &str) -> bool {
 }
 
 /// The closest JSON extractor for an object (also looking into a `data[]` or
-/// `message` wrapper), or None for a value that is no object.
-pub fn for_json(v: &Value) -> Option<Suggestion> {
+/// `message` wrapper), among the extractors of the registrar the mail points to (all
+/// when it points to none); None for a value that is no object.
+pub fn for_json(v: &Value, hint: Option<Registrar>) -> Option<Suggestion> {
     v.as_object()?;
     let inner = v
         .get("data")
@@ -62,7 +76,8 @@ pub fn for_json(v: &Value) -> Option<Suggestion> {
         .or_else(|| v.get("message"));
     JSON_SHAPES
         .iter()
-        .map(|(name, fields)| {
+        .filter(|(_, registrar, _)| hint.is_none_or(|h| h == *registrar))
+        .map(|(name, _, fields)| {
             let missing: Vec<&'static str> = fields
                 .iter()
                 .copied()
@@ -131,11 +146,30 @@ mod tests {
 
     #[test]
     fn closest_json_extractor() {
-        let s = for_json(&json!({"data": [{"id": 5, "object": {"type": "Domain"}}]})).unwrap();
+        let s = for_json(
+            &json!({"data": [{"id": 5, "object": {"type": "Domain"}}]}),
+            None,
+        )
+        .unwrap();
         assert_eq!(s.extractor, "autodns-json");
         assert_eq!(s.missing, vec!["notify.type|job|status.code"]);
-        let s = for_json(&json!({"object": "DOMAIN", "event": "X"})).unwrap();
+        let s = for_json(&json!({"object": "DOMAIN", "event": "X"}), None).unwrap();
         assert_eq!(s.extractor, "opensrs");
         assert_eq!(s.missing, vec!["event_id|object_data"]);
+        let item = json!({"data": [{"id": 7, "object": {"type": "Domain"}, "event": {}}]});
+        let s = for_json(&item, Some(Registrar::Autodns)).unwrap();
+        assert_eq!(s.extractor, "autodns-json");
+    }
+
+    #[test]
+    fn unknown_autodns_mail_is_quarantined_with_a_suggestion() {
+        let raw = b"From: AutoDNS <noreply@autodns.com>\r\nSubject: AutoDNS Notification 1\r\n\r\n{\"data\": [{\"id\": 1, \"object\": {\"type\": \"Domain\", \"value\": \"example.com\"}, \"event\": {}}]}\r\n";
+        let found = crate::extract::extract(raw);
+        assert!(found.events.is_empty());
+        let reason = found.reason.unwrap();
+        assert!(
+            reason.contains("closest extractor autodns-json; missing notify.type|job|status.code"),
+            "{reason}"
+        );
     }
 }
