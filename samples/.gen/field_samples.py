@@ -358,6 +358,87 @@ def job_samples():
               "incoming-transfer.com", "pending", "The domain transfer was started successfully.",
               None, "json", reply)])
 
+    # The real-time reply to a domain update (help page "Domain Update"), JSON ...
+    reply = {
+        "stid": "20190701-app3-dev-9048",
+        "status": {"code": "N0102", "text": "Domain-Aktualisierung erfolgreich gestartet.",
+                   "type": "NOTIFY"},
+        "object": {"type": "Domain", "value": "example.com"},
+        "data": [{
+            "created": "2019-07-01T09:41:58.000+0200",
+            "updated": "2019-07-01T09:41:58.000+0200",
+            "owner": {"context": 4, "user": "customer"},
+            "updater": {"context": 4, "user": "customer"},
+            "status": "RUNNING",
+            "execution": "2019-07-01T09:41:57.000+0200",
+            "id": 4297543151,
+        }],
+    }
+    write("autodns-reply-domain-update-started-json",
+          mail(AUTODNS, "AutoDNS: N0102 example.com", DATE, json.dumps(reply, indent=4)),
+          [ev("autodns", "20190701-app3-dev-9048", "job", "domain", "N0102", "job.result",
+              "example.com", "pending", "Domain-Aktualisierung erfolgreich gestartet.", None,
+              "json", reply)])
+    # ... and XML (the job inside <domain_job>, state NOT_SET).
+    xml = """<response>
+\t<result>
+\t\t<data>
+\t\t\t<domain_job>
+\t\t\t\t<job>
+\t\t\t\t\t<id>4295210826</id>
+\t\t\t\t\t<status>NOT_SET</status>
+\t\t\t\t</job>
+\t\t\t</domain_job>
+\t\t</data>
+\t\t<status>
+\t\t\t<code>N0102</code>
+\t\t\t<text>Domain-Aktualisierung erfolgreich gestartet</text>
+\t\t\t<type>notify</type>
+\t\t\t<object>
+\t\t\t\t<type>domain</type>
+\t\t\t\t<value>example.com</value>
+\t\t\t</object>
+\t\t</status>
+\t</result>
+\t<stid>20180213-app2-17296</stid>
+</response>"""
+    write("autodns-reply-domain-update-started-xml",
+          mail(AUTODNS, "AutoDNS: N0102 example.com", DATE, xml, "text/xml; charset=UTF-8"),
+          [ev("autodns", "20180213-app2-17296", "job", "domain", "N0102", "job.result",
+              "example.com", "pending", "Domain-Aktualisierung erfolgreich gestartet", None, "xml",
+              xml_json(minidom.parseString(xml).documentElement))])
+
+    # A certificate job polled (help page "Polling"): only the job's state; the
+    # certificate's object value names the domain.
+    item = {
+        "id": 51646140,
+        "job": {
+            "created": "2021-05-05T10:22:04.000+0200",
+            "updated": "2021-05-05T10:22:12.000+0200",
+            "status": "SUCCESS",
+            "execution": "2021-05-05T10:22:04.000+0200",
+            "subType": "BASIC_SSL",
+            "action": "create",
+            "id": 28983240,
+        },
+        "stid": "20210505-app1-102766",
+        "object": {"type": "Certificate", "value": "domain.de",
+                   "data": {"created": "2021-05-05T00:00:00.000+0200",
+                            "updated": "2021-05-05T10:22:12.000+0200",
+                            "id": 2452924, "partnerOrderId": "IX-CC-28983240",
+                            "orderId": "033328606"}},
+    }
+    body = json.dumps({
+        "stid": "20210505-app4-106167",
+        "status": {"code": "S0905", "text": "The notification was polled successfully.", "type": "SUCCESS"},
+        "object": {"type": "Message", "value": "51646140", "summary": 1},
+        "data": [item],
+    }, indent=4)
+    write("autodns-job-certificate-state-only-json",
+          mail(AUTODNS, "AutoDNS Notification 51646140", DATE, body),
+          [ev("autodns", "51646140", "job", "certificate", "SUCCESS", "job.result", "domain.de",
+              "success", None, None, "json", item)])
+
     # XML job message with only the job's state.
     xml = """<response>
   <result>

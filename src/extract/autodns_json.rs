@@ -206,15 +206,30 @@ fn status_of_code(code: &str) -> Option<String> {
     }
 }
 
-/// An object whose value is a domain name: a domain, a transfer, an owner change or a
-/// preregistration (`DomainPrereg`), but never a contact, a message or a host.
+/// An object whose value can be a domain name: a domain, a transfer, an owner change, a
+/// preregistration (`DomainPrereg`), a certificate or a zone named after one; never a
+/// contact, a host or name server, a user or the poll message itself.
 fn names_domain(o: &Value) -> bool {
-    o.get("type").and_then(Value::as_str).is_some_and(|t| {
-        let t = t.to_ascii_lowercase();
-        ["domain", "transfer", "ownerchange", "prereg"]
-            .iter()
-            .any(|k| t.contains(k))
-    })
+    o.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(object_may_name_domain)
+}
+
+pub fn object_may_name_domain(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    ![
+        "contact",
+        "handle",
+        "host",
+        "nameserver",
+        "nserver",
+        "message",
+        "user",
+        "mark",
+        "tmch",
+    ]
+    .iter()
+    .any(|k| t.contains(k))
 }
 
 pub fn looks_like_domain(s: &str) -> bool {

@@ -3,7 +3,7 @@
 //! event messages (`<notify>`); and the immediate reply (`<result><status>` about an
 //! object, no `<message>`), whose `<stid>` is the id.
 
-use super::autodns_json::{job_status, looks_like_domain};
+use super::autodns_json::{job_status, looks_like_domain, object_may_name_domain};
 use super::xml::Element;
 use super::{Context, Draft, time};
 use crate::event::{Format, Kind, Registrar};
@@ -57,9 +57,7 @@ fn immediate_reply(root: &Element) -> Option<Draft> {
 }
 
 fn names_domain(t: &str) -> bool {
-    ["domain", "transfer", "ownerchange", "prereg"]
-        .iter()
-        .any(|k| t.contains(k))
+    object_may_name_domain(t)
 }
 
 fn code_status(code: &str) -> Option<String> {
@@ -165,6 +163,7 @@ fn job_event(msg: &Element) -> Option<Draft> {
 fn object_domain(msg: &Element) -> Option<&str> {
     let o = msg.child("object")?;
     o.text_at(&["type"])
-        .is_some_and(|t| t.eq_ignore_ascii_case("domain"))
+        .is_some_and(object_may_name_domain)
         .then(|| o.text_at(&["value"]))?
+        .filter(|v| looks_like_domain(v))
 }
