@@ -92,36 +92,28 @@ fn message_topic(kind: &str) -> Option<&'static str> {
     }
 }
 
-/// The domain an element is about, wherever the registry put it: a `domain:name`
-/// (however deep, also in a nested or copied EPP message), a registry's `domainname`
-/// element, or a Norid / nic.at `<entry name="domain">` (`objectname` of a domain).
-/// Host names, contact handles and name servers never count.
+/// The domain an element is about, wherever the registry put it: a `name` in the
+/// domain namespace (`domain:name`, any prefix bound to `…:domain-1.0`, or a default
+/// namespace), however deep, also in a nested or copied EPP message; else a registry's
+/// `domainname` / `domain` element; else a Norid / nic.at `<entry name="domain">`
+/// (`objectname` of a domain). Host names, contact handles and name servers never count.
 fn domain_in(el: &Element) -> Option<String> {
+    let mut budget = MAX_SEARCH;
+    if let Some(d) = domain_name(el, &mut Vec::new(), &mut budget) {
+        return Some(d);
+    }
     let all: Vec<&Element> = std::iter::once(el)
         .chain(el.descendants())
         .take(MAX_SEARCH)
         .collect();
-    let text = |e: &Element| {
-        let t = e.text.trim();
-        (e.children.is_empty() && looks_like_domain(t)).then(|| t.to_string())
-    };
-    let domain_name = all.iter().find_map(|e| {
-        let in_domain_ns = e.name.starts_with("domain:")
-            || e.attr("xmlns").is_some_and(|ns| ns.contains("domain"));
-        (e.local_name() == "name" && in_domain_ns)
-            .then(|| text(e))
+    all.iter()
+        .find_map(|e| {
+            matches!(
+                e.local_name().to_ascii_lowercase().as_str(),
+                "domainname" | "domain"
+            )
+            .then(|| leaf_domain(e))
             .flatten()
-    });
-    domain_name
-        .or_else(|| {
-            all.iter().find_map(|e| {
-                matches!(
-                    e.local_name().to_ascii_lowercase().as_str(),
-                    "domainname" | "domain"
-                )
-                .then(|| text(e))
-                .flatten()
-            })
         })
         .or_else(|| {
             all.iter().find_map(|e| {
@@ -129,12 +121,60 @@ fn domain_in(el: &Element) -> Option<String> {
                     return None;
                 }
                 match e.attr("name")? {
-                    "domain" => text(e),
-                    "objectname" if object_is_domain(all.as_slice()) => text(e),
+                    "domain" => leaf_domain(e),
+                    "objectname" if object_is_domain(all.as_slice()) => leaf_domain(e),
                     _ => None,
                 }
             })
         })
+}
+
+fn leaf_domain(e: &Element) -> Option<String> {
+    let t = e.text.trim();
+    (e.children.is_empty() && looks_like_domain(t)).then(|| t.to_string())
+}
+
+/// Depth first, with the namespace declarations in scope (`(prefix, uri)`, `""` for
+/// the default namespace), the first `name` element of the domain namespace.
+fn domain_name<'a>(
+    el: &'a Element,
+    scope: &mut Vec<(&'a str, &'a str)>,
+    budget: &mut usize,
+) -> Option<String> {
+    if *budget == 0 {
+        return None;
+    }
+    *budget -= 1;
+    let declared = scope.len();
+    for (k, v) in &el.attrs {
+        if k == "xmlns" {
+            scope.push(("", v));
+        } else if let Some(prefix) = k.strip_prefix("xmlns:") {
+            scope.push((prefix, v));
+        }
+    }
+    let prefix = el.name.split_once(':').map_or("", |(p, _)| p);
+    let uri = scope
+        .iter()
+        .rev()
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, u)| *u);
+    let in_domain_ns = match uri {
+        Some(u) => u.contains(":domain-") || u.ends_with(":domain"),
+        None => prefix == "domain",
+    };
+    let found = if el.local_name() == "name" && in_domain_ns {
+        leaf_domain(el)
+    } else {
+        None
+    };
+    let found = found.or_else(|| {
+        el.children
+            .iter()
+            .find_map(|c| domain_name(c, scope, budget))
+    });
+    scope.truncate(declared);
+    found
 }
 
 /// `<entry name="objecttype">domain</entry>` among the entries.
