@@ -798,6 +798,65 @@ def epp_samples():
         "panData", "job.result", "example.com", "success", "Pending action completed successfully.",
         "2000-06-08T22:00:00Z", kind="job")
 
+    # The poll reply of the AutoDNS "Polling" page (panData followed by infData: one
+    # message), then the reply to its ack (<msgQ count="0" id=…/>: no message).
+    poll_doc = """<?xml version="1.0" encoding="UTF-8"?>
+<epp xmlns="urn:ietf:params:xml:ns:epp-1.0" xmlns:domain="urn:ietf:params:xml:ns:domain-1.0" xmlns:domainrobot="urn:org:domainrobot:ns:ext-1.0">
+  <response>
+    <result code="1301">
+      <msg lang="en">Command completed successfully; ack to dequeue</msg>
+    </result>
+    <msgQ count="1" id="880369">
+      <qDate>2017-07-14T13:46:33.000Z</qDate>
+    </msgQ>
+    <resData>
+      <domain:panData>
+        <domain:name paResult="1">domain.com</domain:name>
+        <domain:paTRID>
+          <clTRID>EXAMPLE-123456789</clTRID>
+          <svTRID>20170731-app1-10001</svTRID>
+        </domain:paTRID>
+        <domain:paDate>2017-07-31T13:46:33.000Z</domain:paDate>
+      </domain:panData>
+      <domain:infData>
+        <domain:name>domain.com</domain:name>
+        <domain:registrant>23022508</domain:registrant>
+        <domain:ns>
+          <domain:hostAttr>
+            <domain:hostName>c.ns14.net</domain:hostName>
+          </domain:hostAttr>
+        </domain:ns>
+      </domain:infData>
+    </resData>
+    <extension>
+      <domainrobot:domain>
+        <domainrobot:zonec>23022508</domainrobot:zonec>
+      </domainrobot:domain>
+    </extension>
+    <trID>
+      <clTRID>a2d8e98e-c703-4368-a986-a1fdfa42b8fe</clTRID>
+      <svTRID>12345678</svTRID>
+    </trID>
+  </response>
+</epp>"""
+    ack_doc = """<epp xmlns="urn:ietf:params:xml:ns:epp-1.0">
+    <response>
+        <result code="1000">
+            <msg lang="en">Command completed successfully</msg>
+        </result>
+        <msgQ count="0" id="627787" />
+        <trID>
+            <clTRID>ABC-12346</clTRID>
+        </trID>
+    </response>
+</epp>"""
+    response = child(minidom.parseString(poll_doc).documentElement, "response")
+    write("epp-poll-then-ack-reply-one-event",
+          mail(AUTODNS, "AutoDNS Notification 880369", DATE,
+               poll_doc + "\n\n" + ack_doc, "text/xml; charset=UTF-8"),
+          [ev("autodns", "880369", "job", "domain", "panData", "job.result", "domain.com",
+              "success", None, "2017-07-31T13:46:33Z", "epp", xml_json(response))])
+
     # .se (IIS): the domain object inside the notify element; never the host or contact.
     iis = 'xmlns:iis="urn:se:iis:xml:epp:iis-1.2"'
     epp("se-iis-delete-notify", "3020",

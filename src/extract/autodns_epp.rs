@@ -26,6 +26,11 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
     // `panData` followed by `trnData` (or anything else) is still one message: the
     // first element names it.
     let res = response.child("resData").and_then(|r| r.children.first());
+    // The reply to a poll *ack* names the acknowledged message (`<msgQ count="0"
+    // id="…"/>`) but carries none: no date, no text, no data.
+    if res.is_none() && msg_q.child("qDate").is_none() && msg_q.child("msg").is_none() {
+        return Some(Vec::new());
+    }
     let extension = response.child("extension");
     let event_type = res.map_or("message", |r| r.local_name()).to_string();
     let kind = if event_type == "panData" {
