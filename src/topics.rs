@@ -304,6 +304,18 @@ pub const TOPICS: &[Topic] = &[
     t(A, "updateNotify", "domain.updated", "domain", None),
     t(A, "createNotify", "domain.created", "domain", None),
     t(A, "pollRes", "registry.message", "domain", None),
+    // FRED (.cz) poll messages, their element inside `<msg>`.
+    t(
+        A,
+        "impendingExpData",
+        "domain.renewal_reminder",
+        "domain",
+        PENDING,
+    ),
+    t(A, "expData", "domain.expired", "domain", Some("expired")),
+    t(A, "dnsOutageData", "domain.dns_outage", "domain", None),
+    t(A, "delData", "domain.deleted", "domain", COMPLETED),
+    t(A, "lowCreditData", "billing.credit_alert", "billing", None),
     t(G, "domain.delete_foa", "domain.deleted", "domain", PENDING),
     t(
         G,

@@ -857,6 +857,54 @@ def epp_samples():
           [ev("autodns", "880369", "job", "domain", "panData", "job.result", "domain.com",
               "success", None, "2017-07-31T13:46:33Z", "epp", xml_json(response))])
 
+    # FRED (.cz, fred-docs "Poll message types"): the element sits inside <msg>.
+    def fred(name, mid, qdate, payload, type_, topic, domain, status, occurred, obj="domain"):
+        epp(name, mid, '<msgQ count="1" id="%s"><qDate>%s</qDate><msg>%s</msg></msgQ>' % (mid, qdate, payload),
+            type_, topic, domain, status, None, occurred, obj=obj)
+
+    fred("fred-low-credit", "19681433", "2017-07-25T15:03:43+02:00",
+         '<fred:lowCreditData xmlns:fred="http://www.nic.cz/xml/epp/fred-1.5"><fred:zone>cz</fred:zone>'
+         '<fred:limit><fred:zone>cz</fred:zone><fred:credit>5000.00</fred:credit></fred:limit>'
+         '<fred:credit><fred:zone>cz</fred:zone><fred:credit>4999.00</fred:credit></fred:credit>'
+         '</fred:lowCreditData>',
+         "lowCreditData", "billing.credit_alert", None, None, "2017-07-25T13:03:43Z", obj="billing")
+    life = ('<domain:%s xmlns:domain="http://www.nic.cz/xml/epp/domain-1.4" '
+            'xsi:schemaLocation="http://www.nic.cz/xml/epp/domain-1.4 domain-1.4.2.xsd">'
+            '<domain:name>%s</domain:name><domain:exDate>2017-08-26</domain:exDate></domain:%s>')
+    for mid, el, domain, topic, status in [
+        ("19690946", "impendingExpData", "somedomain.cz", "domain.renewal_reminder", "pending"),
+        ("19690947", "expData", "expired-domain.cz", "domain.expired", "expired"),
+        ("19690948", "dnsOutageData", "outage-domain.cz", "domain.dns_outage", None),
+        ("19690949", "delData", "deleted-domain.cz", "domain.deleted", "completed"),
+    ]:
+        fred("fred-" + el.lower(), mid, "2017-07-27T12:13:55+02:00", life % (el, domain, el),
+             el, topic, domain, status, "2017-07-27T10:13:55Z")
+    fred("fred-domain-transfer", "19681434", "2017-07-25T16:34:42+02:00",
+         '<domain:trnData xmlns:domain="http://www.nic.cz/xml/epp/domain-1.4" '
+         'xsi:schemaLocation="http://www.nic.cz/xml/epp/domain-1.4 domain-1.4.2.xsd">'
+         '<domain:name>trdomain.cz</domain:name><domain:trDate>2017-07-25</domain:trDate>'
+         '<domain:clID>REG-FRED_A</domain:clID></domain:trnData>',
+         "trnData", "transfer.status", "trdomain.cz", None, "2017-07-25T14:34:42Z")
+    infdata = ('<domain:infData xmlns:domain="http://www.nic.cz/xml/epp/domain-1.4" '
+               'xsi:schemaLocation="http://www.nic.cz/xml/epp/domain-1.4 domain-1.4.2.xsd">'
+               '<domain:name>mydomain.cz</domain:name><domain:roid>D0009907597-CZ</domain:roid>'
+               '<domain:status s="serverBlocked">Domain blocked</domain:status>'
+               '<domain:registrant>%s</domain:registrant><domain:admin>CID-ADMIN1</domain:admin>'
+               '<domain:nsset>NID-MYNSSET</domain:nsset><domain:clID>REG-MYREG</domain:clID>'
+               '<domain:exDate>2020-07-11</domain:exDate></domain:infData>')
+    fred("fred-domain-update-data", "19852593", "2017-08-14T13:29:06+02:00",
+         '<domain:updateData xmlns:domain="http://www.nic.cz/xml/epp/domain-1.4" '
+         'xsi:schemaLocation="http://www.nic.cz/xml/epp/domain-1.4 domain-1.4.2.xsd">'
+         '<domain:opTRID>ReqID-0000141228</domain:opTRID>'
+         '<domain:oldData>' + infdata % "CID-MYOWN" + '</domain:oldData>'
+         '<domain:newData>' + infdata % "CID-MYCONTACT" + '</domain:newData></domain:updateData>',
+         "updateData", "other", "mydomain.cz", None, "2017-08-14T11:29:06Z")
+    fred("fred-idle-contact-deleted", "19689674", "2017-07-26T18:28:55+02:00",
+         '<contact:idleDelData xmlns:contact="http://www.nic.cz/xml/epp/contact-1.6" '
+         'xsi:schemaLocation="http://www.nic.cz/xml/epp/contact-1.6 contact-1.6.2.xsd">'
+         '<contact:id>CID-IDLE</contact:id></contact:idleDelData>',
+         "idleDelData", "other", None, None, "2017-07-26T16:28:55Z", obj="contact")
+
     # .se (IIS): the domain object inside the notify element; never the host or contact.
     iis = 'xmlns:iis="urn:se:iis:xml:epp:iis-1.2"'
     epp("se-iis-delete-notify", "3020",

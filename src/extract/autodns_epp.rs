@@ -25,7 +25,12 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
     }
     // `panData` followed by `trnData` (or anything else) is still one message: the
     // first element names it.
-    let res = response.child("resData").and_then(|r| r.children.first());
+    // FRED registries (.cz) put the message's element inside `<msg>` itself.
+    let msg = msg_q.child("msg");
+    let res = response
+        .child("resData")
+        .and_then(|r| r.children.first())
+        .or_else(|| msg.and_then(|m| m.children.first()));
     // The reply to a poll *ack* names the acknowledged message (`<msgQ count="0"
     // id="…"/>`) but carries none: no date, no text, no data.
     if res.is_none() && msg_q.child("qDate").is_none() && msg_q.child("msg").is_none() {
@@ -46,7 +51,10 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
         response.to_json(),
     );
     draft.event_id = Some(id);
-    draft.status_text = msg_q.child("msg").map(all_text).filter(|t| !t.is_empty());
+    // The text of `<msg>`, not the values of a FRED payload inside it.
+    draft.status_text = msg
+        .map(|m| m.text.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty());
     draft.domain = res
         .and_then(domain_in)
         .or_else(|| extension.and_then(domain_in));
@@ -165,7 +173,11 @@ fn domain_name<'a>(
         .find(|(p, _)| *p == prefix)
         .map(|(_, u)| *u);
     let in_domain_ns = match uri {
-        Some(u) => u.contains(":domain-") || u.ends_with(":domain"),
+        // `urn:ietf:params:xml:ns:domain-1.0`, `http://www.nic.cz/xml/epp/domain-1.4`
+        Some(u) => u
+            .rsplit([':', '/'])
+            .next()
+            .is_some_and(|last| last == "domain" || last.starts_with("domain-")),
         None => prefix == "domain",
     };
     let found = if el.local_name() == "name" && in_domain_ns {
@@ -189,21 +201,6 @@ fn object_is_domain(all: &[&Element]) -> bool {
             && e.attr("name") == Some("objecttype")
             && e.text.trim().eq_ignore_ascii_case("domain")
     })
-}
-
-/// An element's text with its children's, for `<msg>` that may hold markup.
-fn all_text(el: &Element) -> String {
-    let mut out = el.text.trim().to_string();
-    for d in el.descendants().into_iter().take(MAX_SEARCH) {
-        let t = d.text.trim();
-        if !t.is_empty() {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(t);
-        }
-    }
-    out
 }
 
 fn utc(t: &str) -> Option<String> {
