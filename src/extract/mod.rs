@@ -305,7 +305,7 @@ pub(crate) struct Run {
     texts: usize,
     /// The sender or subject is a registrar's: what nobody could read is worth a
     /// suggestion.
-    shaped: bool,
+    shaped: Option<Registrar>,
     suggestion: Option<suggest::Suggestion>,
 }
 
@@ -314,7 +314,7 @@ impl Run {
     /// new events it added.
     pub(crate) fn text(&mut self, text: &str, ctx: &Context) -> usize {
         self.texts += 1;
-        self.shaped |= ctx.hint.is_some();
+        self.shaped = self.shaped.or(ctx.hint);
         let before = self.events.len();
         let mut found = scan::Found::default();
         scan::scan(text, &mut found);
@@ -440,7 +440,7 @@ impl Run {
             return first.clone();
         }
         if let Some(first) = self.unrecognised.first() {
-            if self.shaped
+            if self.shaped.is_some()
                 && let Some(s) = &self.suggestion
             {
                 // The suggestion first, so cutting a long reason never loses it.
@@ -453,6 +453,15 @@ impl Run {
         }
         if self.texts == 0 {
             return "no text part to read (only binary parts)".into();
+        }
+        if let Some(registrar) = self.shaped {
+            let s = suggest::without_payload(registrar);
+            return format!(
+                "no payload any extractor knows in {} text part{} of notification-shaped mail ({})",
+                self.texts,
+                if self.texts == 1 { "" } else { "s" },
+                s.to_reason()
+            );
         }
         format!(
             "no JSON, XML, EPP or Python-literal payload in {} text part{}",

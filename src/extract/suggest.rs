@@ -139,6 +139,24 @@ pub fn for_text() -> Suggestion {
     }
 }
 
+/// A registrar's mail with no payload at all: its usual extractor, and what it looks
+/// for.
+pub fn without_payload(registrar: Registrar) -> Suggestion {
+    let (extractor, missing): (&'static str, &[&'static str]) = match registrar {
+        Registrar::Opensrs => ("opensrs", &["JSON body or event_data attachment"]),
+        Registrar::Autodns => (
+            "autodns-text",
+            &["<system>/<reply> blocks", "JSON or XML message"],
+        ),
+        Registrar::Gandi => ("gandi", &["Python-literal or JSON payload"]),
+        Registrar::Unknown => ("none", &["payload"]),
+    };
+    Suggestion {
+        extractor,
+        missing: missing.to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +187,16 @@ mod tests {
         let reason = found.reason.unwrap();
         assert!(
             reason.contains("closest extractor autodns-json; missing notify.type|job|status.code"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn registrar_mail_without_payload_names_the_usual_extractor() {
+        let raw = b"From: AutoDNS <noreply@autodns.com>\r\nSubject: Your domain\r\n\r\nDear customer, your domain was renewed.\r\n";
+        let reason = crate::extract::extract(raw).reason.unwrap();
+        assert!(
+            reason.contains("closest extractor autodns-text; missing <system>/<reply> blocks"),
             "{reason}"
         );
     }
