@@ -93,6 +93,18 @@ def status_text(ev):
     return None
 
 
+def with_status_text(ev):
+    """The event with `status_text` right after `status` (kept when already there)."""
+    if "status_text" in ev:
+        return ev
+    new = {}
+    for k, v in ev.items():
+        new[k] = v
+        if k == "status":
+            new["status_text"] = norm(status_text(ev))
+    return new
+
+
 def migrate(path):
     with open(path, encoding="utf-8") as f:
         events = json.load(f)

@@ -28,6 +28,8 @@ from email.utils import format_datetime
 from xml.dom import minidom
 from zoneinfo import ZoneInfo
 
+from add_status_text import with_status_text  # issue 10: the event's status_text field
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.dirname(HERE)
 MAL = os.path.join(OUT, "malformed")
@@ -180,7 +182,7 @@ def sample(name, eml, events):
     with open(os.path.join(OUT, name + ".eml"), "wb") as f:
         f.write(eml)
     with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8", newline="\n") as f:
-        f.write(json.dumps(events, indent=2, ensure_ascii=False) + "\n")
+        f.write(json.dumps([with_status_text(e) for e in events], indent=2, ensure_ascii=False) + "\n")
 
 
 # ------------------------------------------------------------------ XML -> JSON (the mappings of the brief)
