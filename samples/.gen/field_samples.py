@@ -222,6 +222,10 @@ def notify_samples():
                   </owner>
                </domain>
                <type>domain_deactivation_warning</type>
+               <status>
+                  <code>S0102006</code>
+                  <type>success</type>
+               </status>
             </notify>
          </message>
       </data>
@@ -613,12 +617,14 @@ def opensrs_samples():
          {"domain_name": "example.net", "transfer_id": "8646811", "order_id": "3378200",
           "message_type": "registrant.transfer.confirmation", "message_status": "sent",
           "to_address": "admin@example.net"}),
-        ("icann-trade-pending-owner", "DOMAIN", "ICANN_TRADE_STATUS_CHANGE",
-         "domain.owner_changed", "domain", "pending_owner",
-         {"domain_name": "example.org", "domain_id": "40212100", "trade_status": "pending_owner"}),
-        ("icann-trade-pending-admin", "DOMAIN", "ICANN_TRADE_STATUS_CHANGE",
-         "domain.owner_changed", "domain", "pending_admin",
-         {"domain_name": "example.info", "domain_id": "40212101", "trade_status": "pending_admin"}),
+        ("icann-trade-pending-current-registrant", "DOMAIN", "ICANN_TRADE_STATUS_CHANGE",
+         "domain.owner_changed", "domain", "pending_current_registrant",
+         {"domain_name": "example.org", "domain_id": "40212100",
+          "trade_status": "pending_current_registrant"}),
+        ("icann-trade-cancelled-by-new-registrant", "DOMAIN", "ICANN_TRADE_STATUS_CHANGE",
+         "domain.owner_changed", "domain", "cancelled_by_new_registrant",
+         {"domain_name": "testing-icann-trades.org", "domain_id": "310477",
+          "trade_status": "cancelled_by_new_registrant"}),
         ("transfer-status-pending-registry", "TRANSFER", "STATUS_CHANGE", "transfer.in",
          "transfer", "pending_registry",
          {"domain_name": "example.biz", "transfer_id": "8646812", "order_id": "3378201",

@@ -78,7 +78,8 @@ fn notify_event(msg: &Value, notify: &Value, item: &Value) -> Option<Draft> {
             .and_then(scalar_string)
             .filter(|d| looks_like_domain(d))
     });
-    draft.status_text = status_text(msg);
+    draft.status_text =
+        status_text(msg).or_else(|| notify.get("status")?.get("text").and_then(scalar_string));
     Some(draft)
 }
 

@@ -106,7 +106,10 @@ fn notify_event(msg: &Element, notify: &Element) -> Option<Draft> {
         .or_else(|| notify.text_at(&["transfer", "domain"]))
         .or_else(|| object_domain(msg))
         .map(str::to_string);
-    draft.status_text = msg.text_at(&["status", "text"]).map(str::to_string);
+    draft.status_text = msg
+        .text_at(&["status", "text"])
+        .or_else(|| notify.text_at(&["status", "text"]))
+        .map(str::to_string);
     Some(draft)
 }
 
