@@ -529,27 +529,27 @@ def standard_samples():
 the following job has been processed.
 
 <system>
-user: a3qs
-task: 0104001
-status: S0104001 [The incoming domain transfer (ACK) has been completed successfully.]
-notice: MSG01050 [OwnerC has been imported.]
-transaction: qs1258619858
-last_transaction: qs1258619858
+\tuser: a3qs
+\ttask: 0104001
+\tstatus: S0104001 [The incoming domain transfer (ACK) has been completed successfully.]
+\tnotice: MSG01050 [OwnerC has been imported.]
+\ttransaction: qs1258619858
+\tlast_transaction: qs1258619858 
 </system>
 <reply>
-tld: eu
-sld: example
-owner: a3qs
-owner_context: 1
-owner-c: 10431169
-admin-c: 10431162
-tech-c: 10431162
-zone-c: 10431162
-nserver: ns1.example,com
-nserver: ns2.example.com
-period: 1
-status: success
-authinfo:
+\ttld: eu
+\tsld: example
+\towner: a3qs
+\towner_context: 1
+\towner-c: 10431169
+\tadmin-c: 10431162
+\ttech-c: 10431162
+\tzone-c: 10431162
+\tnserver: ns1.example,com
+\tnserver: ns2.example.com
+\tperiod: 1
+\tstatus: success
+\tauthinfo:
 </reply>
 <notify></notify>
 
