@@ -863,6 +863,17 @@ def epp_samples():
           [ev("autodns", "880369", "job", "domain", "panData", "job.result", "domain.com",
               "success", None, "2017-07-31T13:46:33Z", "epp", xml_json(response))])
 
+    # VeriSign RGP poll (Net::DRI fixture): the domain in the registry's own `name`.
+    epp("verisign-rgp-poll-restore-pending", "12345",
+        '<msgQ count="5" id="12345"><qDate>2004-05-03T20:06:17.0002Z</qDate><msg>Restore Request Pending</msg></msgQ>'
+        '<resData><rgp-poll:pollData xmlns:rgp-poll="http://www.verisign.com/epp/rgp-poll-1.0" '
+        'xsi:schemaLocation="http://www.verisign.com/epp/rgp-poll-1.0 rgp-poll-1.0.xsd">'
+        '<rgp-poll:name>foobar.com</rgp-poll:name><rgp-poll:rgpStatus s="pendingDelete"/>'
+        '<rgp-poll:reqDate>2004-05-03T20:06:17.0002Z</rgp-poll:reqDate>'
+        '<rgp-poll:reportDueDate>2004-05-03T20:06:17.0002Z</rgp-poll:reportDueDate>'
+        '</rgp-poll:pollData></resData>',
+        "pollData", "other", "foobar.com", None, "Restore Request Pending", "2004-05-03T20:06:17Z")
+
     # FRED (.cz, fred-docs "Poll message types"): the element sits inside <msg>.
     def fred(name, mid, qdate, payload, type_, topic, domain, status, occurred, obj="domain"):
         epp(name, mid, '<msgQ count="1" id="%s"><qDate>%s</qDate><msg>%s</msg></msgQ>' % (mid, qdate, payload),

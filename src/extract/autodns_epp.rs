@@ -9,6 +9,7 @@ use super::autodns_json::looks_like_domain;
 use super::xml::Element;
 use super::{Context, Draft, time};
 use crate::event::{Format, Kind, Registrar};
+use crate::topics;
 
 /// How many elements the domain search looks at, so a huge nested copy stays cheap.
 const MAX_SEARCH: usize = 10_000;
@@ -90,6 +91,13 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
     if draft.occurred_at.is_none() {
         draft.occurred_at = msg_q.text_at(&["qDate"]).and_then(utc);
     }
+    // An element nobody listed is about the domain it names, if any.
+    if draft.object.is_none()
+        && draft.domain.is_some()
+        && topics::lookup(Registrar::Autodns, &draft.table_name).is_none()
+    {
+        draft.object = Some("domain".into());
+    }
     Some(vec![draft])
 }
 
@@ -112,7 +120,7 @@ fn message_topic(kind: &str) -> Option<&'static str> {
 /// (`objectname` of a domain). Host names, contact handles and name servers never count.
 fn domain_in(el: &Element) -> Option<String> {
     let mut budget = MAX_SEARCH;
-    if let Some(d) = domain_name(el, &mut Vec::new(), &mut budget) {
+    if let Some(d) = domain_name(el, &mut Vec::new(), &mut budget, false) {
         return Some(d);
     }
     let all: Vec<&Element> = std::iter::once(el)
@@ -140,6 +148,12 @@ fn domain_in(el: &Element) -> Option<String> {
                 }
             })
         })
+        .or_else(|| {
+            // Last: the `name` of a registry's own element about a domain
+            // (`rgp-poll:name`), never one of a host, contact, nsset or keyset.
+            let mut budget = MAX_SEARCH;
+            domain_name(el, &mut Vec::new(), &mut budget, true)
+        })
 }
 
 fn leaf_domain(e: &Element) -> Option<String> {
@@ -153,6 +167,7 @@ fn domain_name<'a>(
     el: &'a Element,
     scope: &mut Vec<(&'a str, &'a str)>,
     budget: &mut usize,
+    loose: bool,
 ) -> Option<String> {
     if *budget == 0 {
         return None;
@@ -172,14 +187,16 @@ fn domain_name<'a>(
         .rev()
         .find(|(p, _)| *p == prefix)
         .map(|(_, u)| *u);
-    let in_domain_ns = match uri {
-        // `urn:ietf:params:xml:ns:domain-1.0`, `http://www.nic.cz/xml/epp/domain-1.4`
-        Some(u) => u
-            .rsplit([':', '/'])
-            .next()
-            .is_some_and(|last| last == "domain" || last.starts_with("domain-")),
-        None => prefix == "domain",
-    };
+    let last = uri
+        .and_then(|u| u.rsplit([':', '/']).next())
+        .unwrap_or(prefix)
+        .to_ascii_lowercase();
+    // `urn:ietf:params:xml:ns:domain-1.0`, `http://www.nic.cz/xml/epp/domain-1.4`
+    let in_domain_ns = last == "domain" || last.starts_with("domain-");
+    let other_object = ["host", "contact", "nsset", "keyset"]
+        .iter()
+        .any(|o| last.starts_with(o) || prefix.eq_ignore_ascii_case(o));
+    let in_domain_ns = in_domain_ns || (loose && !other_object);
     let found = if el.local_name() == "name" && in_domain_ns {
         leaf_domain(el)
     } else {
@@ -188,7 +205,7 @@ fn domain_name<'a>(
     let found = found.or_else(|| {
         el.children
             .iter()
-            .find_map(|c| domain_name(c, scope, budget))
+            .find_map(|c| domain_name(c, scope, budget, loose))
     });
     scope.truncate(declared);
     found
