@@ -183,6 +183,26 @@ def notify_samples():
             ev("autodns", str(mid), "event", "trademark", type_, "trademark.status", None,
                status, None, None, "json", item)])
 
+    # XML twins (the <notify> shape of the TransferOut and OCVAL pages).
+    for mid, type_, topic, status, domain, inner in [
+        ("1005360901", "transfer_autonack_pending", "transfer.out", "pending", "example-nack.de",
+         "<transfer><gaining_registrar>greg</gaining_registrar><loosing_registrar>lreg</loosing_registrar>"
+         "<start>2021-05-03 11:05:56</start><end>2021-05-08 11:05:56</end></transfer>"),
+        ("1005360902", "domain_expire_warning", "domain.renewal_reminder", "pending",
+         "expiring-soon.de", "<expire>2021-06-01 00:00:00</expire>"),
+    ]:
+        xml = ("<response><result><data><summary>1</summary><message><id>%s</id><owner />"
+               "<notify><domain><name>%s</name></domain>%s<type>%s</type></notify>"
+               "<created>2021-05-03 11:05:56</created></message></data>"
+               "<status><code>S0905</code><text>The notification was polled successfully.</text>"
+               "<type>success</type><object><type>message</type><value>%s</value></object></status>"
+               "</result><stid>20210503-app3-1</stid></response>") % (mid, domain, inner, type_, mid)
+        msg = child(child(child(minidom.parseString(xml).documentElement, "result"), "data"), "message")
+        write("autodns-notify-xml-" + type_.replace("_", "-"),
+              mail(AUTODNS, "AutoDNS Notification %s" % mid, DATE, xml, "text/xml; charset=UTF-8"),
+              [ev("autodns", mid, "event", "domain", type_, topic, domain, status, None,
+                  "2021-05-03T09:05:56Z", "xml", xml_json(msg))])
+
     # The OCVAL reminder as the help page shows it, JSON ...
     item = {
         "id": 1005368401,
