@@ -883,6 +883,35 @@ def epp_samples():
           [ev("autodns", "880369", "job", "domain", "panData", "job.result", "domain.com",
               "success", None, "2017-07-31T13:46:33Z", "epp", xml_json(response))])
 
+    # EURid (Net::DRI fixtures): the domain in <poll:object> when <poll:objectType> is DOMAIN.
+    eurid = '<poll:pollData xmlns:poll="http://www.eurid.eu/xml/epp/poll-1.2">'
+    for name, mid, qdate, text, body, domain, status, occurred in [
+        ("eurid-transferred-away", "b023fc6a-aa54-422e-b61c-445ca1d8f48a", "2014-09-14T11:36:16.882Z",
+         "Domain name transferred away: transfer-away.eu",
+         '<poll:context>TRANSFER</poll:context><poll:objectType>DOMAIN</poll:objectType>'
+         '<poll:object>transfer-away.eu</poll:object><poll:objectUnicode>transfer-away.eu</poll:objectUnicode>'
+         '<poll:action>AWAY</poll:action><poll:code>2306</poll:code><poll:registrar>test_registrar</poll:registrar>',
+         "transfer-away.eu", "away", "2014-09-14T11:36:16Z"),
+        ("eurid-quarantined", "e0ade1eb-8dd2-42cc-a46b-fd02bab54ce4", "2014-09-14T14:59:16.901Z",
+         "Domain name quarantined: domain-poll-quarantine-02.eu",
+         '<poll:context>DOMAIN</poll:context><poll:objectType>DOMAIN</poll:objectType>'
+         '<poll:object>domain-poll-quarantine-02.eu</poll:object>'
+         '<poll:objectUnicode>domain-poll-quarantine-02.eu</poll:objectUnicode>'
+         '<poll:action>QUARANTINED</poll:action><poll:code>1700</poll:code>',
+         "domain-poll-quarantine-02.eu", "quarantined", "2014-09-14T14:59:16Z"),
+        ("eurid-watermark-reached", "735501cd-653c-4953-971e-9f1488d0c885", "2014-09-13T11:25:38.671Z",
+         "Watermark level reached: 10000",
+         '<poll:context>WATERMARK</poll:context><poll:objectType>WATERMARK</poll:objectType>'
+         '<poll:object>10000</poll:object><poll:objectUnicode>10000</poll:objectUnicode>'
+         '<poll:action>REACHED</poll:action><poll:code>2600</poll:code>',
+         None, "reached", "2014-09-13T11:25:38Z"),
+    ]:
+        epp(name, mid,
+            '<msgQ count="1" id="%s"><qDate>%s</qDate><msg>%s</msg></msgQ>' % (mid, qdate, text)
+            + '<resData>' + eurid + body + '</poll:pollData></resData>',
+            "pollData", "other", domain, status, text, occurred,
+            obj="domain" if domain else "unknown")
+
     # VeriSign RGP poll (Net::DRI fixture): the domain in the registry's own `name`.
     epp("verisign-rgp-poll-restore-pending", "12345",
         '<msgQ count="5" id="12345"><qDate>2004-05-03T20:06:17.0002Z</qDate><msg>Restore Request Pending</msg></msgQ>'

@@ -80,7 +80,8 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
                 draft.status = res.text_at(&["trStatus"]).map(str::to_ascii_lowercase);
                 draft.occurred_at = res.text_at(&["reDate"]).and_then(utc);
             }
-            "pollRes" => {
+            // DNS Belgium `pollRes`, EURid `pollData`: what happened is the `action`.
+            "pollRes" | "pollData" => {
                 draft.status = res.text_at(&["action"]).map(str::to_ascii_lowercase);
                 draft.occurred_at = res.text_at(&["date"]).and_then(utc);
             }
@@ -135,6 +136,15 @@ fn domain_in(el: &Element) -> Option<String> {
             )
             .then(|| leaf_domain(e))
             .flatten()
+        })
+        .or_else(|| {
+            // EURid: `<poll:objectType>DOMAIN</poll:objectType><poll:object>…`.
+            all.iter().find_map(|e| {
+                let is_domain = e
+                    .child("objectType")
+                    .is_some_and(|t| t.text.trim().eq_ignore_ascii_case("domain"));
+                is_domain.then(|| e.child("object").and_then(leaf_domain))?
+            })
         })
         .or_else(|| {
             all.iter().find_map(|e| {
