@@ -686,7 +686,7 @@ ACK = '<result code="1301"><msg>Command completed successfully; ack to dequeue</
 
 
 def epp(name, mid, inner, type_, topic, domain, status, text, occurred, kind="event",
-        obj="domain", broken=None):
+        obj="domain", broken=None, domains=None):
     doc = E1 + '<response>' + ACK + inner + TRID + '</response>' + E2
     response = child(minidom.parseString(doc).documentElement, "response")
     data = xml_json(response)
@@ -695,7 +695,8 @@ def epp(name, mid, inner, type_, topic, domain, status, text, occurred, kind="ev
         data["recovered"] = True
     write("epp-" + name,
           mail(AUTODNS, "AutoDNS Notification %s" % mid, DATE, body, "text/xml; charset=UTF-8"),
-          [ev("autodns", mid, kind, obj, type_, topic, domain, status, text, occurred, "epp", data)])
+          [ev("autodns", mid, kind, obj, type_, topic, domain, status, text, occurred, "epp", data,
+              domains=domains)])
 
 
 def epp_samples():
@@ -911,6 +912,32 @@ def epp_samples():
             + '<resData>' + eurid + body + '</poll:pollData></resData>',
             "pollData", "other", domain, status, text, occurred,
             obj="domain" if domain else "unknown")
+
+    # CoCCA (Net::DRI fixture): the message is escaped XML inside <msg>.
+    epp("cocca-offline-update-cdata", "207",
+        '<msgQ count="331" id="207"><qDate>2015-07-09T07:20:15.186Z</qDate><msg lang="en"><![CDATA['
+        '<offlineUpdate><domain><name>domain1.com.ph</name><change>UNKNOWN</change><details></details>'
+        '</domain></offlineUpdate>]]></msg></msgQ>',
+        "offlineUpdate", "other", "domain1.com.ph", None, None, "2015-07-09T07:20:15Z")
+    # TLD-box (Net::DRI fixture): several domains listed as entries.
+    text = "The following domains have expired as of 2016-02-25: test-expire1.example, test-expire2.example"
+    epp("tldbox-has-expired-two-domains", "2267",
+        '<msgQ count="1" id="2267"><qDate>2016-02-25T13:46:36.879301Z</qDate><msg>' + text + '</msg> </msgQ>'
+        '<resData><message xmlns="http://tld-box.at/xmlns/resdata-1.1" type="HasExpired"><desc>' + text + '</desc>'
+        '<data><entry name="date">2016-02-25</entry><entry name="domain">test-expire1.example</entry>'
+        '<entry name="domain">test-expire2.example</entry></data></message></resData>',
+        "message", "registry.message", "test-expire1.example", None, text, "2016-02-25T13:46:36Z",
+        domains=["test-expire1.example", "test-expire2.example"])
+    # Nominet (Net::DRI fixture): host cancellation naming two domains; hosts never count.
+    epp("nominet-host-cancellation", "123457",
+        '<msgQ count="2" id="123457"><qDate>2008-04-30T13:39:13Z</qDate><msg>Host cancellation notification</msg></msgQ>'
+        '<resData><n:hostCancData xmlns:n="http://www.nominet.org.uk/epp/xml/std-notifications-1.2" '
+        'xsi:schemaLocation="http://www.nominet.org.uk/epp/xml/std-notifications-1.2 std-notifications-1.2.xsd">'
+        '<n:hostListData noHosts="2"><n:hostObj>ns0.example.co.uk.</n:hostObj><n:hostObj>ns1.example.co.uk.</n:hostObj>'
+        '</n:hostListData><n:domainListData noDomains="2"><n:domainName>example-a.co.uk</n:domainName>'
+        '<n:domainName>example-b.co.uk</n:domainName></n:domainListData></n:hostCancData></resData>',
+        "hostCancData", "other", "example-a.co.uk", None, "Host cancellation notification",
+        "2008-04-30T13:39:13Z", domains=["example-a.co.uk", "example-b.co.uk"])
 
     # VeriSign RGP poll (Net::DRI fixture): the domain in the registry's own `name`.
     epp("verisign-rgp-poll-restore-pending", "12345",

@@ -6,7 +6,7 @@
 //! type="domain-transferred-away"`), or no `resData` at all. One `msgQ` is one event.
 
 use super::autodns_json::looks_like_domain;
-use super::xml::Element;
+use super::xml::{self, Element};
 use super::{Context, Draft, time};
 use crate::event::{Format, Kind, Registrar};
 use crate::topics;
@@ -28,10 +28,17 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
     // first element names it.
     // FRED registries (.cz) put the message's element inside `<msg>` itself.
     let msg = msg_q.child("msg");
+    // CoCCA registries put it there as escaped XML (CDATA): read it with the same
+    // strict, entity-free parser.
+    let escaped: Option<Element> = msg
+        .filter(|m| m.children.is_empty() && m.text.trim_start().starts_with('<'))
+        .and_then(|m| xml::parse_document(m.text.trim()).ok())
+        .map(|(el, _)| el);
     let res = response
         .child("resData")
         .and_then(|r| r.children.first())
-        .or_else(|| msg.and_then(|m| m.children.first()));
+        .or_else(|| msg.and_then(|m| m.children.first()))
+        .or(escaped.as_ref());
     // The reply to a poll *ack* names the acknowledged message (`<msgQ count="0"
     // id="…"/>`) but carries none: no date, no text, no data.
     if res.is_none() && msg_q.child("qDate").is_none() && msg_q.child("msg").is_none() {
@@ -54,11 +61,19 @@ pub fn events(root: &Element, _ctx: &Context) -> Option<Vec<Draft>> {
     draft.event_id = Some(id);
     // The text of `<msg>`, not the values of a FRED payload inside it.
     draft.status_text = msg
+        .filter(|_| escaped.is_none())
         .map(|m| m.text.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|t| !t.is_empty());
     draft.domain = res
         .and_then(domain_in)
         .or_else(|| extension.and_then(domain_in));
+    // Every domain a registry lists (`<entry name="domain">` ×n, Nominet
+    // `domainListData`), after the primary one.
+    draft.domains = res
+        .into_iter()
+        .chain(extension)
+        .flat_map(listed_domains)
+        .collect();
     if let Some(res) = res {
         // `contact:delete` is about a contact, whatever the table says of its name.
         draft.object = res
@@ -164,6 +179,20 @@ fn domain_in(el: &Element) -> Option<String> {
             let mut budget = MAX_SEARCH;
             domain_name(el, &mut Vec::new(), &mut budget, true)
         })
+}
+
+/// Domains listed one per element: `domainName` / `domainname` elements and Norid /
+/// nic.at / TLD-box `<entry name="domain">`.
+fn listed_domains(el: &Element) -> Vec<String> {
+    std::iter::once(el)
+        .chain(el.descendants())
+        .take(MAX_SEARCH)
+        .filter(|e| {
+            e.local_name().eq_ignore_ascii_case("domainname")
+                || (e.local_name() == "entry" && e.attr("name") == Some("domain"))
+        })
+        .filter_map(leaf_domain)
+        .collect()
 }
 
 fn leaf_domain(e: &Element) -> Option<String> {
