@@ -107,6 +107,10 @@ pub struct Event {
     pub domain: Option<String>,
     pub domains: Vec<String>,
     pub status: Option<String>,
+    /// The registrar's own words about the state (an AutoDNS job's status text, the
+    /// `<msg>` of an EPP poll message), shown in forwards and digests; null when absent.
+    #[serde(default)]
+    pub status_text: Option<String>,
     pub occurred_at: Option<String>,
     pub format: Format,
     pub data: Value,
@@ -133,6 +137,7 @@ impl Event {
             "domain" => opt(&self.domain),
             "domains" => Some(Value::from(self.domains.clone())),
             "status" => opt(&self.status),
+            "status_text" => opt(&self.status_text),
             "occurred_at" => opt(&self.occurred_at),
             "format" => s(self.format.as_str()),
             "data" => Some(self.data.clone()),

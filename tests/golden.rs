@@ -56,11 +56,13 @@ fn diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Both golden corpora: samples/ and samples/extra/, each written independently from
-/// the registrars' documentation.
+/// The golden corpora: samples/, samples/extra/ and samples/field/ (what registrars
+/// really send beyond the seed examples), each written independently from the
+/// registrars' documentation.
 fn golden_emls() -> Vec<PathBuf> {
     let mut emls = files(&samples(), "eml");
     emls.extend(files(&samples().join("extra"), "eml"));
+    emls.extend(files(&samples().join("field"), "eml"));
     emls
 }
 

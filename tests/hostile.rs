@@ -133,3 +133,18 @@ fn valid_json_that_is_not_a_notification() {
     let reason = quarantine_reason(&email("hello", r#"{"hello": "world"}"#));
     assert!(reason.contains("not a registrar notification"), "{reason}");
 }
+
+/// The forgiving second XML pass (issue 10) reads a mistyped closing tag, nothing more:
+/// entity declarations, undefined entities and depth bombs with typos in them are
+/// refused exactly as before.
+#[test]
+fn tolerant_xml_pass_keeps_hostile_documents_out() {
+    let entity = "<?xml version=\"1.0\"?><!DOCTYPE epp [<!ENTITY x \"y\">]><epp><response><msgQ id=\"1\"><msg>&x;</mgs></msgQ></response></epp>";
+    assert!(quarantine_reason(&email("poll", entity)).contains("<!ENTITY"));
+    let undefined = "<epp><response><msgQ id=\"1\"><msg>&lol9;</mgs></msgQ></response></epp>";
+    assert!(quarantine_reason(&email("poll", undefined)).contains("undefined entity"));
+    let deep = format!("<epp>{}</ep>", "<a>".repeat(100_000));
+    assert!(quarantine_reason(&email("poll", &deep)).contains("too deep"));
+    let mismatched = format!("<epp>{}", "<a></b>".repeat(50_000));
+    quarantine_reason(&email("poll", &mismatched));
+}

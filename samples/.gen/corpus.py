@@ -16,6 +16,8 @@ from datetime import datetime, timedelta, timezone
 from xml.dom import minidom
 from zoneinfo import ZoneInfo
 
+from add_status_text import with_status_text  # issue 10: the event's status_text field
+
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "extra")
 SAMPLES = []
 
@@ -792,7 +794,7 @@ def main():
         with open(os.path.join(OUT, name + ".eml"), "wb") as f:
             f.write(eml)
         with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:
-            json.dump(events, f, indent=2, ensure_ascii=False)
+            json.dump([with_status_text(e) for e in events], f, indent=2, ensure_ascii=False)
             f.write("\n")
     os.makedirs(OUT, exist_ok=True)
     print(f"{len(SAMPLES)} samples, {sum(len(e) for _, _, e in SAMPLES)} events")

@@ -2,6 +2,7 @@
 //! (the extractors again over stored messages, after an extractor fix).
 
 use super::{Context, EXIT_OK};
+use crate::extract::suggest;
 use crate::store::{self, query};
 
 #[derive(Debug, clap::Args)]
@@ -9,11 +10,81 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Only notification-shaped messages (a registrar's sender or subject) that no
+    /// extractor could read, with the closest extractor and the fields it could not
+    /// find: the samples worth sending upstream.
+    #[arg(long)]
+    suggest: bool,
+}
+
+/// A quarantined message worth a look, as `--suggest` shows it.
+#[derive(Debug, serde::Serialize)]
+struct Suggested<'a> {
+    #[serde(flatten)]
+    message: &'a query::Quarantined,
+    closest_extractor: &'a str,
+    missing: Vec<&'a str>,
+}
+
+/// Reads back the closest extractor and the missing fields the extraction wrote into
+/// the reason (`… (notification-shaped mail; closest extractor NAME; missing A, B): …`).
+fn suggestion(reason: &str) -> Option<(&str, Vec<&str>)> {
+    let at = reason.find(suggest::CLOSEST)?;
+    let rest = &reason[at + suggest::CLOSEST.len()..];
+    let (name, missing) = rest.split_once(';')?;
+    let missing = missing.trim().strip_prefix(suggest::MISSING)?;
+    let missing = missing.split_once(')').map_or(missing, |(m, _)| m).trim();
+    let fields = missing
+        .trim_end_matches('…')
+        .split(", ")
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    Some((name.trim(), fields))
+}
+
+fn run_suggest(list: &[query::Quarantined], json: bool) -> anyhow::Result<u8> {
+    let found: Vec<Suggested<'_>> = list
+        .iter()
+        .filter_map(|q| {
+            let (closest_extractor, missing) = suggestion(&q.reason)?;
+            Some(Suggested {
+                message: q,
+                closest_extractor,
+                missing,
+            })
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(EXIT_OK);
+    }
+    if found.is_empty() {
+        eprintln!("no notification-shaped message in quarantine");
+    }
+    for s in &found {
+        let q = s.message;
+        println!(
+            "#{} from {} subject {:?}: closest extractor {}, could not find {}",
+            q.id,
+            q.sender.as_deref().unwrap_or("-"),
+            q.subject.as_deref().unwrap_or(""),
+            s.closest_extractor,
+            s.missing.join(", ")
+        );
+        for src in &q.sources {
+            println!("    {src}");
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_store()?;
     let list = query::quarantined(store.conn())?;
+    if args.suggest {
+        return run_suggest(&list, args.json);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(EXIT_OK);
@@ -91,4 +162,25 @@ pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
         );
     }
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggestion;
+
+    #[test]
+    fn reads_the_suggestion_back_from_the_reason() {
+        let reason = "payload is not a registrar notification any extractor knows (notification-shaped mail; closest extractor autodns-json; missing notify.type|job|status.code, object.type): JSON object with keys id, foo";
+        assert_eq!(
+            suggestion(reason),
+            Some((
+                "autodns-json",
+                vec!["notify.type|job|status.code", "object.type"]
+            ))
+        );
+        assert_eq!(
+            suggestion("payload is not a registrar notification: x"),
+            None
+        );
+    }
 }

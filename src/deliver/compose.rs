@@ -18,7 +18,8 @@ pub const DEFAULT_BODY: &str = "\
 {{ registrar }} reports {{ type }} ({{ topic }}){% if domain %} for {{ domain }}{% endif %}.
 
 Status:    {{ status or \"-\" }}
-Occurred:  {{ occurred_at or \"-\" }}
+{% if status_text %}Text:      {{ status_text }}
+{% endif %}Occurred:  {{ occurred_at or \"-\" }}
 Kind:      {{ kind }} about {{ object }}
 Event:     {{ registrar }}:{{ event_id }}
 {% if domains|length > 1 %}Domains:   {{ domains|join(\", \") }}
@@ -37,7 +38,7 @@ Counts
 Events by domain
 {% for g in groups %}
 {{ g.domain }}
-{% for e in g.events %}  {{ e.when }}  {{ e.registrar }} {{ e.type }} ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}
+{% for e in g.events %}  {{ e.when }}  {{ e.registrar }} {{ e.type }} ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}{% if e.status_text %}: {{ e.status_text }}{% endif %}
 {% endfor %}{% endfor %}";
 
 const DIGEST_HTML: &str = "<!DOCTYPE html>
@@ -52,7 +53,7 @@ const DIGEST_HTML: &str = "<!DOCTYPE html>
 <h3>Events by domain</h3>
 {% for g in groups %}<h4>{{ g.domain }}</h4>
 <ul>
-{% for e in g.events %}<li>{{ e.when }} {{ e.registrar }} <b>{{ e.type }}</b> ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}</li>
+{% for e in g.events %}<li>{{ e.when }} {{ e.registrar }} <b>{{ e.type }}</b> ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}{% if e.status_text %}: {{ e.status_text }}{% endif %}</li>
 {% endfor %}</ul>
 {% endfor %}</body></html>
 ";
@@ -157,6 +158,7 @@ pub fn digest(
             "type": e.event_type,
             "topic": e.topic,
             "status": e.status,
+            "status_text": e.status_text,
             "event_id": e.event_id,
         });
         match groups.iter_mut().find(|g| g.0 == domain) {
@@ -251,6 +253,7 @@ mod tests {
             domain: Some("evil.example\r\nBcc: victim@example.com".into()),
             domains: vec![],
             status: Some("pending".into()),
+            status_text: None,
             occurred_at: None,
             format: Format::PythonLiteral,
             data: json!({"a": 1}),

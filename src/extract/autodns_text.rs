@@ -102,7 +102,16 @@ fn split_key(line: &str) -> Option<(&str, &str)> {
     ok.then(|| (key, line[colon + 1..].trim()))
 }
 
-const ID_KEYS: &[&str] = &["id", "message_id", "notify_id", "ntfy_id", "stid", "ctid"];
+/// The message id first; else `transaction:`, AutoDNS's own id for the reply.
+const ID_KEYS: &[&str] = &[
+    "id",
+    "message_id",
+    "notify_id",
+    "ntfy_id",
+    "transaction",
+    "stid",
+    "ctid",
+];
 const EVENT_KEYS: &[&str] = &["notify", "notify_type", "type", "event"];
 
 /// The event a Standard email reports.
@@ -119,7 +128,12 @@ pub fn event(kv: &Value, _ctx: &Context) -> Option<Draft> {
         let name = topics::fold_spelling(v.split_whitespace().next()?);
         topics::lookup(Registrar::Autodns, &name).map(|_| name)
     });
-    let status_line = get("status");
+    // The `<system>` block's status code wins over a `<reply>` block's `status: success`.
+    let status_line = BLOCKS
+        .iter()
+        .filter_map(|b| kv.get(*b)?.get("status").and_then(first_str))
+        .find(|s| s.split_whitespace().next().is_some_and(is_status_code))
+        .or_else(|| get("status"));
     let code = status_line
         .and_then(|s| s.split_whitespace().next())
         .filter(|c| is_status_code(c));
@@ -136,6 +150,15 @@ pub fn event(kv: &Value, _ctx: &Context) -> Option<Draft> {
             get("object")
                 .filter(|o| looks_like_domain(o))
                 .map(str::to_string)
+        })
+        .or_else(|| {
+            let (sld, tld) = (get("sld")?, get("tld")?);
+            let name = format!(
+                "{}.{}",
+                sld.trim_end_matches('.'),
+                tld.trim_start_matches('.')
+            );
+            looks_like_domain(&name).then_some(name)
         });
     let occurred_at = ["created", "date", "timestamp"]
         .iter()
@@ -151,11 +174,20 @@ pub fn event(kv: &Value, _ctx: &Context) -> Option<Draft> {
     draft.event_id = event_id;
     draft.domain = domain;
     draft.status = status.map(str::to_string);
+    draft.status_text = status_line.and_then(bracketed);
     draft.occurred_at = occurred_at;
     if kind == Kind::Job {
         draft.table_name = "job".into();
     }
     Some(draft)
+}
+
+/// `S0104 [The domain transfer has been completed successfully.]` → the text in brackets.
+fn bracketed(line: &str) -> Option<String> {
+    let open = line.find('[')?;
+    let rest = &line[open + 1..];
+    let text = rest.rfind(']').map_or(rest, |close| &rest[..close]).trim();
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 fn first_str(v: &Value) -> Option<&str> {

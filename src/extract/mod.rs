@@ -16,6 +16,7 @@ mod opensrs;
 mod opensrs_ops;
 pub mod pyliteral;
 mod scan;
+pub mod suggest;
 pub mod time;
 pub mod xml;
 
@@ -173,6 +174,7 @@ fn registrar_hint(from: &str, subject: Option<&str>) -> Option<Registrar> {
     } else if ["autodns", "internetx", "schlundtech", "domainrobot"]
         .iter()
         .any(|d| domain.contains(d))
+        || subject.is_some_and(|s| s.contains("AutoDNS"))
     {
         Some(Registrar::Autodns)
     } else if domain.contains("gandi") {
@@ -199,6 +201,7 @@ pub struct Draft {
     pub domain: Option<String>,
     pub domains: Vec<String>,
     pub status: Option<String>,
+    pub status_text: Option<String>,
     pub occurred_at: Option<String>,
     /// The table's default status does not apply (test messages).
     pub no_default_status: bool,
@@ -225,6 +228,7 @@ impl Draft {
             domain: None,
             domains: Vec::new(),
             status: None,
+            status_text: None,
             occurred_at: None,
             no_default_status: false,
         }
@@ -276,6 +280,10 @@ impl Draft {
                 .status
                 .filter(|s| !s.is_empty())
                 .or_else(|| default_status.map(str::to_string)),
+            status_text: self
+                .status_text
+                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|t| !t.is_empty()),
             occurred_at: self.occurred_at,
             format: self.format,
             data: self.data,
@@ -295,6 +303,10 @@ pub(crate) struct Run {
     errors: Vec<String>,
     unrecognised: Vec<String>,
     texts: usize,
+    /// The sender or subject is a registrar's: what nobody could read is worth a
+    /// suggestion.
+    shaped: Option<Registrar>,
+    suggestion: Option<suggest::Suggestion>,
 }
 
 impl Run {
@@ -302,6 +314,7 @@ impl Run {
     /// new events it added.
     pub(crate) fn text(&mut self, text: &str, ctx: &Context) -> usize {
         self.texts += 1;
+        self.shaped = self.shaped.or(ctx.hint);
         let before = self.events.len();
         let mut found = scan::Found::default();
         scan::scan(text, &mut found);
@@ -314,7 +327,8 @@ impl Run {
             match payload {
                 Payload::Json(v) => self.value(&v, ctx, Format::Json, 0),
                 Payload::Python(v) => self.value(&v, ctx, Format::PythonLiteral, 0),
-                Payload::Xml(root) => self.xml(&root, ctx),
+                Payload::Xml(root) => self.xml(&root, ctx, false),
+                Payload::RecoveredXml(root) => self.xml(&root, ctx, true),
                 Payload::KeyValue(kv) => standard.push(kv),
                 Payload::GandiTest { name, sentence } => {
                     self.add(gandi::test_event(&name, &sentence))
@@ -330,9 +344,11 @@ impl Run {
             for kv in standard {
                 match autodns_text::event(&kv, ctx) {
                     Some(d) => self.add(d),
-                    None => self
-                        .unrecognised
-                        .push("AutoDNS text blocks without a status or event name".into()),
+                    None => {
+                        self.unrecognised
+                            .push("AutoDNS text blocks without a status or event name".into());
+                        self.suggestion.get_or_insert_with(suggest::for_text);
+                    }
                 }
             }
         }
@@ -376,21 +392,39 @@ impl Run {
                 .for_each(|i| self.value(i, ctx, format, depth + 1));
         } else {
             self.unrecognised.push(describe(v));
+            if self.suggestion.is_none() {
+                self.suggestion = suggest::for_json(v, ctx.hint);
+            }
         }
     }
 
-    fn xml(&mut self, root: &xml::Element, ctx: &Context) {
+    /// `recovered`: the tolerant second pass read it; each event says so in its data
+    /// (`"recovered": true`).
+    fn xml(&mut self, root: &xml::Element, ctx: &Context, recovered: bool) {
         let drafts = opensrs_ops::events(root, ctx)
             .or_else(|| autodns_xml::events(root, ctx))
             .or_else(|| autodns_epp::events(root, ctx));
         match drafts {
-            Some(drafts) if !drafts.is_empty() => drafts.into_iter().for_each(|d| self.add(d)),
-            Some(_) => self
-                .unrecognised
-                .push(format!("<{}> without events", root.name)),
-            None => self
-                .unrecognised
-                .push(format!("XML document <{}>", root.name)),
+            Some(drafts) if !drafts.is_empty() => {
+                for mut d in drafts {
+                    if recovered && let serde_json::Value::Object(map) = &mut d.data {
+                        map.insert("recovered".into(), serde_json::Value::Bool(true));
+                    }
+                    self.add(d);
+                }
+            }
+            Some(_) => {
+                self.unrecognised
+                    .push(format!("<{}> without events", root.name));
+                self.suggestion
+                    .get_or_insert_with(|| suggest::for_xml(root));
+            }
+            None => {
+                self.unrecognised
+                    .push(format!("XML document <{}>", root.name));
+                self.suggestion
+                    .get_or_insert_with(|| suggest::for_xml(root));
+            }
         }
     }
 
@@ -406,10 +440,28 @@ impl Run {
             return first.clone();
         }
         if let Some(first) = self.unrecognised.first() {
+            if self.shaped.is_some()
+                && let Some(s) = &self.suggestion
+            {
+                // The suggestion first, so cutting a long reason never loses it.
+                return format!(
+                    "payload is not a registrar notification any extractor knows (notification-shaped mail; {}): {first}",
+                    s.to_reason()
+                );
+            }
             return format!("payload is not a registrar notification: {first}");
         }
         if self.texts == 0 {
             return "no text part to read (only binary parts)".into();
+        }
+        if let Some(registrar) = self.shaped {
+            let s = suggest::without_payload(registrar);
+            return format!(
+                "no payload any extractor knows in {} text part{} of notification-shaped mail ({})",
+                self.texts,
+                if self.texts == 1 { "" } else { "s" },
+                s.to_reason()
+            );
         }
         format!(
             "no JSON, XML, EPP or Python-literal payload in {} text part{}",

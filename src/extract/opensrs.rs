@@ -7,6 +7,17 @@ use serde_json::Value;
 use super::{Context, Draft, time};
 use crate::event::{Format, Kind, Registrar};
 
+/// The status fields of the API guide's event pages, most specific first.
+const STATUS_KEYS: &[&str] = &[
+    "message_status",
+    "trade_status",
+    "transfer_status",
+    "order_status",
+    "claim_status",
+    "verification_status",
+    "zone_check_status",
+];
+
 /// True when the JSON object has the shape of an OpenSRS event.
 pub fn is_event(v: &Value) -> bool {
     v.get("event").is_some_and(Value::is_string)
@@ -41,14 +52,22 @@ pub fn event(v: &Value, ctx: &Context, format: Format) -> Option<Draft> {
         .and_then(scalar_string)
         .or_else(|| ctx.subject_event_id());
     draft.domain = field("domain_name");
+    // The event's own status field first (`message_status`, `trade_status`, …), then
+    // any other `*_status`.
     draft.status = data
         .and_then(Value::as_object)
         .and_then(|d| {
-            d.iter()
-                .find(|(k, val)| k.ends_with("_status") && val.is_string())
-                .and_then(|(_, val)| val.as_str())
+            STATUS_KEYS
+                .iter()
+                .find_map(|k| d.get(*k).and_then(Value::as_str))
+                .or_else(|| {
+                    d.iter()
+                        .find(|(k, val)| k.ends_with("_status") && val.is_string())
+                        .and_then(|(_, val)| val.as_str())
+                })
         })
-        .map(|s| s.trim().to_ascii_lowercase());
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty());
     draft.occurred_at = v
         .get("event_date")
         .and_then(Value::as_str)

@@ -13,6 +13,8 @@ pub enum Payload {
     Json(Value),
     Python(Value),
     Xml(Element),
+    /// XML read only by the tolerant second pass ([`xml::parse_document_tolerant`]).
+    RecoveredXml(Element),
     /// AutoDNS "Standard" email text: the `<system>`/`<reply>` blocks.
     KeyValue(Value),
     /// `Hello, this is a Gandi Notification test message for notification NAME`
@@ -72,6 +74,14 @@ fn scan_structured(text: &str, found: &mut Found) {
             match xml::parse_document(window(rest)) {
                 Ok((root, used)) => {
                     found.payloads.push(Payload::Xml(root));
+                    Some(used)
+                }
+                // A small defect (a mistyped closing tag): read again, forgivingly,
+                // and say so. Hostile documents fail the second pass too.
+                Err(xml::XmlError::Malformed { .. })
+                    if let Ok((root, used)) = xml::parse_document_tolerant(window(rest)) =>
+                {
+                    found.payloads.push(Payload::RecoveredXml(root));
                     Some(used)
                 }
                 Err(e) => {

@@ -126,8 +126,21 @@ impl Element {
 /// without entity declarations may come first). Returns the root element and the
 /// number of bytes the document used, so callers can go on scanning after it.
 pub fn parse_document(src: &str) -> Result<(Element, usize), XmlError> {
+    parse_with(src, false)
+}
+
+/// The second, forgiving pass for a document the strict pass refused as malformed: a
+/// closing tag that does not match (`<code>S0101</cdoe>`, a typo) closes the open
+/// element. Everything hostile is refused exactly as by [`parse_document`]: entity
+/// declarations, undefined entities, depth and size limits, truncation.
+pub fn parse_document_tolerant(src: &str) -> Result<(Element, usize), XmlError> {
+    parse_with(src, true)
+}
+
+fn parse_with(src: &str, tolerant: bool) -> Result<(Element, usize), XmlError> {
     let mut reader = Reader::from_str(src);
     reader.config_mut().trim_text(false);
+    reader.config_mut().check_end_names = !tolerant;
     let mut stack: Vec<Element> = Vec::new();
     let mut count = 0usize;
     loop {

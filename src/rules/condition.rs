@@ -19,6 +19,7 @@ pub const FIELDS: &[&str] = &[
     "domain",
     "domains",
     "status",
+    "status_text",
     "occurred_at",
     "format",
 ];

@@ -642,6 +642,7 @@ mod tests {
             domain: Some("shop.de".into()),
             domains: vec!["shop.de".into()],
             status: Some("completed".into()),
+            status_text: None,
             occurred_at: None,
             format: Format::Json,
             data: json!({"object_data": {"transfer_status": "completed", "ns": ["a", "b"]}}),

@@ -109,6 +109,8 @@ fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
             domain: r.get(7)?,
             domains,
             status: r.get(9)?,
+            // Not a stored column: the registrar's text stays in `data`.
+            status_text: None,
             occurred_at: r.get(10)?,
             format,
             data: json(12)?,
