@@ -330,3 +330,19 @@ fn sighup_reloads_rules_and_keeps_the_old_ones_when_the_new_are_bad() {
     let status = child.0.wait().unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn the_registrars_text_is_stored_and_listed_with_the_event() {
+    let env = Env::new(LOCAL);
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/field");
+    assert!(env.run(&["import", samples]).status.success());
+    let out = env.run(&["events", "--json"]);
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let with_text = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status_text"].is_string())
+        .count();
+    assert!(with_text > 10, "status_text lost in the store: {with_text}");
+}

@@ -238,8 +238,9 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
     let n = tx
         .prepare_cached(
             "INSERT INTO events (registrar, event_id, kind, object, type, topic, domain, domains,
-                                 status, occurred_at, format, data, message, first_seen, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+                                 status, occurred_at, format, data, message, first_seen, last_seen,
+                                 status_text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
              ON CONFLICT (registrar, event_id) DO NOTHING",
         )?
         .execute(params![
@@ -257,6 +258,7 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
             serde_json::to_string(&e.data)?,
             message,
             now,
+            e.status_text,
         ])?;
     Ok((n == 1).then(|| tx.last_insert_rowid()))
 }

@@ -70,7 +70,8 @@ pub struct StoredEvent {
 }
 
 const EVENT_COLUMNS: &str = "id, registrar, event_id, kind, object, type, topic, domain, domains, \
-                             status, occurred_at, format, data, seen_count, first_seen, last_seen";
+                             status, occurred_at, format, data, seen_count, first_seen, last_seen, \
+                             status_text";
 
 fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -110,7 +111,7 @@ fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
             domains,
             status: r.get(9)?,
             // Not a stored column: the registrar's text stays in `data`.
-            status_text: None,
+            status_text: r.get(16)?,
             occurred_at: r.get(10)?,
             format,
             data: json(12)?,

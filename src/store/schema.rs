@@ -133,4 +133,8 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, folder)
     );
     "#,
+    // 4: the registrar's own words for what it reports (AutoDNS job and EPP texts).
+    r#"
+    ALTER TABLE events ADD COLUMN status_text TEXT;
+    "#,
 ];
