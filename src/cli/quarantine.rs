@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let list = query::quarantined(store.conn())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&list)?);

@@ -38,6 +38,7 @@ enum RulesCommand {
         /// With --topic: really send the test notification.
         #[arg(long, requires = "topic")]
         send: bool,
+        /// Print JSON: each event with the actions every rule would take.
         #[arg(long)]
         json: bool,
     },
@@ -278,6 +279,7 @@ pub struct TopicsArgs {
     /// Only this registrar.
     #[arg(long)]
     registrar: Option<String>,
+    /// Print JSON: every notification type with its topic and subscribers.
     #[arg(long)]
     json: bool,
 }

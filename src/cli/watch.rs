@@ -58,12 +58,13 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
+    /// Print JSON: folders, sources never synced, outbox and event counts.
     #[arg(long)]
     json: bool,
 }
 
 pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let conn = store.conn();
     let folders = cursors::all(conn)?;
     let depth = outbox::depth(conn)?;
