@@ -24,7 +24,8 @@ use crate::store::{self, NewEvent, Store};
 #[derive(Debug, Parser)]
 #[command(name = "mailroom", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Config file (default: mailroom.toml when present).
+    /// Config file (default: $MAILROOM_CONFIG, else the first of ./mailroom.toml,
+    /// ~/.config/mailroom/mailroom.toml, /etc/mailroom/mailroom.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// SQLite database file (overrides the config; default mailroom.db).
