@@ -127,6 +127,8 @@ fn read_only_commands_on_a_missing_database_create_nothing() {
             vec!["quarantine"],
             vec!["digest", "daily"],
             vec!["digest", "daily", "--preview"],
+            vec!["topics"],
+            vec!["topics", "--json"],
         ] {
             let mut full = vec!["--db", db_s];
             full.extend(&args);
@@ -145,9 +147,6 @@ fn read_only_commands_on_a_missing_database_create_nothing() {
                 "{args:?} created a file"
             );
         }
-        // topics needs no database at all, and creates none either.
-        env.ok(&["--db", db_s, "topics"]);
-        assert!(listing(&env.path("state")).is_empty());
     }
     // The default database (mailroom.db in the working directory) likewise.
     let out = env.run(&["events"]);
@@ -193,6 +192,20 @@ fn a_new_database_and_its_wal_are_private() {
     // And the read-only commands open what exists.
     let n = env.json(&["--db", db_s, "events", "--count", "--json"]);
     assert_eq!(n["count"], 2);
+    // topics counts what the database holds per notification type.
+    let topics = env.json(&["--db", db_s, "topics", "--json", "--registrar", "opensrs"]);
+    let stored = |name: &str| {
+        topics
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["stored"]
+            .clone()
+    };
+    assert_eq!(stored("DOMAIN CREATED"), 1);
+    assert_eq!(stored("DOMAIN EXPIRED"), 1);
+    assert_eq!(stored("DOMAIN DELETED"), 0);
 }
 
 #[test]
