@@ -782,6 +782,13 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     let man = env.ok(&["man"]);
     assert!(man.contains(".TH mailroom 1"), "{man}");
     assert!(man.contains("quarantine"));
+    for section in ["FILES", "ENVIRONMENT", "EXIT STATUS"] {
+        assert!(
+            man.contains(&format!(".SH \"{section}\"")) || man.contains(&format!(".SH {section}")),
+            "{section}: {man}"
+        );
+    }
+    assert!(man.contains("MAILROOM_CONFIG") && man.contains("/etc/mailroom/mailroom.toml"));
     env.ok(&["man", "--dir", env.path("man").to_str().unwrap()]);
     let pages = listing(&env.path("man"));
     assert!(pages.contains(&"mailroom.1".to_string()), "{pages:?}");
