@@ -34,7 +34,7 @@ Counts
 {% for c in counts %}  {{ \"%-10s\"|format(c.registrar) }} {{ \"%-34s\"|format(c.topic) }} {{ c.count }}
 {% endfor %}
 Events in time order ({{ timezone }})
-{% for e in events %}  {{ e.when }}  {{ e.domain }}  {{ e.registrar }} {{ e.type }} ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}
+{% for e in events %}  {{ e.when }}  {{ e.domain_column }}  {{ e.registrar }} {{ e.type }} ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}
 {% endfor %}";
 
 const DIGEST_HTML: &str = "<!DOCTYPE html>
@@ -159,6 +159,11 @@ pub fn digest(
         }
     }
     counts.sort();
+    let width = ordered
+        .iter()
+        .map(|s| s.event.domain.as_deref().map_or(11, |d| d.chars().count()))
+        .max()
+        .unwrap_or(0);
     let mut lines = Vec::new();
     let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
     for s in &ordered {
@@ -167,6 +172,7 @@ pub fn digest(
         let line = json!({
             "when": local(&when(s), false),
             "domain": domain,
+            "domain_column": format!("{domain:<width$}"),
             "registrar": e.registrar.as_str(),
             "type": e.event_type,
             "topic": e.topic,
