@@ -105,7 +105,7 @@ fn parse_when(s: &str) -> Result<String, String> {
     }
     let age = parse_age(s).ok_or_else(|| {
         format!(
-            "{s:?} is not a date (2026-11-20), a local time (2026-11-20 14:30), \
+            "{s} is not a date (2026-11-20), a local time (2026-11-20 14:30), \
              RFC 3339, or an age like 36h, 7d, 1w"
         )
     })?;
