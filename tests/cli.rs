@@ -601,7 +601,15 @@ fn an_empty_digest_is_not_sent_unless_send_empty() {
     assert!(sent(&env)[0].contains("0 events"), "{}", sent(&env)[0]);
     let out = at(&env, "2026-11-21T07:00:30Z", &["deliver"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(sent(&env).len(), 2);
+    let mails = sent(&env);
+    assert_eq!(mails.len(), 2);
+    // The period from the last send (09:00 UTC) to 08:00 Berlin, both in Berlin time.
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("from 2026-11-20 10:00 CET until 2026-11-21 08:00 CET")),
+        "{mails:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------
