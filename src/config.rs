@@ -400,11 +400,22 @@ pub struct MaildirConfig {
 }
 
 impl Config {
-    /// Loads `path`, or (when `path` is None) `mailroom.toml` if present, else defaults.
+    /// Loads `path` (`--config`), else `$MAILROOM_CONFIG`, else the first of
+    /// `./mailroom.toml`, `$XDG_CONFIG_HOME/mailroom/mailroom.toml` (default
+    /// `~/.config/…`) and `/etc/mailroom/mailroom.toml` that exists, else defaults. A file
+    /// named explicitly (option or variable) must exist.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
-        let (path, required) = match path {
-            Some(p) => (p.to_path_buf(), true),
-            None => (PathBuf::from("mailroom.toml"), false),
+        let named = path.map(Path::to_path_buf).or_else(|| {
+            std::env::var_os("MAILROOM_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let (path, required) = match named {
+            Some(p) => (p, true),
+            None => match search_path().into_iter().find(|p| p.is_file()) {
+                Some(p) => (p, false),
+                None => return Ok(Config::default()),
+            },
         };
         let src = match std::fs::read_to_string(&path) {
             Ok(s) => s,
@@ -416,6 +427,7 @@ impl Config {
         let mut config: Config =
             toml::from_str(&src).map_err(|e| FileError::from_toml(&path, &src, &e))?;
         config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        tracing::debug!(file = %path.display(), "config read");
         config.check(&path, &src)?;
         config.origin = Some((path.clone(), src));
         Ok(config)
@@ -511,6 +523,18 @@ impl Config {
     pub fn rules_dir(&self) -> PathBuf {
         self.resolve(self.rules.as_deref().unwrap_or(Path::new("rules")))
     }
+}
+
+/// Where a config file is looked for when none is named, in order.
+pub fn search_path() -> Vec<PathBuf> {
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let mut out = vec![PathBuf::from("mailroom.toml")];
+    out.extend(xdg.map(|d| d.join("mailroom/mailroom.toml")));
+    out.push(PathBuf::from("/etc/mailroom/mailroom.toml"));
+    out
 }
 
 /// `30s`, `15m`, `24h`, `2d`, `500ms`, or a bare number of seconds.

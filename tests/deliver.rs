@@ -538,6 +538,8 @@ fn rules_test_topics_and_test_sends() {
         "rules test sent something"
     );
 
+    // topics counts the stored events of each type: it needs a database.
+    assert!(env.run(&["reparse"]).status.success());
     let topics = env.json(&["topics", "--json"]);
     let line = topics
         .as_array()

@@ -50,6 +50,7 @@ pub struct OutboxArgs {
     /// Show delivered items too.
     #[arg(long)]
     all: bool,
+    /// Print JSON: the items with state, attempts, next attempt and last error.
     #[arg(long)]
     json: bool,
 }
@@ -58,15 +59,17 @@ pub struct OutboxArgs {
 enum Retry {
     /// Put a dead or failing item (or --all of them) back in the queue, due now.
     Retry {
+        /// The item's id, as `mailroom outbox` lists it.
         #[arg(required_unless_present = "all")]
         id: Option<i64>,
+        /// Every dead or failing item.
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },
 }
 
 pub fn outbox(args: &OutboxArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     if let Some(Retry::Retry { id, all }) = &args.retry {
         let n = outbox::retry(store.conn(), if *all { None } else { *id }, clock::now())?;
         eprintln!("{n} item(s) requeued");

@@ -35,19 +35,24 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         );
         return Ok(EXIT_ERROR);
     };
-    let mut store = ctx.open_store()?;
+    let mut store = if args.send {
+        ctx.open_store()?
+    } else {
+        ctx.open_existing_store()?
+    };
     if args.send {
         let now = clock::now();
+        let end = clock::stamp(now);
         let start = outbox::last_period_end(store.conn(), &d.name)?;
-        let mut forced = d.clone();
-        forced.send_empty = true;
-        digest::close_period(
-            &mut store,
-            &forced,
-            start.as_deref(),
-            &clock::stamp(now),
-            now,
-        )?;
+        // Like the scheduled send: no events, no mail, unless the digest asks for it.
+        if !d.send_empty && outbox::open_digest_items(store.conn(), &d.name, &end)?.is_empty() {
+            eprintln!(
+                "digest {}: no events since the last one; nothing sent (send_empty = true sends empty digests)",
+                d.name
+            );
+            return Ok(EXIT_OK);
+        }
+        digest::close_period(&mut store, d, start.as_deref(), &end, now)?;
         let deliverer = Deliverer::new(&ctx.config, &store)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -1,11 +1,13 @@
 //! `mailroom events`: list, count and show stored events, with filters.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::borrow::Cow;
+
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::clock;
 use crate::config::parse_duration;
-use crate::store::query::{self, EventFilter};
+use crate::store::query::{self, EventFilter, StoredEvent};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -20,7 +22,8 @@ pub struct Args {
     /// Counts per registrar and topic.
     #[arg(long)]
     stats: bool,
-    /// Print JSON: an array of events (DESIGN §3 plus id, seen_count, first_seen, last_seen).
+    /// Print JSON: an array of events (DESIGN §3 plus id, seen_count, first_seen,
+    /// last_seen), newest first; with --count `{"count": N}`, with --stats the rows.
     #[arg(long)]
     json: bool,
 }
@@ -31,6 +34,7 @@ enum Show {
     Show {
         /// Row id, `registrar:event_id`, or an event id.
         id: String,
+        /// Print JSON: the event, its place in the store and every sighting.
         #[arg(long)]
         json: bool,
     },
@@ -38,6 +42,7 @@ enum Show {
 
 #[derive(Debug, clap::Args)]
 struct FilterArgs {
+    /// Only this registrar: opensrs, autodns, gandi or unknown.
     #[arg(long)]
     registrar: Option<String>,
     /// A topic (`transfer.out`) or its first part (`transfer`).
@@ -46,89 +51,157 @@ struct FilterArgs {
     /// The registrar's event name.
     #[arg(long = "type")]
     event_type: Option<String>,
+    /// A domain name (`müller.de` or `xn--mller-kva.de` alike), or a suffix starting with
+    /// a dot (`.de`: every .de domain).
     #[arg(long)]
     domain: Option<String>,
-    /// Events from this time: `2026-11-01`, RFC 3339, or an age such as `24h`, `7d`.
+    /// The state the event reports (`completed`, `pending`, `error`, …).
+    #[arg(long)]
+    status: Option<String>,
+    /// Events from this time on: an age (`36h`, `7d`, `1w`), a date (`2026-11-20`), a
+    /// local date and time (`2026-11-20 14:30`), or RFC 3339 with a zone.
     #[arg(long, value_parser = parse_when)]
     since: Option<String>,
     /// Events before this time (same forms as --since).
     #[arg(long, value_parser = parse_when)]
     until: Option<String>,
-    /// At most this many events.
+    /// At most this many events: the latest ones.
     #[arg(long)]
     limit: Option<u64>,
 }
 
-/// A point in time as stored (RFC 3339 UTC).
+/// A point in time as stored (RFC 3339 UTC). Dates and times without a zone are local
+/// time, as a person at this terminal means them; ages count back from the one clock.
 pub(super) fn parse_when(s: &str) -> Result<String, String> {
+    let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(clock::stamp(t.with_timezone(&Utc)));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let t = d.and_hms_opt(0, 0, 0).ok_or("bad date")?.and_utc();
-        return Ok(clock::stamp(t));
+    let naive = [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    });
+    if let Some(naive) = naive {
+        // A time skipped by a daylight-saving change means the moment after the gap.
+        let t = Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| {
+                Local
+                    .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                    .earliest()
+            })
+            .ok_or_else(|| format!("{s} does not exist in the local time zone"))?;
+        return Ok(clock::stamp(t.with_timezone(&Utc)));
     }
-    let age = parse_duration(s)
-        .map_err(|_| format!("{s:?} is not a date, an RFC 3339 time or an age like 24h"))?;
-    let age = chrono::Duration::from_std(age).map_err(|e| e.to_string())?;
+    let age = parse_age(s).ok_or_else(|| {
+        format!(
+            "{s} is not a date (2026-11-20), a local time (2026-11-20 14:30), \
+             RFC 3339, or an age like 36h, 7d, 1w"
+        )
+    })?;
     Ok(clock::stamp(clock::now() - age))
 }
 
+/// `90m`, `36h`, `7d`, `2w`: how far back.
+fn parse_age(s: &str) -> Option<chrono::Duration> {
+    if let Some(weeks) = s.strip_suffix('w') {
+        return weeks
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(chrono::Duration::try_weeks);
+    }
+    let age = parse_duration(s).ok()?;
+    chrono::Duration::from_std(age).ok()
+}
+
+/// The spellings under which a domain filter finds events: the name as given, lower
+/// case, in Unicode and in punycode (registrars send either). A leading dot makes it a
+/// suffix.
+fn domain_forms(input: &str) -> (Vec<String>, bool) {
+    let input = input.trim().to_lowercase();
+    let (dot, name) = match input.strip_prefix('.') {
+        Some(rest) => (".", rest),
+        None => ("", input.as_str()),
+    };
+    let mut forms = vec![format!("{dot}{name}")];
+    if let Ok(ascii) = idna::domain_to_ascii(name) {
+        forms.push(format!("{dot}{ascii}"));
+    }
+    let (unicode, ok) = idna::domain_to_unicode(name);
+    if ok.is_ok() {
+        forms.push(format!("{dot}{unicode}"));
+    }
+    forms.sort();
+    forms.dedup();
+    (forms, !dot.is_empty())
+}
+
+/// Text from the store as it may go to a terminal: control characters (ESC, BEL,
+/// CR, …) are shown as escapes instead of being obeyed.
+fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A stored UTC time as local time for people, to the second.
+fn local_time(stamp: &str) -> String {
+    match DateTime::parse_from_rfc3339(stamp) {
+        Ok(t) => t
+            .with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => printable(stamp).into_owned(),
+    }
+}
+
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let conn = store.conn();
     if let Some(Show::Show { id, json }) = &args.show {
         let Some(detail) = query::event_detail(conn, id)? else {
-            eprintln!("mailroom events show: no event {id}");
+            eprintln!("mailroom events show: no event {}", printable(id));
             return Ok(EXIT_ERROR);
         };
         if *json {
             println!("{}", serde_json::to_string_pretty(&detail)?);
             return Ok(EXIT_OK);
         }
-        let e = &detail.stored.event;
-        println!(
-            "event #{}  {}:{}",
-            detail.stored.id, e.registrar, e.event_id
-        );
-        println!("  kind        {}", e.kind.as_str());
-        println!("  topic       {}", e.topic);
-        println!("  type        {}", e.event_type);
-        println!("  object      {}", e.object);
-        println!("  domain      {}", e.domain.as_deref().unwrap_or("-"));
-        if e.domains.len() > 1 {
-            println!("  domains     {}", e.domains.join(", "));
-        }
-        println!("  status      {}", e.status.as_deref().unwrap_or("-"));
-        println!("  occurred    {}", e.occurred_at.as_deref().unwrap_or("-"));
-        println!("  format      {}", e.format.as_str());
-        println!(
-            "  seen        {} time(s), first {}, last {}",
-            detail.stored.seen_count, detail.stored.first_seen, detail.stored.last_seen
-        );
-        println!("  sources");
-        for s in &detail.sources {
-            println!(
-                "    {}  {}  (message #{}, {}, {:?})",
-                s.seen_at,
-                s.source,
-                s.message,
-                s.sender.as_deref().unwrap_or("-"),
-                s.subject.as_deref().unwrap_or("")
-            );
-        }
-        println!("  payload");
-        for line in serde_json::to_string_pretty(&e.data)?.lines() {
-            println!("    {line}");
-        }
+        show(&detail)?;
         return Ok(EXIT_OK);
     }
     let f = &args.filter;
+    let (domain, domain_suffix) = match &f.domain {
+        Some(d) => domain_forms(d),
+        None => (Vec::new(), false),
+    };
     let filter = EventFilter {
         registrar: f.registrar.clone(),
         topic: f.topic.clone(),
         event_type: f.event_type.clone(),
-        domain: f.domain.clone(),
+        domain,
+        domain_suffix,
+        status: f.status.clone(),
         since: f.since.clone(),
         until: f.until.clone(),
         limit: f.limit,
@@ -146,18 +219,24 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         let rows = query::stats(conn, &filter)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
-        } else {
-            println!(
-                "{:<10} {:<34} {:>8} {:>8}",
-                "registrar", "topic", "events", "seen"
-            );
-            for r in &rows {
-                println!(
-                    "{:<10} {:<34} {:>8} {:>8}",
-                    r.registrar, r.topic, r.events, r.seen
-                );
-            }
+            return Ok(EXIT_OK);
         }
+        if rows.is_empty() {
+            eprintln!("no events match");
+            return Ok(EXIT_OK);
+        }
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    printable(&r.registrar).into_owned(),
+                    printable(&r.topic).into_owned(),
+                    r.events.to_string(),
+                    r.seen.to_string(),
+                ]
+            })
+            .collect();
+        print_table(&["registrar", "topic", "events", "seen"], &[2, 3], &table);
         return Ok(EXIT_OK);
     }
     let events = query::events(conn, &filter)?;
@@ -165,21 +244,157 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&events)?);
         return Ok(EXIT_OK);
     }
-    for s in &events {
-        let e = &s.event;
+    if events.is_empty() {
+        eprintln!("no events match");
+        return Ok(EXIT_OK);
+    }
+    let table: Vec<Vec<String>> = events.iter().map(row).collect();
+    print_table(
+        &[
+            "id",
+            "time",
+            "registrar",
+            "topic",
+            "type",
+            "domain",
+            "status",
+            "seen",
+        ],
+        &[0, 7],
+        &table,
+    );
+    Ok(EXIT_OK)
+}
+
+/// One line of the listing: when it happened (or was first seen), in local time.
+fn row(s: &StoredEvent) -> Vec<String> {
+    let e = &s.event;
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map_or("-".into(), |v| printable(v).into_owned())
+    };
+    vec![
+        s.id.to_string(),
+        local_time(e.occurred_at.as_deref().unwrap_or(&s.first_seen)),
+        e.registrar.as_str().to_string(),
+        printable(&e.topic).into_owned(),
+        printable(&e.event_type).into_owned(),
+        text(&e.domain),
+        text(&e.status),
+        s.seen_count.to_string(),
+    ]
+}
+
+/// A header row and aligned columns (`right`: the numeric ones, aligned right).
+fn print_table(header: &[&str], right: &[usize], rows: &[Vec<String>]) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            let pad = width[i].saturating_sub(cell.chars().count());
+            if i > 0 {
+                out.push_str("  ");
+            }
+            if right.contains(&i) {
+                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                if i + 1 < width.len() {
+                    out.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(&mut header.iter().copied());
+    for r in rows {
+        line(&mut r.iter().map(String::as_str));
+    }
+}
+
+fn show(detail: &query::EventDetail) -> anyhow::Result<()> {
+    let s = &detail.stored;
+    let e = &s.event;
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map_or("-".into(), |v| printable(v).into_owned())
+    };
+    println!(
+        "event #{}  {}:{}",
+        s.id,
+        e.registrar,
+        printable(&e.event_id)
+    );
+    println!("  kind        {}", e.kind.as_str());
+    println!("  topic       {}", printable(&e.topic));
+    println!("  type        {}", printable(&e.event_type));
+    println!("  object      {}", printable(&e.object));
+    println!("  domain      {}", text(&e.domain));
+    if e.domains.len() > 1 {
+        println!("  domains     {}", printable(&e.domains.join(", ")));
+    }
+    println!("  status      {}", text(&e.status));
+    println!("  occurred    {}", text(&e.occurred_at));
+    println!("  format      {}", e.format.as_str());
+    println!(
+        "  seen        {} time(s), first {}, last {}",
+        s.seen_count, s.first_seen, s.last_seen
+    );
+    println!("  sources");
+    for src in &detail.sources {
         println!(
-            "#{:<6} {:<20} {:<8} {:<32} {:<28} {:<28} {:<10} x{}",
-            s.id,
-            e.occurred_at
-                .as_deref()
-                .unwrap_or(&s.first_seen[..19.min(s.first_seen.len())]),
-            e.registrar.as_str(),
-            e.topic,
-            e.event_type,
-            e.domain.as_deref().unwrap_or("-"),
-            e.status.as_deref().unwrap_or("-"),
-            s.seen_count
+            "    {}  {}  (message #{}, from {}, subject \"{}\")",
+            src.seen_at,
+            printable(&src.source),
+            src.message,
+            text(&src.sender),
+            src.subject.as_deref().map(printable).unwrap_or_default()
         );
     }
-    Ok(EXIT_OK)
+    println!("  payload");
+    // serde_json escapes control characters inside strings already.
+    for line in serde_json::to_string_pretty(&e.data)?.lines() {
+        println!("    {line}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert!(matches!(printable("plain ü"), Cow::Borrowed(_)));
+        assert_eq!(printable("a\x1b[2Jb\x07"), "a\\u{1b}[2Jb\\u{7}");
+        assert_eq!(printable("x\r\ny"), "x\\r\\ny");
+    }
+
+    #[test]
+    fn domain_spellings() {
+        let (forms, suffix) = domain_forms("Müller.DE");
+        assert!(!suffix);
+        assert_eq!(forms, ["müller.de", "xn--mller-kva.de"]);
+        assert_eq!(domain_forms("xn--mller-kva.de").0, forms);
+        assert_eq!(domain_forms(".de"), (vec![".de".to_string()], true));
+    }
+
+    #[test]
+    fn ages_and_local_times() {
+        assert_eq!(parse_age("1w"), Some(chrono::Duration::days(7)));
+        assert_eq!(parse_age("7d"), Some(chrono::Duration::days(7)));
+        assert!(parse_when("2026-11-20 14:30").is_ok());
+        assert!(parse_when("2026-11-20T14:30").is_ok());
+        assert!(parse_when("last tuesday").is_err());
+        assert_eq!(
+            parse_when("2026-11-20T14:30:00+01:00").unwrap(),
+            "2026-11-20T13:30:00.000Z"
+        );
+    }
 }

@@ -5,6 +5,7 @@ mod deliver;
 mod digest;
 mod events;
 mod import;
+mod manual;
 mod parse;
 mod preflight;
 mod quarantine;
@@ -24,7 +25,8 @@ use crate::store::{self, NewEvent, Store};
 #[derive(Debug, Parser)]
 #[command(name = "mailroom", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Config file (default: mailroom.toml when present).
+    /// Config file (default: $MAILROOM_CONFIG, else the first of ./mailroom.toml,
+    /// ~/.config/mailroom/mailroom.toml, /etc/mailroom/mailroom.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// SQLite database file (overrides the config; default mailroom.db).
@@ -33,6 +35,12 @@ pub struct Cli {
     /// Log lines for people (`human`, the default) or machines (`json`).
     #[arg(long, global = true, value_enum, default_value = "human")]
     pub log_format: LogFormat,
+    /// More log detail: -v debug, -vv trace (RUST_LOG, when set, wins).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log detail: -q warnings and errors only, -qq errors only.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -63,6 +71,10 @@ pub enum Command {
     Watch(watch::Args),
     /// Per folder: last sync, last error, cursor; and the outbox depth.
     Status(watch::StatusArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page (roff), or write one per command into a directory.
+    Man(manual::ManArgs),
 }
 
 /// What every verb gets: the config and the command-line overrides.
@@ -76,10 +88,16 @@ pub type Reactor = Box<dyn FnMut(&rusqlite::Transaction<'_>, NewEvent<'_>) -> st
 
 impl Context {
     pub fn load(config: Option<&Path>, db: Option<PathBuf>) -> anyhow::Result<Context> {
-        Ok(Context {
+        let ctx = Context {
             config: Config::load(config)?,
             db,
-        })
+        };
+        tracing::debug!(
+            db = %ctx.db_path().display(),
+            rules = %ctx.config.rules_dir().display(),
+            "using"
+        );
+        Ok(ctx)
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -88,6 +106,12 @@ impl Context {
 
     pub fn open_store(&self) -> anyhow::Result<Store> {
         Ok(Store::open(&self.db_path())?)
+    }
+
+    /// The database if it exists: for commands that only read, which must create
+    /// nothing (`no database at PATH` otherwise).
+    pub fn open_existing_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_existing(&self.db_path())?)
     }
 
     /// The rule files, checked; a bad file is an error naming file, line and reason.
@@ -119,6 +143,8 @@ fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Digest(args) => digest::run(args, ctx),
         Command::Watch(args) => watch::run(args, ctx),
         Command::Status(args) => watch::status(args, ctx),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
     }
 }
 
@@ -128,10 +154,18 @@ pub enum LogFormat {
     Json,
 }
 
-/// Structured logs on stderr; `RUST_LOG` narrows or widens them (default `info`).
-fn init_logging(format: LogFormat) {
+/// Structured logs on stderr at `info`; `-v`/`-vv` and `-q`/`-qq` move that level,
+/// and `RUST_LOG`, when set, decides instead (it can name modules too).
+fn init_logging(format: LogFormat, verbose: u8, quiet: u8) {
+    let level = match (verbose, quiet) {
+        (0, 0) => "info",
+        (1, _) => "debug",
+        (v, _) if v > 1 => "trace",
+        (_, 1) => "warn",
+        _ => "error",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -148,10 +182,12 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, cli.verbose, cli.quiet);
     let result = match &cli.command {
-        // parse needs no config and no database.
+        // These need no config and no database.
         Command::Parse(args) => parse::run(args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
         command => Context::load(cli.config.as_deref(), cli.db.clone())
             .and_then(|ctx| dispatch(command, &ctx)),
     };

@@ -80,7 +80,7 @@ fn run_suggest(list: &[query::Quarantined], json: bool) -> anyhow::Result<u8> {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let list = query::quarantined(store.conn())?;
     if args.suggest {
         return run_suggest(&list, args.json);

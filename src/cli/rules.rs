@@ -300,6 +300,7 @@ pub struct TopicsArgs {
     /// Only this registrar.
     #[arg(long)]
     registrar: Option<String>,
+    /// Print JSON: every notification type with its topic and subscribers.
     #[arg(long)]
     json: bool,
 }
@@ -312,6 +313,8 @@ struct TopicLine {
     object: &'static str,
     announced_only: bool,
     active: bool,
+    /// Events of this type in the database.
+    stored: i64,
     subscribers: Vec<Subscriber>,
 }
 
@@ -325,7 +328,11 @@ struct Subscriber {
 
 pub fn topics(args: &TopicsArgs, ctx: &Context) -> anyhow::Result<u8> {
     let rules = ctx.rules()?;
-    let lines = topic_lines(&rules, args.registrar.as_deref());
+    let store = ctx.open_existing_store()?;
+    let mut lines = topic_lines(&rules, args.registrar.as_deref());
+    for l in &mut lines {
+        l.stored = stored(store.conn(), l)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&lines)?);
         return Ok(EXIT_OK);
@@ -338,8 +345,8 @@ pub fn topics(args: &TopicsArgs, ctx: &Context) -> anyhow::Result<u8> {
             ""
         };
         println!(
-            "{:<8} {:<46} {:<32} {state}{later}",
-            l.registrar, l.name, l.topic
+            "{:<8} {:<46} {:<32} {:>6} stored  {state}{later}",
+            l.registrar, l.name, l.topic, l.stored
         );
         for s in &l.subscribers {
             let who = match (&s.rule, &s.digest) {
@@ -356,6 +363,29 @@ pub fn topics(args: &TopicsArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// How many stored events are of this notification type. OpenSRS names are `OBJECT
+/// EVENT`; AutoDNS job results have a status code as their type.
+fn stored(conn: &rusqlite::Connection, l: &TopicLine) -> anyhow::Result<i64> {
+    let count = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<i64> {
+        conn.query_row(
+            &format!("SELECT COUNT(*) FROM events WHERE registrar = ?1 AND {sql}"),
+            args,
+            |r| r.get(0),
+        )
+    };
+    Ok(match l.name.split_once(' ') {
+        Some((object, event)) => count(
+            "object = ?2 COLLATE NOCASE AND type = ?3 COLLATE NOCASE",
+            &[&l.registrar, &object, &event],
+        )?,
+        None if l.registrar == "autodns" && l.name == "job" => count(
+            "kind = 'job' AND type NOT IN ('panData', 'trnData')",
+            &[&l.registrar],
+        )?,
+        None => count("type = ?2 COLLATE NOCASE", &[&l.registrar, &l.name])?,
+    })
 }
 
 fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
@@ -415,6 +445,7 @@ fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
             active: subscribers
                 .iter()
                 .any(|s| s.channels.iter().any(|c| c != "stop")),
+            stored: 0,
             subscribers,
         });
     }

@@ -76,7 +76,7 @@ pub struct StatusArgs {
 }
 
 pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let conn = store.conn();
     let folders = cursors::all(conn)?;
     let depth = outbox::depth(conn)?;

@@ -35,11 +35,9 @@ Digest {{ digest }}{% if period_start %} from {{ period_start }}{% endif %} unti
 Counts
 {% for c in counts %}  {{ \"%-10s\"|format(c.registrar) }} {{ \"%-34s\"|format(c.topic) }} {{ c.count }}
 {% endfor %}
-Events by domain
-{% for g in groups %}
-{{ g.domain }}
-{% for e in g.events %}  {{ e.when }}  {{ e.registrar }} {{ e.type }} ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}{% if e.status_text %}: {{ e.status_text }}{% endif %}
-{% endfor %}{% endfor %}";
+Events in time order ({{ timezone }})
+{% for e in events %}  {{ e.when }}  {{ e.domain_column }}  {{ e.registrar }} {{ e.type }} ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}{% if e.status_text %}: {{ e.status_text }}{% endif %}
+{% endfor %}";
 
 const DIGEST_HTML: &str = "<!DOCTYPE html>
 <html><body style=\"font-family: sans-serif\">
@@ -50,12 +48,12 @@ const DIGEST_HTML: &str = "<!DOCTYPE html>
 <tr><th>Registrar</th><th>Topic</th><th>Events</th></tr>
 {% for c in counts %}<tr><td>{{ c.registrar }}</td><td>{{ c.topic }}</td><td>{{ c.count }}</td></tr>
 {% endfor %}</table>
-<h3>Events by domain</h3>
-{% for g in groups %}<h4>{{ g.domain }}</h4>
-<ul>
-{% for e in g.events %}<li>{{ e.when }} {{ e.registrar }} <b>{{ e.type }}</b> ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}{% if e.status_text %}: {{ e.status_text }}{% endif %}</li>
-{% endfor %}</ul>
-{% endfor %}</body></html>
+<h3>Events in time order ({{ timezone }})</h3>
+<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">
+<tr><th>Time</th><th>Domain</th><th>Registrar</th><th>Type</th><th>Topic</th><th>Status</th></tr>
+{% for e in events %}<tr><td>{{ e.when }}</td><td>{{ e.domain }}</td><td>{{ e.registrar }}</td><td><b>{{ e.type }}</b></td><td>{{ e.topic }}</td><td>{{ e.status or \"\" }}{% if e.status_text %}: {{ e.status_text }}{% endif %}</td></tr>
+{% endfor %}</table>
+</body></html>
 ";
 
 /// A header value with control characters (CR, LF, …) turned into spaces.
@@ -129,15 +127,30 @@ pub fn webhook(event: &Event, w: &Webhook) -> Value {
     })
 }
 
-/// A digest over `events` for the period ending `period_end`.
+/// A digest over `events` for the period ending `period_end`. Times are shown in the
+/// digest's time zone (the one its schedule runs in), events in the order they happened.
 pub fn digest(
     d: &Digest,
     events: &[StoredEvent],
     period_start: Option<&str>,
     period_end: &str,
 ) -> Value {
+    let tz = d.schedule.tz();
+    let local = |stamp: &str, zone: bool| match chrono::DateTime::parse_from_rfc3339(stamp) {
+        Ok(t) if zone => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+        Ok(t) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => stamp.to_string(),
+    };
+    let when = |s: &StoredEvent| {
+        s.event
+            .occurred_at
+            .clone()
+            .unwrap_or_else(|| s.first_seen.clone())
+    };
+    let mut ordered: Vec<&StoredEvent> = events.iter().collect();
+    ordered.sort_by(|a, b| when(a).cmp(&when(b)).then(a.id.cmp(&b.id)));
     let mut counts: Vec<(String, String, usize)> = Vec::new();
-    for s in events {
+    for s in &ordered {
         let (r, t) = (
             s.event.registrar.as_str().to_string(),
             s.event.topic.clone(),
@@ -148,12 +161,20 @@ pub fn digest(
         }
     }
     counts.sort();
+    let width = ordered
+        .iter()
+        .map(|s| s.event.domain.as_deref().map_or(11, |d| d.chars().count()))
+        .max()
+        .unwrap_or(0);
+    let mut lines = Vec::new();
     let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
-    for s in events {
+    for s in &ordered {
         let e = &s.event;
         let domain = e.domain.clone().unwrap_or_else(|| "(no domain)".into());
         let line = json!({
-            "when": e.occurred_at.clone().unwrap_or_else(|| s.first_seen.chars().take(19).collect::<String>() + "Z"),
+            "when": local(&when(s), false),
+            "domain": domain,
+            "domain_column": format!("{domain:<width$}"),
             "registrar": e.registrar.as_str(),
             "type": e.event_type,
             "topic": e.topic,
@@ -161,6 +182,7 @@ pub fn digest(
             "status_text": e.status_text,
             "event_id": e.event_id,
         });
+        lines.push(line.clone());
         match groups.iter_mut().find(|g| g.0 == domain) {
             Some(g) => g.1.push(line),
             None => groups.push((domain, vec![line])),
@@ -170,8 +192,10 @@ pub fn digest(
     let ctx = context! {
         digest => d.name,
         count => events.len(),
-        period_start => period_start,
-        period_end => period_end,
+        timezone => tz.name(),
+        period_start => period_start.map(|p| local(p, true)),
+        period_end => local(period_end, true),
+        events => lines,
         counts => counts.iter().map(|(r, t, n)| json!({"registrar": r, "topic": t, "count": n})).collect::<Vec<_>>(),
         groups => groups.iter().map(|(d, ev)| json!({"domain": d, "events": ev})).collect::<Vec<_>>(),
     };

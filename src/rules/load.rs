@@ -417,6 +417,8 @@ pub const DIGEST_VARIABLES: &[&str] = &[
     "period_end",
     "counts",
     "groups",
+    "events",
+    "timezone",
 ];
 
 /// minijinja's own global functions, usable in any template.

@@ -97,6 +97,13 @@ impl Schedule {
         }
     }
 
+    /// The time zone the schedule runs in, which the digest's times are shown in.
+    pub fn tz(&self) -> Tz {
+        match self {
+            Schedule::Daily { tz, .. } | Schedule::Cron { tz, .. } => *tz,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Schedule::Daily { at, tz } => format!("daily at {} {}", at.format("%H:%M"), tz.name()),

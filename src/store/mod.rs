@@ -31,6 +31,16 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    // Not a `source`: the message says it already, and `{:#}` would repeat it.
+    #[error("{}: cannot create the database: {error}", path.display())]
+    Create {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("no database at {} (run mailroom import or watch first, or pass --db)", path.display())]
+    Missing { path: PathBuf },
+    #[error("{} is not a mailroom database ({reason})", path.display())]
+    NotMailroom { path: PathBuf, reason: String },
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -45,22 +55,63 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed) and migrates the database at `path`. A new file is
+    /// created readable by its owner only (0600), and so are its WAL and shared-memory
+    /// files, which SQLite creates with the database file's mode: they hold raw mail.
     pub fn open(path: &Path) -> Result<Store> {
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        let mut conn = Connection::open(path).map_err(open_err)?;
+        create_private(path).map_err(|error| StoreError::Create {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Store::open_with(path, OpenFlags::default())
+    }
+
+    /// Opens and migrates the database at `path` only if it exists: the read-only
+    /// commands create no file and no folder.
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+        // An empty file or another program's database: say so rather than turn it into
+        // a mailroom database.
+        let ours: bool = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| opening(path, e))?;
+        if !ours {
+            return Err(StoreError::NotMailroom {
+                path: path.to_path_buf(),
+                reason: "it has no mailroom tables".into(),
+            });
+        }
+        drop(conn);
+        Store::open_with(path, flags)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
+        let open_err = |source| opening(path, source);
+        let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         configure(&mut conn).map_err(open_err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
         };
-        store.migrate()?;
+        store.migrate().map_err(|e| match e {
+            StoreError::Sql(source) => opening(path, source),
+            e => e,
+        })?;
         Ok(store)
     }
 
@@ -127,6 +178,36 @@ impl Store {
     }
 }
 
+/// The error for a file SQLite could not open or read: one line naming the file, with
+/// SQLite's reason in words (never its error code).
+fn opening(path: &Path, source: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match &source {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::NotADatabase => {
+            StoreError::NotMailroom {
+                path,
+                reason: "file is not a database".into(),
+            }
+        }
+        _ => StoreError::Open { path, source },
+    }
+}
+
+/// Creates `path` empty with mode 0600 unless it exists.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// How long a writer waits for another to finish before reporting the database busy.
 /// Every writer takes the lock up front (below), so waiting is always safe: a big
 /// `import` chunk or a `watch` batch beside it delays the other, never fails it.
@@ -172,6 +253,57 @@ mod tests {
         drop(s);
         let s = Store::open(&path).unwrap();
         assert_eq!(s.version().unwrap(), schema::MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_new_database_and_its_wal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let s = Store::open(&path).unwrap();
+        s.conn
+            .execute("INSERT INTO schema_version (version) VALUES (0)", [])
+            .unwrap();
+        for name in ["m.db", "m.db-wal", "m.db-shm"] {
+            let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+    }
+
+    #[test]
+    fn open_existing_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("m.db");
+        let e = Store::open_existing(&path).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no database at {} (run mailroom import or watch first, or pass --db)",
+                path.display()
+            )
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        drop(Store::open(&path).unwrap());
+        assert!(Store::open_existing(&path).is_ok());
+    }
+
+    #[test]
+    fn a_text_file_is_not_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "hello\n".repeat(100)).unwrap();
+        for e in [
+            Store::open(&path).err().unwrap(),
+            Store::open_existing(&path).err().unwrap(),
+        ] {
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{} is not a mailroom database (file is not a database)",
+                    path.display()
+                )
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,11 @@ pub struct EventFilter {
     pub registrar: Option<String>,
     pub topic: Option<String>,
     pub event_type: Option<String>,
-    pub domain: Option<String>,
+    /// The domain is any of these names (the spellings of one name: Unicode and
+    /// punycode), or, with `domain_suffix`, ends with any of them (`.de`).
+    pub domain: Vec<String>,
+    pub domain_suffix: bool,
+    pub status: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: Option<u64>,
@@ -34,7 +38,23 @@ impl EventFilter {
         };
         eq("registrar", &self.registrar);
         eq("type", &self.event_type);
-        eq("domain", &self.domain);
+        eq("status", &self.status);
+        if !self.domain.is_empty() {
+            let one = if self.domain_suffix {
+                // Compared by characters, not LIKE: a name may hold `_`.
+                "lower(substr(domain, -length(?))) = lower(?)"
+            } else {
+                "domain = ? COLLATE NOCASE"
+            };
+            let any: Vec<&str> = self.domain.iter().map(|_| one).collect();
+            clauses.push(format!("({})", any.join(" OR ")));
+            for d in &self.domain {
+                args.push(SqlValue::Text(d.clone()));
+                if self.domain_suffix {
+                    args.push(SqlValue::Text(d.clone()));
+                }
+            }
+        }
         if let Some(t) = &self.topic {
             // `transfer` matches transfer.in and transfer.out.
             clauses.push("(topic = ? COLLATE NOCASE OR topic LIKE ? || '.%')".into());
@@ -122,7 +142,7 @@ fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-/// Events matching `filter`, oldest first.
+/// Events matching `filter`, newest first (so a limit keeps the latest).
 pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
     let (clause, args) = filter.where_clause();
     let limit = filter
@@ -130,7 +150,7 @@ pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent
         .map(|l| format!(" LIMIT {l}"))
         .unwrap_or_default();
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY COALESCE(occurred_at, first_seen), id{limit}"
+        "SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC{limit}"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), stored_event)?;
