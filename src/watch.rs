@@ -664,7 +664,10 @@ pub struct WatchLock(#[allow(dead_code)] std::fs::File);
 impl WatchLock {
     pub fn acquire(db: &Path) -> anyhow::Result<WatchLock> {
         use std::os::fd::AsRawFd;
-        let path = PathBuf::from(format!("{}.watch-lock", db.display()));
+        // One lock file per database whatever its path's spelling (relative, through a
+        // symlink): named after the canonical path of the database file.
+        let canonical = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+        let path = PathBuf::from(format!("{}.watch-lock", canonical.display()));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -700,7 +703,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let _lock = WatchLock::acquire(&db)?;
     // Claims left by a watch that was killed are void: no other watch can be running.
-    outbox::release_leases(Store::open(&db)?.conn())?;
+    outbox::release_stale_claims(Store::open(&db)?.conn())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
@@ -805,7 +808,7 @@ pub async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result
     };
     let _lock = WatchLock::acquire(&shared.db)?;
     let db: Db = Arc::new(std::sync::Mutex::new(Store::open(&shared.db)?));
-    outbox::release_leases(lock(&db).conn())?;
+    outbox::release_stale_claims(lock(&db).conn())?;
     let mut report = OnceReport::default();
     let mut total = Batch::default();
     let accounts = shared.config.accounts.clone();

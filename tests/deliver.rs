@@ -724,3 +724,84 @@ fn rules_apply_queues_what_new_rules_ask_for_stored_events_once() {
     assert_eq!(again.as_array().unwrap().len(), 0, "{again}");
     assert_eq!(env.outbox().len(), 3);
 }
+
+#[test]
+fn a_send_in_progress_is_never_taken_over_by_a_watch_started_beside_it() {
+    // The SMTP server takes 4 s to answer DATA; `deliver` is in the middle of it when
+    // `watch --once` starts and works the same outbox.
+    let sink = SmtpSink::start(SmtpOptions::plain().data_delay(Duration::from_secs(4)));
+    let config =
+        smtp_config(sink.port(), "none", "") + "[[maildir]]\nname = \"local\"\npath = \"inbox\"\n";
+    let env = Env::new(&config, &[("10.toml", FORWARD_RULE)]);
+    std::fs::create_dir_all(env.path("inbox")).unwrap();
+    env.import(&[transfer("slow-1", "slow.example", "completed")]);
+    let mut deliver = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .arg("--config")
+        .arg(env.path("mailroom.toml"))
+        .arg("deliver")
+        .env_remove("MAILROOM_NOW")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until deliver holds the claim.
+    let start = std::time::Instant::now();
+    loop {
+        let conn = rusqlite::Connection::open(env.path("m.db")).unwrap();
+        let held: Option<String> = conn
+            .query_row("SELECT claimed_by FROM outbox", [], |r| r.get(0))
+            .unwrap_or(None);
+        if held.is_some() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "deliver never claimed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let watch = env.run(&["watch", "--once", "--json"]);
+    let report: Value = serde_json::from_slice(&watch.stdout).unwrap();
+    assert_eq!(report["delivery"]["delivered"], 0, "{report}");
+    assert!(deliver.wait().unwrap().success());
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(sink.received().len(), 1, "the forward was sent twice");
+    let items = env.outbox();
+    assert_eq!(items[0]["state"], "done");
+    assert_eq!(items[0]["attempts"], 1);
+}
+
+#[test]
+fn message_ids_do_not_depend_on_how_the_database_path_is_spelled() {
+    let env = Env::new(
+        "db = \"m.db\"\n[smtp]\ndir = \"out\"\n",
+        &[("10.toml", FORWARD_RULE)],
+    );
+    env.import(&[transfer("mid-1", "m.example", "completed")]);
+    std::os::unix::fs::symlink(env.path("m.db"), env.path("link.db")).unwrap();
+    // Delivered once through the link; the same item retried through the real path.
+    let link = env.path("link.db").display().to_string();
+    assert!(env.run(&["--db", &link, "deliver"]).status.success());
+    let first: Vec<PathBuf> = std::fs::read_dir(env.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let id_of = |p: &PathBuf| {
+        let text = std::fs::read_to_string(p).unwrap();
+        header(&text, "Message-ID").unwrap().to_string()
+    };
+    let via_link = id_of(&first[0]);
+    let conn = rusqlite::Connection::open(env.path("m.db")).unwrap();
+    conn.execute(
+        "UPDATE outbox SET state = 'pending', next_attempt = '2000-01-01T00:00:00Z'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::remove_file(&first[0]).unwrap();
+    assert!(env.run(&["deliver"]).status.success());
+    let second: Vec<PathBuf> = std::fs::read_dir(env.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(id_of(&second[0]), via_link);
+}

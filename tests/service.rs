@@ -346,3 +346,37 @@ fn the_registrars_text_is_stored_and_listed_with_the_event() {
         .count();
     assert!(with_text > 10, "status_text lost in the store: {with_text}");
 }
+
+#[test]
+fn one_watch_per_database_whatever_the_spelling_of_its_path() {
+    let env = Env::new(&format!("{LOCAL}[watch]\npoll_interval = \"1s\"\n"));
+    env.rules(
+        "10.toml",
+        "[[rule]]\nname = \"quiet\"\nwhen.kind = \"test\"\nstop = true\n",
+    );
+    let log = env.path("watch.log");
+    let child = Running(
+        env.cmd(&["watch"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("start", &log, |t| t.contains("mailroom watch started"));
+    std::os::unix::fs::symlink(env.path("m.db"), env.path("link.db")).unwrap();
+    std::fs::create_dir_all(env.path("sub")).unwrap();
+    for db in ["link.db", "sub/../m.db"] {
+        let out = env
+            .cmd(&["--db", db, "watch", "--once"])
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{db}: {err}");
+        assert!(
+            err.contains("another mailroom watch is running"),
+            "{db}: {err}"
+        );
+    }
+    drop(child);
+}

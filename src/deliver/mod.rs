@@ -101,15 +101,33 @@ pub struct Deliverer {
     hooks: webhook::Hooks,
     from: String,
     policy: DeliveryConfig,
-    /// Distinguishes Message-IDs of different databases.
+    /// Distinguishes Message-IDs of different databases; stored in the database, so
+    /// every spelling of its path gives the same.
     instance: String,
+    /// Who holds the claims this deliverer makes.
+    holder: String,
+    /// How long a claim lasts without renewal: longer than any transport timeout.
+    lease: Duration,
 }
 
 impl Deliverer {
     pub fn new(config: &Config, store: &Store) -> Result<Deliverer, DeliveryError> {
-        let instance =
-            crate::store::content_hash(store.path().to_string_lossy().as_bytes())[..12].to_string();
+        let instance = store
+            .instance_id()
+            .map_err(|e| DeliveryError::config(format!("database: {e}")))?;
+        // A send takes at most a handful of SMTP steps, each under the SMTP timeout, or
+        // one webhook request under its timeout; the claim is renewed while it runs.
+        let smtp = config
+            .smtp
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(30), |s| s.timeout);
+        let slowest = (smtp * 6).max(config.webhook.timeout);
+        let lease = Duration::from_std(slowest + std::time::Duration::from_secs(30))
+            .unwrap_or(Duration::seconds(LEASE_SECONDS))
+            .max(Duration::seconds(LEASE_SECONDS));
         Ok(Deliverer {
+            holder: outbox::holder(),
+            lease,
             mailer: smtp::Mailer::from_config(config)?,
             hooks: webhook::Hooks::from_config(config)?,
             from: config.smtp.as_ref().map_or_else(
@@ -130,13 +148,11 @@ impl Deliverer {
         let mut report = Report::default();
         loop {
             let now = clock::now();
-            let Some(item) =
-                outbox::claim_due(store.conn(), now, Duration::seconds(LEASE_SECONDS))?
-            else {
+            let Some(item) = outbox::claim_due(store.conn(), now, self.lease, &self.holder)? else {
                 return Ok(report);
             };
             let original = self.original(store, &item);
-            let result = self.send(&item, original).await;
+            let result = self.send_claimed(store, &item, original).await?;
             if let Err(e) = &result
                 && e.is_unreachable()
             {
@@ -185,6 +201,30 @@ impl Deliverer {
                         report.failed += 1;
                         tracing::warn!(id = item.id, channel = item.channel.as_str(), error = %e, retry_at = %clock::stamp(next), "delivery failed");
                     }
+                }
+            }
+        }
+    }
+
+    /// Sends a claimed item, renewing the claim while the send runs so that no other
+    /// deliverer takes it over from a slow but live one.
+    async fn send_claimed(
+        &self,
+        store: &mut Store,
+        item: &Item,
+        original: Option<(Vec<u8>, bool)>,
+    ) -> crate::store::Result<Result<(), DeliveryError>> {
+        let send = self.send(item, original);
+        tokio::pin!(send);
+        let every = (self.lease / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(20));
+        let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                result = &mut send => return Ok(result),
+                _ = renewal.tick() => {
+                    outbox::renew(store.conn(), item.id, &self.holder, clock::now() + self.lease)?;
                 }
             }
         }

@@ -142,6 +142,21 @@ impl Store {
         &mut self.conn
     }
 
+    /// This database's own identity: made once, at random, and kept in it (a copy of
+    /// the file keeps it too; a new database gets its own).
+    pub fn instance_id(&self) -> Result<String> {
+        let fresh = format!("{:016x}", fastrand::u64(..));
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('instance', ?1) ON CONFLICT DO NOTHING",
+            [&fresh],
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     /// The schema version of the open file.
     pub fn version(&self) -> Result<i64> {
         Ok(self

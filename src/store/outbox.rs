@@ -113,28 +113,55 @@ pub fn enqueue(conn: &Connection, item: &NewItem, now: DateTime<Utc>) -> Result<
     Ok(conn.last_insert_rowid())
 }
 
-/// Claims the next due item for `lease`; None when nothing is due.
+/// Claims the next due item for `lease` on behalf of `holder` (see [`holder`]); None
+/// when nothing is due. An item whose claim ran out is taken over only when its holder
+/// is gone: a live process that is slow (a server taking minutes over DATA) keeps it.
 pub fn claim_due(
     conn: &Connection,
     now: DateTime<Utc>,
     lease: chrono::Duration,
+    holder: &str,
 ) -> Result<Option<Item>> {
     let now_s = stamp(now);
+    let mut skip: Vec<i64> = Vec::new();
     loop {
-        let next: Option<i64> = conn
+        let next: Option<(i64, Option<String>)> = conn
             .query_row(
-                "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= ?1
-                   AND (lease_until IS NULL OR lease_until < ?1)
-                 ORDER BY next_attempt, id LIMIT 1",
+                &format!(
+                    "SELECT id, claimed_by FROM outbox WHERE state = 'pending' AND next_attempt <= ?1
+                       AND (lease_until IS NULL OR lease_until < ?1){}
+                     ORDER BY next_attempt, id LIMIT 1",
+                    if skip.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " AND id NOT IN ({})",
+                            skip.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                        )
+                    }
+                ),
                 [&now_s],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some(id) = next else { return Ok(None) };
+        let Some((id, previous)) = next else {
+            return Ok(None);
+        };
+        if let Some(p) = &previous
+            && p != holder
+            && holder_alive(p) != Some(false)
+        {
+            // Its holder still runs (or runs on another machine and may): not ours.
+            skip.push(id);
+            if skip.len() > 1000 {
+                return Ok(None);
+            }
+            continue;
+        }
         let claimed = conn.execute(
-            "UPDATE outbox SET lease_until = ?2 WHERE id = ?1 AND state = 'pending'
-               AND (lease_until IS NULL OR lease_until < ?3)",
-            params![id, stamp(now + lease), now_s],
+            "UPDATE outbox SET lease_until = ?2, claimed_by = ?4 WHERE id = ?1 AND state = 'pending'
+               AND (lease_until IS NULL OR lease_until < ?3) AND claimed_by IS ?5",
+            params![id, stamp(now + lease), now_s, holder, previous],
         )?;
         if claimed == 1 {
             return Ok(conn
@@ -148,10 +175,59 @@ pub fn claim_due(
     }
 }
 
+/// Extends a claim while its send runs; false when the claim is no longer ours.
+pub fn renew(conn: &Connection, id: i64, holder: &str, until: DateTime<Utc>) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE outbox SET lease_until = ?3 WHERE id = ?1 AND claimed_by = ?2 AND state = 'pending'",
+        params![id, holder, stamp(until)],
+    )? == 1)
+}
+
+/// Who claims deliveries from this process: host, process id and the process's start
+/// time (so a reused process id is not mistaken for the old holder).
+pub fn holder() -> String {
+    format!(
+        "{}:{}:{}",
+        hostname(),
+        std::process::id(),
+        start_time(std::process::id()).unwrap_or_default()
+    )
+}
+
+/// Whether the process named by a [`holder`] id still runs: None when it runs on
+/// another machine (its claim then ends only with its lease).
+pub fn holder_alive(id: &str) -> Option<bool> {
+    let mut parts = id.rsplitn(3, ':');
+    let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return Some(false);
+    };
+    if host != hostname() {
+        return None;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return Some(false);
+    };
+    Some(start_time(pid).is_some_and(|s| s == start))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19).map(str::to_string)
+}
+
 pub fn mark_done(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
-        "UPDATE outbox SET state = 'done', done_at = ?2, lease_until = NULL, attempts = attempts + 1,
-           last_error = NULL WHERE id = ?1",
+        "UPDATE outbox SET state = 'done', done_at = ?2, lease_until = NULL, claimed_by = NULL,
+           attempts = attempts + 1, last_error = NULL WHERE id = ?1",
         params![id, stamp(now)],
     )?;
     Ok(())
@@ -164,8 +240,8 @@ pub fn mark_failed(
     error: &str,
 ) -> Result<()> {
     conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, lease_until = NULL
-         WHERE id = ?1",
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, lease_until = NULL,
+           claimed_by = NULL WHERE id = ?1",
         params![id, stamp(next_attempt), error],
     )?;
     Ok(())
@@ -173,7 +249,8 @@ pub fn mark_failed(
 
 pub fn mark_dead(conn: &Connection, id: i64, error: &str) -> Result<()> {
     conn.execute(
-        "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2, lease_until = NULL WHERE id = ?1",
+        "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2, lease_until = NULL,
+           claimed_by = NULL WHERE id = ?1",
         params![id, error],
     )?;
     Ok(())
@@ -215,7 +292,7 @@ pub fn defer_destination(
         ),
     };
     let sql = format!(
-        "UPDATE outbox SET next_attempt = ?2, lease_until = NULL
+        "UPDATE outbox SET next_attempt = ?2
          WHERE state = 'pending' AND next_attempt <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
            AND window_start >= ?3 AND {filter}"
     );
@@ -236,12 +313,12 @@ pub fn retry(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Result<u
     let now = stamp(now);
     let n = match id {
         Some(id) => conn.execute(
-            "UPDATE outbox SET state = 'pending', next_attempt = ?2, window_start = ?2, lease_until = NULL
+            "UPDATE outbox SET state = 'pending', next_attempt = ?2, window_start = ?2
              WHERE id = ?1 AND state != 'done'",
             params![id, now],
         )?,
         None => conn.execute(
-            "UPDATE outbox SET state = 'pending', next_attempt = ?1, window_start = ?1, lease_until = NULL
+            "UPDATE outbox SET state = 'pending', next_attempt = ?1, window_start = ?1
              WHERE state = 'dead' OR (state = 'pending' AND attempts > 0)",
             params![now],
         )?,
@@ -249,13 +326,28 @@ pub fn retry(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Result<u
     Ok(n)
 }
 
-/// Forgets every claim: for a deliverer that starts after a crash and knows no other
-/// deliverer is running (`watch` holds the database's watch lock).
-pub fn release_leases(conn: &Connection) -> Result<usize> {
-    Ok(conn.execute(
-        "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL",
-        [],
-    )?)
+/// Forgets the claims whose holder is gone (a deliverer killed mid-send): its items are
+/// due again at once. Claims of live processes, and of processes on other machines
+/// (which end with their lease), are left alone.
+pub fn release_stale_claims(conn: &Connection) -> Result<usize> {
+    let holders: Vec<Option<String>> = {
+        let mut stmt =
+            conn.prepare("SELECT DISTINCT claimed_by FROM outbox WHERE lease_until IS NOT NULL")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut released = 0;
+    for h in holders {
+        let gone = h.as_deref().is_none_or(|h| holder_alive(h) == Some(false));
+        if gone {
+            released += conn.execute(
+                "UPDATE outbox SET lease_until = NULL, claimed_by = NULL
+                 WHERE lease_until IS NOT NULL AND claimed_by IS ?1",
+                params![h],
+            )?;
+        }
+    }
+    Ok(released)
 }
 
 /// Items not yet delivered (pending, including retrying).
@@ -334,4 +426,24 @@ pub fn record_digest_run(
         stmt.execute(params![digest, e, run])?;
     }
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_is_alive_while_its_process_runs() {
+        let me = holder();
+        assert_eq!(holder_alive(&me), Some(true));
+        // The same process id with another start time: a reused pid, not the holder.
+        let reused = format!("{}:{}:1", hostname(), std::process::id());
+        assert_eq!(holder_alive(&reused), Some(false));
+        assert_eq!(
+            holder_alive(&format!("{}:999999999:5", hostname())),
+            Some(false)
+        );
+        assert_eq!(holder_alive("elsewhere.example:1:1"), None);
+        assert_eq!(holder_alive("garbage"), Some(false));
+    }
 }

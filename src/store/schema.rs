@@ -137,4 +137,13 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE events ADD COLUMN status_text TEXT;
     "#,
+    // 5: a delivery claim names the process holding it (stale only when that process is
+    // gone), and the database's own identity (Message-IDs do not depend on its path).
+    r#"
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
 ];

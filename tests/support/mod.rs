@@ -1110,6 +1110,8 @@ pub struct SmtpOptions<'a> {
     /// TLS from the first byte (SMTPS). Needs `certs`.
     pub implicit_tls: bool,
     pub certs: Option<&'a Certs>,
+    /// Answer DATA only after this long (a slow server).
+    pub data_delay: Option<Duration>,
 }
 
 impl<'a> SmtpOptions<'a> {
@@ -1128,6 +1130,10 @@ impl<'a> SmtpOptions<'a> {
     pub fn require_starttls(mut self, certs: &'a Certs) -> Self {
         self.require_starttls = true;
         self.starttls(certs)
+    }
+    pub fn data_delay(mut self, delay: Duration) -> Self {
+        self.data_delay = Some(delay);
+        self
     }
     pub fn implicit_tls(mut self, certs: &'a Certs) -> Self {
         self.implicit_tls = true;
@@ -1196,6 +1202,9 @@ impl SmtpSink {
         }
         if let Some((u, p)) = opts.auth {
             args.extend(["--auth".into(), format!("{u}:{p}")]);
+        }
+        if let Some(d) = opts.data_delay {
+            args.extend(["--data-delay".into(), d.as_secs_f64().to_string()]);
         }
         let mut sink = SmtpSink {
             log: t.join("smtp_sink.log"),

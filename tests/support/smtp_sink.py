@@ -43,13 +43,17 @@ log = logging.getLogger("smtp_sink")
 
 
 class MaildirSink:
-    def __init__(self, maildir):
+    def __init__(self, maildir, data_delay=0.0):
         self.maildir = maildir
+        self.data_delay = data_delay
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(maildir, sub), exist_ok=True)
         self.seq = 0
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            # A slow server: the message is taken only after this long.
+            await asyncio.sleep(self.data_delay)
         content = envelope.original_content
         if content is None:
             content = envelope.content
@@ -114,6 +118,8 @@ def parse_args(argv):
     p.add_argument("--starttls", action="store_true")
     p.add_argument("--require-starttls", action="store_true")
     p.add_argument("--auth", metavar="USER:PASS")
+    p.add_argument("--data-delay", type=float, default=0.0,
+                   help="seconds to wait before answering DATA")
     p.add_argument("--exit-on-stdin-eof", action="store_true",
                    help="exit when stdin closes (the parent test process died)")
     a = p.parse_args(argv)
@@ -131,7 +137,7 @@ def parse_args(argv):
 
 async def main(argv):
     a = parse_args(argv)
-    handler = MaildirSink(a.maildir)
+    handler = MaildirSink(a.maildir, a.data_delay)
 
     ctx = None
     if a.tls_cert and a.tls_key:
