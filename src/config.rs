@@ -55,6 +55,9 @@ pub struct Config {
     pub webhook: WebhookConfig,
     #[serde(default)]
     pub watch: WatchConfig,
+    /// Sender authentication of notifications (DESIGN §8).
+    #[serde(default)]
+    pub trust: crate::trust::TrustConfig,
     /// IMAP accounts to watch.
     #[serde(default, rename = "account")]
     pub accounts: Vec<AccountConfig>,

@@ -114,6 +114,13 @@ pub struct Event {
     pub occurred_at: Option<String>,
     pub format: Format,
     pub data: Value,
+    /// Whether the message vouched for this registrar (DESIGN §8); set when stored,
+    /// absent from `parse`, which judges no sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<bool>,
+    /// Why it is (or is not) authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<String>,
 }
 
 impl Event {
@@ -138,6 +145,8 @@ impl Event {
             "domains" => Some(Value::from(self.domains.clone())),
             "status" => opt(&self.status),
             "status_text" => opt(&self.status_text),
+            "authenticated" => Some(self.authenticated.map_or(Value::Null, Value::Bool)),
+            "authentication" => opt(&self.authentication),
             "occurred_at" => opt(&self.occurred_at),
             "format" => s(self.format.as_str()),
             "data" => Some(self.data.clone()),

@@ -16,4 +16,5 @@ pub mod source;
 pub mod store;
 pub mod tls;
 pub mod topics;
+pub mod trust;
 pub mod watch;

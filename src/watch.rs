@@ -95,7 +95,10 @@ fn ingest_batch(
             &hash,
             &source,
             None,
-            raw_limit,
+            store::Policy {
+                raw_limit,
+                trust: &shared.config.trust,
+            },
             &mut |tx, new| queue::react(&shared.rules, tx, new).map(|_| ()),
         )?;
         b.messages += 1;

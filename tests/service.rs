@@ -380,3 +380,177 @@ fn one_watch_per_database_whatever_the_spelling_of_its_path() {
     }
     drop(child);
 }
+
+fn signed(id: &str, status: &str, results: &str) -> String {
+    format!("{results}{}", notification_with(id, status))
+}
+
+fn notification_with(id: &str, status: &str) -> String {
+    format!(
+        "From: OpenSRS <notifications@opensrs.net>\r\nTo: reseller@example.com\r\n\
+         Subject: Event notification: TRANSFER: STATUS_CHANGE: {id}\r\n\
+         Message-ID: <{id}.{status}@opensrs.net>\r\nDate: Fri, 20 Nov 2026 07:00:00 +0000\r\n\r\n\
+         {{\"object_data\":{{\"domain_name\":\"victim.example\",\"transfer_id\":\"1\",\"order_id\":0,\
+         \"transfer_status\":\"{status}\"}},\"object\":\"TRANSFER\",\"event_id\":\"{id}\",\
+         \"event\":\"STATUS_CHANGE\",\"event_date\":\"2026-11-20T06:59:00Z\"}}\r\n"
+    )
+}
+
+const GOOD_RESULTS: &str = "Authentication-Results: mx.reseller.example;\r\n\tdkim=pass header.d=opensrs.net header.s=k1; spf=pass smtp.mailfrom=opensrs.net\r\n";
+const FORGED_RESULTS: &str = "Authentication-Results: mx.reseller.example; dkim=fail header.d=opensrs.net\r\nAuthentication-Results: mx.reseller.example; dkim=pass header.d=opensrs.net\r\n";
+
+impl Env {
+    fn import_mail(&self, name: &str, text: &str) -> Output {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        self.run(&["import", path.to_str().unwrap()])
+    }
+
+    fn event(&self, key: &str) -> serde_json::Value {
+        let out = self.run(&["events", "show", key, "--json"]);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+#[test]
+fn forged_notifications_are_recorded_as_such_and_do_not_act() {
+    let env = Env::new(&format!(
+        "{LOCAL}[smtp]\ndir = \"out\"\n[trust]\nauthserv_id = \"mx.reseller.example\"\n"
+    ));
+    env.rules(
+        "10.toml",
+        "[[rule]]\nname = \"billing\"\nwhen.authenticated = true\nforward = { to = \"billing@example.com\" }\n",
+    );
+    // No results, a forged pass under our server's fail, another server's pass.
+    assert!(
+        env.import_mail("a.eml", &notification_with("f-1", "completed"))
+            .status
+            .success()
+    );
+    assert!(
+        env.import_mail("b.eml", &signed("f-2", "completed", FORGED_RESULTS))
+            .status
+            .success()
+    );
+    let other = "Authentication-Results: attacker.example; dkim=pass header.d=opensrs.net\r\n";
+    assert!(
+        env.import_mail("c.eml", &signed("f-3", "completed", other))
+            .status
+            .success()
+    );
+    // The real thing.
+    assert!(
+        env.import_mail("d.eml", &signed("g-1", "completed", GOOD_RESULTS))
+            .status
+            .success()
+    );
+    for key in ["opensrs:f-1", "opensrs:f-2", "opensrs:f-3"] {
+        let e = env.event(key);
+        assert_eq!(e["authenticated"], false, "{e}");
+        assert!(e["authentication"].is_string(), "{e}");
+    }
+    let g = env.event("opensrs:g-1");
+    assert_eq!(g["authenticated"], true, "{g}");
+    assert!(
+        g["authentication"]
+            .as_str()
+            .unwrap()
+            .contains("dkim=pass for opensrs.net")
+    );
+    assert!(env.run(&["deliver"]).status.success());
+    let sent = std::fs::read_dir(env.path("out")).unwrap().count();
+    assert_eq!(sent, 1, "only the authenticated notification is forwarded");
+
+    // Quarantined instead, when the config says so.
+    let strict = Env::new(&format!(
+        "{LOCAL}[trust]\nauthserv_id = \"mx.reseller.example\"\nrequire = true\n"
+    ));
+    assert!(
+        strict
+            .import_mail("a.eml", &signed("s-1", "completed", FORGED_RESULTS))
+            .status
+            .success()
+    );
+    assert!(
+        strict
+            .import_mail("b.eml", &signed("s-2", "completed", GOOD_RESULTS))
+            .status
+            .success()
+    );
+    let q: serde_json::Value =
+        serde_json::from_slice(&strict.run(&["quarantine", "--json"]).stdout).unwrap();
+    let q = q.as_array().unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(
+        q[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not authenticated"),
+        "{q:?}"
+    );
+    assert_eq!(strict.event("opensrs:s-2")["authenticated"], true);
+}
+
+#[test]
+fn a_different_payload_for_a_known_event_is_a_conflict_and_the_authenticated_copy_wins() {
+    let env = Env::new(&format!(
+        "{LOCAL}[trust]\nauthserv_id = \"mx.reseller.example\"\n"
+    ));
+    // A forged copy first, then the registrar's own with another status.
+    assert!(
+        env.import_mail("a.eml", &notification_with("c-1", "cancelled"))
+            .status
+            .success()
+    );
+    assert!(
+        env.import_mail("b.eml", &signed("c-1", "completed", GOOD_RESULTS))
+            .status
+            .success()
+    );
+    let e = env.event("opensrs:c-1");
+    assert_eq!(
+        e["status"], "completed",
+        "the authenticated copy supersedes: {e}"
+    );
+    assert_eq!(e["authenticated"], true);
+    let conflicts = e["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{e}");
+    assert_eq!(conflicts[0]["superseded"], true);
+    assert_eq!(
+        conflicts[0]["data"]["object_data"]["transfer_status"],
+        "cancelled"
+    );
+    // A later unauthenticated copy with yet another payload: recorded, not applied.
+    assert!(
+        env.import_mail("c.eml", &notification_with("c-1", "pending_owner"))
+            .status
+            .success()
+    );
+    let e = env.event("opensrs:c-1");
+    assert_eq!(e["status"], "completed");
+    assert_eq!(e["conflicts"].as_array().unwrap().len(), 2, "{e}");
+    // Two copies in one message with different payloads: the second is a conflict too.
+    let two = "From: OpenSRS <notifications@opensrs.net>\r\nSubject: Event notification: TRANSFER: STATUS_CHANGE: c-2\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/json\r\n\r\n\
+         {\"object\":\"TRANSFER\",\"event\":\"STATUS_CHANGE\",\"event_id\":\"c-2\",\"event_date\":\"2026-11-20T06:59:00Z\",\"object_data\":{\"domain_name\":\"x.example\",\"transfer_status\":\"completed\"}}\r\n\
+         --b\r\nContent-Type: application/json\r\n\r\n\
+         {\"object\":\"TRANSFER\",\"event\":\"STATUS_CHANGE\",\"event_id\":\"c-2\",\"event_date\":\"2026-11-20T06:59:00Z\",\"object_data\":{\"domain_name\":\"x.example\",\"transfer_status\":\"cancelled\"}}\r\n\
+         --b--\r\n";
+    assert!(env.import_mail("d.eml", two).status.success());
+    assert_eq!(
+        env.event("opensrs:c-2")["conflicts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let out = env.run(&["events", "show", "opensrs:c-1"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CONFLICT"));
+    let out = env.run(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("conflicts: 2 event(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -342,6 +342,18 @@ fn show(detail: &query::EventDetail) -> anyhow::Result<()> {
     println!("  status      {}", text(&e.status));
     println!("  occurred    {}", text(&e.occurred_at));
     println!("  format      {}", e.format.as_str());
+    match e.authenticated {
+        Some(yes) => println!(
+            "  sender      {}: {}",
+            if yes {
+                "authenticated"
+            } else {
+                "not authenticated"
+            },
+            text(&e.authentication)
+        ),
+        None => println!("  sender      not judged (stored before sender authentication)"),
+    }
     println!(
         "  seen        {} time(s), first {}, last {}",
         s.seen_count, s.first_seen, s.last_seen
@@ -361,6 +373,30 @@ fn show(detail: &query::EventDetail) -> anyhow::Result<()> {
     // serde_json escapes control characters inside strings already.
     for line in serde_json::to_string_pretty(&e.data)?.lines() {
         println!("    {line}");
+    }
+    for c in &detail.conflicts {
+        println!(
+            "  CONFLICT: {} copy in message #{} at {} ({}){}",
+            if c.superseded {
+                "the first, unauthenticated"
+            } else {
+                "a different"
+            },
+            c.message,
+            c.seen_at,
+            match c.authenticated {
+                Some(true) => "authenticated".to_string(),
+                _ => format!("not authenticated: {}", text(&c.authentication)),
+            },
+            if c.superseded {
+                ", replaced by the authenticated copy above"
+            } else {
+                ""
+            }
+        );
+        for line in serde_json::to_string_pretty(&c.data)?.lines() {
+            println!("    {line}");
+        }
     }
     Ok(())
 }

@@ -79,6 +79,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = Store::open(&ctx.db_path())?;
     let mut react = ctx.reactor(&store)?;
     let raw_limit = ctx.config.store.raw_limit;
+    let trust = ctx.config.trust.clone();
     let total: u64 = inputs.iter().map(Input::size).sum();
     let progress = progress_bar(total);
 
@@ -140,7 +141,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                 &prepared.hash,
                 &prepared.incoming.source,
                 prepared.extraction,
-                raw_limit,
+                store::Policy {
+                    raw_limit,
+                    trust: &trust,
+                },
                 &mut *react,
             )?;
             summary.messages += 1;

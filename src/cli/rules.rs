@@ -185,6 +185,8 @@ fn test_event(topic: &str) -> Event {
         occurred_at: Some(now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         format: Format::Json,
         data: json!({"mailroom_test": true, "note": "test notification sent by mailroom rules test --send"}),
+        authenticated: None,
+        authentication: None,
     }
 }
 
@@ -412,6 +414,8 @@ fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
             occurred_at: None,
             format: Format::Json,
             data: json!({}),
+            authenticated: None,
+            authentication: None,
         };
         let mut subscribers = Vec::new();
         for r in &rules.rules {

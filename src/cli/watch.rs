@@ -113,6 +113,8 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
             Some(format!("{name}: last attempt failed: {e}"))
         })
         .collect();
+    // Shown, not failed on: a conflict is history to look at, not a running fault.
+    let conflicts = crate::store::query::conflicted_events(conn)?;
     if dead > 0 {
         problems.push(format!(
             "outbox: {dead} delivery(ies) given up (mailroom outbox lists them; mailroom outbox retry ID sends one again)"
@@ -126,6 +128,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
     if args.json {
         let v = serde_json::json!({
             "ok": problems.is_empty(),
+            "conflicts": conflicts,
             "problems": problems,
             "folders": folders,
             "never_synced": never.iter().map(|(s, f)| serde_json::json!({"source": s, "folder": f})).collect::<Vec<_>>(),
@@ -142,6 +145,11 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
         store.path().display()
     );
     println!("outbox: {depth} pending, {dead} dead");
+    if conflicts > 0 {
+        println!(
+            "conflicts: {conflicts} event(s) arrived again with a different payload (mailroom events show ID lists each copy)"
+        );
+    }
     for f in &folders {
         let name = if f.folder.is_empty() {
             f.source.clone()

@@ -281,6 +281,8 @@ mod tests {
             occurred_at: None,
             format: Format::PythonLiteral,
             data: json!({"a": 1}),
+            authenticated: None,
+            authentication: None,
         }
     }
 

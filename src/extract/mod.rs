@@ -37,6 +37,9 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 pub struct Extraction {
     pub meta: MessageMeta,
     pub events: Vec<Event>,
+    /// Further copies in the same message of an event in `events` (same registrar and
+    /// id) whose payload differs: kept as conflicts, never dropped unseen.
+    pub conflicts: Vec<Event>,
     /// One line saying why nothing was found; None when there are events.
     pub reason: Option<String>,
 }
@@ -81,6 +84,7 @@ pub fn extract_strict(raw: &[u8]) -> Extraction {
         return Extraction {
             meta,
             events: run.events,
+            conflicts: run.conflicts,
             reason: None,
         };
     }
@@ -108,6 +112,7 @@ fn quarantined(meta: MessageMeta, reason: String) -> Extraction {
     Extraction {
         meta,
         events: Vec::new(),
+        conflicts: Vec::new(),
         reason: Some(one_line(&reason)),
     }
 }
@@ -287,6 +292,8 @@ impl Draft {
             occurred_at: self.occurred_at,
             format: self.format,
             data: self.data,
+            authenticated: None,
+            authentication: None,
         }
     }
 }
@@ -299,6 +306,7 @@ fn normalize_domain(d: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct Run {
     events: Vec<Event>,
+    conflicts: Vec<Event>,
     seen: HashSet<(Registrar, String)>,
     errors: Vec<String>,
     unrecognised: Vec<String>,
@@ -432,6 +440,12 @@ impl Run {
         let event = draft.finish();
         if self.seen.insert((event.registrar, event.event_id.clone())) {
             self.events.push(event);
+        } else if !self.events.iter().chain(&self.conflicts).any(|e| {
+            e.registrar == event.registrar && e.event_id == event.event_id && e.data == event.data
+        }) {
+            // The same id with another payload (an alternative part repeats the same
+            // payload, which is no conflict).
+            self.conflicts.push(event);
         }
     }
 

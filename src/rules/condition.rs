@@ -22,6 +22,7 @@ pub const FIELDS: &[&str] = &[
     "status_text",
     "occurred_at",
     "format",
+    "authenticated",
 ];
 
 #[derive(Debug, Clone)]

@@ -267,6 +267,14 @@ fn conditions(errs: &mut Errors<'_>, when: When) -> Vec<Condition> {
         let value_span = value.span();
         match Matcher::parse(value.get_ref()) {
             Ok(matcher) => {
+                // `authenticated` is itself true or false (or null when never judged):
+                // `= true` means authenticated, not "present".
+                let matcher = match matcher {
+                    Matcher::Present(b) if field == "authenticated" => {
+                        Matcher::Exact(b.to_string())
+                    }
+                    other => other,
+                };
                 if let Err(e) = reachable(&field, &matcher) {
                     errs.at(value_span, format!("when.{field}: {e}"));
                     continue;
@@ -405,6 +413,8 @@ pub const EVENT_VARIABLES: &[&str] = &[
     "occurred_at",
     "format",
     "data",
+    "authenticated",
+    "authentication",
     "rule",
     "key",
 ];
@@ -648,6 +658,8 @@ mod tests {
             occurred_at: None,
             format: Format::Json,
             data: json!({"object_data": {"transfer_status": "completed", "ns": ["a", "b"]}}),
+            authenticated: None,
+            authentication: None,
         }
     }
 

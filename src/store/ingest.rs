@@ -14,6 +14,14 @@ use crate::clock;
 use crate::event::Event;
 use crate::extract::{self, Extraction, canonical::to_hex};
 use crate::source::Source;
+use crate::trust::TrustConfig;
+
+/// What the config says about storing: how much raw mail to keep, whom to trust.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub raw_limit: u64,
+    pub trust: &'a TrustConfig,
+}
 
 /// What storing one message did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,7 +71,7 @@ pub fn ingest(
     hash: &str,
     source: &Source,
     extraction: Option<Extraction>,
-    raw_limit: u64,
+    policy: Policy<'_>,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Ingested> {
     let now = clock::now_stamp();
@@ -78,6 +86,8 @@ pub fn ingest(
             extract::extract(raw)
         }
     };
+    let mut found = found;
+    judge(&mut found, raw, policy.trust);
     let quarantined = found.events.is_empty();
     let inserted = tx
         .prepare_cached(
@@ -104,7 +114,7 @@ pub fn ingest(
         return seen_again(tx, message, &status, source, &now);
     }
     let message = tx.last_insert_rowid();
-    store_raw(tx, message, raw, raw_limit)?;
+    store_raw(tx, message, raw, policy.raw_limit)?;
     let source_row =
         add_source(tx, message, source, &now)?.expect("a new message has no sources yet");
     let mut report = Ingested {
@@ -133,11 +143,96 @@ pub fn ingest(
                 if link(tx, row, message, source_row, &now)? {
                     bump(tx, row, &now)?;
                 }
+                compare(tx, row, event, message, &now)?;
                 report.duplicates += 1;
             }
         }
     }
+    for event in &found.conflicts {
+        let row = event_row(tx, event)?;
+        compare(tx, row, event, message, &now)?;
+    }
     Ok(report)
+}
+
+/// Judges the sender of every event (DESIGN §8). Under `[trust] require`, a message
+/// with an event it does not vouch for is quarantined, with the reason.
+fn judge(found: &mut Extraction, raw: &[u8], trust: &TrustConfig) {
+    for e in found.events.iter_mut().chain(found.conflicts.iter_mut()) {
+        let v = crate::trust::verdict(trust, raw, e.registrar);
+        e.authenticated = Some(v.authenticated);
+        e.authentication = Some(v.reason);
+    }
+    if trust.require
+        && let Some(bad) = found.events.iter().find(|e| e.authenticated != Some(true))
+    {
+        found.reason = Some(format!(
+            "not authenticated ([trust] require = true): {}: {}",
+            bad.key(),
+            bad.authentication.as_deref().unwrap_or_default()
+        ));
+        found.events.clear();
+        found.conflicts.clear();
+    }
+}
+
+/// Another copy of a stored event: a different payload is recorded as a conflict (never
+/// a silent overwrite or drop); an authenticated copy supersedes an unauthenticated one.
+fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -> Result<()> {
+    let (data, authenticated): (String, Option<bool>) = tx
+        .prepare_cached("SELECT data, authenticated FROM events WHERE id = ?1")?
+        .query_row([row], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let stored: serde_json::Value = serde_json::from_str(&data)?;
+    let same = stored == e.data;
+    let better = e.authenticated == Some(true) && authenticated != Some(true);
+    if same && !better {
+        return Ok(());
+    }
+    if !better {
+        tx.prepare_cached(
+            "INSERT INTO event_conflicts (event, message, data, authenticated, authentication, seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            row,
+            message,
+            serde_json::to_string(&e.data)?,
+            e.authenticated,
+            e.authentication,
+            now
+        ])?;
+        return Ok(());
+    }
+    if !same {
+        tx.prepare_cached(
+            "INSERT INTO event_conflicts (event, message, data, authenticated, authentication, superseded, seen_at)
+             SELECT id, message, data, authenticated, authentication, 1, ?2 FROM events WHERE id = ?1",
+        )?
+        .execute(params![row, now])?;
+    }
+    tx.prepare_cached(
+        "UPDATE events SET kind = ?2, object = ?3, type = ?4, topic = ?5, domain = ?6, domains = ?7,
+           status = ?8, occurred_at = ?9, format = ?10, data = ?11, status_text = ?12,
+           authenticated = ?13, authentication = ?14, message = ?15 WHERE id = ?1",
+    )?
+    .execute(params![
+        row,
+        e.kind.as_str(),
+        e.object,
+        e.event_type,
+        e.topic,
+        e.domain,
+        serde_json::to_string(&e.domains)?,
+        e.status,
+        e.occurred_at,
+        e.format.as_str(),
+        serde_json::to_string(&e.data)?,
+        e.status_text,
+        e.authenticated,
+        e.authentication,
+        message
+    ])?;
+    Ok(())
 }
 
 fn known_message(tx: &Transaction<'_>, hash: &str) -> Result<Option<(i64, String)>> {
@@ -239,8 +334,8 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
         .prepare_cached(
             "INSERT INTO events (registrar, event_id, kind, object, type, topic, domain, domains,
                                  status, occurred_at, format, data, message, first_seen, last_seen,
-                                 status_text)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
+                                 status_text, authenticated, authentication)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17)
              ON CONFLICT (registrar, event_id) DO NOTHING",
         )?
         .execute(params![
@@ -259,6 +354,8 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
             message,
             now,
             e.status_text,
+            e.authenticated,
+            e.authentication,
         ])?;
     Ok((n == 1).then(|| tx.last_insert_rowid()))
 }
@@ -303,6 +400,7 @@ pub struct Reparsed {
 pub fn reparse(
     tx: &Transaction<'_>,
     message: i64,
+    trust: &TrustConfig,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Reparsed> {
     let raw = match super::query::raw_message(tx, message)? {
@@ -315,7 +413,8 @@ pub fn reparse(
         }
     };
     let now = clock::now_stamp();
-    let found = extract::extract(&raw);
+    let mut found = extract::extract(&raw);
+    judge(&mut found, &raw, trust);
     let sources: Vec<i64> = tx
         .prepare_cached("SELECT id FROM message_sources WHERE message = ?1 ORDER BY id")?
         .query_map([message], |r| r.get(0))?

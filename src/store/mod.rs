@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-pub use ingest::{Ingested, NewEvent, Reparsed, content_hash, ingest, is_known, reparse};
+pub use ingest::{Ingested, NewEvent, Policy, Reparsed, content_hash, ingest, is_known, reparse};
 
 /// A store error: which file, what went wrong.
 #[derive(Debug, thiserror::Error)]

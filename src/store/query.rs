@@ -91,7 +91,7 @@ pub struct StoredEvent {
 
 const EVENT_COLUMNS: &str = "id, registrar, event_id, kind, object, type, topic, domain, domains, \
                              status, occurred_at, format, data, seen_count, first_seen, last_seen, \
-                             status_text";
+                             status_text, authenticated, authentication";
 
 fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -135,6 +135,8 @@ fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
             occurred_at: r.get(10)?,
             format,
             data: json(12)?,
+            authenticated: r.get(17)?,
+            authentication: r.get(18)?,
         },
         seen_count: r.get(13)?,
         first_seen: text(14)?,
@@ -201,11 +203,33 @@ pub struct Sighting {
     pub sender: Option<String>,
 }
 
+/// Another copy of an event whose payload differed from the stored one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conflict {
+    pub message: i64,
+    pub seen_at: String,
+    pub authenticated: Option<bool>,
+    pub authentication: Option<String>,
+    /// This copy was stored first and replaced by an authenticated one.
+    pub superseded: bool,
+    pub data: serde_json::Value,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct EventDetail {
     #[serde(flatten)]
     pub stored: StoredEvent,
     pub sources: Vec<Sighting>,
+    pub conflicts: Vec<Conflict>,
+}
+
+/// How many events have a conflicting copy.
+pub fn conflicted_events(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(DISTINCT event) FROM event_conflicts",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// One event by row id, `registrar:event_id`, or a bare event id.
@@ -251,7 +275,28 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(Some(EventDetail { stored, sources }))
+    let mut stmt = conn.prepare(
+        "SELECT message, seen_at, authenticated, authentication, superseded, data
+         FROM event_conflicts WHERE event = ?1 ORDER BY id",
+    )?;
+    let conflicts = stmt
+        .query_map([stored.id], |r| {
+            let data: String = r.get(5)?;
+            Ok(Conflict {
+                message: r.get(0)?,
+                seen_at: r.get(1)?,
+                authenticated: r.get(2)?,
+                authentication: r.get(3)?,
+                superseded: r.get(4)?,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(EventDetail {
+        stored,
+        sources,
+        conflicts,
+    }))
 }
 
 /// A message that gave no event.

@@ -146,4 +146,21 @@ pub const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 6: whether the message vouched for the event (DESIGN §8), and copies of an event
+    // whose payload differs from the one stored.
+    r#"
+    ALTER TABLE events ADD COLUMN authenticated INTEGER;
+    ALTER TABLE events ADD COLUMN authentication TEXT;
+    CREATE TABLE event_conflicts (
+        id            INTEGER PRIMARY KEY,
+        event         INTEGER NOT NULL REFERENCES events (id),
+        message       INTEGER NOT NULL REFERENCES messages (id),
+        data          TEXT NOT NULL,             -- the other payload (JSON)
+        authenticated INTEGER,
+        authentication TEXT,
+        superseded    INTEGER NOT NULL DEFAULT 0, -- 1: this was the stored copy, replaced
+        seen_at       TEXT NOT NULL
+    );
+    CREATE INDEX event_conflicts_event ON event_conflicts (event);
+    "#,
 ];
