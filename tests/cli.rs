@@ -744,6 +744,12 @@ fn verbose_and_quiet_set_the_log_level_unless_rust_log_does() {
         ),
     );
     std::fs::create_dir_all(env.path("work/rules")).unwrap();
+    // A rule, so the "no rule" warning does not show up among the levels.
+    std::fs::write(
+        env.path("work/rules/10.toml"),
+        "[[rule]]\nname = \"quiet\"\nwhen.kind = \"test\"\nstop = true\n",
+    )
+    .unwrap();
     let mut run = 0;
     let mut levels = |flags: &[&str], rust_log: Option<&str>| -> Vec<&'static str> {
         run += 1;
