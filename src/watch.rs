@@ -83,6 +83,16 @@ fn ingest_batch(
     items: Vec<(Source, Vec<u8>)>,
     cursor: Option<(&str, &str, Cursor)>,
 ) -> store::Result<Batch> {
+    let path = store.path().to_path_buf();
+    store_batch(store, shared, items, cursor).map_err(|e| store::named(e, &path))
+}
+
+fn store_batch(
+    store: &mut Store,
+    shared: &Shared,
+    items: Vec<(Source, Vec<u8>)>,
+    cursor: Option<(&str, &str, Cursor)>,
+) -> store::Result<Batch> {
     let raw_limit = shared.config.store.raw_limit;
     let tx = store.conn_mut().transaction()?;
     let mut b = Batch::default();

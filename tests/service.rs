@@ -554,3 +554,40 @@ fn a_different_payload_for_a_known_event_is_a_conflict_and_the_authenticated_cop
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn a_full_disk_is_reported_naming_the_database_file() {
+    // A 300 KiB file system: the import below needs more.
+    let env = Env::new(LOCAL);
+    let small = env.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=300k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs (the tests run as root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(small.clone());
+    let db = small.join("m.db");
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+    let out = env
+        .cmd(&["--db", db.to_str().unwrap(), "import", samples])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "database {}: the disk holding it is full",
+            db.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("code") && !err.contains("Sqlite"), "{err}");
+}

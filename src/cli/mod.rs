@@ -188,8 +188,15 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Parse(args) => parse::run(args),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
-        command => Context::load(cli.config.as_deref(), cli.db.clone())
-            .and_then(|ctx| dispatch(command, &ctx)),
+        command => Context::load(cli.config.as_deref(), cli.db.clone()).and_then(|ctx| {
+            dispatch(command, &ctx).map_err(|e| {
+                // A fault of the database file itself: name the file and the fix.
+                match crate::store::file_problem(e.as_ref(), &ctx.db_path()) {
+                    Some(line) => anyhow::anyhow!(line),
+                    None => e,
+                }
+            })
+        }),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -43,11 +43,55 @@ pub enum StoreError {
     NotMailroom { path: PathBuf, reason: String },
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
+    /// A fault of the database file itself, as [`file_problem`] words it.
+    #[error("{0}")]
+    File(String),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// `e`, reworded to name the database file when it is a fault of the file itself.
+pub fn named(e: StoreError, path: &Path) -> StoreError {
+    match file_problem(&e, path) {
+        Some(line) => StoreError::File(line),
+        None => e,
+    }
+}
+
+/// For an error that is about the database file itself (disk full, read-only, gone),
+/// a line naming the file and what to do; None for other errors.
+pub fn file_problem(e: &(dyn std::error::Error + 'static), path: &Path) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let sqlite = err.downcast_ref::<rusqlite::Error>().or_else(|| {
+            match err.downcast_ref::<StoreError>() {
+                Some(StoreError::Sql(e) | StoreError::Open { source: e, .. }) => Some(e),
+                _ => None,
+            }
+        });
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = sqlite {
+            let what = match f.code {
+                rusqlite::ErrorCode::DiskFull => {
+                    "the disk holding it is full: free space there (nothing was stored in the failed step; it is retried)"
+                }
+                rusqlite::ErrorCode::ReadOnly => {
+                    "it is read-only: mailroom needs to write it and its -wal file (check the file's and the folder's permissions, or the mount)"
+                }
+                rusqlite::ErrorCode::CannotOpen => {
+                    "it cannot be opened: check that its folder exists and is writable"
+                }
+                rusqlite::ErrorCode::SystemIoFailure => "the disk reported an I/O error",
+                rusqlite::ErrorCode::PermissionDenied => "permission denied",
+                _ => return None,
+            };
+            return Some(format!("database {}: {what}", path.display()));
+        }
+        cur = err.source();
+    }
+    None
+}
 
 pub struct Store {
     conn: Connection,
