@@ -76,11 +76,34 @@ struct Batch {
     quarantined: u64,
 }
 
-/// Stores a batch of messages and (for IMAP) moves the cursor, in one transaction.
+/// A message read and extracted, ready to store.
+struct Prepared {
+    source: Source,
+    raw: Vec<u8>,
+    hash: String,
+    extraction: crate::extract::Extraction,
+}
+
+/// Extracts every message of a batch, before the database is touched: a slow or hostile
+/// message costs its own source's time, never another's write lock.
+fn prepare(items: Vec<(Source, Vec<u8>)>) -> Vec<Prepared> {
+    items
+        .into_iter()
+        .map(|(source, raw)| Prepared {
+            hash: store::content_hash(&raw),
+            extraction: crate::extract::extract(&raw),
+            source,
+            raw,
+        })
+        .collect()
+}
+
+/// Stores a batch of prepared messages and (for IMAP) moves the cursor, in one
+/// transaction.
 fn ingest_batch(
     store: &mut Store,
     shared: &Shared,
-    items: Vec<(Source, Vec<u8>)>,
+    items: Vec<Prepared>,
     cursor: Option<(&str, &str, Cursor)>,
 ) -> store::Result<Batch> {
     let path = store.path().to_path_buf();
@@ -90,21 +113,26 @@ fn ingest_batch(
 fn store_batch(
     store: &mut Store,
     shared: &Shared,
-    items: Vec<(Source, Vec<u8>)>,
+    items: Vec<Prepared>,
     cursor: Option<(&str, &str, Cursor)>,
 ) -> store::Result<Batch> {
     let raw_limit = shared.config.store.raw_limit;
     let tx = store.conn_mut().transaction()?;
     let mut b = Batch::default();
     let n = items.len() as u64;
-    for (source, raw) in items {
-        let hash = store::content_hash(&raw);
+    for Prepared {
+        source,
+        raw,
+        hash,
+        extraction,
+    } in items
+    {
         let done = store::ingest(
             &tx,
             &raw,
             &hash,
             &source,
-            None,
+            Some(extraction),
             store::Policy {
                 raw_limit,
                 trust: &shared.config.trust,
@@ -263,6 +291,7 @@ async fn catch_up(
             folder.to_string(),
         );
         let handle = tokio::task::spawn_blocking(move || {
+            let items = prepare(items);
             ingest_batch(
                 &mut lock(&db),
                 &writer,
@@ -587,7 +616,7 @@ fn local_catch_up(store: &mut Store, shared: &Shared, m: &MaildirConfig) -> Resu
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read"),
             }
         }
-        let b = ingest_batch(store, shared, items, None)
+        let b = ingest_batch(store, shared, prepare(items), None)
             .map_err(|e| format!("{}: database: {e}", m.name))?;
         sum(&mut total, b);
         shared.deliver.notify_one();
