@@ -21,8 +21,11 @@ use crate::source::imap::{self, ImapError, ImapSession};
 use crate::store::cursors::{self, Cursor};
 use crate::store::{self, Store, outbox};
 
-/// Messages fetched and committed together (one transaction, one cursor move).
+/// Messages fetched and committed together (one transaction, one cursor move): at most
+/// this many, and at most `CHUNK_BYTES` of them (one fetched while the one before is
+/// stored, so a catch-up holds about twice this, whatever the folder holds).
 const CHUNK: usize = 1000;
+const CHUNK_BYTES: u64 = 24 << 20;
 
 /// Everything a source task needs.
 #[derive(Clone)]
@@ -255,11 +258,20 @@ async fn catch_up(
     // Fetching chunk k+1 overlaps storing chunk k (on a blocking thread); each chunk's
     // messages, events, actions and cursor commit together, in order.
     let mut storing: Option<(tokio::task::JoinHandle<store::Result<Batch>>, Vec<u32>)> = None;
-    for chunk in uids.chunks(CHUNK) {
+    let sizes = imap::sizes(session, name, &uids, limit).await?;
+    let too_large: std::collections::HashMap<u32, u32> = sizes
+        .iter()
+        .filter(|(_, size)| *size as usize > crate::extract::MAX_MESSAGE_BYTES)
+        .copied()
+        .collect();
+    for chunk in imap::plan_chunks(&sizes, CHUNK, CHUNK_BYTES) {
         if shared.stopping() {
             break;
         }
-        let fetched = imap::fetch(session, name, chunk, limit * 4).await?;
+        let chunk = chunk.as_slice();
+        // Over the message cap: only its header is fetched, and it is quarantined.
+        let header_only = chunk.len() == 1 && too_large.contains_key(&chunk[0]);
+        let fetched = imap::fetch(session, name, chunk, header_only, limit * 4).await?;
         tracing::debug!(account = name, folder, messages = fetched.len(), "fetched");
         if let Some((handle, done)) = storing.take() {
             sum(
@@ -290,8 +302,19 @@ async fn catch_up(
             name.to_string(),
             folder.to_string(),
         );
+        let oversized = header_only.then(|| too_large[&chunk[0]]);
         let handle = tokio::task::spawn_blocking(move || {
-            let items = prepare(items);
+            let mut items = prepare(items);
+            if let Some(size) = oversized {
+                for item in &mut items {
+                    item.extraction.events.clear();
+                    item.extraction.conflicts.clear();
+                    item.extraction.reason = Some(format!(
+                        "message too large ({size} bytes, limit {} MiB): only its header was fetched and kept",
+                        crate::extract::MAX_MESSAGE_BYTES >> 20
+                    ));
+                }
+            }
             ingest_batch(
                 &mut lock(&db),
                 &writer,
