@@ -58,6 +58,7 @@ struct Summary {
 pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_store()?;
     let mut react = ctx.reactor(&store)?;
+    let max_events = ctx.config.limits.max_events_per_message;
     let ids: Vec<(i64, String)> = {
         let sql = if args.all {
             "SELECT id, status FROM messages ORDER BY id"
@@ -72,7 +73,7 @@ pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
     for chunk in ids.chunks(500) {
         let tx = store.conn_mut().transaction()?;
         for (id, status) in chunk {
-            let done = store::reparse(&tx, *id, &mut *react)?;
+            let done = store::reparse(&tx, *id, max_events, &mut *react)?;
             summary.messages += 1;
             summary.events_new += done.events_new.len() as u64;
             summary.skipped_incomplete += u64::from(done.incomplete);

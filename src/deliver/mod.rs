@@ -88,6 +88,8 @@ pub struct Deliverer {
     policy: DeliveryConfig,
     /// Distinguishes Message-IDs of different databases.
     instance: String,
+    /// Largest mail sent (`[smtp] max_message_size`).
+    max_message_size: u64,
 }
 
 impl Deliverer {
@@ -103,6 +105,10 @@ impl Deliverer {
             ),
             policy: config.delivery.clone(),
             instance,
+            max_message_size: config
+                .smtp
+                .as_ref()
+                .map_or(10 << 20, |s| s.max_message_size),
         })
     }
 
@@ -187,7 +193,13 @@ impl Deliverer {
             _ => {
                 let message_id = format!("<outbox-{}.{}@mailroom.invalid>", item.id, self.instance);
                 self.mailer
-                    .send(&self.from, &item.payload, &message_id, original)
+                    .send(
+                        &self.from,
+                        &item.payload,
+                        &message_id,
+                        original,
+                        self.max_message_size,
+                    )
                     .await
             }
         }

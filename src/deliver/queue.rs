@@ -1,5 +1,8 @@
 //! From a new event to queued deliveries: the rules' actions become outbox rows and
-//! digest items, in the transaction that stores the event.
+//! digest items, in the transaction that stores the event. Forwards of one message's
+//! events to the same recipients become one mail (see [`group`]).
+
+mod group;
 
 use rusqlite::Transaction;
 
@@ -17,6 +20,10 @@ pub fn react(rules: &RuleSet, tx: &Transaction<'_>, new: NewEvent<'_>) -> Result
         match action {
             Action::Forward { rule, forward } => {
                 let payload = compose::forward(new.event, &forward, &rule, false);
+                let recipients = format!("{}|{}", forward.to.join(","), forward.cc.join(","));
+                if group::join(tx, new.message, &recipients, &payload)? {
+                    continue;
+                }
                 let item = NewItem {
                     channel: Channel::Forward,
                     target: forward.to.join(", "),
@@ -25,7 +32,8 @@ pub fn react(rules: &RuleSet, tx: &Transaction<'_>, new: NewEvent<'_>) -> Result
                     message: Some(new.message),
                     payload,
                 };
-                outbox::enqueue(tx, &item, now)?;
+                let id = outbox::enqueue(tx, &item, now)?;
+                group::started(new.message, &recipients, id);
                 queued += 1;
             }
             Action::Webhook { rule, webhook } => {

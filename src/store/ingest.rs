@@ -53,10 +53,40 @@ pub fn is_known(conn: &Connection, hash: &str) -> Result<bool> {
         .exists([hash])?)
 }
 
-/// Stores `raw` as found at `source`. `extraction` may be passed when the caller
-/// already ran the extractors (on another thread); it is ignored for known content.
-/// `on_new` is called for every event stored for the first time, inside the same
-/// transaction.
+/// Most events one message may hold by default (`[limits] max_events_per_message`):
+/// registrars send up to 100 per poll reply; a message with more is quarantined.
+pub const MAX_EVENTS_PER_MESSAGE: usize = 1000;
+
+/// What one message may cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Raw messages up to this size are kept whole (`[store] raw_limit`).
+    pub raw_limit: u64,
+    /// More events than this quarantine the message (`[limits] max_events_per_message`).
+    pub max_events: usize,
+}
+
+/// A message hashed and, unless the store already has its content, extracted: the
+/// slow, pure part of ingesting, to be done before the write transaction opens so a
+/// message that takes long to read never holds back the others.
+#[derive(Debug)]
+pub struct Prepared {
+    pub hash: String,
+    pub extraction: Option<Extraction>,
+}
+
+/// Hashes and extracts `raw` outside any transaction (`conn` may be a reader). Hand
+/// the result to [`ingest_with`].
+pub fn prepare(conn: &Connection, raw: &[u8]) -> Prepared {
+    let hash = content_hash(raw);
+    let known = is_known(conn, &hash).unwrap_or(false);
+    Prepared {
+        extraction: (!known).then(|| extract::extract(raw)),
+        hash,
+    }
+}
+
+/// [`ingest_with`] with the default event cap.
 pub fn ingest(
     tx: &Transaction<'_>,
     raw: &[u8],
@@ -66,6 +96,27 @@ pub fn ingest(
     raw_limit: u64,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Ingested> {
+    let limits = Limits {
+        raw_limit,
+        max_events: MAX_EVENTS_PER_MESSAGE,
+    };
+    ingest_with(tx, raw, hash, source, extraction, limits, on_new)
+}
+
+/// Stores `raw` as found at `source`. `extraction` may be passed when the caller
+/// already ran the extractors (see [`prepare`]); it is ignored for known content.
+/// `on_new` is called for every event stored for the first time, inside the same
+/// transaction.
+pub fn ingest_with(
+    tx: &Transaction<'_>,
+    raw: &[u8],
+    hash: &str,
+    source: &Source,
+    extraction: Option<Extraction>,
+    limits: Limits,
+    on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
+) -> Result<Ingested> {
+    let raw_limit = limits.raw_limit;
     let now = clock::now_stamp();
     // Content the caller already extracted was unknown a moment ago: try the insert
     // first and fall back when another copy got in since (the unique hash decides).
@@ -78,6 +129,7 @@ pub fn ingest(
             extract::extract(raw)
         }
     };
+    let found = capped(found, limits.max_events);
     let quarantined = found.events.is_empty();
     let inserted = tx
         .prepare_cached(
@@ -138,6 +190,24 @@ pub fn ingest(
         }
     }
     Ok(report)
+}
+
+/// Over the cap, a message's events are not stored (nor acted on): the message is
+/// quarantined with the count and the setting that decides, so nothing is lost and
+/// `reparse` takes it once the limit is raised.
+fn capped(mut found: Extraction, max_events: usize) -> Extraction {
+    if found.events.len() > max_events {
+        found.reason = Some(too_many(found.events.len(), max_events));
+        found.events.clear();
+    }
+    found
+}
+
+fn too_many(count: usize, max_events: usize) -> String {
+    format!(
+        "{count} events in one message, over the limit of {max_events} \
+         ([limits] max_events_per_message; raise it and run mailroom reparse to take them)"
+    )
 }
 
 fn known_message(tx: &Transaction<'_>, hash: &str) -> Result<Option<(i64, String)>> {
@@ -301,6 +371,7 @@ pub struct Reparsed {
 pub fn reparse(
     tx: &Transaction<'_>,
     message: i64,
+    max_events: usize,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Reparsed> {
     let raw = match super::query::raw_message(tx, message)? {
@@ -313,7 +384,7 @@ pub fn reparse(
         }
     };
     let now = clock::now_stamp();
-    let found = extract::extract(&raw);
+    let found = capped(extract::extract(&raw), max_events);
     let sources: Vec<i64> = tx
         .prepare_cached("SELECT id FROM message_sources WHERE message = ?1 ORDER BY id")?
         .query_map([message], |r| r.get(0))?
