@@ -93,6 +93,16 @@ fn render(template: &str, ctx: minijinja::Value, html: bool) -> Result<String, S
     if html {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     }
+    // A field the event does not have (`{{ status }}` without a status) renders
+    // empty, not "none".
+    env.set_formatter(|out, state, value| {
+        let value = if value.is_none() {
+            &minijinja::Value::UNDEFINED
+        } else {
+            value
+        };
+        minijinja::escape_formatter(out, state, value)
+    });
     env.render_str(template, ctx).map_err(|e| e.to_string())
 }
 
@@ -306,6 +316,21 @@ mod tests {
             format: Format::PythonLiteral,
             data: json!({"a": 1}),
         }
+    }
+
+    #[test]
+    fn a_missing_status_renders_empty() {
+        let mut e = event();
+        e.status = None;
+        e.domain = Some("x.example".into());
+        let f = Forward {
+            to: vec!["ops@example.com".into()],
+            cc: vec![],
+            subject: Some("[{{ status }}] {{ domain }} {{ occurred_at }}".into()),
+            body: None,
+        };
+        let v = forward(&e, &f, "r", false);
+        assert_eq!(v["subject"], "[] x.example");
     }
 
     #[test]
