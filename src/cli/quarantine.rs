@@ -3,6 +3,7 @@
 
 use super::{Context, EXIT_OK};
 use crate::store::{self, query};
+use crate::term::printable;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,12 +27,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             "#{} {} from {} subject {:?}: {}",
             q.id,
             q.first_seen,
-            q.sender.as_deref().unwrap_or("-"),
+            printable(q.sender.as_deref().unwrap_or("-")),
             q.subject.as_deref().unwrap_or(""),
-            q.reason
+            printable(&q.reason)
         );
         for s in &q.sources {
-            println!("    {s}");
+            println!("    {}", printable(&s.to_string()));
         }
     }
     Ok(EXIT_OK)

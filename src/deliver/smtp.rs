@@ -610,3 +610,51 @@ fn as_8bit(raw: &[u8]) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_known_vectors() {
+        assert_eq!(base64(b"Man"), "TWFu");
+        assert_eq!(base64(b"Ma"), "TWE=");
+        assert_eq!(base64(b"M"), "TQ==");
+        assert_eq!(base64("é…".as_bytes()), "w6nigKY=");
+    }
+
+    #[test]
+    fn an_unfoldable_subject_is_encoded_in_short_lines() {
+        let subject = format!("[mailroom] opensrs CREATED {}…", "é".repeat(150));
+        let header = subject_header(&subject);
+        let mut headers = lettre::message::header::Headers::new();
+        headers.insert_raw(header);
+        let text = headers.to_string();
+        for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(line.len() <= 78, "{line}");
+        }
+        assert!(text.starts_with("Subject: =?utf-8?b?"), "{text}");
+        // Short words fold as usual, unencoded.
+        let plain = subject_header("[mailroom] opensrs CREATED shop.example");
+        let mut headers = lettre::message::header::Headers::new();
+        headers.insert_raw(plain);
+        assert_eq!(
+            headers.to_string(),
+            "Subject: [mailroom] opensrs CREATED shop.example\r\n"
+        );
+    }
+
+    #[test]
+    fn text_with_control_bytes_goes_quoted_printable() {
+        let part = text_part(ContentType::TEXT_PLAIN, "a\u{0}b\u{1b}[31m\r\nok\n".into());
+        let out = String::from_utf8(part.formatted()).unwrap();
+        assert!(
+            out.contains("Content-Transfer-Encoding: quoted-printable"),
+            "{out}"
+        );
+        assert!(out.contains("a=00b=1B[31m"), "{out}");
+        let part = text_part(ContentType::TEXT_PLAIN, "plain\r\ntext\n".into());
+        let out = String::from_utf8(part.formatted()).unwrap();
+        assert!(out.contains("Content-Transfer-Encoding: 7bit"), "{out}");
+    }
+}
