@@ -86,6 +86,10 @@ fn adversarial() {
         ("`{\"a LF` x 20000 + 1 MiB", "{\"a\n".repeat(20_000) + &pad),
         ("`{'` x 20000 + 1 MiB", "{'".repeat(20_000) + &pad),
         (
+            "(`{\"` LF + 2 KiB) x 512",
+            format!("{{\"\n{}", "x".repeat(2048)).repeat(512),
+        ),
+        (
             "`<response>` x 20000 + 1 MiB",
             "<response>".repeat(20_000) + &pad,
         ),
@@ -99,6 +103,11 @@ fn adversarial() {
     cases.push((
         "40 parts, each `{\"` x 512 + LF + 1 MiB".into(),
         many_parts(&broken, 40),
+    ));
+    let spread = format!("{{\"\n{}", "x".repeat(2048)).repeat(512);
+    cases.push((
+        "40 parts, each (`{\"` LF + 2 KiB) x 512".into(),
+        many_parts(&spread, 40),
     ));
     let mut worst = 0f64;
     for (name, raw) in &cases {
