@@ -150,6 +150,23 @@ fn regression_a_message_over_the_event_cap_is_quarantined_with_the_reason() {
 }
 
 #[test]
+fn regression_ten_thousand_events_in_one_email_queue_nothing_by_default() {
+    let env = Env::new(&files_config(""), FORWARD_ALL);
+    let summary = env.import("bomb.eml", &many_events(10_000, 0));
+    assert_eq!(summary["events_new"], 0);
+    assert_eq!(summary["quarantined"], 1);
+    let q = env.ok(&["quarantine", "--json"]);
+    let q = String::from_utf8_lossy(&q.stdout);
+    assert!(
+        q.contains("10000 events in one message, over the limit of 1000"),
+        "{q}"
+    );
+    let items = env.ok(&["outbox", "--all", "--json"]);
+    let items: Value = serde_json::from_slice(&items.stdout).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 0);
+}
+
+#[test]
 fn an_outgoing_mail_never_exceeds_max_message_size() {
     let env = Env::new(
         "db = \"m.db\"\n[smtp]\ndir = \"out\"\nmax_message_size = \"64KiB\"\n",

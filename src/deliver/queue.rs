@@ -33,7 +33,7 @@ pub fn react(rules: &RuleSet, tx: &Transaction<'_>, new: NewEvent<'_>) -> Result
                     payload,
                 };
                 let id = outbox::enqueue(tx, &item, now)?;
-                group::started(new.message, &recipients, id);
+                group::started(new.message, &recipients, id, &item.payload);
                 queued += 1;
             }
             Action::Webhook { rule, webhook } => {

@@ -32,8 +32,10 @@ pub struct Found {
     pub examined: usize,
 }
 
-/// How many payload starts one text may try, so a text of a million `{"` stays linear.
-const MAX_ATTEMPTS: usize = 512;
+/// How many candidates that turn out not to be payloads one text may have (each leaves
+/// an error behind). Payloads found do not count: a poll reply of thousands of events
+/// is read whole (and then meets `[limits] max_events_per_message`).
+const MAX_FAILED: usize = 512;
 
 /// The parsers may examine at most this many times the text's length (plus
 /// [`WORK_SLACK`]) over all candidates. A failed candidate can read far ahead (to the
@@ -61,6 +63,7 @@ fn scan_structured(text: &str, found: &mut Found) {
     let budget = found.examined + WORK_FACTOR * text.len() + WORK_SLACK;
     let mut pos = 0;
     let mut attempts = 0;
+    let mut failed = 0;
     while let Some(off) = memchr::memchr2(b'{', b'<', &bytes[pos..]) {
         let start = pos + off;
         pos = start + 1;
@@ -73,10 +76,10 @@ fn scan_structured(text: &str, found: &mut Found) {
         } else if !XML_ROOTS.iter().any(|r| starts_with_ignore_case(rest, r)) {
             continue;
         }
-        if attempts >= MAX_ATTEMPTS {
-            found
-                .errors
-                .push(format!("gave up after {MAX_ATTEMPTS} payload candidates"));
+        if failed >= MAX_FAILED {
+            found.errors.push(format!(
+                "gave up after {MAX_FAILED} payload candidates that were not payloads"
+            ));
             return;
         }
         if found.examined >= budget {
@@ -87,11 +90,15 @@ fn scan_structured(text: &str, found: &mut Found) {
             return;
         }
         attempts += 1;
+        let payloads = found.payloads.len();
         let attempt = if is_object {
             object_at(rest, found)
         } else {
             xml_at(rest, found)
         };
+        if found.payloads.len() == payloads {
+            failed += 1;
+        }
         found.examined += attempt.reach;
         pos = start + attempt.skip.max(1);
     }
@@ -432,6 +439,16 @@ mod tests {
             "{:?}",
             f.errors
         );
+    }
+
+    #[test]
+    fn thousands_of_payloads_in_one_text_are_all_read() {
+        let text = (0..5000)
+            .map(|i| format!("{{\"event_id\": \"{i}\"}}"))
+            .collect::<Vec<_>>()
+            .join(",\n");
+        let f = run(&format!("[{text}]"));
+        assert_eq!(f.payloads.len(), 5000, "{:?}", f.errors);
     }
 
     #[test]

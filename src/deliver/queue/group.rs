@@ -11,32 +11,57 @@
 
 use std::cell::RefCell;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 use serde_json::Value;
 
 use crate::deliver::compose;
 use crate::store::Result;
 
 /// Summaries (with payload) are added in full while the mail's text is under this.
-const FULL_TEXT: i64 = 64 << 10;
+const FULL_TEXT: usize = 32 << 10;
 /// Then one line per event, while the text is under this.
-const LIST_TEXT: i64 = 256 << 10;
+const LIST_TEXT: usize = 96 << 10;
 /// Events are added to the attached `events.json` while it is under this.
-const JSON_TEXT: i64 = 512 << 10;
+const JSON_TEXT: usize = 128 << 10;
 
-thread_local! {
-    /// The forward rows of the message being stored on this thread, by recipients.
-    static OPEN: RefCell<(i64, Vec<(String, i64)>)> = const { RefCell::new((0, Vec::new())) };
+/// A forward row being grown, as this thread last wrote it (so adding to it needs no
+/// read of its payload).
+struct Group {
+    recipients: String,
+    id: i64,
+    events: i64,
+    listed: i64,
+    in_json: i64,
+    subject_one: String,
+    text_len: usize,
+    json_len: usize,
 }
 
-/// Remembers outbox row `id` as the forward of `message` to `recipients`.
-pub(super) fn started(message: i64, recipients: &str, id: i64) {
+thread_local! {
+    /// The forward rows of the message being stored on this thread.
+    static OPEN: RefCell<(i64, Vec<Group>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// Remembers outbox row `id`, just queued with `payload`, as the forward of `message`
+/// to `recipients`.
+pub(super) fn started(message: i64, recipients: &str, id: i64, payload: &Value) {
+    let group = Group {
+        recipients: recipients.to_string(),
+        id,
+        events: 1,
+        listed: 1,
+        in_json: 1,
+        subject_one: payload["subject"].as_str().unwrap_or_default().to_string(),
+        text_len: payload["text"].as_str().map_or(0, str::len),
+        json_len: payload["payload_json"].as_str().map_or(0, str::len),
+    };
     OPEN.with(|open| {
         let mut open = open.borrow_mut();
         if open.0 != message {
             *open = (message, Vec::new());
         }
-        open.1.push((recipients.to_string(), id));
+        open.1.retain(|g| g.recipients != recipients);
+        open.1.push(group);
     });
 }
 
@@ -49,68 +74,66 @@ pub(super) fn join(
     recipients: &str,
     payload: &Value,
 ) -> Result<bool> {
-    let id = OPEN.with(|open| {
-        let open = open.borrow();
-        (open.0 == message)
-            .then(|| {
-                open.1
-                    .iter()
-                    .find(|(r, _)| r == recipients)
-                    .map(|(_, id)| *id)
-            })
-            .flatten()
-    });
-    let Some(id) = id else { return Ok(false) };
-    // The remembered id is checked against the row: a rolled-back transaction may
-    // have given the id to another row since.
-    let row = tx
-        .prepare_cached(
-            "SELECT json_extract(payload, '$.events'), json_extract(payload, '$.events_listed'),
-                    json_extract(payload, '$.events_in_json'), json_extract(payload, '$.subject_one'),
-                    length(json_extract(payload, '$.text')), length(json_extract(payload, '$.payload_json'))
-             FROM outbox
-             WHERE id = ?1 AND message = ?2 AND channel = 'forward' AND state = 'pending'
-               AND attempts = 0 AND lease_until IS NULL",
-        )?
-        .query_row(params![id, message], |r| {
-            Ok((
-                r.get::<_, Option<i64>>(0)?.unwrap_or(1),
-                r.get::<_, Option<i64>>(1)?.unwrap_or(1),
-                r.get::<_, Option<i64>>(2)?.unwrap_or(1),
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<i64>>(4)?.unwrap_or(0),
-                r.get::<_, Option<i64>>(5)?.unwrap_or(0),
-            ))
-        })
-        .optional()?;
-    let Some((events, listed, in_json, subject_one, text_len, json_len)) = row else {
-        return Ok(false);
-    };
+    OPEN.with(|open| {
+        let mut open = open.borrow_mut();
+        if open.0 != message {
+            return Ok(false);
+        }
+        let Some(g) = open.1.iter_mut().find(|g| g.recipients == recipients) else {
+            return Ok(false);
+        };
+        // The remembered row must still be this forward, untouched: a rolled-back
+        // transaction may have dropped it, a deliverer may have claimed it.
+        let untouched = tx
+            .prepare_cached(
+                "SELECT 1 FROM outbox
+                 WHERE id = ?1 AND message = ?2 AND channel = 'forward' AND state = 'pending'
+                   AND attempts = 0 AND lease_until IS NULL",
+            )?
+            .exists(params![g.id, message])?;
+        if !untouched {
+            return Ok(false);
+        }
+        add(tx, g, payload)?;
+        Ok(true)
+    })
+}
+
+fn add(tx: &Transaction<'_>, g: &mut Group, payload: &Value) -> Result<()> {
     let text = payload["text"].as_str().unwrap_or_default();
     let one = payload["subject"].as_str().unwrap_or_default();
-    let subject_one = subject_one.unwrap_or_else(|| one.to_string());
-    let (added, listed) = if text_len < FULL_TEXT {
-        (format!("\n\n{RULE}\n\n{text}"), listed + 1)
-    } else if text_len < LIST_TEXT {
+    let added = if g.text_len < FULL_TEXT {
+        format!("\n\n{RULE}\n\n{text}")
+    } else if g.text_len < LIST_TEXT {
         // Past the full summaries: one line per event (the subject it would have had).
         let key = payload["event_key"].as_str().unwrap_or_default();
-        (format!("\n- {key}: {one}"), listed + 1)
+        format!("\n- {key}: {one}")
     } else {
-        (String::new(), listed)
+        String::new()
     };
+    if !added.is_empty() {
+        g.listed += 1;
+        g.text_len += added.len();
+    }
+    let json = payload["payload_json"].as_str().unwrap_or("null");
     // 0: leave events.json; 1: make the single object an array; 2: append.
-    let (json_mode, in_json) = if json_len >= JSON_TEXT {
-        (0, in_json)
-    } else if in_json == 1 && events == 1 {
-        (1, in_json + 1)
+    let json_mode = if g.json_len >= JSON_TEXT {
+        0
+    } else if g.in_json == 1 && g.events == 1 {
+        1
     } else {
-        (2, in_json + 1)
+        2
     };
+    if json_mode > 0 {
+        g.in_json += 1;
+        g.json_len += json.len() + 4;
+    }
     tx.prepare_cached(
         "UPDATE outbox SET payload = json_set(payload,
             '$.subject', ?2, '$.subject_one', ?3, '$.events', ?4, '$.events_listed', ?5,
             '$.events_in_json', ?6,
-            '$.text', json_extract(payload, '$.text') || ?7,
+            '$.text', CASE WHEN ?7 = '' THEN json_extract(payload, '$.text')
+                           ELSE json_extract(payload, '$.text') || ?7 END,
             '$.payload_json', CASE ?8
                 WHEN 0 THEN json_extract(payload, '$.payload_json')
                 WHEN 1 THEN '[' || char(10) || json_extract(payload, '$.payload_json') || ','
@@ -122,17 +145,18 @@ pub(super) fn join(
          WHERE id = ?1",
     )?
     .execute(params![
-        id,
-        compose::group_subject(&subject_one, events),
-        subject_one,
-        events + 1,
-        listed,
-        in_json,
+        g.id,
+        compose::group_subject(&g.subject_one, g.events),
+        g.subject_one,
+        g.events + 1,
+        g.listed,
+        g.in_json,
         added,
         json_mode,
-        payload["payload_json"].as_str().unwrap_or("null"),
+        json,
     ])?;
-    Ok(true)
+    g.events += 1;
+    Ok(())
 }
 
 const RULE: &str = "――――――――――――――――――――――――――――――――――――――――";
