@@ -109,7 +109,12 @@ impl Hooks {
         if e.is_connect() {
             return format!("could not connect: {innermost}");
         }
-        format!("{e}: {innermost}")
+        let outer = e.to_string();
+        if outer == innermost {
+            outer
+        } else {
+            format!("{outer}: {innermost}")
+        }
     }
 }
 

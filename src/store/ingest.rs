@@ -384,7 +384,24 @@ pub fn reparse(
         }
     };
     let now = clock::now_stamp();
-    let found = capped(extract::extract(&raw), max_events);
+    let found = extract::extract(&raw);
+    if found.events.len() > max_events {
+        // Over the cap now (the limit was lowered): events stored before stay; a
+        // message without any is quarantined with the reason.
+        tx.prepare_cached(
+            "UPDATE messages SET reason = ?2, event_count = ?3
+             WHERE id = ?1 AND status = 'quarantined'",
+        )?
+        .execute(params![
+            message,
+            too_many(found.events.len(), max_events),
+            found.events.len() as i64
+        ])?;
+        return Ok(Reparsed {
+            events_found: 0,
+            ..Reparsed::default()
+        });
+    }
     let sources: Vec<i64> = tx
         .prepare_cached("SELECT id FROM message_sources WHERE message = ?1 ORDER BY id")?
         .query_map([message], |r| r.get(0))?
