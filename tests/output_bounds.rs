@@ -107,6 +107,21 @@ fn regression_many_events_in_one_message_make_one_mail_with_the_original_once() 
     let items = env.run(&["outbox", "--all", "--json"]);
     let items: Value = serde_json::from_slice(&items.stdout).unwrap();
     assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
+    // The attached events.json is a JSON array of the events it holds.
+    let db = rusqlite::Connection::open(env.path("m.db")).unwrap();
+    let (json, in_json): (String, i64) = db
+        .query_row(
+            "SELECT json_extract(payload, '$.payload_json'), json_extract(payload, '$.events_in_json')
+             FROM outbox",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let events: Vec<Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(events.len() as i64, in_json);
+    assert!(in_json > 1);
+    assert_eq!(events[0]["event_id"], "fan-0");
+    drop(db);
     env.ok(&["deliver"]);
     let sent = env.sent_files();
     assert_eq!(sent.len(), 1);
