@@ -58,6 +58,8 @@ pub struct Config {
     /// Sender authentication of notifications (DESIGN §8).
     #[serde(default)]
     pub trust: crate::trust::TrustConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// IMAP accounts to watch.
     #[serde(default, rename = "account")]
     pub accounts: Vec<AccountConfig>,
@@ -91,6 +93,29 @@ impl Default for StoreConfig {
 
 fn default_raw_limit() -> u64 {
     25 << 20
+}
+
+/// Bounds on what one message may cause.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// A message with more events than this is quarantined (with the reason) instead
+    /// of stored and acted on; raise it and `mailroom reparse` to take it. Default 1000
+    /// (registrars send up to 100 per poll reply).
+    #[serde(default = "default_max_events")]
+    pub max_events_per_message: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_events_per_message: default_max_events(),
+        }
+    }
+}
+
+fn default_max_events() -> usize {
+    crate::store::MAX_EVENTS_PER_MESSAGE
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -138,25 +163,11 @@ impl Secret {
             };
         }
         if let Some(cmd) = &self.password_command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stdin(std::process::Stdio::null())
-                .output()?;
-            if !out.status.success() {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let said = stderr.trim();
-                let code = out
-                    .status
-                    .code()
-                    .map_or("was killed".to_string(), |c| format!("exited with {c}"));
-                if said.is_empty() {
-                    anyhow::bail!("password_command {code}");
-                }
-                anyhow::bail!("password_command {code}: {said}");
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
-            return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
+            return Ok(Some(crate::secret::run_secret_command(
+                cmd,
+                "password_command",
+                crate::secret::DEFAULT_TIMEOUT,
+            )?));
         }
         Ok(None)
     }
@@ -190,6 +201,14 @@ pub struct SmtpConfig {
     /// Per-command timeout. Default `30s`.
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// Largest mail sent: over it, the original message is left out of a forward (with
+    /// a note saying so), then the text is cut. Default `10MiB`.
+    #[serde(default = "default_max_message_size", deserialize_with = "de_size")]
+    pub max_message_size: u64,
+}
+
+fn default_max_message_size() -> u64 {
+    10 << 20
 }
 
 impl SmtpConfig {

@@ -136,8 +136,9 @@ fn store_batch(
             &hash,
             &source,
             Some(extraction),
-            store::Policy {
+            store::Limits {
                 raw_limit,
+                max_events: shared.config.limits.max_events_per_message,
                 trust: &shared.config.trust,
             },
             &mut |tx, new| queue::react(&shared.rules, tx, new).map(|_| ()),

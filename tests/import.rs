@@ -501,3 +501,94 @@ fn an_import_killed_at_any_moment_resumes_to_the_same_database() {
     assert_eq!(resumed["messages"], expected["messages"]);
     assert_eq!(dump(&crashed), dump(&reference));
 }
+
+/// Runs `mailroom --db DB import --json PATH…` as a child and kills it after `limit`:
+/// a hang fails the test instead of hanging it. The summary, or the reason it failed.
+fn import_within(db: &Path, paths: &[&Path], limit: Duration) -> Value {
+    let mut child = bin()
+        .arg("--db")
+        .arg(db)
+        .args(["import", "--json"])
+        .args(paths)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("import did not finish within {limit:?} (deadlock?)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// An OpenSRS notification carrying a binary attachment of `attachment` bytes.
+fn email_with_attachment(event_id: &str, attachment: usize) -> Vec<u8> {
+    let mut mail = opensrs_email(event_id, &format!("{event_id}.example"), "")
+        .replace(
+            "\r\n\r\n{",
+            "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\n{",
+        )
+        .into_bytes();
+    mail.extend_from_slice(
+        b"--b\r\nContent-Type: application/octet-stream\r\n\
+          Content-Disposition: attachment; filename=\"blob.bin\"\r\n\
+          Content-Transfer-Encoding: base64\r\n\r\n",
+    );
+    // Base64 of zero bytes, 76 columns a line.
+    let line = "A".repeat(76) + "\r\n";
+    for _ in 0..attachment.div_ceil(57) {
+        mail.extend_from_slice(line.as_bytes());
+    }
+    mail.extend_from_slice(b"--b--\r\n");
+    mail
+}
+
+#[test]
+fn regression_import_of_a_message_over_the_budget_then_another_does_not_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let emls = dir.path().join("emls");
+    std::fs::create_dir(&emls).unwrap();
+    // Over the 32 MiB in-flight budget, under the 64 MiB message cap.
+    std::fs::write(emls.join("a.eml"), email_with_attachment("big1", 26 << 20)).unwrap();
+    std::fs::write(
+        emls.join("b.eml"),
+        opensrs_email("small1", "small.example", ""),
+    )
+    .unwrap();
+    let db = dir.path().join("m.db");
+    let summary = import_within(&db, &[&emls], Duration::from_secs(180));
+    assert_eq!(summary["messages"], 2);
+    assert_eq!(summary["events_new"], 2);
+}
+
+#[test]
+fn regression_import_of_a_maildir_of_many_one_megabyte_mails_does_not_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    for i in 0..40 {
+        std::fs::write(
+            maildir.join("cur").join(format!("{i:04}.host:2,S")),
+            email_with_attachment(&format!("att{i}"), 1 << 20),
+        )
+        .unwrap();
+    }
+    let db = dir.path().join("m.db");
+    let summary = import_within(&db, &[&maildir], Duration::from_secs(180));
+    assert_eq!(summary["messages"], 40);
+    assert_eq!(summary["events_new"], 40);
+}

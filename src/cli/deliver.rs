@@ -5,6 +5,7 @@ use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::clock;
 use crate::deliver::{self, Deliverer};
 use crate::store::outbox;
+use crate::term::printable;
 
 #[derive(Debug, clap::Args)]
 pub struct DeliverArgs {
@@ -95,7 +96,7 @@ pub fn outbox(args: &OutboxArgs, ctx: &Context) -> anyhow::Result<u8> {
             i.id,
             state,
             i.channel.as_str(),
-            i.target,
+            printable(&i.target),
             i.rule.as_deref().unwrap_or("-"),
             if i.state == "pending" {
                 i.next_attempt.as_str()
@@ -104,7 +105,7 @@ pub fn outbox(args: &OutboxArgs, ctx: &Context) -> anyhow::Result<u8> {
             }
         );
         if let Some(e) = &i.last_error {
-            println!("       last error: {e}");
+            println!("       last error: {}", printable(e));
         }
     }
     Ok(EXIT_OK)

@@ -5,6 +5,7 @@ use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::clock;
 use crate::deliver::{Deliverer, digest};
 use crate::store::outbox;
+use crate::term::printable;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,8 +31,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let Some(d) = rules.digest(&args.name) else {
         let known = digest::names(&rules).join(", ");
         eprintln!(
-            "mailroom digest: no digest named {:?} (known: {known})",
-            args.name
+            "mailroom digest: no digest named {:?} (known: {})",
+            args.name,
+            printable(&known)
         );
         return Ok(EXIT_ERROR);
     };
@@ -78,9 +80,14 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         },
         _ => digest::preview_open(&store, d, clock::now())?,
     };
-    println!("Subject: {}", mail["subject"].as_str().unwrap_or_default());
-    println!("To: {}\n", d.to.join(", "));
+    // Event values may hold control characters: shown escaped, never sent to the
+    // terminal raw.
+    println!(
+        "Subject: {}",
+        printable(mail["subject"].as_str().unwrap_or_default())
+    );
+    println!("To: {}\n", printable(&d.to.join(", ")));
     let part = if args.html { "html" } else { "text" };
-    println!("{}", mail[part].as_str().unwrap_or_default());
+    println!("{}", printable(mail[part].as_str().unwrap_or_default()));
     Ok(EXIT_OK)
 }

@@ -1,7 +1,6 @@
 //! `mailroom events`: list, count and show stored events, with filters.
 
-use std::borrow::Cow;
-
+use crate::term::one_line as printable;
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use super::{Context, EXIT_ERROR, EXIT_OK};
@@ -145,23 +144,6 @@ fn domain_forms(input: &str) -> (Vec<String>, bool) {
     forms.sort();
     forms.dedup();
     (forms, !dot.is_empty())
-}
-
-/// Text from the store as it may go to a terminal: control characters (ESC, BEL,
-/// CR, …) are shown as escapes instead of being obeyed.
-fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }
 
 /// A stored UTC time as local time for people, to the second.
@@ -407,9 +389,12 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped() {
-        assert!(matches!(printable("plain ü"), Cow::Borrowed(_)));
+        assert!(matches!(
+            printable("plain ü"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         assert_eq!(printable("a\x1b[2Jb\x07"), "a\\u{1b}[2Jb\\u{7}");
-        assert_eq!(printable("x\r\ny"), "x\\r\\ny");
+        assert_eq!(printable("x\r\ny"), "x\\u{d}\\ny");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{Context, EXIT_ERROR, EXIT_OK};
-use crate::extract::{self, Extraction};
+use crate::extract::Extraction;
 use crate::source::Incoming;
 use crate::source::files::Input;
 use crate::store::{self, Store};
@@ -66,8 +66,10 @@ const IN_FLIGHT_BYTES: usize = 32 << 20;
 /// A batch is committed after this many messages or this long, whichever comes first.
 const BATCH_MESSAGES: usize = 5_000;
 const BATCH_TIME: Duration = Duration::from_secs(1);
-/// Messages handed from reader to writer at a time.
+/// Messages handed from reader to writer at a time: this many, or fewer when they
+/// hold [`CHUNK_BYTES`] already (large messages go over sooner, keeping both busy).
 const CHUNK: usize = 64;
+const CHUNK_BYTES: usize = IN_FLIGHT_BYTES / 4;
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     // Validate every argument before acting on any.
@@ -78,8 +80,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         .collect::<std::io::Result<Vec<_>>>()?;
     let mut store = Store::open(&ctx.db_path())?;
     let mut react = ctx.reactor(&store)?;
-    let raw_limit = ctx.config.store.raw_limit;
-    let trust = ctx.config.trust.clone();
+    let limits = store::Limits {
+        raw_limit: ctx.config.store.raw_limit,
+        max_events: ctx.config.limits.max_events_per_message,
+        trust: &ctx.config.trust,
+    };
     let total: u64 = inputs.iter().map(Input::size).sum();
     let progress = progress_bar(total);
 
@@ -93,24 +98,36 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         let mut base = 0u64;
         // Messages go over in chunks: one hand-over per message costs more than the work.
         let mut chunk: Vec<Prepared> = Vec::with_capacity(CHUNK);
+        let mut chunk_bytes = 0usize;
         let mut open = true;
         for input in &inputs {
             let mut last = 0u64;
             input.read(
                 &mut |incoming, consumed| {
                     last = consumed;
-                    let hash = store::content_hash(&incoming.raw);
-                    let known = store::is_known(&conn, &hash).unwrap_or(false);
-                    let extraction = (!known).then(|| extract::extract(&incoming.raw));
-                    acquire(&reader_budget, incoming.raw.len());
+                    let store::Prepared { hash, extraction } = store::prepare(&conn, &incoming.raw);
+                    // Never wait for budget while holding messages the writer has not
+                    // been given: only the writer releases budget, so hand them over first.
+                    if !try_acquire(&reader_budget, incoming.raw.len()) {
+                        if !chunk.is_empty() {
+                            open = tx.send(std::mem::take(&mut chunk)).is_ok();
+                            chunk_bytes = 0;
+                            if !open {
+                                return false;
+                            }
+                        }
+                        acquire(&reader_budget, incoming.raw.len());
+                    }
+                    chunk_bytes += incoming.raw.len();
                     chunk.push(Prepared {
                         incoming,
                         hash,
                         extraction,
                         consumed: base + consumed,
                     });
-                    if chunk.len() >= CHUNK {
+                    if chunk.len() >= CHUNK || chunk_bytes >= CHUNK_BYTES {
                         open = tx.send(std::mem::take(&mut chunk)).is_ok();
+                        chunk_bytes = 0;
                     }
                     open
                 },
@@ -141,10 +158,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                 &prepared.hash,
                 &prepared.incoming.source,
                 prepared.extraction,
-                store::Policy {
-                    raw_limit,
-                    trust: &trust,
-                },
+                limits,
                 &mut *react,
             )?;
             summary.messages += 1;
@@ -186,6 +200,20 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     })
 }
 
+/// Takes `n` bytes of budget when that needs no wait. A message larger than the whole
+/// budget is let through alone (when nothing else is in flight), so every message up
+/// to the size cap gets in.
+fn try_acquire(budget: &(Mutex<usize>, Condvar), n: usize) -> bool {
+    let (lock, _) = budget;
+    let mut used = lock.lock().unwrap_or_else(|e| e.into_inner());
+    if *used > 0 && *used + n > IN_FLIGHT_BYTES {
+        return false;
+    }
+    *used += n;
+    true
+}
+
+/// Takes `n` bytes of budget, waiting for the writer to release some.
 fn acquire(budget: &(Mutex<usize>, Condvar), n: usize) {
     let (lock, cvar) = budget;
     let mut used = lock.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,6 +4,7 @@
 use super::{Context, EXIT_OK};
 use crate::extract::suggest;
 use crate::store::{self, query};
+use crate::term::printable;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -97,12 +98,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             "#{} {} from {} subject {:?}: {}",
             q.id,
             q.first_seen,
-            q.sender.as_deref().unwrap_or("-"),
+            printable(q.sender.as_deref().unwrap_or("-")),
             q.subject.as_deref().unwrap_or(""),
-            q.reason
+            printable(&q.reason)
         );
         for s in &q.sources {
-            println!("    {s}");
+            println!("    {}", printable(&s.to_string()));
         }
     }
     Ok(EXIT_OK)
@@ -129,6 +130,11 @@ struct Summary {
 pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_store()?;
     let mut react = ctx.reactor(&store)?;
+    let limits = store::Limits {
+        raw_limit: ctx.config.store.raw_limit,
+        max_events: ctx.config.limits.max_events_per_message,
+        trust: &ctx.config.trust,
+    };
     let ids: Vec<(i64, String)> = {
         let sql = if args.all {
             "SELECT id, status FROM messages ORDER BY id"
@@ -143,7 +149,7 @@ pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
     for chunk in ids.chunks(500) {
         let tx = store.conn_mut().transaction()?;
         for (id, status) in chunk {
-            let done = store::reparse(&tx, *id, &ctx.config.trust, &mut *react)?;
+            let done = store::reparse(&tx, *id, limits, &mut *react)?;
             summary.messages += 1;
             summary.events_new += done.events_new.len() as u64;
             summary.skipped_incomplete += u64::from(done.incomplete);

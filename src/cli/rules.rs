@@ -14,6 +14,7 @@ use crate::deliver::{Deliverer, compose};
 use crate::event::{Event, Format, Kind, Registrar};
 use crate::rules::{Action, RuleSet, Subscription};
 use crate::store::outbox::{Channel, Item};
+use crate::term::printable;
 use crate::topics::TOPICS;
 
 #[derive(Debug, clap::Args)]
@@ -118,11 +119,14 @@ fn test_file(ctx: &Context, file: &PathBuf, json_out: bool) -> anyhow::Result<u8
         let actions = rules.actions(e);
         if !json_out {
             println!(
-                "{} {} {} {}",
-                e.key(),
-                e.topic,
-                e.event_type,
-                e.domain.as_deref().unwrap_or("-")
+                "{}",
+                printable(&format!(
+                    "{} {} {} {}",
+                    e.key(),
+                    e.topic,
+                    e.event_type,
+                    e.domain.as_deref().unwrap_or("-")
+                ))
             );
             for v in &verdicts {
                 let what = if v.skipped {
@@ -137,7 +141,7 @@ fn test_file(ctx: &Context, file: &PathBuf, json_out: bool) -> anyhow::Result<u8
                 } else {
                     format!("no: {}", v.failed.as_deref().unwrap_or("-"))
                 };
-                println!("  rule {:<24} {what}", v.rule);
+                println!("  rule {:<24} {}", v.rule, printable(&what));
             }
             for a in actions
                 .iter()

@@ -56,13 +56,35 @@ const DIGEST_HTML: &str = "<!DOCTYPE html>
 </body></html>
 ";
 
-/// A header value with control characters (CR, LF, …) turned into spaces.
+/// Longest subject sent, in characters; a longer one is cut with an ellipsis.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+
+/// A subject fit for a header: control characters (CR, LF, …) turned into spaces,
+/// runs of white space into one, cut at [`MAX_SUBJECT_CHARS`] (a 200 KB domain from a
+/// payload must not make a 200 KB header). Folding and encoding happen when the mail
+/// is built.
 pub fn header_safe(s: &str) -> String {
-    let cleaned: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len().min(MAX_SUBJECT_CHARS * 4 + 3));
+    let mut chars = 0;
+    for word in s.split(|c: char| c.is_control() || c.is_whitespace()) {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+            chars += 1;
+        }
+        for c in word.chars() {
+            if chars >= MAX_SUBJECT_CHARS {
+                out.truncate(out.trim_end().len());
+                out.push('…');
+                return out;
+            }
+            out.push(c);
+            chars += 1;
+        }
+    }
+    out
 }
 
 /// Renders a template; `html` escapes every value (the digest's HTML part).
@@ -71,6 +93,16 @@ fn render(template: &str, ctx: minijinja::Value, html: bool) -> Result<String, S
     if html {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     }
+    // A field the event does not have (`{{ status }}` without a status) renders
+    // empty, not "none".
+    env.set_formatter(|out, state, value| {
+        let value = if value.is_none() {
+            &minijinja::Value::UNDEFINED
+        } else {
+            value
+        };
+        minijinja::escape_formatter(out, state, value)
+    });
     env.render_str(template, ctx).map_err(|e| e.to_string())
 }
 
@@ -113,6 +145,42 @@ pub fn forward(event: &Event, f: &Forward, rule: &str, test: bool) -> Value {
         "event_key": event.key(),
         "payload_json": serde_json::to_string_pretty(event).unwrap_or_default(),
     })
+}
+
+/// The subject of a forward carrying more than one event: the first event's subject
+/// (cut so the count always shows) and how many more there are.
+pub fn group_subject(first: &str, more: i64) -> String {
+    let first: String = if first.chars().count() > MAX_SUBJECT_CHARS - 30 {
+        first
+            .chars()
+            .take(MAX_SUBJECT_CHARS - 31)
+            .collect::<String>()
+            + "…"
+    } else {
+        first.to_string()
+    };
+    let s = if more == 1 { "" } else { "s" };
+    header_safe(&format!("{first} (+{more} more event{s})"))
+}
+
+/// What a forward carrying several events says about what it left out (the text and
+/// the attached events.json are bounded); empty when nothing was.
+pub fn group_note(mail: &Value) -> String {
+    let count = |k: &str| mail.get(k).and_then(Value::as_i64);
+    let Some(events) = count("events").filter(|&n| n > 1) else {
+        return String::new();
+    };
+    let mut note = format!("\n\nThis mail carries {events} events of one message.\n");
+    if let Some(listed) = count("events_listed").filter(|&n| n < events) {
+        note += &format!(
+            "{} are not listed above, to keep the mail small.\n",
+            events - listed
+        );
+    }
+    if let Some(in_json) = count("events_in_json").filter(|&n| n < events) {
+        note += &format!("events.json holds the first {in_json}.\n");
+    }
+    note + "Every event is stored: `mailroom events` lists them.\n"
 }
 
 /// The webhook call of one event: the exact body bytes, decided now; the secret is read
@@ -284,6 +352,31 @@ mod tests {
             authenticated: None,
             authentication: None,
         }
+    }
+
+    #[test]
+    fn a_missing_status_renders_empty() {
+        let mut e = event();
+        e.status = None;
+        e.domain = Some("x.example".into());
+        let f = Forward {
+            to: vec!["ops@example.com".into()],
+            cc: vec![],
+            subject: Some("[{{ status }}] {{ domain }} {{ occurred_at }}".into()),
+            body: None,
+        };
+        let v = forward(&e, &f, "r", false);
+        assert_eq!(v["subject"], "[] x.example");
+    }
+
+    #[test]
+    fn long_subjects_are_cut_with_an_ellipsis() {
+        let long = format!("[mailroom] {}.example", "a".repeat(200_000));
+        let s = header_safe(&long);
+        assert_eq!(s.chars().count(), MAX_SUBJECT_CHARS + 1);
+        assert!(s.ends_with('…') && s.starts_with("[mailroom] aaa"), "{s}");
+        assert_eq!(header_safe("  a \x00\x1b b\t"), "a b");
+        assert_eq!(header_safe(&"é".repeat(300)).chars().count(), 201);
     }
 
     #[test]

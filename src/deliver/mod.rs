@@ -16,6 +16,7 @@ use crate::clock;
 use crate::config::{Config, DeliveryConfig};
 use crate::store::outbox::{self, Channel, Item, NewItem};
 use crate::store::{Store, query};
+use crate::term::printable;
 
 /// Why a delivery failed, and whether trying again may help.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -108,6 +109,8 @@ pub struct Deliverer {
     holder: String,
     /// How long a claim lasts without renewal: longer than any transport timeout.
     lease: Duration,
+    /// Largest mail sent (`[smtp] max_message_size`).
+    max_message_size: u64,
 }
 
 impl Deliverer {
@@ -136,6 +139,10 @@ impl Deliverer {
             ),
             policy: config.delivery.clone(),
             instance,
+            max_message_size: config
+                .smtp
+                .as_ref()
+                .map_or(10 << 20, |s| s.max_message_size),
         })
     }
 
@@ -179,7 +186,7 @@ impl Deliverer {
                 Ok(()) => {
                     outbox::mark_done(store.conn(), item.id, now)?;
                     report.delivered += 1;
-                    tracing::info!(id = item.id, channel = item.channel.as_str(), target = %item.target, "delivered");
+                    tracing::info!(id = item.id, channel = item.channel.as_str(), target = %printable(&item.target), "delivered");
                 }
                 Err(e) => {
                     let window_over = parse(&item.window_start).is_some_and(|start| {
@@ -199,7 +206,7 @@ impl Deliverer {
                         let next = now + self.backoff(item.attempts + 1);
                         outbox::mark_failed(store.conn(), item.id, next, &e.message)?;
                         report.failed += 1;
-                        tracing::warn!(id = item.id, channel = item.channel.as_str(), error = %e, retry_at = %clock::stamp(next), "delivery failed");
+                        tracing::warn!(id = item.id, channel = item.channel.as_str(), error = %printable(&e.message), retry_at = %clock::stamp(next), "delivery failed");
                     }
                 }
             }
@@ -250,7 +257,13 @@ impl Deliverer {
             _ => {
                 let message_id = format!("<outbox-{}.{}@mailroom.invalid>", item.id, self.instance);
                 self.mailer
-                    .send(&self.from, &item.payload, &message_id, original)
+                    .send(
+                        &self.from,
+                        &item.payload,
+                        &message_id,
+                        original,
+                        self.max_message_size,
+                    )
                     .await
             }
         }
@@ -264,7 +277,7 @@ impl Deliverer {
         why: GiveUp,
         now: DateTime<Utc>,
     ) -> crate::store::Result<()> {
-        tracing::error!(id = item.id, channel = item.channel.as_str(), target = %item.target, error, "delivery given up");
+        tracing::error!(id = item.id, channel = item.channel.as_str(), target = %printable(&item.target), error = %printable(error), "delivery given up");
         let tx = store.conn().unchecked_transaction()?;
         outbox::mark_dead(&tx, item.id, error)?;
         if !self.policy.fallback_to.is_empty() && item.channel != Channel::Fallback {

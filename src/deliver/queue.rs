@@ -1,5 +1,8 @@
 //! From a new event to queued deliveries: the rules' actions become outbox rows and
-//! digest items, in the transaction that stores the event.
+//! digest items, in the transaction that stores the event. Forwards of one message's
+//! events to the same recipients become one mail (see [`group`]).
+
+mod group;
 
 use std::collections::HashSet;
 
@@ -69,6 +72,10 @@ pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result
         match action {
             Action::Forward { rule, forward } => {
                 let payload = compose::forward(new.event, &forward, &rule, false);
+                let recipients = format!("{}|{}", forward.to.join(","), forward.cc.join(","));
+                if group::join(tx, new.message, &recipients, &payload)? {
+                    continue;
+                }
                 let item = NewItem {
                     channel: Channel::Forward,
                     target: forward.to.join(", "),
@@ -77,7 +84,8 @@ pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result
                     message: Some(new.message),
                     payload,
                 };
-                outbox::enqueue(tx, &item, now)?;
+                let id = outbox::enqueue(tx, &item, now)?;
+                group::started(new.message, &recipients, id, &item.payload);
                 queued += 1;
             }
             Action::Webhook { rule, webhook } => {

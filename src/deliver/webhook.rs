@@ -12,6 +12,7 @@ use crate::extract::canonical::to_hex;
 
 pub struct Hooks {
     client: reqwest::Client,
+    timeout: std::time::Duration,
 }
 
 impl Hooks {
@@ -33,7 +34,10 @@ impl Hooks {
         let client = b
             .build()
             .map_err(|e| DeliveryError::config(format!("HTTP client: {e}")))?;
-        Ok(Hooks { client })
+        Ok(Hooks {
+            client,
+            timeout: config.webhook.timeout,
+        })
     }
 
     pub async fn send(&self, call: &Value) -> Result<(), DeliveryError> {
@@ -62,8 +66,11 @@ impl Hooks {
         let resp = req.body(body).send().await.map_err(|e| {
             let down = e.is_connect();
             // The URL may carry a token in its query: errors never show it.
-            let error =
-                DeliveryError::transient(format!("POST {}: {}", redact(url), e.without_url()));
+            let error = DeliveryError::transient(format!(
+                "POST {}: {}",
+                redact(url),
+                self.failure(&e.without_url())
+            ));
             // Not reached at all (DNS, connect, TLS): the host is down, not this URL.
             if down { error.unreachable() } else { error }
         })?;
@@ -82,6 +89,77 @@ impl Hooks {
             Err(DeliveryError::transient(message))
         }
     }
+}
+
+impl Hooks {
+    /// Why a call got no answer, in words that tell the cases apart: nothing listening,
+    /// no answer in time, a TLS failure (certificate, handshake), or another reason
+    /// to connect (name not found, network down).
+    fn failure(&self, e: &reqwest::Error) -> String {
+        let innermost = innermost(e);
+        if e.is_timeout() || chain_has_io(e, std::io::ErrorKind::TimedOut) {
+            return format!(
+                "timed out: no answer within {} s ([webhook] timeout)",
+                self.timeout.as_secs_f64()
+            );
+        }
+        if is_tls(e) {
+            return format!("TLS failure: {innermost}");
+        }
+        if chain_has_io(e, std::io::ErrorKind::ConnectionRefused) {
+            return "connection refused: nothing listens at that address".into();
+        }
+        if e.is_connect() {
+            return format!("could not connect: {innermost}");
+        }
+        let outer = e.to_string();
+        if outer == innermost {
+            outer
+        } else {
+            format!("{outer}: {innermost}")
+        }
+    }
+}
+
+fn chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = vec![e];
+    while let Some(next) = out.last().and_then(|e| e.source()) {
+        out.push(next);
+        if out.len() > 16 {
+            break;
+        }
+    }
+    out
+}
+
+fn innermost(e: &reqwest::Error) -> String {
+    chain(e).last().map(|e| e.to_string()).unwrap_or_default()
+}
+
+fn chain_has_io(e: &reqwest::Error, kind: std::io::ErrorKind) -> bool {
+    chain(e).iter().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == kind)
+    })
+}
+
+/// A TLS error anywhere in the chain. The connector may box it into another error
+/// type on the way, so its words are looked at too.
+fn is_tls(e: &reqwest::Error) -> bool {
+    use tokio_rustls::rustls;
+    chain(e).iter().any(|e| {
+        let text = e.to_string().to_ascii_lowercase();
+        e.downcast_ref::<rustls::Error>().is_some()
+            || e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                io.get_ref()
+                    .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            })
+            || ["certificate", "tls", "handshake", "alert"]
+                .iter()
+                .any(|w| text.contains(w))
+    })
 }
 
 /// `sha256=` + lowercase hex HMAC-SHA256 of the exact body bytes.

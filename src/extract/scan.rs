@@ -29,10 +29,24 @@ pub enum Payload {
 pub struct Found {
     pub payloads: Vec<Payload>,
     pub errors: Vec<String>,
+    /// Bytes the payload parsers examined, over every candidate: what the work budget
+    /// ([`WORK_FACTOR`]) bounds.
+    pub examined: usize,
 }
 
-/// How many payload starts one text may try, so a text of a million `{"` stays linear.
-const MAX_ATTEMPTS: usize = 512;
+/// How many candidates that turn out not to be payloads one text may have (each leaves
+/// an error behind). Payloads found do not count: a poll reply of thousands of events
+/// is read whole (and then meets `[limits] max_events_per_message`).
+const MAX_FAILED: usize = 512;
+
+/// The parsers may examine at most this many times the text's length (plus
+/// [`WORK_SLACK`]) over all candidates. A failed candidate can read far ahead (to the
+/// end of its window, looking for a closing brace or tag) without that text being
+/// skipped afterwards, since a real payload may start inside it; this budget keeps
+/// such texts linear: a hostile text costs a few passes over itself, never one per
+/// candidate.
+pub const WORK_FACTOR: usize = 4;
+pub const WORK_SLACK: usize = 2 * WINDOW;
 
 const XML_ROOTS: &[&str] = &["<?xml", "<!DOCTYPE", "<OPS_envelope", "<response", "<epp"];
 
@@ -48,51 +62,94 @@ pub fn scan(text: &str, found: &mut Found) {
 
 fn scan_structured(text: &str, found: &mut Found) {
     let bytes = text.as_bytes();
+    let budget = found.examined + WORK_FACTOR * text.len() + WORK_SLACK;
     let mut pos = 0;
     let mut attempts = 0;
+    let mut failed = 0;
     while let Some(off) = memchr::memchr2(b'{', b'<', &bytes[pos..]) {
         let start = pos + off;
         pos = start + 1;
-        if attempts >= MAX_ATTEMPTS {
-            found
-                .errors
-                .push(format!("gave up after {MAX_ATTEMPTS} payload candidates"));
-            return;
-        }
         let rest = &text[start..];
-        let end = if bytes[start] == b'{' {
+        let is_object = bytes[start] == b'{';
+        if is_object {
             if !looks_like_object(rest) {
                 continue;
             }
-            attempts += 1;
+        } else if !XML_ROOTS.iter().any(|r| starts_with_ignore_case(rest, r)) {
+            continue;
+        }
+        if failed >= MAX_FAILED {
+            found.errors.push(format!(
+                "gave up after {MAX_FAILED} payload candidates that were not payloads"
+            ));
+            return;
+        }
+        if found.examined >= budget {
+            found.errors.push(format!(
+                "gave up after {attempts} payload candidates that read {} times the text",
+                WORK_FACTOR
+            ));
+            return;
+        }
+        attempts += 1;
+        let payloads = found.payloads.len();
+        let attempt = if is_object {
             object_at(rest, found)
         } else {
-            if !XML_ROOTS.iter().any(|r| starts_with_ignore_case(rest, r)) {
-                continue;
-            }
-            attempts += 1;
-            match xml::parse_document(window(rest)) {
-                Ok((root, used)) => {
-                    found.payloads.push(Payload::Xml(root));
-                    Some(used)
-                }
-                // A small defect (a mistyped closing tag): read again, forgivingly,
-                // and say so. Hostile documents fail the second pass too.
-                Err(xml::XmlError::Malformed { .. })
-                    if let Ok((root, used)) = xml::parse_document_tolerant(window(rest)) =>
-                {
-                    found.payloads.push(Payload::RecoveredXml(root));
-                    Some(used)
-                }
-                Err(e) => {
-                    found.errors.push(e.to_string());
-                    // A broken document is not re-read from inside.
-                    skip_to_close(window(rest))
-                }
-            }
+            xml_at(rest, found)
         };
-        if let Some(used) = end {
-            pos = start + used.max(1);
+        if found.payloads.len() == payloads {
+            failed += 1;
+        }
+        found.examined += attempt.reach;
+        pos = start + attempt.skip.max(1);
+    }
+}
+
+/// What trying one candidate did: how far to go on, and how far the parsers read.
+struct Attempt {
+    /// Bytes to skip from the candidate's start (past a payload, or past what a
+    /// failed parse proved is not one).
+    skip: usize,
+    /// Bytes examined from the candidate's start.
+    reach: usize,
+}
+
+fn xml_at(rest: &str, found: &mut Found) -> Attempt {
+    let rest = window(rest);
+    match xml::parse_document(rest) {
+        Ok((root, used)) => {
+            found.payloads.push(Payload::Xml(root));
+            Attempt {
+                skip: used,
+                reach: used,
+            }
+        }
+        Err(e) => {
+            let reached = match &e {
+                xml::XmlError::Malformed { offset, .. } if *offset > 0 => {
+                    (*offset as usize).min(rest.len())
+                }
+                _ => rest.len(),
+            };
+            // A small defect (a mistyped closing tag): read again, forgivingly, and say
+            // so. Hostile documents fail the second pass too.
+            if matches!(e, xml::XmlError::Malformed { .. })
+                && let Ok((root, used)) = xml::parse_document_tolerant(rest)
+            {
+                found.payloads.push(Payload::RecoveredXml(root));
+                return Attempt {
+                    skip: used,
+                    reach: reached + used,
+                };
+            }
+            found.errors.push(e.to_string());
+            // A broken document is not re-read from inside.
+            let (skip, searched) = skip_to_close(rest);
+            Attempt {
+                skip,
+                reach: reached.max(searched),
+            }
         }
     }
 }
@@ -112,48 +169,56 @@ fn looks_like_object(rest: &str) -> bool {
 }
 
 /// Parses the object at the start of `rest` as JSON, then as a repaired JSON (line
-/// breaks inside strings removed: hard-wrapped mail), then as a Python literal. Returns
-/// how many bytes to skip: after a failure, past everything the parsers read, so no
-/// byte is parsed twice and hostile text stays linear.
-fn object_at(rest: &str, found: &mut Found) -> Option<usize> {
+/// breaks inside strings removed: hard-wrapped mail), then as a Python literal. After
+/// a failure it goes on past everything the parsers accepted, so no byte is parsed
+/// twice as part of a value; `reach` says how far they read.
+fn object_at(rest: &str, found: &mut Found) -> Attempt {
     let rest = window(rest);
+    let done = |skip: usize, reach: usize| Attempt {
+        skip,
+        reach: reach.max(skip),
+    };
     // `{'` and `{u'` are Python literals (Gandi): no JSON attempt.
     let first = rest[1..].trim_start().as_bytes();
     if matches!(first, [b'\'', ..] | [b'u' | b'U', b'\'', ..]) {
         return match pyliteral::parse_prefix(rest) {
             Ok((v @ Value::Object(_), used)) => {
                 found.payloads.push(Payload::Python(v));
-                Some(used)
+                done(used, used)
             }
-            Ok((_, used)) => Some(used),
+            Ok((_, used)) => done(used, used),
             Err(e) => {
                 found.errors.push(e.to_string());
-                Some(e.offset.max(1))
+                done(e.offset.max(1), e.offset)
             }
         };
     }
     let (json_err, json_reached) = match json_prefix(rest) {
         Ok((v, used)) => {
             found.payloads.push(Payload::Json(v));
-            return Some(used);
+            return done(used, used);
         }
         Err(e) => e,
     };
-    if json_err.starts_with("invalid JSON: control character")
-        && let Some((v, used)) = repaired_json(rest)
-    {
-        found.payloads.push(Payload::Json(v));
-        return Some(used);
+    let mut reach = json_reached;
+    if json_err.starts_with("invalid JSON: control character") {
+        match repaired_json(rest) {
+            Ok((v, used)) => {
+                found.payloads.push(Payload::Json(v));
+                return done(used, used);
+            }
+            Err(repair_reached) => reach = reach.max(repair_reached),
+        }
     }
     match pyliteral::parse_prefix(rest) {
         Ok((v @ Value::Object(_), used)) => {
             found.payloads.push(Payload::Python(v));
-            Some(used)
+            done(used, used.max(reach))
         }
-        Ok((_, used)) => Some(used.max(json_reached)),
+        Ok((_, used)) => done(used.max(json_reached), used.max(reach)),
         Err(py) => {
             found.errors.push(json_err);
-            Some(json_reached.max(py.offset))
+            done(json_reached.max(py.offset), reach.max(py.offset))
         }
     }
 }
@@ -193,20 +258,23 @@ fn json_prefix(s: &str) -> Result<(Value, usize), (String, usize)> {
     }
 }
 
+/// The byte offset of a 1-based line and column. Only the lines before `line` are
+/// searched (a failure on the first line of a 1 MiB window costs nothing).
 fn offset_of(s: &str, line: usize, column: usize) -> usize {
     let mut offset = 0;
-    for (i, l) in s.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return (offset + column).min(s.len());
+    for _ in 1..line {
+        match memchr::memchr(b'\n', &s.as_bytes()[offset..]) {
+            Some(i) => offset += i + 1,
+            None => return s.len(),
         }
-        offset += l.len();
     }
-    s.len()
+    (offset + column).min(s.len())
 }
 
 /// JSON whose strings were broken across lines by a mail client: drop CR/LF inside
-/// strings (and the quote markers `> ` a reply added) up to the balancing brace.
-fn repaired_json(rest: &str) -> Option<(Value, usize)> {
+/// strings (and the quote markers `> ` a reply added) up to the balancing brace. On
+/// failure, how many bytes it read.
+fn repaired_json(rest: &str) -> Result<(Value, usize), usize> {
     let mut out = String::with_capacity(rest.len().min(1 << 16));
     let mut depth = 0usize;
     let mut in_string = false;
@@ -231,38 +299,41 @@ fn repaired_json(rest: &str) -> Option<(Value, usize)> {
             '"' => in_string = true,
             '{' | '[' => depth += 1,
             '}' | ']' => {
-                depth = depth.checked_sub(1)?;
+                depth = depth.checked_sub(1).ok_or(i + 1)?;
                 if depth == 0 {
                     out.push(c);
                     if !changed {
-                        return None;
+                        return Err(i + 1);
                     }
-                    let v = serde_json::from_str(&out).ok()?;
-                    return Some((v, i + 1));
+                    let v = serde_json::from_str(&out).map_err(|_| i + 1)?;
+                    return Ok((v, i + 1));
                 }
             }
             _ => {}
         }
         out.push(c);
         if depth > 128 {
-            return None;
+            return Err(i + 1);
         }
     }
-    None
+    Err(rest.len())
 }
 
 /// After a broken XML document, go on after its root's closing tag if there is one,
-/// else after the opening `<`.
-fn skip_to_close(rest: &str) -> Option<usize> {
+/// else after the opening `<`. Also returns how many bytes the search read.
+fn skip_to_close(rest: &str) -> (usize, usize) {
     let name: String = rest[1..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-'))
         .collect();
     if name.is_empty() {
-        return Some(1);
+        return (1, 1);
     }
     let close = format!("</{name}>");
-    Some(rest.find(&close).map(|i| i + close.len()).unwrap_or(1))
+    match memchr::memmem::find(rest.as_bytes(), close.as_bytes()) {
+        Some(i) => (i + close.len(), i + close.len()),
+        None => (1, rest.len()),
+    }
 }
 
 const GANDI_TEST: &str = "Gandi Notification test message for notification ";
@@ -331,6 +402,66 @@ mod tests {
         let f = run(&deep);
         assert!(f.payloads.is_empty());
         assert!(f.errors[0].contains("nesting too deep"), "{:?}", f.errors);
+    }
+
+    /// Texts built to make a candidate parser read far and fail, many times over.
+    fn adversarial(filler: usize) -> Vec<(&'static str, String)> {
+        let pad = "x".repeat(filler);
+        vec![
+            ("open objects", "{\"".repeat(20_000) + &pad),
+            (
+                "open objects, line break",
+                "{\"".repeat(20_000) + "\n" + &pad,
+            ),
+            ("broken strings", "{\"a\n".repeat(20_000) + &pad),
+            ("python dicts", "{'".repeat(20_000) + &pad),
+            (
+                "spread broken strings",
+                format!("{{\"\n{}", "x".repeat(filler / 512)).repeat(512),
+            ),
+            ("unclosed XML", "<response>".repeat(20_000) + &pad),
+            ("XML roots", "<epp ".repeat(20_000) + &pad),
+        ]
+    }
+
+    #[test]
+    fn regression_hostile_candidates_are_examined_a_bounded_number_of_times() {
+        for (name, text) in adversarial(1 << 20) {
+            let f = run(&text);
+            // Without the work budget the parsers examined up to 512 × 1 MiB here.
+            let bound = WORK_FACTOR * text.len() + WORK_SLACK + WINDOW;
+            assert!(
+                f.examined <= bound,
+                "{name}: examined {} bytes of a {}-byte text (bound {bound})",
+                f.examined,
+                text.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_payload_after_some_broken_candidates_is_still_found() {
+        let text = "{\"oops\n".repeat(20)
+            + &"y".repeat(50_000)
+            + "\n{\"object\": \"DOMAIN\", \"event_id\": \"1\"}\n";
+        let f = run(&text);
+        assert!(
+            f.payloads
+                .iter()
+                .any(|p| matches!(p, Payload::Json(v) if v["event_id"] == "1")),
+            "{:?}",
+            f.errors
+        );
+    }
+
+    #[test]
+    fn thousands_of_payloads_in_one_text_are_all_read() {
+        let text = (0..5000)
+            .map(|i| format!("{{\"event_id\": \"{i}\"}}"))
+            .collect::<Vec<_>>()
+            .join(",\n");
+        let f = run(&format!("[{text}]"));
+        assert_eq!(f.payloads.len(), 5000, "{:?}", f.errors);
     }
 
     #[test]

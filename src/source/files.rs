@@ -226,8 +226,7 @@ impl<R: BufRead> Mbox<R> {
         let mut started = self.pending_start;
         let mut prev_blank = true;
         loop {
-            self.line.clear();
-            let n = self.reader.read_until(b'\n', &mut self.line)?;
+            let n = self.read_line()?;
             if n == 0 {
                 self.pending_start = false;
                 return Ok(started.then_some(msg));
@@ -261,6 +260,33 @@ impl<R: BufRead> Mbox<R> {
     }
 }
 
+impl<R: BufRead> Mbox<R> {
+    /// Reads one line into `self.line`, keeping at most one byte more than the largest
+    /// message (a file with no line break in it must not fill memory); returns the
+    /// bytes consumed, all of the line.
+    fn read_line(&mut self) -> io::Result<usize> {
+        self.line.clear();
+        let mut consumed = 0;
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(consumed);
+            }
+            let (take, end) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            let room = (MAX_MESSAGE_BYTES + 1).saturating_sub(self.line.len());
+            self.line.extend_from_slice(&buf[..take.min(room)]);
+            self.reader.consume(take);
+            consumed += take;
+            if end {
+                return Ok(consumed);
+            }
+        }
+    }
+}
+
 /// `From sender Mon Jan  1 00:00:00 2024`: an mbox envelope line (a body line that
 /// merely starts with `From ` has no time of day in it).
 fn is_envelope(line: &[u8]) -> bool {
@@ -283,6 +309,21 @@ fn trim_one_newline(msg: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_an_mbox_line_without_end_is_held_only_up_to_the_cap() {
+        let head = &b"From a@b Mon Jan  1 00:00:00 2024\nSubject: x\n\n"[..];
+        let endless = io::repeat(b'x').take(MAX_MESSAGE_BYTES as u64 + (8 << 20));
+        let mut m = Mbox::new(BufReader::new(head.chain(endless)));
+        let msg = m.next_message().unwrap().unwrap();
+        assert!(msg.len() <= MAX_MESSAGE_BYTES + 1 + 16, "{}", msg.len());
+        assert!(m.line.capacity() <= 2 * (MAX_MESSAGE_BYTES + 1));
+        assert_eq!(
+            m.consumed,
+            head.len() as u64 + MAX_MESSAGE_BYTES as u64 + (8 << 20)
+        );
+        assert!(m.next_message().unwrap().is_none());
+    }
 
     #[test]
     fn mbox_split_and_unquote() {

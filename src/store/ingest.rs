@@ -16,13 +16,6 @@ use crate::extract::{self, Extraction, canonical::to_hex};
 use crate::source::Source;
 use crate::trust::TrustConfig;
 
-/// What the config says about storing: how much raw mail to keep, whom to trust.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy<'a> {
-    pub raw_limit: u64,
-    pub trust: &'a TrustConfig,
-}
-
 /// What storing one message did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ingested {
@@ -61,8 +54,43 @@ pub fn is_known(conn: &Connection, hash: &str) -> Result<bool> {
         .exists([hash])?)
 }
 
+/// Most events one message may hold by default (`[limits] max_events_per_message`):
+/// registrars send up to 100 per poll reply; a message with more is quarantined.
+pub const MAX_EVENTS_PER_MESSAGE: usize = 1000;
+
+/// What one message may cause, and whom to trust: the config's say in storing.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits<'a> {
+    /// Raw messages up to this size are kept whole (`[store] raw_limit`).
+    pub raw_limit: u64,
+    /// More events than this quarantine the message (`[limits] max_events_per_message`).
+    pub max_events: usize,
+    /// Sender authentication (`[trust]`).
+    pub trust: &'a TrustConfig,
+}
+
+/// A message hashed and, unless the store already has its content, extracted: the
+/// slow, pure part of ingesting, to be done before the write transaction opens so a
+/// message that takes long to read never holds back the others.
+#[derive(Debug)]
+pub struct Prepared {
+    pub hash: String,
+    pub extraction: Option<Extraction>,
+}
+
+/// Hashes and extracts `raw` outside any transaction (`conn` may be a reader). Hand
+/// the result to [`ingest`].
+pub fn prepare(conn: &Connection, raw: &[u8]) -> Prepared {
+    let hash = content_hash(raw);
+    let known = is_known(conn, &hash).unwrap_or(false);
+    Prepared {
+        extraction: (!known).then(|| extract::extract(raw)),
+        hash,
+    }
+}
+
 /// Stores `raw` as found at `source`. `extraction` may be passed when the caller
-/// already ran the extractors (on another thread); it is ignored for known content.
+/// already ran the extractors (see [`prepare`]); it is ignored for known content.
 /// `on_new` is called for every event stored for the first time, inside the same
 /// transaction.
 pub fn ingest(
@@ -71,7 +99,7 @@ pub fn ingest(
     hash: &str,
     source: &Source,
     extraction: Option<Extraction>,
-    policy: Policy<'_>,
+    limits: Limits<'_>,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Ingested> {
     let now = clock::now_stamp();
@@ -86,8 +114,8 @@ pub fn ingest(
             extract::extract(raw)
         }
     };
-    let mut found = found;
-    judge(&mut found, raw, policy.trust);
+    let mut found = capped(found, limits.max_events);
+    judge(&mut found, raw, limits.trust);
     let quarantined = found.events.is_empty();
     let inserted = tx
         .prepare_cached(
@@ -114,7 +142,7 @@ pub fn ingest(
         return seen_again(tx, message, &status, source, &now);
     }
     let message = tx.last_insert_rowid();
-    store_raw(tx, message, raw, policy.raw_limit)?;
+    store_raw(tx, message, raw, limits.raw_limit)?;
     let source_row =
         add_source(tx, message, source, &now)?.expect("a new message has no sources yet");
     let mut report = Ingested {
@@ -233,6 +261,24 @@ fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -
         message
     ])?;
     Ok(())
+}
+
+/// Over the cap, a message's events are not stored (nor acted on): the message is
+/// quarantined with the count and the setting that decides, so nothing is lost and
+/// `reparse` takes it once the limit is raised.
+fn capped(mut found: Extraction, max_events: usize) -> Extraction {
+    if found.events.len() > max_events {
+        found.reason = Some(too_many(found.events.len(), max_events));
+        found.events.clear();
+    }
+    found
+}
+
+fn too_many(count: usize, max_events: usize) -> String {
+    format!(
+        "{count} events in one message, over the limit of {max_events} \
+         ([limits] max_events_per_message; raise it and run mailroom reparse to take them)"
+    )
 }
 
 fn known_message(tx: &Transaction<'_>, hash: &str) -> Result<Option<(i64, String)>> {
@@ -400,7 +446,7 @@ pub struct Reparsed {
 pub fn reparse(
     tx: &Transaction<'_>,
     message: i64,
-    trust: &TrustConfig,
+    limits: Limits<'_>,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Reparsed> {
     let raw = match super::query::raw_message(tx, message)? {
@@ -414,7 +460,24 @@ pub fn reparse(
     };
     let now = clock::now_stamp();
     let mut found = extract::extract(&raw);
-    judge(&mut found, &raw, trust);
+    if found.events.len() > limits.max_events {
+        // Over the cap now (the limit was lowered): events stored before stay; a
+        // message without any is quarantined with the reason.
+        tx.prepare_cached(
+            "UPDATE messages SET reason = ?2, event_count = ?3
+             WHERE id = ?1 AND status = 'quarantined'",
+        )?
+        .execute(params![
+            message,
+            too_many(found.events.len(), limits.max_events),
+            found.events.len() as i64
+        ])?;
+        return Ok(Reparsed {
+            events_found: 0,
+            ..Reparsed::default()
+        });
+    }
+    judge(&mut found, &raw, limits.trust);
     let sources: Vec<i64> = tx
         .prepare_cached("SELECT id FROM message_sources WHERE message = ?1 ORDER BY id")?
         .query_map([message], |r| r.get(0))?

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-pub use ingest::{Ingested, NewEvent, Policy, Reparsed, content_hash, ingest, is_known, reparse};
+pub use ingest::{
+    Ingested, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Prepared, Reparsed, content_hash, ingest,
+    is_known, prepare, reparse,
+};
 
 /// A store error: which file, what went wrong.
 #[derive(Debug, thiserror::Error)]
