@@ -265,6 +265,8 @@ async fn catch_up(
         .filter(|(_, size)| *size as usize > crate::extract::MAX_MESSAGE_BYTES)
         .copied()
         .collect();
+    let size_of: std::collections::HashMap<u32, u32> = sizes.iter().copied().collect();
+    let mut storing_big = false;
     for chunk in imap::plan_chunks(&sizes, CHUNK, CHUNK_BYTES) {
         if shared.stopping() {
             break;
@@ -272,6 +274,19 @@ async fn catch_up(
         let chunk = chunk.as_slice();
         // Over the message cap: only its header is fetched, and it is quarantined.
         let header_only = chunk.len() == 1 && too_large.contains_key(&chunk[0]);
+        // A chunk over the byte budget (one big message) is not fetched while another
+        // is being stored, nor stored while the next is fetched: memory holds one.
+        let bytes: u64 = chunk.iter().map(|u| u64::from(size_of[u])).sum();
+        let big = bytes > CHUNK_BYTES && !header_only;
+        if (big || storing_big)
+            && let Some((handle, done)) = storing.take()
+        {
+            sum(
+                &mut total,
+                finish(handle, session, shared, account, &done, has_move).await?,
+            );
+        }
+        storing_big = big;
         let fetched = imap::fetch(session, name, chunk, header_only, limit * 4).await?;
         tracing::debug!(account = name, folder, messages = fetched.len(), "fetched");
         if let Some((handle, done)) = storing.take() {

@@ -741,3 +741,72 @@ fn wrong_tls_settings_and_pinned_certificates_are_explained_quickly() {
     let err = fail(&format!("{}\nfolders = [\"Nope\"]", plain(&dovecot)));
     assert!(err.contains("folder \"Nope\" cannot be opened"), "{err}");
 }
+
+/// A notification with a `size`-byte attachment (base64 lines of 76).
+fn big_notification(i: usize, size: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: OpenSRS <notifications@opensrs.net>\r\nTo: reseller@example.com\r\n\
+         Subject: Event notification: DOMAIN: NAMESERVER_UPDATE: big{i}\r\n\
+         Message-ID: <big{i}@opensrs.net>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: application/json\r\n\r\n\
+         {{\"object_data\":{{\"domain_name\":\"big{i}.example\"}},\"object\":\"DOMAIN\",\"event_id\":\"big{i}\",\
+         \"event\":\"NAMESERVER_UPDATE\",\"event_date\":\"2026-11-20T06:59:00Z\"}}\r\n\
+         --b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"zone.bin\"\r\n\r\n"
+    )
+    .into_bytes();
+    let line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n";
+    while m.len() < size {
+        m.extend_from_slice(line);
+    }
+    m.extend_from_slice(b"--b--\r\n");
+    m
+}
+
+/// Peak resident memory (VmHWM) of a running process, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn catching_up_a_folder_of_50_mb_messages_stays_under_200_mb() {
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    for i in 0..5 {
+        dovecot.deliver("INBOX", &big_notification(i, 50 << 20));
+    }
+    for i in 0..20 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    let s = Setup::new(&plain(&dovecot), "", NO_RULES);
+    let mut child = s
+        .cmd(&["watch", "--once", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut peak = 0;
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if let Some(p) = peak_rss_kib(pid) {
+            peak = peak.max(p);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "watch --once took too long"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["events_new"], 25, "{report}");
+    eprintln!("peak RSS {} MiB", peak / 1024);
+    assert!(peak > 0, "no memory reading");
+    assert!(peak < 200 * 1024, "peak RSS {} MiB", peak / 1024);
+}
