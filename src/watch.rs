@@ -130,6 +130,7 @@ fn store_batch(
         extraction,
     } in items
     {
+        let reason = extraction.reason.clone();
         let done = store::ingest(
             &tx,
             &raw,
@@ -148,7 +149,11 @@ fn store_batch(
         b.duplicates += done.duplicates as u64;
         b.quarantined += u64::from(done.quarantined);
         if done.quarantined && done.message_new {
-            tracing::warn!(source = %source, "quarantined: no notification found");
+            tracing::warn!(
+                source = %source,
+                reason = %crate::term::printable(reason.as_deref().unwrap_or("no notification found")),
+                "quarantined"
+            );
         }
     }
     if let Some((account, folder, c)) = cursor {
