@@ -398,26 +398,13 @@ fn addresses(
     ok
 }
 
-/// The variables a forward's subject and body templates can use.
-pub const EVENT_VARIABLES: &[&str] = &[
-    "registrar",
-    "event_id",
-    "kind",
-    "object",
-    "type",
-    "topic",
-    "domain",
-    "domains",
-    "status",
-    "status_text",
-    "occurred_at",
-    "format",
-    "data",
-    "authenticated",
-    "authentication",
-    "rule",
-    "key",
-];
+/// The variables a forward's subject and body templates can use: every field a
+/// condition can name, and these.
+fn event_variables() -> Vec<&'static str> {
+    let mut all = condition::FIELDS.to_vec();
+    all.extend(["data", "authentication", "rule", "key"]);
+    all
+}
 
 /// The variables a digest's subject template can use.
 pub const DIGEST_VARIABLES: &[&str] = &[
@@ -506,8 +493,8 @@ fn rule(
         Forward {
             to,
             cc,
-            subject: template(errs, &f.subject, "forward.subject", EVENT_VARIABLES),
-            body: template(errs, &f.body, "forward.body", EVENT_VARIABLES),
+            subject: template(errs, &f.subject, "forward.subject", &event_variables()),
+            body: template(errs, &f.body, "forward.body", &event_variables()),
         }
     });
     let webhook = r.webhook.map(|w| {
