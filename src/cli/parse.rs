@@ -30,8 +30,8 @@ struct Sourced<'a> {
 pub fn run(args: &Args) -> anyhow::Result<u8> {
     let mut all: Vec<(String, Event)> = Vec::new();
     let mut failed = false;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Stdout is line-buffered: pretty JSON would cost one write() per line.
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     for path in &args.files {
         let source = path.display().to_string();
         let raw = match read_input(path) {
