@@ -590,7 +590,26 @@ async fn folder_task(mut shared: Shared, account: AccountConfig, folder: String)
     let max = shared.config.watch.max_reconnect_delay;
     let mut delay = Duration::from_secs(1);
     loop {
-        match folder_session(&mut shared, &db, &account, &folder, false, &mut delay).await {
+        // A stop is waited on only briefly: a server that says nothing (a handshake, a
+        // fetch stuck for the whole command timeout) must not hold the service. What is
+        // committed stays; `seen`/`move` left undone is finished on the next start.
+        let mut stop = shared.shutdown.clone();
+        let abandon = async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::time::sleep(STOP_WAIT).await;
+        };
+        let result = tokio::select! {
+            r = folder_session(&mut shared, &db, &account, &folder, false, &mut delay) => r,
+            _ = abandon => {
+                tracing::warn!(account = %account.name, %folder, "stopping without waiting for the server");
+                return;
+            }
+        };
+        match result {
             Ok(_) => return,
             Err(e) => {
                 let _ = cursors::failed(lock(&db).conn(), &account.name, &folder, &e.to_string());
@@ -778,6 +797,9 @@ pub type Reload = Box<dyn Fn() -> anyhow::Result<(Config, RuleSet)> + Send>;
 /// How long a stop waits for tasks to finish their batch before abandoning them (an
 /// abandoned transaction is rolled back by SQLite; nothing half-done is kept).
 const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a folder's connection may take to finish once a stop is asked for.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// The whole service until SIGINT/SIGTERM. SIGHUP reloads config and rules: a new set
 /// that fails its checks is refused with its reason and the running one kept.

@@ -591,3 +591,45 @@ fn a_full_disk_is_reported_naming_the_database_file() {
     );
     assert!(!err.contains("code") && !err.contains("Sqlite"), "{err}");
 }
+
+#[test]
+fn sigterm_ends_watch_within_seconds_while_a_server_says_nothing() {
+    // A server that accepts and then never answers: the TLS handshake would wait out the
+    // 60 s command timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let env = Env::new(&format!(
+        "db = \"m.db\"\n[watch]\ncommand_timeout = \"60s\"\n[[account]]\nname = \"mute\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"implicit\"\nusername = \"u\"\npassword_env = \"MR_MUTE_PASSWORD\"\n"
+    ));
+    env.rules(
+        "10.toml",
+        "[[rule]]\nname = \"quiet\"\nwhen.kind = \"test\"\nstop = true\n",
+    );
+    let log = env.path("watch.log");
+    let mut child = Running(
+        env.cmd(&["watch"])
+            .env("MR_MUTE_PASSWORD", "x")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("start", &log, |t| t.contains("mailroom watch started"));
+    let (_conn, _) = silent.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    signal(&child.0, 15);
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(6),
+            "watch did not stop on SIGTERM:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("stopped {:?} after SIGTERM", asked.elapsed());
+}
