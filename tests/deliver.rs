@@ -805,3 +805,40 @@ fn message_ids_do_not_depend_on_how_the_database_path_is_spelled() {
         .collect();
     assert_eq!(id_of(&second[0]), via_link);
 }
+
+#[test]
+fn a_batch_of_forwards_goes_over_one_smtp_session() {
+    let sink = SmtpSink::start(SmtpOptions::plain());
+    let env = Env::new(
+        &smtp_config(sink.port(), "none", ""),
+        &[("10.toml", FORWARD_RULE)],
+    );
+    let mails: Vec<String> = (0..5)
+        .map(|i| transfer(&format!("batch-{i}"), &format!("b{i}.example"), "completed"))
+        .collect();
+    env.import(&mails);
+    let out = env.run(&["deliver", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sink.wait_for(5, Duration::from_secs(5)).len(), 5);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = sink.log_tail(400);
+    assert_eq!(
+        log.matches(">> b'EHLO").count(),
+        1,
+        "one session for the batch:\n{log}"
+    );
+    assert_eq!(
+        log.matches(">> b'RSET'").count(),
+        4,
+        "RSET between mails:\n{log}"
+    );
+    assert_eq!(
+        log.matches(">> b'QUIT'").count(),
+        1,
+        "closed at the end:\n{log}"
+    );
+}

@@ -156,6 +156,8 @@ impl Deliverer {
         loop {
             let now = clock::now();
             let Some(item) = outbox::claim_due(store.conn(), now, self.lease, &self.holder)? else {
+                // The pass is over: no session kept open until the next one.
+                self.mailer.close().await;
                 return Ok(report);
             };
             let original = self.original(store, &item);

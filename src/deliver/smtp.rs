@@ -44,6 +44,13 @@ impl Mailer {
         SmtpTarget::from_config(config, s).map(|t| Mailer::Smtp(Box::new(t)))
     }
 
+    /// Ends a session kept open for the next mail.
+    pub async fn close(&self) {
+        if let Mailer::Smtp(t) = self {
+            t.close().await;
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Mailer::Smtp(_) => "smtp".into(),
@@ -87,7 +94,13 @@ pub struct SmtpTarget {
     tls: Option<crate::tls::Client>,
     credentials: Option<Credentials>,
     timeout: Duration,
+    /// The session of the last mail, kept for the next one for a short while (a batch
+    /// of forwards goes over one session, RSET between mails).
+    idle: tokio::sync::Mutex<Option<(AsyncSmtpConnection, std::time::Instant)>>,
 }
+
+/// How long an idle session is kept for the next mail.
+const KEEP_IDLE: Duration = Duration::from_secs(10);
 
 impl SmtpTarget {
     fn from_config(config: &Config, s: &SmtpConfig) -> Result<SmtpTarget, DeliveryError> {
@@ -123,6 +136,7 @@ impl SmtpTarget {
             tls,
             credentials,
             timeout: s.timeout,
+            idle: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -224,16 +238,48 @@ impl SmtpTarget {
     }
 
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
-        let mut conn = self.session().await?;
+        let mut idle = self.idle.lock().await;
+        let mut conn = match idle.take() {
+            // The last mail's session, reset for this one; a server that closed it in
+            // the meantime fails the RSET, before anything of this mail was sent.
+            Some((mut conn, since)) if since.elapsed() < KEEP_IDLE => {
+                let reset = tokio::time::timeout(
+                    self.timeout,
+                    conn.command(lettre::transport::smtp::commands::Rset),
+                )
+                .await;
+                if matches!(reset, Ok(Ok(_))) {
+                    conn
+                } else {
+                    self.session().await?
+                }
+            }
+            Some((mut stale, _)) => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), stale.quit()).await;
+                self.session().await?
+            }
+            None => self.session().await?,
+        };
         let bytes = message.formatted();
         let sent = tokio::time::timeout(self.timeout, conn.send(message.envelope(), &bytes)).await;
-        let result = match sent {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(DeliveryError::from_smtp(e)),
+        match sent {
+            Ok(Ok(_)) => {
+                *idle = Some((conn, std::time::Instant::now()));
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
+                Err(DeliveryError::from_smtp(e))
+            }
             Err(_) => Err(DeliveryError::transient("SMTP DATA: timed out".into())),
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
-        result
+        }
+    }
+
+    /// Ends the kept session, if any (at the end of a delivery pass).
+    async fn close(&self) {
+        if let Some((mut conn, _)) = self.idle.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
+        }
     }
 }
 
