@@ -94,6 +94,12 @@ pub struct Report {
     pub digests: u64,
 }
 
+/// Webhook calls claimed and sent together.
+const BATCH: usize = 64;
+
+/// Webhook calls to one destination (scheme, host, port) in flight at once.
+const PER_DESTINATION: usize = 8;
+
 /// How long a claimed item is reserved for the deliverer working on it.
 const LEASE_SECONDS: i64 = 60;
 
@@ -150,69 +156,163 @@ impl Deliverer {
         &self.mailer
     }
 
-    /// Delivers everything due now, one item at a time, until nothing is due.
+    /// Delivers everything due now until nothing is due: webhook calls in claimed
+    /// batches, sent side by side (at most [`PER_DESTINATION`] at once to one host),
+    /// mail one after another over one SMTP session.
     pub async fn run_due(&self, store: &mut Store) -> crate::store::Result<Report> {
         let mut report = Report::default();
         loop {
             let now = clock::now();
-            let Some(item) = outbox::claim_due(store.conn(), now, self.lease, &self.holder)? else {
+            let hooks =
+                outbox::claim_due_webhooks(store.conn_mut(), now, self.lease, &self.holder, BATCH)?;
+            if !hooks.is_empty() {
+                let results = self.send_webhooks(store, hooks).await?;
+                self.record(store, results, &mut report)?;
+                continue;
+            }
+            let Some(item) = outbox::claim_due_mail(store.conn(), now, self.lease, &self.holder)?
+            else {
                 // The pass is over: no session kept open until the next one.
                 self.mailer.close().await;
                 return Ok(report);
             };
             let original = self.original(store, &item);
             let result = self.send_claimed(store, &item, original).await?;
-            if let Err(e) = &result
-                && e.is_unreachable()
-            {
-                // The destination is down (not an error answer from it): the rest of
-                // its due items wait, untried, instead of hammering it once per item.
-                // They keep their own attempt count and last error.
-                let now = clock::now();
-                let window =
-                    Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
-                let deferred = outbox::defer_destination(
-                    store.conn(),
-                    webhook_origin(&item).as_deref(),
-                    now,
-                    now + self.backoff(item.attempts + 1),
-                    now - window,
-                )?;
-                report.deferred += deferred as u64;
-                if deferred > 0 {
-                    tracing::warn!(destination = %destination(&item), deferred, "destination unreachable: its other deliveries wait");
+            self.record(store, vec![(item, Some(result))], &mut report)?;
+        }
+    }
+
+    /// Sends claimed webhook calls side by side, renewing their claims meanwhile.
+    async fn send_webhooks(
+        &self,
+        store: &mut Store,
+        items: Vec<Item>,
+    ) -> crate::store::Result<Vec<(Item, Option<Result<(), DeliveryError>>)>> {
+        use futures_util::StreamExt;
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let mut limits: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>> =
+            std::collections::HashMap::new();
+        // Per destination: the first call goes alone, a probe; when it finds the
+        // destination unreachable, the others are not tried (they wait, see `record`).
+        let mut probes: std::collections::HashMap<
+            String,
+            std::sync::Arc<tokio::sync::Mutex<Option<bool>>>,
+        > = std::collections::HashMap::new();
+        let calls = items.into_iter().map(|item| {
+            let dest = destination(&item);
+            let gate = std::sync::Arc::clone(limits.entry(dest.clone()).or_insert_with(|| {
+                std::sync::Arc::new(tokio::sync::Semaphore::new(PER_DESTINATION))
+            }));
+            let probe = std::sync::Arc::clone(probes.entry(dest).or_default());
+            async move {
+                let mut known = probe.lock().await;
+                match *known {
+                    None => {
+                        let result = self.send(&item, None).await;
+                        *known = Some(!matches!(&result, Err(e) if e.is_unreachable()));
+                        return (item, Some(result));
+                    }
+                    Some(false) => return (item, None),
+                    Some(true) => {}
+                }
+                drop(known);
+                let _turn = gate.acquire_owned().await;
+                let result = self.send(&item, None).await;
+                (item, Some(result))
+            }
+        });
+        let all = futures_util::stream::iter(calls)
+            .buffer_unordered(BATCH)
+            .collect::<Vec<_>>();
+        tokio::pin!(all);
+        let every = (self.lease / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(20));
+        let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                results = &mut all => return Ok(results),
+                _ = renewal.tick() => {
+                    outbox::renew_all(store.conn(), &ids, &self.holder, clock::now() + self.lease)?;
                 }
             }
-            let now = clock::now();
+        }
+    }
+
+    /// Records what sending did (None: not tried, its destination was found
+    /// unreachable): deliveries and retries in one transaction, then the items given up
+    /// (each with its fallback mail), then the destinations found unreachable, whose
+    /// other due items wait untried.
+    fn record(
+        &self,
+        store: &mut Store,
+        results: Vec<(Item, Option<Result<(), DeliveryError>>)>,
+        report: &mut Report,
+    ) -> crate::store::Result<()> {
+        let now = clock::now();
+        let window = Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
+        let mut given_up = Vec::new();
+        let mut unreachable: Vec<Item> = Vec::new();
+        let tx = store.conn_mut().transaction()?;
+        for (item, result) in results {
+            let Some(result) = result else {
+                outbox::release(&tx, item.id, &self.holder)?;
+                continue;
+            };
             match result {
                 Ok(()) => {
-                    outbox::mark_done(store.conn(), item.id, now)?;
+                    outbox::mark_done(&tx, item.id, now)?;
                     report.delivered += 1;
                     tracing::info!(id = item.id, channel = item.channel.as_str(), target = %printable(&item.target), "delivered");
                 }
                 Err(e) => {
-                    let window_over = parse(&item.window_start).is_some_and(|start| {
-                        now - start
-                            >= Duration::from_std(self.policy.give_up_after)
-                                .unwrap_or(Duration::days(1))
-                    });
+                    if e.is_unreachable()
+                        && !unreachable
+                            .iter()
+                            .any(|u| destination(u) == destination(&item))
+                    {
+                        unreachable.push(item.clone());
+                    }
+                    let window_over =
+                        parse(&item.window_start).is_some_and(|start| now - start >= window);
                     if e.is_permanent() || (window_over && item.channel != Channel::Fallback) {
                         let why = if e.is_permanent() {
                             GiveUp::Permanent
                         } else {
                             GiveUp::WindowOver
                         };
-                        self.give_up(store, &item, &e.message, why, now)?;
-                        report.dead += 1;
+                        given_up.push((item, e.message, why));
                     } else {
                         let next = now + self.backoff(item.attempts + 1);
-                        outbox::mark_failed(store.conn(), item.id, next, &e.message)?;
+                        outbox::mark_failed(&tx, item.id, next, &e.message)?;
                         report.failed += 1;
                         tracing::warn!(id = item.id, channel = item.channel.as_str(), error = %printable(&e.message), retry_at = %clock::stamp(next), "delivery failed");
                     }
                 }
             }
         }
+        tx.commit()?;
+        for (item, error, why) in given_up {
+            self.give_up(store, &item, &error, why, now)?;
+            report.dead += 1;
+        }
+        for item in unreachable {
+            // The destination is down (not an error answer from it): the rest of its
+            // due items wait, untried, instead of hammering it once per item. They
+            // keep their own attempt count and last error.
+            let deferred = outbox::defer_destination(
+                store.conn(),
+                webhook_origin(&item).as_deref(),
+                now,
+                now + self.backoff(item.attempts + 1),
+                now - window,
+            )?;
+            report.deferred += deferred as u64;
+            if deferred > 0 {
+                tracing::warn!(destination = %printable(&destination(&item)), deferred, "destination unreachable: its other deliveries wait");
+            }
+        }
+        Ok(())
     }
 
     /// Sends a claimed item, renewing the claim while the send runs so that no other

@@ -122,6 +122,71 @@ pub fn claim_due(
     lease: chrono::Duration,
     holder: &str,
 ) -> Result<Option<Item>> {
+    claim_where(conn, now, lease, holder, "")
+}
+
+/// [`claim_due`] for mail only (forwards, digests, fallbacks): sent one after another.
+pub fn claim_due_mail(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    holder: &str,
+) -> Result<Option<Item>> {
+    claim_where(conn, now, lease, holder, " AND channel != 'webhook'")
+}
+
+/// Up to `limit` due webhook calls, claimed in one transaction (one commit, not one
+/// per item): they are sent side by side.
+pub fn claim_due_webhooks(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    holder: &str,
+    limit: usize,
+) -> Result<Vec<Item>> {
+    let tx = conn.transaction()?;
+    let mut items = Vec::new();
+    while items.len() < limit {
+        match claim_where(&tx, now, lease, holder, " AND channel = 'webhook'")? {
+            Some(item) => items.push(item),
+            None => break,
+        }
+    }
+    tx.commit()?;
+    Ok(items)
+}
+
+/// Gives a claim back untried: the item keeps its attempts and last error.
+pub fn release(conn: &Connection, id: i64, holder: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET lease_until = NULL, claimed_by = NULL WHERE id = ?1 AND claimed_by = ?2",
+        params![id, holder],
+    )?;
+    Ok(())
+}
+
+/// Extends the claims on `ids` (see [`renew`]) in one statement.
+pub fn renew_all(conn: &Connection, ids: &[i64], holder: &str, until: DateTime<Utc>) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    conn.execute(
+        &format!(
+            "UPDATE outbox SET lease_until = ?2 WHERE id IN ({list}) AND claimed_by = ?1 AND state = 'pending'"
+        ),
+        params![holder, stamp(until)],
+    )?;
+    Ok(())
+}
+
+fn claim_where(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    holder: &str,
+    only: &str,
+) -> Result<Option<Item>> {
     let now_s = stamp(now);
     let mut skip: Vec<i64> = Vec::new();
     loop {
@@ -129,7 +194,7 @@ pub fn claim_due(
             .query_row(
                 &format!(
                     "SELECT id, claimed_by FROM outbox WHERE state = 'pending' AND next_attempt <= ?1
-                       AND (lease_until IS NULL OR lease_until < ?1){}
+                       AND (lease_until IS NULL OR lease_until < ?1){only}{}
                      ORDER BY next_attempt, id LIMIT 1",
                     if skip.is_empty() {
                         String::new()
