@@ -842,3 +842,28 @@ fn a_batch_of_forwards_goes_over_one_smtp_session() {
         "closed at the end:\n{log}"
     );
 }
+
+#[test]
+fn many_calls_to_a_host_that_is_down_cost_one_try_across_batches() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let rules = format!("[[rule]]\nname = \"down\"\nwebhook = {{ url = \"{down}/x\" }}\n");
+    let env = Env::new("db = \"m.db\"\n", &[("10.toml", &rules)]);
+    let mails: Vec<String> = (0..300)
+        .map(|i| transfer(&format!("dn-{i}"), "d.example", "completed"))
+        .collect();
+    env.import(&mails);
+    let started = std::time::Instant::now();
+    let out = env.run(&["deliver", "--json"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"], 1, "{report}");
+    assert_eq!(report["deferred"], 299, "{report}");
+    let tried = env.outbox().iter().filter(|i| i["attempts"] == 1).count();
+    assert_eq!(tried, 1);
+}

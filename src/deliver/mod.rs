@@ -95,7 +95,11 @@ pub struct Report {
 }
 
 /// Webhook calls claimed and sent together.
-const BATCH: usize = 64;
+const BATCH: usize = 256;
+
+/// Per webhook destination, whether a call of this pass reached it (None: not known
+/// yet, the next call goes alone as a probe).
+type Probes = std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<Option<bool>>>>;
 
 /// Webhook calls to one destination (scheme, host, port) in flight at once.
 const PER_DESTINATION: usize = 8;
@@ -161,12 +165,14 @@ impl Deliverer {
     /// mail one after another over one SMTP session.
     pub async fn run_due(&self, store: &mut Store) -> crate::store::Result<Report> {
         let mut report = Report::default();
+        // What this pass learned of each webhook destination (reachable or not).
+        let mut probes = Probes::new();
         loop {
             let now = clock::now();
             let hooks =
                 outbox::claim_due_webhooks(store.conn_mut(), now, self.lease, &self.holder, BATCH)?;
             if !hooks.is_empty() {
-                let results = self.send_webhooks(store, hooks).await?;
+                let results = self.send_webhooks(store, hooks, &mut probes).await?;
                 self.record(store, results, &mut report)?;
                 continue;
             }
@@ -187,6 +193,7 @@ impl Deliverer {
         &self,
         store: &mut Store,
         items: Vec<Item>,
+        probes: &mut Probes,
     ) -> crate::store::Result<Vec<(Item, Option<Result<(), DeliveryError>>)>> {
         use futures_util::StreamExt;
         let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
@@ -194,16 +201,17 @@ impl Deliverer {
             std::collections::HashMap::new();
         // Per destination: the first call goes alone, a probe; when it finds the
         // destination unreachable, the others are not tried (they wait, see `record`).
-        let mut probes: std::collections::HashMap<
-            String,
-            std::sync::Arc<tokio::sync::Mutex<Option<bool>>>,
-        > = std::collections::HashMap::new();
         let calls = items.into_iter().map(|item| {
             let dest = destination(&item);
             let gate = std::sync::Arc::clone(limits.entry(dest.clone()).or_insert_with(|| {
                 std::sync::Arc::new(tokio::sync::Semaphore::new(PER_DESTINATION))
             }));
             let probe = std::sync::Arc::clone(probes.entry(dest).or_default());
+            // An item whose give-up window is over is tried all the same (and given up).
+            let window_over = parse(&item.window_start).is_some_and(|start| {
+                clock::now() - start
+                    >= Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1))
+            });
             async move {
                 let mut known = probe.lock().await;
                 match *known {
@@ -212,8 +220,8 @@ impl Deliverer {
                         *known = Some(!matches!(&result, Err(e) if e.is_unreachable()));
                         return (item, Some(result));
                     }
-                    Some(false) => return (item, None),
-                    Some(true) => {}
+                    Some(false) if !window_over => return (item, None),
+                    _ => {}
                 }
                 drop(known);
                 let _turn = gate.acquire_owned().await;
@@ -257,6 +265,12 @@ impl Deliverer {
         for (item, result) in results {
             let Some(result) = result else {
                 outbox::release(&tx, item.id, &self.holder)?;
+                if !unreachable
+                    .iter()
+                    .any(|u| destination(u) == destination(&item))
+                {
+                    unreachable.push(item);
+                }
                 continue;
             };
             match result {
