@@ -15,9 +15,12 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
-    if ctx.config.accounts.is_empty() && ctx.config.maildirs.is_empty() {
+    if ctx.config.accounts.is_empty()
+        && ctx.config.maildirs.is_empty()
+        && ctx.config.polls.is_empty()
+    {
         anyhow::bail!(
-            "nothing to watch: add [[account]] or [[maildir]] sections to the config (see README)"
+            "nothing to watch: add [[account]], [[maildir]] or [[poll]] sections to the config (see README)"
         );
     }
     let rules = super::preflight::service_rules(ctx)?;
@@ -95,6 +98,9 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
     }
     for m in &ctx.config.maildirs {
         configured.push((m.name.clone(), String::new()));
+    }
+    for p in &ctx.config.polls {
+        configured.push((p.name.clone(), String::new()));
     }
     let never: Vec<&(String, String)> = configured
         .iter()
