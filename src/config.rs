@@ -69,6 +69,12 @@ pub struct Config {
     /// Registrar APIs polled on an interval (OpenSRS EVENT POLL, AutoDNS poll).
     #[serde(default, rename = "poll")]
     pub polls: Vec<PollConfig>,
+    /// The embedded HTTP server (push receivers).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Registrar push receivers on the HTTP server.
+    #[serde(default, rename = "push")]
+    pub pushes: Vec<PushConfig>,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base: PathBuf,
@@ -593,6 +599,136 @@ impl PollConfig {
     }
 }
 
+/// The embedded HTTP server (`[http]`): registrar push receivers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8025`. Anything but a loopback
+    /// address needs a token on every `[[push]]`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest request body taken; bigger ones are answered 413. Default `1MiB`.
+    #[serde(default = "default_max_body", deserialize_with = "de_size")]
+    pub max_body: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+            max_body: default_max_body(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8025".into()
+}
+
+fn default_max_body() -> u64 {
+    1 << 20
+}
+
+/// A registrar push (webhook) receiver (`[[push]]`): `POST path` is stored and
+/// committed before it is answered 200.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    /// Names the source in `status` and in every event's sources.
+    pub name: String,
+    /// Whose pushes these are (for the operator; every format is read).
+    pub registrar: PollRegistrar,
+    /// URL path, e.g. `/push/autodns`.
+    pub path: String,
+    /// Environment variable holding a token the pusher must send (`?token=`, or the
+    /// `X-Mailroom-Token` or `Authorization: Bearer` header). Optional on loopback.
+    pub token_env: Option<String>,
+    /// Command printing the token.
+    pub token_command: Option<String>,
+    /// Source addresses or networks (CIDR) allowed; default: any.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+}
+
+impl std::fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("token", &self.token())
+            .field("allow_from", &self.allow_from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushConfig {
+    pub fn token(&self) -> Secret {
+        Secret {
+            password_env: self.token_env.clone(),
+            password_command: self.token_command.clone(),
+        }
+    }
+
+    /// The allowed networks, parsed; an error names the bad entry.
+    pub fn networks(&self) -> Result<Vec<Network>, String> {
+        self.allow_from.iter().map(|s| Network::parse(s)).collect()
+    }
+}
+
+/// An address with a prefix length (`62.116.129.216/32`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Network, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or CIDR network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: prefix length must be 0 to {max}"))?,
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
 /// `https://…`, or `http://` to a loopback address; no user or password in the URL.
 pub fn check_api_url(url: &str) -> Result<(), String> {
     let (scheme, rest) = url
@@ -710,9 +846,11 @@ impl Config {
                 ));
             }
         }
+        self.check_push(path, src)?;
         let mut names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
         names.extend(self.maildirs.iter().map(|m| m.name.as_str()));
         names.extend(self.polls.iter().map(|p| p.name.as_str()));
+        names.extend(self.pushes.iter().map(|p| p.name.as_str()));
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(fail(format!("two sources are named {}", w[0])));
@@ -731,6 +869,55 @@ impl Config {
     /// `file:line:column` of the first line of the config file that sets `key` (to
     /// `value`, when given), for errors about it; the file alone when no line does,
     /// and `what` when there is no config file.
+    fn check_push(&self, path: &Path, src: &str) -> anyhow::Result<()> {
+        if self.pushes.is_empty() {
+            return Ok(());
+        }
+        let at = |key: &str, value: Option<&str>| self.position_in(path, src, key, value);
+        let listen: std::net::SocketAddr = self.http.listen.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{}: [http] listen = {:?} is not an address:port (e.g. 127.0.0.1:8025)",
+                at("listen", None),
+                self.http.listen
+            )
+        })?;
+        let mut paths: Vec<&str> = Vec::new();
+        for p in &self.pushes {
+            if !p.path.starts_with('/') || p.path.contains(['?', '#', ' ']) {
+                anyhow::bail!(
+                    "{}: push {}: path must start with / (e.g. /push/autodns)",
+                    at("path", Some(&p.path)),
+                    p.name
+                );
+            }
+            if paths.contains(&p.path.as_str()) {
+                anyhow::bail!(
+                    "{}: push {}: another push already has path {}",
+                    at("path", Some(&p.path)),
+                    p.name,
+                    p.path
+                );
+            }
+            paths.push(&p.path);
+            if let Err(e) = p.networks() {
+                anyhow::bail!(
+                    "{}: push {}: allow_from {e}",
+                    at("allow_from", None),
+                    p.name
+                );
+            }
+            if !listen.ip().is_loopback() && !p.token().is_set() {
+                anyhow::bail!(
+                    "{}: push {}: [http] listen = {} is reachable from other hosts: set token_env or token_command",
+                    at("name", Some(&p.name)),
+                    p.name,
+                    self.http.listen
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn position(&self, key: &str, value: Option<&str>, what: &str) -> String {
         match &self.origin {
             Some((file, src)) => self.position_in(file, src, key, value),

@@ -43,7 +43,7 @@ impl Shared {
         *self.shutdown.borrow()
     }
 
-    async fn stopped(&mut self) {
+    pub(crate) async fn stopped(&mut self) {
         while !*self.shutdown.borrow() {
             if self.shutdown.changed().await.is_err() {
                 return;
@@ -850,6 +850,9 @@ fn spawn_all(shared: &Shared) -> tokio::task::JoinSet<()> {
     }
     for p in &shared.config.polls {
         tasks.spawn(crate::channel::poll::task(shared.clone(), p.clone()));
+    }
+    if !shared.config.pushes.is_empty() {
+        tasks.spawn(crate::channel::push::serve(shared.clone()));
     }
     tasks.spawn(delivery_task(shared.clone()));
     tracing::info!(

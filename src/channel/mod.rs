@@ -6,6 +6,7 @@
 pub mod poll;
 pub mod poll_autodns;
 pub mod poll_opensrs;
+pub mod push;
 
 /// `s` with the XML special characters escaped, for text inside a request element.
 pub(crate) fn xml_escape(s: &str) -> String {

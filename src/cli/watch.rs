@@ -18,9 +18,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     if ctx.config.accounts.is_empty()
         && ctx.config.maildirs.is_empty()
         && ctx.config.polls.is_empty()
+        && ctx.config.pushes.is_empty()
     {
         anyhow::bail!(
-            "nothing to watch: add [[account]], [[maildir]] or [[poll]] sections to the config (see README)"
+            "nothing to watch: add [[account]], [[maildir]], [[poll]] or [[push]] sections to the config (see README)"
         );
     }
     let rules = super::preflight::service_rules(ctx)?;

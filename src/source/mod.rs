@@ -27,6 +27,9 @@ pub enum Source {
     /// A message fetched from a registrar API (`[[poll]]` `name`); `id` is the
     /// registrar's id of the message (AutoDNS) or of its events (OpenSRS).
     Poll { name: String, id: String },
+    /// A body a registrar pushed to `[[push]]` `name`; `id` is a prefix of its content
+    /// hash (a repeated push of the same body is the same place).
+    Push { name: String, id: String },
 }
 
 impl Source {
@@ -43,6 +46,7 @@ impl Source {
                 uid,
             } => format!("imap:{account}/{folder};uidvalidity={uidvalidity};uid={uid}"),
             Source::Poll { name, id } => format!("poll:{name}#{id}"),
+            Source::Push { name, id } => format!("push:{name}#{id}"),
         }
     }
 
