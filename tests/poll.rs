@@ -207,6 +207,8 @@ fn opensrs_events_are_polled_in_batches_stored_once_acked_and_forwarded_once() {
         .unwrap();
     assert!(f["last_sync"].is_string(), "{f}");
     assert_eq!(f["messages"], 5, "{f}");
+    assert_eq!(v["channels"]["osrs"]["acknowledged"], 5, "{v}");
+    assert_eq!(v["channels"]["osrs"]["queue"], 0, "{v}");
 }
 
 #[test]

@@ -180,6 +180,14 @@ fn push_is_answered_by_what_happened_to_the_body() {
     assert_eq!(env.forwards(), 1);
     let _ = child.kill();
     let _ = child.wait();
+    let status = env.cmd(&["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let answers = &v["channels"]["adns-push"];
+    assert_eq!(answers["answered 200"], 2, "{v}");
+    assert_eq!(answers["answered 401"], 2, "{v}");
+    assert_eq!(answers["answered 413"], 1, "{v}");
+    assert_eq!(answers["answered 400"], 1, "{v}");
+    assert_eq!(v["channels"]["far"]["answered 403"], 1, "{v}");
     for f in ["m.db", "m.db-wal", "watch.log"] {
         if let Ok(b) = std::fs::read(env.path(f)) {
             assert!(

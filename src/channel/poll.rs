@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::config::{PollConfig, PollFormat, PollRegistrar};
 use crate::source::Source;
-use crate::store::{Store, cursors};
+use crate::store::{Store, channels, cursors};
 use crate::watch::{self, Batch, Shared};
 
 use super::{poll_autodns, poll_opensrs};
@@ -302,9 +302,13 @@ pub async fn round(
             break;
         }
         let Some(polled) = poller.poll().await? else {
+            let _ = channels::set(store.conn(), &name, "queue", 0);
             break;
         };
         done.queue = polled.queue;
+        if let Some(q) = polled.queue {
+            let _ = channels::set(store.conn(), &name, "queue", q);
+        }
         if polled.ids == last_acked {
             return Err(local(format!(
                 "the registrar served {} again right after acknowledging it",
@@ -331,6 +335,7 @@ pub async fn round(
             done.acknowledged += 1;
         }
         let _ = cursors::read(store.conn(), &name, "", polled.ids.len() as u64);
+        let _ = channels::add(store.conn(), &name, "acknowledged", polled.ids.len() as u64);
         tracing::info!(
             source = %name,
             acknowledged = polled.ids.len(),

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 
 use crate::config::{Network, PushConfig};
 use crate::source::Source;
-use crate::store::{Store, cursors};
+use crate::store::{Store, channels, cursors};
 use crate::watch::{self, Shared};
 
 /// Connections served at once; more wait to be accepted.
@@ -104,6 +104,14 @@ fn percent_decode(s: &str) -> String {
 /// last error.
 fn record(state: &State, name: &str, outcome: Result<(), String>) {
     let store = state.store.lock().unwrap_or_else(|e| e.into_inner());
+    let code = match &outcome {
+        Ok(()) => "200",
+        Err(e) => e
+            .strip_prefix("HTTP ")
+            .and_then(|r| r.get(..3))
+            .unwrap_or("other"),
+    };
+    let _ = channels::add(store.conn(), name, &format!("answered {code}"), 1);
     let _ = match outcome {
         Ok(()) => cursors::read(store.conn(), name, "", 1)
             .and_then(|_| cursors::synced(store.conn(), name, "")),

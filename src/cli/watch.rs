@@ -83,6 +83,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_existing_store()?;
     let conn = store.conn();
     let folders = cursors::all(conn)?;
+    let channels = crate::store::channels::all(conn)?;
     let depth = outbox::depth(conn)?;
     let dead = outbox::list(conn, &["dead"])?.len();
     let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
@@ -138,6 +139,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
             "conflicts": conflicts,
             "problems": problems,
             "folders": folders,
+            "channels": channels,
             "never_synced": never.iter().map(|(s, f)| serde_json::json!({"source": s, "folder": f})).collect::<Vec<_>>(),
             "outbox_pending": depth,
             "outbox_dead": dead,
@@ -172,6 +174,12 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
             f.last_sync.as_deref().unwrap_or("never"),
             f.messages
         );
+        if let Some(counters) = channels.get(&f.source)
+            && f.folder.is_empty()
+        {
+            let text: Vec<String> = counters.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            println!("{:<32} {}", "", text.join(", "));
+        }
         if let Some(e) = &f.last_error {
             println!(
                 "{:<32} last error at {}: {e}",
