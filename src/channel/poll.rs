@@ -224,13 +224,15 @@ impl Poller {
                 };
                 let (status, body) = self.send(req).await?;
                 let reply = self.autodns_reply(status, &body)?;
+                // A message with an id is taken whatever `summary` says: losing one
+                // to a count that excludes it would be worse than one more poll.
                 match reply.message_id {
-                    Some(id) if reply.summary != Some(0) => Ok(Some(Polled {
+                    Some(id) => Ok(Some(Polled {
                         body,
                         ids: vec![id],
                         queue: reply.summary,
                     })),
-                    _ => Ok(None),
+                    None => Ok(None),
                 }
             }
         }
