@@ -57,8 +57,29 @@ impl Env {
         c.env_remove("MAILROOM_NOW")
             .env_remove("RUST_LOG")
             .env("PUSH_TOKEN", TOKEN)
-            .env("AUTODNS_PASSWORD", PASSWORD);
+            .env("AUTODNS_PASSWORD", PASSWORD)
+            .env("MR_IMAP_PASSWORD", support::Dovecot::PASSWORD);
         c
+    }
+
+    fn seen(&self) -> i64 {
+        if !self.path("m.db").exists() {
+            return 0;
+        }
+        self.count("SELECT COALESCE(MAX(seen_count), 0) FROM events")
+    }
+
+    fn wait_seen(&self, n: i64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.seen() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: seen {} times, wanted {n}\n{}",
+                self.seen(),
+                std::fs::read_to_string(self.path("watch.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn spawn_watch(&self) -> Child {
@@ -238,4 +259,89 @@ fn the_same_message_by_push_poll_and_fallback_email_is_one_event_seen_three_time
     assert_eq!(env.count("SELECT COUNT(*) FROM events"), 1);
     assert_eq!(env.forwards(), 1);
     assert_eq!(api.acked(), vec!["601"]);
+}
+
+fn fallback_mail(id: u64) -> Vec<u8> {
+    format!(
+        "From: AutoDNS <noreply@autodns.com>\r\nTo: domains@reseller.example\r\nSubject: AutoDNS Notification {id}\r\n\
+         Message-ID: <fb-{id}@autodns.com>\r\nDate: Fri, 20 Nov 2026 07:00:00 +0000\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{}\r\n",
+        push_body(id)
+    )
+    .into_bytes()
+}
+
+#[test]
+fn push_poll_and_fallback_email_in_dovecot_in_every_order_are_one_event_and_one_forward() {
+    #[derive(Clone, Copy, Debug)]
+    enum Channel {
+        Push,
+        Poll,
+        Email,
+    }
+    use Channel::*;
+    let orders = [
+        [Push, Poll, Email],
+        [Push, Email, Poll],
+        [Poll, Push, Email],
+        [Poll, Email, Push],
+        [Email, Push, Poll],
+        [Email, Poll, Push],
+    ];
+    let certs = support::Certs::generate();
+    for (n, order) in orders.iter().enumerate() {
+        let id = 700 + n as u64;
+        let dovecot = support::Dovecot::start(&certs);
+        let api = RegistrarApi::start(Kind::AutodnsJson, "user", PASSWORD);
+        let env = Env::new(&format!(
+            "[[poll]]\nname = \"adns\"\nregistrar = \"autodns\"\nurl = \"{}\"\nusername = \"user\"\npassword_env = \"AUTODNS_PASSWORD\"\ninterval = \"1s\"\n\
+             [[account]]\nname = \"mail\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"{}\"\npassword_env = \"MR_IMAP_PASSWORD\"\n\
+             [watch]\npoll_interval = \"1s\"\ncommand_timeout = \"10s\"\n",
+            api.url(),
+            dovecot.imap_port(),
+            support::Dovecot::USER
+        ));
+        let mut child = env.spawn_watch();
+        for (k, channel) in order.iter().enumerate() {
+            match channel {
+                Push => {
+                    let auth = format!("X-Mailroom-Token: {TOKEN}\r\n");
+                    assert_eq!(
+                        env.post("/push/autodns", &auth, push_body(id).as_bytes()),
+                        200
+                    );
+                }
+                Poll => {
+                    api.set_queue(&[json!({"id": id, "message": message(id)})]);
+                }
+                Email => {
+                    dovecot.deliver("INBOX", &fallback_mail(id));
+                }
+            }
+            env.wait_seen(k as i64 + 1, &format!("{order:?} step {k}"));
+        }
+        api.wait_for("ACK", 1, Duration::from_secs(20));
+        env.wait_forwards(1);
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), 1, "{order:?}");
+        assert_eq!(env.seen(), 3, "{order:?}");
+        assert_eq!(env.forwards(), 1, "{order:?}");
+        assert_eq!(api.acked(), vec![id.to_string()], "{order:?}");
+        let show = env
+            .cmd(&["events", "show", "1", "--json"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&show.stdout);
+        for place in [
+            format!("poll:adns#{id}"),
+            "push:adns-push#".into(),
+            "imap:mail/INBOX".into(),
+        ] {
+            assert!(
+                text.contains(&place),
+                "{order:?}: {place} not listed: {text}"
+            );
+        }
+    }
 }
