@@ -284,6 +284,7 @@ pub async fn serve(mut shared: Shared) {
             },
             _ = shared.stopped() => return,
         };
+        let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let _permit = permit;
