@@ -1050,6 +1050,40 @@ mod tests {
     }
 
     #[test]
+    fn api_urls_are_https_or_loopback_http() {
+        assert!(check_api_url("https://api.autodns.com/v1").is_ok());
+        assert!(check_api_url("http://127.0.0.1:8080/v1").is_ok());
+        assert!(check_api_url("http://[::1]:8080").is_ok());
+        assert!(check_api_url("http://localhost").is_ok());
+        assert!(check_api_url("http://api.autodns.com/v1").is_err());
+        assert!(check_api_url("https://user:pw@api.autodns.com").is_err());
+        assert!(check_api_url("ftp://x").is_err());
+        assert!(check_api_url("api.autodns.com").is_err());
+    }
+
+    #[test]
+    fn networks_match_their_addresses() {
+        let n = Network::parse("62.116.129.216/32").unwrap();
+        assert!(n.contains("62.116.129.216".parse().unwrap()));
+        assert!(!n.contains("62.116.129.217".parse().unwrap()));
+        assert!(n.contains("::ffff:62.116.129.216".parse().unwrap()));
+        let n = Network::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.200.1.1".parse().unwrap()));
+        assert!(
+            Network::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            Network::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(Network::parse("10.0.0.0/33").is_err());
+        assert!(Network::parse("nonsense").is_err());
+    }
+
+    #[test]
     fn design_example_parses() {
         let src = r#"
 db = "mailroom.db"

@@ -345,3 +345,38 @@ fn push_poll_and_fallback_email_in_dovecot_in_every_order_are_one_event_and_one_
         }
     }
 }
+
+#[test]
+fn sighup_reload_keeps_the_push_receiver_answering() {
+    let env = Env::new("");
+    let mut child = env.spawn_watch();
+    let auth = format!("X-Mailroom-Token: {TOKEN}\r\n");
+    assert_eq!(
+        env.post("/push/autodns", &auth, push_body(801).as_bytes()),
+        200
+    );
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = std::fs::read_to_string(env.path("watch.log")).unwrap_or_default();
+        if log.matches("HTTP server listening").count() >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not listening again after SIGHUP\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        env.post("/push/autodns", &auth, push_body(802).as_bytes()),
+        200
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 2);
+    let _ = child.kill();
+    let _ = child.wait();
+}
