@@ -462,3 +462,19 @@ fn bad_poll_settings_are_refused_at_load_with_their_position() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_unset_key_variable_is_refused_at_start_naming_its_line() {
+    let env = Env::new(
+        "[[poll]]\nname = \"o\"\nregistrar = \"opensrs\"\nusername = \"r\"\nkey_env = \"MAILROOM_TEST_UNSET_KEY\"\n",
+    );
+    let out = env.run(&["watch", "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "mailroom.toml:8:1: poll o: environment variable MAILROOM_TEST_UNSET_KEY is not set"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
