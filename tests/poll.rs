@@ -478,3 +478,23 @@ fn an_unset_key_variable_is_refused_at_start_naming_its_line() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_registrar_that_serves_an_acknowledged_message_again_is_reported_not_spun_on() {
+    let api = RegistrarApi::start(Kind::AutodnsJson, "user", PASSWORD);
+    api.set_queue(&[autodns_message(401)]);
+    api.set_faults(json!({"forget_acks": true}));
+    let env = Env::new(&poll_section(&api, ""));
+    let started = Instant::now();
+    let out = env.once();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("adns: the registrar served 401 again right after acknowledging it"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(api.count("POLL"), 2);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 1);
+    assert_eq!(env.count("SELECT seen_count FROM events"), 1);
+}

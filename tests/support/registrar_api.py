@@ -15,7 +15,8 @@ AutoDNS JSON data items, for AutoDNS XML the text of a <message> element, each w
 "id"), acked.json (ids acknowledged, survives restarts), requests.jsonl (one line per
 request: what was asked and answered; never the secret), faults.json (optional:
 {"hang_ack": true} holds every acknowledgement until the flag is cleared, then answers
-503; {"fail": N} answers the next requests with HTTP 500).
+503; {"fail": N} answers the next requests with HTTP 500; {"forget_acks": true} answers
+acknowledgements with success but keeps the messages queued).
 Prints READY once listening; exits when stdin closes (--exit-on-stdin-eof).
 """
 import argparse
@@ -126,6 +127,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def ack_id(self, mid):
         d = self.server.dir
+        if self.faults().get("forget_acks"):
+            # A registrar bug: the ACK is answered success but the message stays queued.
+            return True
         with LOCK:
             queue, acked = self.state()
             known = any(str(m["id"]) == mid for m in queue)
