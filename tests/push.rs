@@ -380,3 +380,28 @@ fn sighup_reload_keeps_the_push_receiver_answering() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_database_failure_is_answered_503_and_nothing_half_stored() {
+    let env = Env::new("");
+    let mut child = env.spawn_watch();
+    let auth = format!("X-Mailroom-Token: {TOKEN}\r\n");
+    assert_eq!(
+        env.post("/push/autodns", &auth, push_body(901).as_bytes()),
+        200
+    );
+    // Break the store under the running service: the next write fails.
+    let conn = rusqlite::Connection::open(env.path("m.db")).unwrap();
+    conn.execute_batch("DROP TABLE raw_messages").unwrap();
+    drop(conn);
+    assert_eq!(
+        env.post("/push/autodns", &auth, push_body(902).as_bytes()),
+        503
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(env.path("watch.log")).unwrap();
+    assert!(log.contains("push not stored: answered 503"), "{log}");
+}
