@@ -278,6 +278,17 @@ fn a_wrong_key_is_refused_reported_with_code_and_text_and_retried_with_backoff()
     );
     assert!(!err.contains("not-the-key"), "{err}");
     assert_eq!(api.acked().len(), 0);
+    // Nor in the machine-readable reports.
+    for args in [&["watch", "--once", "--json"][..], &["status", "--json"]] {
+        let out = env.run(args);
+        for text in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(text);
+            assert!(
+                !text.contains("not-the-key") && !text.contains(KEY),
+                "{args:?}: {text}"
+            );
+        }
+    }
     // The service keeps trying, but slowly: 1 s, 2 s, 4 s … (plus jitter).
     let before = api.count("AUTH");
     let mut child = env.spawn_watch();
