@@ -66,6 +66,15 @@ pub struct Config {
     /// Local Maildir folders to watch.
     #[serde(default, rename = "maildir")]
     pub maildirs: Vec<MaildirConfig>,
+    /// Registrar APIs polled on an interval (OpenSRS EVENT POLL, AutoDNS poll).
+    #[serde(default, rename = "poll")]
+    pub polls: Vec<PollConfig>,
+    /// The embedded HTTP server (push receivers).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Registrar push receivers on the HTTP server.
+    #[serde(default, rename = "push")]
+    pub pushes: Vec<PushConfig>,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base: PathBuf,
@@ -421,6 +430,353 @@ pub struct MaildirConfig {
     pub path: PathBuf,
 }
 
+/// Which registrar API a `[[poll]]` source speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PollRegistrar {
+    /// XCP `EVENT POLL` / `ACK`, XML over HTTPS, signed with the private key.
+    Opensrs,
+    /// `GET /poll` + `PUT /poll/{id}` (JSON) or tasks 0905/0906 (XML).
+    Autodns,
+}
+
+/// The AutoDNS poll interface: the JSON REST API or the XML gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PollFormat {
+    #[default]
+    Json,
+    Xml,
+}
+
+/// A registrar API polled on an interval (`[[poll]]`). Each polled message is stored
+/// and committed before it is acknowledged.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    /// Names the source in `status` and in every event's sources.
+    pub name: String,
+    pub registrar: PollRegistrar,
+    /// API endpoint. Default: OpenSRS `https://rr-n1-tor.opensrs.net:55443`, AutoDNS
+    /// JSON `https://api.autodns.com/v1`, AutoDNS XML `https://gateway.autodns.com`.
+    /// `https` is required; `http` only for a loopback address.
+    pub url: Option<String>,
+    /// OpenSRS reseller username (`X-Username`) or AutoDNS user.
+    pub username: String,
+    /// OpenSRS: environment variable holding the private key.
+    pub key_env: Option<String>,
+    /// OpenSRS: command printing the private key.
+    pub key_command: Option<String>,
+    /// AutoDNS: environment variable holding the password.
+    pub password_env: Option<String>,
+    /// AutoDNS: command printing the password.
+    pub password_command: Option<String>,
+    /// AutoDNS context (`X-Domainrobot-Context`). Default 4.
+    #[serde(default, deserialize_with = "de_opt_text")]
+    pub context: Option<String>,
+    /// AutoDNS: `json` (default) or `xml`.
+    #[serde(default)]
+    pub format: PollFormat,
+    /// Time between polls when the queue is empty. Default `60s`.
+    #[serde(
+        default = "default_poll_api_interval",
+        deserialize_with = "de_duration"
+    )]
+    pub interval: Duration,
+    /// OpenSRS `limit`: events per poll, 1 to 100. Default 100.
+    #[serde(default = "default_poll_batch")]
+    pub batch: u32,
+    /// Limit for one request. Default `30s`.
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for PollConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollConfig")
+            .field("name", &self.name)
+            .field("registrar", &self.registrar)
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("secret", &self.secret())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PollConfig {
+    /// The key (OpenSRS) or password (AutoDNS), read when the source starts.
+    pub fn secret(&self) -> Secret {
+        match self.registrar {
+            PollRegistrar::Opensrs => Secret {
+                password_env: self.key_env.clone(),
+                password_command: self.key_command.clone(),
+            },
+            PollRegistrar::Autodns => Secret {
+                password_env: self.password_env.clone(),
+                password_command: self.password_command.clone(),
+            },
+        }
+    }
+
+    /// The configured URL or the registrar's default, without a trailing slash.
+    pub fn endpoint(&self) -> String {
+        let url = match (&self.url, self.registrar, self.format) {
+            (Some(u), _, _) => u.as_str(),
+            (None, PollRegistrar::Opensrs, _) => "https://rr-n1-tor.opensrs.net:55443",
+            (None, PollRegistrar::Autodns, PollFormat::Json) => "https://api.autodns.com/v1",
+            (None, PollRegistrar::Autodns, PollFormat::Xml) => "https://gateway.autodns.com",
+        };
+        url.trim_end_matches('/').to_string()
+    }
+
+    /// What is wrong with this source: the key to point at, its value, the reason.
+    fn problem(&self) -> Option<(&'static str, Option<String>, String)> {
+        let name = &self.name;
+        if !(1..=100).contains(&self.batch) {
+            return Some((
+                "batch",
+                Some(self.batch.to_string()),
+                format!(
+                    "poll {name}: batch = {} is out of range (1 to 100, the registrars' limit)",
+                    self.batch
+                ),
+            ));
+        }
+        if self.interval < Duration::from_secs(1) {
+            return Some((
+                "interval",
+                None,
+                format!("poll {name}: interval must be at least 1s"),
+            ));
+        }
+        if let Some(url) = &self.url
+            && let Err(e) = check_api_url(url)
+        {
+            return Some(("url", Some(url.clone()), format!("poll {name}: url {e}")));
+        }
+        let (own, other, own_keys, what) = match self.registrar {
+            PollRegistrar::Opensrs => (
+                self.key_env.is_some() || self.key_command.is_some(),
+                self.password_env
+                    .as_ref()
+                    .map(|_| "password_env")
+                    .or(self.password_command.as_ref().map(|_| "password_command")),
+                "key_env or key_command",
+                "the OpenSRS private key",
+            ),
+            PollRegistrar::Autodns => (
+                self.password_env.is_some() || self.password_command.is_some(),
+                self.key_env
+                    .as_ref()
+                    .map(|_| "key_env")
+                    .or(self.key_command.as_ref().map(|_| "key_command")),
+                "password_env or password_command",
+                "the AutoDNS password",
+            ),
+        };
+        if let Some(key) = other {
+            return Some((
+                key,
+                None,
+                format!("poll {name}: {key} does not apply to this registrar (use {own_keys})"),
+            ));
+        }
+        if !own {
+            return Some((
+                "registrar",
+                None,
+                format!("poll {name}: needs {own_keys} ({what})"),
+            ));
+        }
+        if self.registrar == PollRegistrar::Opensrs && self.format == PollFormat::Xml {
+            return Some((
+                "format",
+                None,
+                format!("poll {name}: format applies to autodns only"),
+            ));
+        }
+        None
+    }
+}
+
+/// The embedded HTTP server (`[http]`): registrar push receivers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8025`. Anything but a loopback
+    /// address needs a token on every `[[push]]`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest request body taken; bigger ones are answered 413. Default `1MiB`.
+    #[serde(default = "default_max_body", deserialize_with = "de_size")]
+    pub max_body: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+            max_body: default_max_body(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8025".into()
+}
+
+fn default_max_body() -> u64 {
+    1 << 20
+}
+
+/// A registrar push (webhook) receiver (`[[push]]`): `POST path` is stored and
+/// committed before it is answered 200.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    /// Names the source in `status` and in every event's sources.
+    pub name: String,
+    /// Whose pushes these are (for the operator; every format is read).
+    pub registrar: PollRegistrar,
+    /// URL path, e.g. `/push/autodns`.
+    pub path: String,
+    /// Environment variable holding a token the pusher must send (`?token=`, or the
+    /// `X-Mailroom-Token` or `Authorization: Bearer` header). Optional on loopback.
+    pub token_env: Option<String>,
+    /// Command printing the token.
+    pub token_command: Option<String>,
+    /// Source addresses or networks (CIDR) allowed; default: any.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+}
+
+impl std::fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("token", &self.token())
+            .field("allow_from", &self.allow_from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushConfig {
+    pub fn token(&self) -> Secret {
+        Secret {
+            password_env: self.token_env.clone(),
+            password_command: self.token_command.clone(),
+        }
+    }
+
+    /// The allowed networks, parsed; an error names the bad entry.
+    pub fn networks(&self) -> Result<Vec<Network>, String> {
+        self.allow_from.iter().map(|s| Network::parse(s)).collect()
+    }
+}
+
+/// An address with a prefix length (`62.116.129.216/32`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Network, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or CIDR network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: prefix length must be 0 to {max}"))?,
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `https://…`, or `http://` to a loopback address; no user or password in the URL.
+pub fn check_api_url(url: &str) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?} is not a URL (https://host[:port][/path])"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not hold a user or password (use username and the secret keys)".into());
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if is_loopback(host) => Ok(()),
+        "http" => Err(format!(
+            "{url:?} is plain http: use https (http only for a loopback address)"
+        )),
+        _ => Err(format!("{url:?}: the scheme must be https")),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn default_poll_api_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_poll_batch() -> u32 {
+    100
+}
+
+fn de_opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(match NumOrStr::deserialize(d)? {
+        NumOrStr::Num(n) => n.to_string(),
+        NumOrStr::Str(s) => s,
+    }))
+}
+
 impl Config {
     /// Loads `path` (`--config`), else `$MAILROOM_CONFIG`, else the first of
     /// `./mailroom.toml`, `$XDG_CONFIG_HOME/mailroom/mailroom.toml` (default
@@ -482,8 +838,19 @@ impl Config {
                 ));
             }
         }
+        for p in &self.polls {
+            if let Some((key, value, msg)) = p.problem() {
+                return Err(anyhow::anyhow!(
+                    "{}: {msg}",
+                    self.position_in(path, src, key, value.as_deref())
+                ));
+            }
+        }
+        self.check_push(path, src)?;
         let mut names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
         names.extend(self.maildirs.iter().map(|m| m.name.as_str()));
+        names.extend(self.polls.iter().map(|p| p.name.as_str()));
+        names.extend(self.pushes.iter().map(|p| p.name.as_str()));
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(fail(format!("two sources are named {}", w[0])));
@@ -502,6 +869,55 @@ impl Config {
     /// `file:line:column` of the first line of the config file that sets `key` (to
     /// `value`, when given), for errors about it; the file alone when no line does,
     /// and `what` when there is no config file.
+    fn check_push(&self, path: &Path, src: &str) -> anyhow::Result<()> {
+        if self.pushes.is_empty() {
+            return Ok(());
+        }
+        let at = |key: &str, value: Option<&str>| self.position_in(path, src, key, value);
+        let listen: std::net::SocketAddr = self.http.listen.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{}: [http] listen = {:?} is not an address:port (e.g. 127.0.0.1:8025)",
+                at("listen", None),
+                self.http.listen
+            )
+        })?;
+        let mut paths: Vec<&str> = Vec::new();
+        for p in &self.pushes {
+            if !p.path.starts_with('/') || p.path.contains(['?', '#', ' ']) {
+                anyhow::bail!(
+                    "{}: push {}: path must start with / (e.g. /push/autodns)",
+                    at("path", Some(&p.path)),
+                    p.name
+                );
+            }
+            if paths.contains(&p.path.as_str()) {
+                anyhow::bail!(
+                    "{}: push {}: another push already has path {}",
+                    at("path", Some(&p.path)),
+                    p.name,
+                    p.path
+                );
+            }
+            paths.push(&p.path);
+            if let Err(e) = p.networks() {
+                anyhow::bail!(
+                    "{}: push {}: allow_from {e}",
+                    at("allow_from", None),
+                    p.name
+                );
+            }
+            if !listen.ip().is_loopback() && !p.token().is_set() {
+                anyhow::bail!(
+                    "{}: push {}: [http] listen = {} is reachable from other hosts: set token_env or token_command",
+                    at("name", Some(&p.name)),
+                    p.name,
+                    self.http.listen
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn position(&self, key: &str, value: Option<&str>, what: &str) -> String {
         match &self.origin {
             Some((file, src)) => self.position_in(file, src, key, value),
@@ -631,6 +1047,40 @@ mod tests {
         assert!(parse_duration("3 fortnights").is_err());
         assert_eq!(parse_size("10MiB"), Ok(10 << 20));
         assert_eq!(parse_size("4096"), Ok(4096));
+    }
+
+    #[test]
+    fn api_urls_are_https_or_loopback_http() {
+        assert!(check_api_url("https://api.autodns.com/v1").is_ok());
+        assert!(check_api_url("http://127.0.0.1:8080/v1").is_ok());
+        assert!(check_api_url("http://[::1]:8080").is_ok());
+        assert!(check_api_url("http://localhost").is_ok());
+        assert!(check_api_url("http://api.autodns.com/v1").is_err());
+        assert!(check_api_url("https://user:pw@api.autodns.com").is_err());
+        assert!(check_api_url("ftp://x").is_err());
+        assert!(check_api_url("api.autodns.com").is_err());
+    }
+
+    #[test]
+    fn networks_match_their_addresses() {
+        let n = Network::parse("62.116.129.216/32").unwrap();
+        assert!(n.contains("62.116.129.216".parse().unwrap()));
+        assert!(!n.contains("62.116.129.217".parse().unwrap()));
+        assert!(n.contains("::ffff:62.116.129.216".parse().unwrap()));
+        let n = Network::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.200.1.1".parse().unwrap()));
+        assert!(
+            Network::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            Network::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(Network::parse("10.0.0.0/33").is_err());
+        assert!(Network::parse("nonsense").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! normalized event) and `topics` (the cross-registrar vocabulary), then the store,
 //! rules and delivery stages.
 
+pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;

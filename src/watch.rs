@@ -39,11 +39,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         *self.shutdown.borrow()
     }
 
-    async fn stopped(&mut self) {
+    pub(crate) async fn stopped(&mut self) {
         while !*self.shutdown.borrow() {
             if self.shutdown.changed().await.is_err() {
                 return;
@@ -52,7 +52,7 @@ impl Shared {
     }
 
     /// Sleeps `d`, or less when shutdown comes first; true when shutting down.
-    async fn sleep(&mut self, d: Duration) -> bool {
+    pub(crate) async fn sleep(&mut self, d: Duration) -> bool {
         tokio::select! {
             _ = tokio::time::sleep(d) => self.stopping(),
             _ = self.stopped() => true,
@@ -72,15 +72,15 @@ pub struct OnceReport {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct Batch {
-    messages: u64,
-    events_new: u64,
-    duplicates: u64,
-    quarantined: u64,
+pub struct Batch {
+    pub messages: u64,
+    pub events_new: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
 }
 
 /// A message read and extracted, ready to store.
-struct Prepared {
+pub(crate) struct Prepared {
     source: Source,
     raw: Vec<u8>,
     hash: String,
@@ -89,7 +89,7 @@ struct Prepared {
 
 /// Extracts every message of a batch, before the database is touched: a slow or hostile
 /// message costs its own source's time, never another's write lock.
-fn prepare(items: Vec<(Source, Vec<u8>)>) -> Vec<Prepared> {
+pub(crate) fn prepare(items: Vec<(Source, Vec<u8>)>) -> Vec<Prepared> {
     items
         .into_iter()
         .map(|(source, raw)| Prepared {
@@ -103,7 +103,7 @@ fn prepare(items: Vec<(Source, Vec<u8>)>) -> Vec<Prepared> {
 
 /// Stores a batch of prepared messages and (for IMAP) moves the cursor, in one
 /// transaction.
-fn ingest_batch(
+pub(crate) fn ingest_batch(
     store: &mut Store,
     shared: &Shared,
     items: Vec<Prepared>,
@@ -163,7 +163,7 @@ fn store_batch(
     Ok(b)
 }
 
-fn sum(total: &mut Batch, b: Batch) {
+pub(crate) fn sum(total: &mut Batch, b: Batch) {
     total.messages += b.messages;
     total.events_new += b.events_new;
     total.duplicates += b.duplicates;
@@ -890,6 +890,12 @@ fn spawn_all(shared: &Shared) -> tokio::task::JoinSet<()> {
     for m in &shared.config.maildirs {
         tasks.spawn(local_task(shared.clone(), m.clone()));
     }
+    for p in &shared.config.polls {
+        tasks.spawn(crate::channel::poll::task(shared.clone(), p.clone()));
+    }
+    if !shared.config.pushes.is_empty() {
+        tasks.spawn(crate::channel::push::serve(shared.clone()));
+    }
     tasks.spawn(delivery_task(shared.clone()));
     tracing::info!(
         imap_folders = shared
@@ -899,6 +905,7 @@ fn spawn_all(shared: &Shared) -> tokio::task::JoinSet<()> {
             .map(|a| a.folders.len())
             .sum::<usize>(),
         local_folders = shared.config.maildirs.len(),
+        registrar_apis = shared.config.polls.len(),
         "mailroom watch started"
     );
     tasks
@@ -944,6 +951,9 @@ pub async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result
             }
         }
     }
+    let (polled, poll_errors) = crate::channel::poll::once(&shared, &mut store).await;
+    sum(&mut total, polled);
+    report.errors.extend(poll_errors);
     let deliverer = Deliverer::new(&shared.config, &store)?;
     let digests = digest::tick(&mut store, &shared.rules, clock::now())?;
     report.delivery = deliverer.run_due(&mut store).await?;

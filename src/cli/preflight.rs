@@ -47,6 +47,44 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
         secret(ctx, &what, &a.password(), &mut problems);
         ca_file(ctx, &what, a.ca_file.as_deref(), &mut problems);
     }
+    // Registrar API keys and push tokens: (what, secret, the keys that may name it).
+    type Named<'a> = (String, Secret, Vec<(&'static str, &'a Option<String>)>);
+    let mut api_secrets: Vec<Named<'_>> = Vec::new();
+    for p in &config.polls {
+        api_secrets.push((
+            format!("poll {}", p.name),
+            p.secret(),
+            vec![
+                ("key_env", &p.key_env),
+                ("key_command", &p.key_command),
+                ("password_env", &p.password_env),
+                ("password_command", &p.password_command),
+            ],
+        ));
+    }
+    for p in &config.pushes {
+        api_secrets.push((
+            format!("push {}", p.name),
+            p.token(),
+            vec![
+                ("token_env", &p.token_env),
+                ("token_command", &p.token_command),
+            ],
+        ));
+    }
+    for (what, s, keys) in api_secrets {
+        if let Err(e) = s.resolve() {
+            let at = keys
+                .iter()
+                .find_map(|(key, v)| {
+                    let v = v.as_deref()?;
+                    let quoted = format!("\"{v}\"");
+                    Some(config.position(key, key.ends_with("_env").then_some(&*quoted), "config"))
+                })
+                .unwrap_or_else(|| "config".into());
+            problems.push(format!("{at}: {what}: {}", explain(&s, &e.to_string())));
+        }
+    }
     ca_file(
         ctx,
         "[webhook]",

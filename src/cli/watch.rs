@@ -15,9 +15,13 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
-    if ctx.config.accounts.is_empty() && ctx.config.maildirs.is_empty() {
+    if ctx.config.accounts.is_empty()
+        && ctx.config.maildirs.is_empty()
+        && ctx.config.polls.is_empty()
+        && ctx.config.pushes.is_empty()
+    {
         anyhow::bail!(
-            "nothing to watch: add [[account]] or [[maildir]] sections to the config (see README)"
+            "nothing to watch: add [[account]], [[maildir]], [[poll]] or [[push]] sections to the config (see README)"
         );
     }
     let rules = super::preflight::service_rules(ctx)?;
@@ -79,6 +83,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_existing_store()?;
     let conn = store.conn();
     let folders = cursors::all(conn)?;
+    let channels = crate::store::channels::all(conn)?;
     let depth = outbox::depth(conn)?;
     let dead = outbox::list(conn, &["dead"])?.len();
     let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
@@ -95,6 +100,9 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
     }
     for m in &ctx.config.maildirs {
         configured.push((m.name.clone(), String::new()));
+    }
+    for p in &ctx.config.polls {
+        configured.push((p.name.clone(), String::new()));
     }
     let never: Vec<&(String, String)> = configured
         .iter()
@@ -131,6 +139,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
             "conflicts": conflicts,
             "problems": problems,
             "folders": folders,
+            "channels": channels,
             "never_synced": never.iter().map(|(s, f)| serde_json::json!({"source": s, "folder": f})).collect::<Vec<_>>(),
             "outbox_pending": depth,
             "outbox_dead": dead,
@@ -165,6 +174,12 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
             f.last_sync.as_deref().unwrap_or("never"),
             f.messages
         );
+        if let Some(counters) = channels.get(&f.source)
+            && f.folder.is_empty()
+        {
+            let text: Vec<String> = counters.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            println!("{:<32} {}", "", text.join(", "));
+        }
         if let Some(e) = &f.last_error {
             println!(
                 "{:<32} last error at {}: {e}",

@@ -13,7 +13,7 @@ pub mod canonical;
 mod gandi;
 mod mime;
 mod opensrs;
-mod opensrs_ops;
+pub mod opensrs_ops;
 pub mod pyliteral;
 mod scan;
 pub mod suggest;
@@ -74,6 +74,21 @@ pub fn extract_strict(raw: &[u8]) -> Extraction {
             ),
         );
     }
+    if let Some(text) = bare_payload(raw) {
+        // A registrar API's reply (poll or push body), not an email: read as one text.
+        let mut run = Run::default();
+        run.text(&text, &Context::default());
+        if !run.events.is_empty() {
+            return Extraction {
+                meta: MessageMeta::default(),
+                events: run.events,
+                conflicts: run.conflicts,
+                reason: None,
+            };
+        }
+        let reason = run.reason();
+        return quarantined(MessageMeta::default(), reason);
+    }
     let Some(message) = parser().parse(raw) else {
         return quarantined(MessageMeta::default(), "not a MIME message".into());
     };
@@ -90,6 +105,15 @@ pub fn extract_strict(raw: &[u8]) -> Extraction {
     }
     let reason = run.reason();
     quarantined(meta, reason)
+}
+
+/// The text of `raw` when it is a bare JSON or XML document (a registrar API's poll
+/// reply or push body, stored as received) rather than an email: no header section can
+/// begin with `{`, `[` or `<`.
+fn bare_payload(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
+    let first = raw.iter().find(|b| !b.is_ascii_whitespace())?;
+    matches!(first, b'{' | b'[' | b'<').then(|| String::from_utf8_lossy(raw))
 }
 
 /// mail-parser set to decode only the headers mailroom reads: the MIME structure,

@@ -1,5 +1,5 @@
 //! Where messages come from: files, Maildir folders, mbox files, standard input (for
-//! `import`), and IMAP folders (for `watch`). Sources know nothing of rules or storage:
+//! `import`), IMAP folders and registrar APIs (for `watch`). Sources know nothing of rules or storage:
 //! they hand over raw bytes and say where they found them.
 
 pub mod files;
@@ -24,6 +24,12 @@ pub enum Source {
         uidvalidity: u32,
         uid: u32,
     },
+    /// A message fetched from a registrar API (`[[poll]]` `name`); `id` is the
+    /// registrar's id of the message (AutoDNS) or of its events (OpenSRS).
+    Poll { name: String, id: String },
+    /// A body a registrar pushed to `[[push]]` `name`; `id` is a prefix of its content
+    /// hash (a repeated push of the same body is the same place).
+    Push { name: String, id: String },
 }
 
 impl Source {
@@ -39,6 +45,8 @@ impl Source {
                 uidvalidity,
                 uid,
             } => format!("imap:{account}/{folder};uidvalidity={uidvalidity};uid={uid}"),
+            Source::Poll { name, id } => format!("poll:{name}#{id}"),
+            Source::Push { name, id } => format!("push:{name}#{id}"),
         }
     }
 

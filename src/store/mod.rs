@@ -2,6 +2,7 @@
 //! stored once per `(registrar, event_id)`; messages once per content hash; every
 //! place either was seen is recorded beside it.
 
+pub mod channels;
 pub mod cursors;
 mod ingest;
 pub mod outbox;

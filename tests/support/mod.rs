@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod registrar;
+
 /// How long any server gets to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a graceful stop may take before we SIGKILL.

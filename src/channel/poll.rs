@@ -1,0 +1,427 @@
+//! A registrar API polled on an interval (`[[poll]]`): fetch the oldest queued
+//! message, store it through the one ingest path and commit, and only then acknowledge
+//! it. A crash between the commit and the acknowledgement makes the registrar serve it
+//! again, and dedup on `(registrar, event_id)` absorbs the copy: no event and no action
+//! twice. The reply body is what is stored, never the request (which holds the key).
+
+use std::time::Duration;
+
+use crate::config::{PollConfig, PollFormat, PollRegistrar};
+use crate::source::Source;
+use crate::store::{Store, channels, cursors};
+use crate::watch::{self, Batch, Shared};
+
+use super::{poll_autodns, poll_opensrs};
+
+/// Largest reply read; a bigger one is refused (100 events are far below this).
+const MAX_REPLY: usize = 32 << 20;
+
+/// Messages one round may take before it yields to the interval (a queue that never
+/// empties must not hold the source forever).
+const MAX_PER_ROUND: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// The request did not get a reply we can read (network, timeout, HTTP status).
+    #[error("{name}: {message}")]
+    Transport { name: String, message: String },
+    /// The registrar refused: its own code and text.
+    #[error("{name}: the registrar answered {code}: {text}")]
+    Registrar {
+        name: String,
+        code: String,
+        text: String,
+    },
+    /// Something a person must fix: a missing secret, a message that cannot be
+    /// acknowledged, the database.
+    #[error("{name}: {message}")]
+    Local { name: String, message: String },
+}
+
+/// One message served by the registrar.
+#[derive(Debug)]
+pub struct Polled {
+    /// The reply body as received: what is stored.
+    pub body: Vec<u8>,
+    /// What to acknowledge: AutoDNS message id, or every OpenSRS event_id.
+    pub ids: Vec<String>,
+    /// Queue depth the registrar reported, when it did.
+    pub queue: Option<u64>,
+}
+
+/// A connection to one registrar API, with its secret read.
+pub struct Poller {
+    config: PollConfig,
+    url: String,
+    secret: String,
+    client: reqwest::Client,
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    s
+}
+
+impl Poller {
+    pub fn new(config: &PollConfig) -> Result<Poller, PollError> {
+        let local = |message: String| PollError::Local {
+            name: config.name.clone(),
+            message,
+        };
+        let secret = config
+            .secret()
+            .resolve()
+            .map_err(|e| local(format!("{e:#}")))?
+            .ok_or_else(|| local("no key or password configured".into()))?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .user_agent(concat!("mailroom/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| local(format!("HTTP client: {}", chain(&e))))?;
+        Ok(Poller {
+            url: config.endpoint(),
+            config: config.clone(),
+            secret,
+            client,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn transport(&self, message: String) -> PollError {
+        PollError::Transport {
+            name: self.config.name.clone(),
+            message,
+        }
+    }
+
+    fn registrar(&self, code: String, text: String) -> PollError {
+        PollError::Registrar {
+            name: self.config.name.clone(),
+            code: if code.is_empty() { "?".into() } else { code },
+            text: if text.is_empty() {
+                "(no text)".into()
+            } else {
+                text
+            },
+        }
+    }
+
+    /// Sends the request and reads the reply body (bounded).
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), PollError> {
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport(chain(&e.without_url())))?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() + c.len() > MAX_REPLY {
+                        return Err(self.transport(format!(
+                            "the reply is larger than {} MiB",
+                            MAX_REPLY >> 20
+                        )));
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.transport(chain(&e.without_url()))),
+            }
+        }
+        Ok((status, body))
+    }
+
+    fn opensrs(&self, body: String) -> reqwest::RequestBuilder {
+        let sig = poll_opensrs::signature(body.as_bytes(), &self.secret);
+        self.client
+            .post(&self.url)
+            .header("Content-Type", "text/xml")
+            .header("X-Username", &self.config.username)
+            .header("X-Signature", sig)
+            .body(body)
+    }
+
+    fn context(&self) -> &str {
+        self.config.context.as_deref().unwrap_or("4")
+    }
+
+    fn autodns_json(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.url))
+            .basic_auth(&self.config.username, Some(&self.secret))
+            .header("X-Domainrobot-Context", self.context())
+            .header("Accept", "application/json")
+    }
+
+    fn autodns_xml(&self, confirm: Option<&str>) -> reqwest::RequestBuilder {
+        let body =
+            poll_autodns::xml_request(&self.config.username, &self.secret, self.context(), confirm);
+        self.client
+            .post(&self.url)
+            .header("Content-Type", "text/xml")
+            .body(body)
+    }
+
+    fn unreadable(&self, status: u16, why: String) -> PollError {
+        if (200..300).contains(&status) {
+            self.transport(format!("unreadable reply: {why}"))
+        } else {
+            self.transport(format!("HTTP {status} ({why})"))
+        }
+    }
+
+    fn autodns_reply(&self, status: u16, body: &[u8]) -> Result<poll_autodns::Reply, PollError> {
+        let parsed = match self.config.format {
+            PollFormat::Json => poll_autodns::parse_json(body),
+            PollFormat::Xml => poll_autodns::parse_xml(body),
+        };
+        let reply = parsed.map_err(|e| self.unreadable(status, e))?;
+        if !reply.success {
+            return Err(self.registrar(reply.code, reply.text));
+        }
+        Ok(reply)
+    }
+
+    /// The oldest queued message, or None when the queue is empty.
+    pub async fn poll(&self) -> Result<Option<Polled>, PollError> {
+        match self.config.registrar {
+            PollRegistrar::Opensrs => {
+                let req = self.opensrs(poll_opensrs::poll_request(self.config.batch));
+                let (status, body) = self.send(req).await?;
+                let reply =
+                    poll_opensrs::parse_reply(&body).map_err(|e| self.unreadable(status, e))?;
+                if !reply.success {
+                    return Err(self.registrar(reply.code, reply.text));
+                }
+                if reply.event_ids.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(Polled {
+                    body,
+                    ids: reply.event_ids,
+                    queue: reply.total,
+                }))
+            }
+            PollRegistrar::Autodns => {
+                let req = match self.config.format {
+                    PollFormat::Json => self.autodns_json(reqwest::Method::GET, "/poll"),
+                    PollFormat::Xml => self.autodns_xml(None),
+                };
+                let (status, body) = self.send(req).await?;
+                let reply = self.autodns_reply(status, &body)?;
+                // A message with an id is taken whatever `summary` says: losing one
+                // to a count that excludes it would be worse than one more poll.
+                match reply.message_id {
+                    Some(id) => Ok(Some(Polled {
+                        body,
+                        ids: vec![id],
+                        queue: reply.summary,
+                    })),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Acknowledges one message (AutoDNS) or event (OpenSRS): the registrar drops it.
+    pub async fn ack(&self, id: &str) -> Result<(), PollError> {
+        match self.config.registrar {
+            PollRegistrar::Opensrs => {
+                let req = self.opensrs(poll_opensrs::ack_request(id));
+                let (status, body) = self.send(req).await?;
+                let reply =
+                    poll_opensrs::parse_reply(&body).map_err(|e| self.unreadable(status, e))?;
+                if !reply.success {
+                    return Err(self.registrar(reply.code, reply.text));
+                }
+            }
+            PollRegistrar::Autodns => {
+                let req = match self.config.format {
+                    PollFormat::Json => self
+                        .autodns_json(reqwest::Method::PUT, &format!("/poll/{}", path_segment(id))),
+                    PollFormat::Xml => self.autodns_xml(Some(id)),
+                };
+                let (status, body) = self.send(req).await?;
+                self.autodns_reply(status, &body)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `id` percent-encoded for one URL path segment.
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What one round (poll until the queue is empty) did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Round {
+    pub batch: Batch,
+    pub acknowledged: u64,
+    pub queue: Option<u64>,
+}
+
+/// Polls until the registrar's queue is empty: each message stored and committed,
+/// then acknowledged.
+pub async fn round(
+    shared: &Shared,
+    store: &mut Store,
+    poller: &Poller,
+) -> Result<Round, PollError> {
+    let name = poller.name().to_string();
+    let local = |message: String| PollError::Local {
+        name: name.clone(),
+        message,
+    };
+    let mut done = Round::default();
+    let mut last_acked: Vec<String> = Vec::new();
+    for _ in 0..MAX_PER_ROUND {
+        if shared.stopping() {
+            break;
+        }
+        let Some(polled) = poller.poll().await? else {
+            let _ = channels::set(store.conn(), &name, "queue", 0);
+            break;
+        };
+        done.queue = polled.queue;
+        if let Some(q) = polled.queue {
+            let _ = channels::set(store.conn(), &name, "queue", q);
+        }
+        if polled.ids == last_acked {
+            return Err(local(format!(
+                "the registrar served {} again right after acknowledging it",
+                polled.ids.join(", ")
+            )));
+        }
+        let id = match polled.ids.as_slice() {
+            [one] => one.clone(),
+            [first, .., last] => format!("{first}..{last}"),
+            [] => String::new(),
+        };
+        let source = Source::Poll {
+            name: name.clone(),
+            id,
+        };
+        let items = watch::prepare(vec![(source, polled.body)]);
+        let b = watch::ingest_batch(store, shared, items, None)
+            .map_err(|e| local(format!("database: {e}")))?;
+        watch::sum(&mut done.batch, b);
+        shared.deliver.notify_one();
+        // Committed: now the registrar may forget it.
+        for id in &polled.ids {
+            poller.ack(id).await?;
+            done.acknowledged += 1;
+        }
+        let _ = cursors::read(store.conn(), &name, "", polled.ids.len() as u64);
+        let _ = channels::add(store.conn(), &name, "acknowledged", polled.ids.len() as u64);
+        tracing::info!(
+            source = %name,
+            acknowledged = polled.ids.len(),
+            new_events = b.events_new,
+            duplicates = b.duplicates,
+            queue = polled.queue,
+            "polled"
+        );
+        last_acked = polled.ids;
+    }
+    let _ = cursors::synced(store.conn(), &name, "");
+    Ok(done)
+}
+
+/// Polls one registrar API until shutdown: a round, then `interval`; after a failure
+/// the error is recorded for `status` and the round retried with capped exponential
+/// backoff (never a tight loop).
+pub async fn task(mut shared: Shared, config: PollConfig) {
+    let mut store = match Store::open(&shared.db) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(source = %config.name, error = %e, "cannot open the database");
+            return;
+        }
+    };
+    let max = shared
+        .config
+        .watch
+        .max_reconnect_delay
+        .max(Duration::from_secs(1));
+    let mut delay = Duration::from_secs(1);
+    let mut poller: Option<Poller> = None;
+    loop {
+        let result = match &poller {
+            Some(p) => round(&shared, &mut store, p).await,
+            None => match Poller::new(&config) {
+                Ok(p) => {
+                    let r = round(&shared, &mut store, &p).await;
+                    poller = Some(p);
+                    r
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let wait = match result {
+            Ok(_) => {
+                delay = Duration::from_secs(1);
+                config.interval
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let _ = cursors::failed(store.conn(), &config.name, "", &message);
+                let wait = delay.min(max);
+                tracing::error!(source = %config.name, error = %message, retry_in_s = wait.as_secs_f32(), "poll error");
+                delay = (delay * 2).min(max);
+                if matches!(e, PollError::Local { .. }) {
+                    // A secret read again next time (it may have been fixed).
+                    poller = None;
+                }
+                wait + Duration::from_millis(fastrand::u64(0..=wait.as_millis() as u64 / 5 + 1))
+            }
+        };
+        if shared.sleep(wait).await {
+            return;
+        }
+    }
+}
+
+/// `watch --once`: one round of every poll source; errors are recorded and returned.
+pub async fn once(shared: &Shared, store: &mut Store) -> (Batch, Vec<String>) {
+    let mut total = Batch::default();
+    let mut errors = Vec::new();
+    for config in &shared.config.polls {
+        let r = match Poller::new(config) {
+            Ok(p) => round(shared, store, &p).await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(r) => watch::sum(&mut total, r.batch),
+            Err(e) => {
+                let _ = cursors::failed(store.conn(), &config.name, "", &e.to_string());
+                errors.push(e.to_string());
+            }
+        }
+    }
+    (total, errors)
+}
