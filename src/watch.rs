@@ -11,13 +11,14 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use tokio::sync::{Notify, watch};
 
+use crate::channel::files;
+use crate::channel::imap::{self, ImapError, ImapSession};
 use crate::clock;
 use crate::config::{AccountConfig, After, Config, MaildirConfig, Start};
-use crate::deliver::{Deliverer, digest, queue};
+use crate::deliver::{Deliverer, digest};
+use crate::pipeline::{Batch, ingest_batch, prepare, sum};
 use crate::rules::RuleSet;
 use crate::source::Source;
-use crate::source::files;
-use crate::source::imap::{self, ImapError, ImapSession};
 use crate::store::cursors::{self, Cursor};
 use crate::store::{self, Store, outbox};
 
@@ -69,105 +70,6 @@ pub struct OnceReport {
     pub quarantined: u64,
     pub errors: Vec<String>,
     pub delivery: crate::deliver::Report,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Batch {
-    pub messages: u64,
-    pub events_new: u64,
-    pub duplicates: u64,
-    pub quarantined: u64,
-}
-
-/// A message read and extracted, ready to store.
-pub(crate) struct Prepared {
-    source: Source,
-    raw: Vec<u8>,
-    hash: String,
-    extraction: crate::extract::Extraction,
-}
-
-/// Extracts every message of a batch, before the database is touched: a slow or hostile
-/// message costs its own source's time, never another's write lock.
-pub(crate) fn prepare(items: Vec<(Source, Vec<u8>)>) -> Vec<Prepared> {
-    items
-        .into_iter()
-        .map(|(source, raw)| Prepared {
-            hash: store::content_hash(&raw),
-            extraction: crate::extract::extract(&raw),
-            source,
-            raw,
-        })
-        .collect()
-}
-
-/// Stores a batch of prepared messages and (for IMAP) moves the cursor, in one
-/// transaction.
-pub(crate) fn ingest_batch(
-    store: &mut Store,
-    shared: &Shared,
-    items: Vec<Prepared>,
-    cursor: Option<(&str, &str, Cursor)>,
-) -> store::Result<Batch> {
-    let path = store.path().to_path_buf();
-    store_batch(store, shared, items, cursor).map_err(|e| store::named(e, &path))
-}
-
-fn store_batch(
-    store: &mut Store,
-    shared: &Shared,
-    items: Vec<Prepared>,
-    cursor: Option<(&str, &str, Cursor)>,
-) -> store::Result<Batch> {
-    let raw_limit = shared.config.store.raw_limit;
-    let tx = store.conn_mut().transaction()?;
-    let mut b = Batch::default();
-    let n = items.len() as u64;
-    for Prepared {
-        source,
-        raw,
-        hash,
-        extraction,
-    } in items
-    {
-        let reason = extraction.reason.clone();
-        let done = store::ingest(
-            &tx,
-            &raw,
-            &hash,
-            &source,
-            Some(extraction),
-            store::Limits {
-                raw_limit,
-                max_events: shared.config.limits.max_events_per_message,
-                trust: &shared.config.trust,
-            },
-            &mut |tx, new| queue::react(&shared.rules, tx, new).map(|_| ()),
-        )?;
-        b.messages += 1;
-        b.events_new += done.events_new.len() as u64;
-        b.duplicates += done.duplicates as u64;
-        b.quarantined += u64::from(done.quarantined);
-        if done.quarantined && done.message_new {
-            tracing::warn!(
-                source = %source,
-                reason = %crate::term::printable(reason.as_deref().unwrap_or("no notification found")),
-                "quarantined"
-            );
-        }
-    }
-    if let Some((account, folder, c)) = cursor {
-        cursors::set(&tx, account, folder, c, n)?;
-    }
-    tx.commit()?;
-    Ok(b)
-}
-
-pub(crate) fn sum(total: &mut Batch, b: Batch) {
-    total.messages += b.messages;
-    total.events_new += b.events_new;
-    total.duplicates += b.duplicates;
-    total.quarantined += b.quarantined;
 }
 
 fn store_err(account: &str, e: store::StoreError) -> ImapError {
@@ -338,7 +240,8 @@ async fn catch_up(
             }
             ingest_batch(
                 &mut lock(&db),
-                &writer,
+                &writer.config,
+                &writer.rules,
                 items,
                 Some((&account_name, &folder_name, cursor)),
             )
@@ -679,7 +582,7 @@ fn local_catch_up(store: &mut Store, shared: &Shared, m: &MaildirConfig) -> Resu
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read"),
             }
         }
-        let b = ingest_batch(store, shared, prepare(items), None)
+        let b = ingest_batch(store, &shared.config, &shared.rules, prepare(items), None)
             .map_err(|e| format!("{}: database: {e}", m.name))?;
         sum(&mut total, b);
         shared.deliver.notify_one();

@@ -1,8 +1,12 @@
-//! Registrar API channels: each fetches what a registrar has queued, hands the reply
-//! body and where it came from to the one ingest path, and acknowledges only what is
-//! committed. Protocol text (requests, replies, signatures) sits apart from the HTTP
-//! that carries it, so it can be tested without a network.
+//! The channels, one file each: IMAP folders (`imap`), local folders, mbox files and
+//! standard input (`files`), registrar APIs polled (`poll`, with the protocol text of
+//! each registrar in `poll_opensrs` and `poll_autodns`) and pushed to (`push`). Each
+//! hands raw bytes and where it found them (`crate::source::Source`) to the one ingest
+//! path (`crate::pipeline`), and acknowledges (IMAP cursor, registrar ACK, HTTP 200)
+//! only what is committed. Channels know nothing of rules or storage.
 
+pub mod files;
+pub mod imap;
 pub mod poll;
 pub mod poll_autodns;
 pub mod poll_opensrs;

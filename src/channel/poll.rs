@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use crate::config::{PollConfig, PollFormat, PollRegistrar};
+use crate::pipeline::Batch;
 use crate::source::Source;
 use crate::store::{Store, channels, cursors};
-use crate::watch::{self, Batch, Shared};
+use crate::watch::Shared;
 
 use super::{poll_autodns, poll_opensrs};
 
@@ -326,10 +327,10 @@ pub async fn round(
             name: name.clone(),
             id,
         };
-        let items = watch::prepare(vec![(source, polled.body)]);
-        let b = watch::ingest_batch(store, shared, items, None)
+        let items = crate::pipeline::prepare(vec![(source, polled.body)]);
+        let b = crate::pipeline::ingest_batch(store, &shared.config, &shared.rules, items, None)
             .map_err(|e| local(format!("database: {e}")))?;
-        watch::sum(&mut done.batch, b);
+        crate::pipeline::sum(&mut done.batch, b);
         shared.deliver.notify_one();
         // Committed: now the registrar may forget it.
         for id in &polled.ids {
@@ -416,7 +417,7 @@ pub async fn once(shared: &Shared, store: &mut Store) -> (Batch, Vec<String>) {
             Err(e) => Err(e),
         };
         match r {
-            Ok(r) => watch::sum(&mut total, r.batch),
+            Ok(r) => crate::pipeline::sum(&mut total, r.batch),
             Err(e) => {
                 let _ = cursors::failed(store.conn(), &config.name, "", &e.to_string());
                 errors.push(e.to_string());

@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use crate::config::{Network, PushConfig};
 use crate::source::Source;
 use crate::store::{Store, channels, cursors};
-use crate::watch::{self, Shared};
+use crate::watch::Shared;
 
 /// Connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 64;
@@ -194,9 +194,9 @@ async fn handle(state: Arc<State>, peer: IpAddr, req: Request<Incoming>) -> Resp
     };
     let st = Arc::clone(&state);
     let stored = tokio::task::spawn_blocking(move || {
-        let items = watch::prepare(vec![(source, raw)]);
+        let items = crate::pipeline::prepare(vec![(source, raw)]);
         let mut store = st.store.lock().unwrap_or_else(|e| e.into_inner());
-        watch::ingest_batch(&mut store, &st.shared, items, None)
+        crate::pipeline::ingest_batch(&mut store, &st.shared.config, &st.shared.rules, items, None)
     })
     .await;
     match stored {

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{Context, EXIT_ERROR, EXIT_OK};
+use crate::channel::files::Input;
 use crate::extract::Extraction;
 use crate::source::Incoming;
-use crate::source::files::Input;
 use crate::store::{self, Store};
 
 #[derive(Debug, clap::Args)]
@@ -105,7 +105,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             input.read(
                 &mut |incoming, consumed| {
                     last = consumed;
-                    let store::Prepared { hash, extraction } = store::prepare(&conn, &incoming.raw);
+                    let crate::pipeline::Hashed { hash, extraction } =
+                        crate::pipeline::hash_and_read(&conn, &incoming.raw);
                     // Never wait for budget while holding messages the writer has not
                     // been given: only the writer releases budget, so hand them over first.
                     if !try_acquire(&reader_budget, incoming.raw.len()) {

@@ -124,7 +124,7 @@ impl Context {
     pub fn reactor(&self, _store: &Store) -> anyhow::Result<Reactor> {
         let rules = self.rules()?;
         Ok(Box::new(move |tx, new| {
-            crate::deliver::queue::react(&rules, tx, new).map(|_| ())
+            crate::pipeline::rules::react(&rules, tx, new).map(|_| ())
         }))
     }
 }

@@ -474,7 +474,7 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
     let rules = super::preflight::service_rules(ctx)?;
     let mut store = ctx.open_store()?;
     let tx = store.conn_mut().transaction()?;
-    let given = crate::deliver::queue::Given::load(&tx)?;
+    let given = crate::pipeline::rules::Given::load(&tx)?;
     let filter = crate::store::query::EventFilter {
         since: Some(since.to_string()),
         ..Default::default()
@@ -521,7 +521,7 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
                 message,
                 event: &stored.event,
             };
-            crate::deliver::queue::queue(&tx, new, missing)?;
+            crate::pipeline::rules::queue(&tx, new, missing)?;
         }
     }
     if dry_run {

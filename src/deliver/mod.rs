@@ -5,7 +5,6 @@
 
 pub mod compose;
 pub mod digest;
-pub mod queue;
 pub mod smtp;
 pub mod webhook;
 

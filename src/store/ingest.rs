@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::Result;
 use crate::clock;
 use crate::event::Event;
-use crate::extract::{self, Extraction, canonical::to_hex};
+use crate::extract::{Extraction, canonical::to_hex};
 use crate::source::Source;
 use crate::trust::TrustConfig;
 
@@ -69,26 +69,6 @@ pub struct Limits<'a> {
     pub trust: &'a TrustConfig,
 }
 
-/// A message hashed and, unless the store already has its content, extracted: the
-/// slow, pure part of ingesting, to be done before the write transaction opens so a
-/// message that takes long to read never holds back the others.
-#[derive(Debug)]
-pub struct Prepared {
-    pub hash: String,
-    pub extraction: Option<Extraction>,
-}
-
-/// Hashes and extracts `raw` outside any transaction (`conn` may be a reader). Hand
-/// the result to [`ingest`].
-pub fn prepare(conn: &Connection, raw: &[u8]) -> Prepared {
-    let hash = content_hash(raw);
-    let known = is_known(conn, &hash).unwrap_or(false);
-    Prepared {
-        extraction: (!known).then(|| extract::extract(raw)),
-        hash,
-    }
-}
-
 /// Stores `raw` as found at `source`. `extraction` may be passed when the caller
 /// already ran the extractors (see [`prepare`]); it is ignored for known content.
 /// `on_new` is called for every event stored for the first time, inside the same
@@ -111,7 +91,11 @@ pub fn ingest(
             if let Some((message, status)) = known_message(tx, hash)? {
                 return seen_again(tx, message, &status, source, &now);
             }
-            extract::extract(raw)
+            // The pipeline extracts before storing; content it found known cannot
+            // have become unknown since (nothing is ever removed).
+            return Err(super::StoreError::File(format!(
+                "internal error: message {hash} reached the store without being read"
+            )));
         }
     };
     let mut found = capped(found, limits.max_events);
@@ -440,26 +424,19 @@ pub struct Reparsed {
     pub incomplete: bool,
 }
 
-/// Runs the extractors again over stored message `message` (after an extractor fix):
-/// events it now finds are stored and linked to every place the message was seen, new
+/// Stores what the extractors, run again over stored message `message` (after an
+/// extractor fix, see `pipeline::reparse`), now find in `raw`: events it now finds are stored and linked to every place the message was seen, new
 /// ones are handed to `on_new`; the message's status and reason are brought up to date.
 pub fn reparse(
     tx: &Transaction<'_>,
     message: i64,
+    raw: &[u8],
+    found: Extraction,
     limits: Limits<'_>,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Reparsed> {
-    let raw = match super::query::raw_message(tx, message)? {
-        Some((raw, true)) => raw,
-        _ => {
-            return Ok(Reparsed {
-                incomplete: true,
-                ..Reparsed::default()
-            });
-        }
-    };
     let now = clock::now_stamp();
-    let mut found = extract::extract(&raw);
+    let mut found = found;
     if found.events.len() > limits.max_events {
         // Over the cap now (the limit was lowered): events stored before stay; a
         // message without any is quarantined with the reason.
@@ -477,7 +454,7 @@ pub fn reparse(
             ..Reparsed::default()
         });
     }
-    judge(&mut found, &raw, limits.trust);
+    judge(&mut found, raw, limits.trust);
     let sources: Vec<i64> = tx
         .prepare_cached("SELECT id FROM message_sources WHERE message = ?1 ORDER BY id")?
         .query_map([message], |r| r.get(0))?

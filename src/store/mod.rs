@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use ingest::{
-    Ingested, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Prepared, Reparsed, content_hash, ingest,
-    is_known, prepare, reparse,
+    Ingested, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Reparsed, content_hash, ingest, is_known,
+    reparse,
 };
 
 /// A store error: which file, what went wrong.

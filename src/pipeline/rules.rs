@@ -2,14 +2,13 @@
 //! digest items, in the transaction that stores the event. Forwards of one message's
 //! events to the same recipients become one mail (see [`group`]).
 
-mod group;
-
 use std::collections::HashSet;
 
 use rusqlite::{Connection, Transaction};
 
-use super::compose;
+use super::group;
 use crate::clock;
+use crate::deliver::compose;
 use crate::rules::{Action, RuleSet};
 use crate::store::outbox::{self, Channel, NewItem};
 use crate::store::{NewEvent, Result};
@@ -91,7 +90,7 @@ pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result
             Action::Webhook { rule, webhook } => {
                 let item = NewItem {
                     channel: Channel::Webhook,
-                    target: super::webhook::redact(&webhook.url),
+                    target: crate::deliver::webhook::redact(&webhook.url),
                     rule: Some(rule),
                     event: Some(new.row),
                     message: None,

@@ -1,9 +1,5 @@
-//! Where messages come from: files, Maildir folders, mbox files, standard input (for
-//! `import`), IMAP folders and registrar APIs (for `watch`). Sources know nothing of rules or storage:
-//! they hand over raw bytes and say where they found them.
-
-pub mod files;
-pub mod imap;
+//! Where a message was found: the place every channel (`src/channel/`) names when it
+//! hands raw bytes to the pipeline, and the key that recognises the place across runs.
 
 /// The place a message was found. Its [`Source::key`] identifies the place across runs,
 /// so reading the same place again is recognised.

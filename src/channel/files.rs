@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::{Incoming, Source};
 use crate::extract::MAX_MESSAGE_BYTES;
+use crate::source::{Incoming, Source};
 
 /// One thing named on the command line, recognised by what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

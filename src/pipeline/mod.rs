@@ -1,0 +1,160 @@
+//! The one ingest path every channel hands its messages to (DESIGN §1): extract (pure,
+//! before the write lock) → store (dedup on registrar + event id) → rules (pure: match,
+//! actions) → outbox rows, all of a batch in one transaction with the channel's cursor;
+//! the channel acknowledges only after that commit. The store persists and answers
+//! queries; it runs no extractor and no rule.
+
+mod group;
+pub mod rules;
+
+use crate::config::Config;
+use crate::extract::{self, Extraction};
+use crate::rules::RuleSet;
+use crate::source::Source;
+use crate::store::cursors::{self, Cursor};
+use crate::store::{self, Store};
+
+/// A message hashed and, unless the store already has its content, extracted: the
+/// slow, pure part of ingesting, done before the write transaction opens so a message
+/// that takes long to read never holds back the others.
+#[derive(Debug)]
+pub struct Hashed {
+    pub hash: String,
+    /// None when the store already has this content (it is not read again).
+    pub extraction: Option<Extraction>,
+}
+
+/// Hashes and, unless known, extracts `raw`, outside any transaction (`conn` may be a
+/// reader). Hand the result to `store::ingest`.
+pub fn hash_and_read(conn: &rusqlite::Connection, raw: &[u8]) -> Hashed {
+    let hash = store::content_hash(raw);
+    let known = store::is_known(conn, &hash).unwrap_or(false);
+    Hashed {
+        extraction: (!known).then(|| extract::extract(raw)),
+        hash,
+    }
+}
+
+/// Runs the extractors again over stored message `message` and stores what they now
+/// find (new events go through the rules as at first sight). A message whose raw bytes
+/// were not kept whole (over `[store] raw_limit`) is left as it is.
+pub fn reparse(
+    tx: &rusqlite::Transaction<'_>,
+    message: i64,
+    limits: store::Limits<'_>,
+    on_new: &mut dyn FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()>,
+) -> store::Result<store::Reparsed> {
+    let raw = match store::query::raw_message(tx, message)? {
+        Some((raw, true)) => raw,
+        _ => {
+            return Ok(store::Reparsed {
+                incomplete: true,
+                ..store::Reparsed::default()
+            });
+        }
+    };
+    let found = extract::extract(&raw);
+    store::reparse(tx, message, &raw, found, limits, on_new)
+}
+
+/// What storing a batch did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Batch {
+    pub messages: u64,
+    pub events_new: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+}
+
+/// A message read and extracted, ready to store.
+pub struct Prepared {
+    pub source: Source,
+    pub raw: Vec<u8>,
+    pub hash: String,
+    pub extraction: crate::extract::Extraction,
+}
+
+/// Extracts every message of a batch, before the database is touched: a slow or hostile
+/// message costs its own source's time, never another's write lock.
+pub fn prepare(items: Vec<(Source, Vec<u8>)>) -> Vec<Prepared> {
+    items
+        .into_iter()
+        .map(|(source, raw)| Prepared {
+            hash: store::content_hash(&raw),
+            extraction: crate::extract::extract(&raw),
+            source,
+            raw,
+        })
+        .collect()
+}
+
+/// Stores a batch of prepared messages and (for IMAP) moves the cursor, in one
+/// transaction.
+pub fn ingest_batch(
+    store: &mut Store,
+    config: &Config,
+    rules: &RuleSet,
+    items: Vec<Prepared>,
+    cursor: Option<(&str, &str, Cursor)>,
+) -> store::Result<Batch> {
+    let path = store.path().to_path_buf();
+    store_batch(store, config, rules, items, cursor).map_err(|e| store::named(e, &path))
+}
+
+fn store_batch(
+    store: &mut Store,
+    config: &Config,
+    rules: &RuleSet,
+    items: Vec<Prepared>,
+    cursor: Option<(&str, &str, Cursor)>,
+) -> store::Result<Batch> {
+    let raw_limit = config.store.raw_limit;
+    let tx = store.conn_mut().transaction()?;
+    let mut b = Batch::default();
+    let n = items.len() as u64;
+    for Prepared {
+        source,
+        raw,
+        hash,
+        extraction,
+    } in items
+    {
+        let reason = extraction.reason.clone();
+        let done = store::ingest(
+            &tx,
+            &raw,
+            &hash,
+            &source,
+            Some(extraction),
+            store::Limits {
+                raw_limit,
+                max_events: config.limits.max_events_per_message,
+                trust: &config.trust,
+            },
+            &mut |tx, new| rules::react(rules, tx, new).map(|_| ()),
+        )?;
+        b.messages += 1;
+        b.events_new += done.events_new.len() as u64;
+        b.duplicates += done.duplicates as u64;
+        b.quarantined += u64::from(done.quarantined);
+        if done.quarantined && done.message_new {
+            tracing::warn!(
+                source = %source,
+                reason = %crate::term::printable(reason.as_deref().unwrap_or("no notification found")),
+                "quarantined"
+            );
+        }
+    }
+    if let Some((account, folder, c)) = cursor {
+        cursors::set(&tx, account, folder, c, n)?;
+    }
+    tx.commit()?;
+    Ok(b)
+}
+
+pub fn sum(total: &mut Batch, b: Batch) {
+    total.messages += b.messages;
+    total.events_new += b.events_new;
+    total.duplicates += b.duplicates;
+    total.quarantined += b.quarantined;
+}
