@@ -11,10 +11,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
@@ -25,7 +25,7 @@ use crate::config::{Config, SmtpConfig, Tls as TlsMode};
 
 pub enum Mailer {
     Smtp(Box<SmtpTarget>),
-    Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    Files(PathBuf),
     /// No `[smtp]` in the config: mail stays queued with an error saying so.
     Unconfigured,
 }
@@ -39,7 +39,7 @@ impl Mailer {
             let dir = config.resolve(dir);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DeliveryError::config(format!("{}: {e}", dir.display())))?;
-            return Ok(Mailer::Files(AsyncFileTransport::new(&dir), dir));
+            return Ok(Mailer::Files(dir));
         }
         SmtpTarget::from_config(config, s).map(|t| Mailer::Smtp(Box::new(t)))
     }
@@ -54,7 +54,7 @@ impl Mailer {
     pub fn describe(&self) -> String {
         match self {
             Mailer::Smtp(_) => "smtp".into(),
-            Mailer::Files(_, dir) => format!("files in {}", dir.display()),
+            Mailer::Files(dir) => format!("files in {}", dir.display()),
             Mailer::Unconfigured => "none".into(),
         }
     }
@@ -72,16 +72,46 @@ impl Mailer {
         let message = build_within(from, mail, message_id, original, max_size)?;
         match self {
             Mailer::Smtp(t) => t.send(&message).await,
-            Mailer::Files(t, _) => t
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| DeliveryError::transient(format!("writing the mail file: {e}"))),
+            Mailer::Files(dir) => write_file(dir, message_id, &message.formatted()),
             Mailer::Unconfigured => Err(DeliveryError::transient(
                 "no [smtp] section in the config: mail cannot be sent".to_string(),
             )),
         }
     }
+}
+
+/// Writes a mail as `.eml` into `dir`, named after its Message-ID: a mail sent again
+/// (after a crash between writing it and recording it) replaces its own file instead of
+/// adding a second. Test sends (outbox id 0) get a unique name each.
+fn write_file(dir: &std::path::Path, message_id: &str, bytes: &[u8]) -> Result<(), DeliveryError> {
+    let mut name: String = message_id
+        .trim_matches(|c| c == '<' || c == '>')
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() || name.starts_with("outbox-0.") {
+        name = format!("{name}-{:016x}", fastrand::u64(..));
+    }
+    let path = dir.join(format!("{name}.eml"));
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| {
+            DeliveryError::transient(format!(
+                "writing the mail file {}: {}",
+                path.display(),
+                crate::reason::io(&e)
+            ))
+        })
 }
 
 /// An SMTP server and how to talk to it. Each mail gets its own session over a
@@ -682,6 +712,25 @@ fn as_8bit(raw: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_mail_written_again_replaces_its_own_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = || std::fs::read_dir(dir.path()).unwrap().count();
+        super::write_file(dir.path(), "<outbox-7.abc@mailroom.invalid>", b"one").unwrap();
+        super::write_file(dir.path(), "<outbox-7.abc@mailroom.invalid>", b"two").unwrap();
+        assert_eq!(
+            count(),
+            1,
+            "a crash between writing and recording must not double it"
+        );
+        let text = std::fs::read(dir.path().join("outbox-7.abc.eml")).unwrap();
+        assert_eq!(text, b"two");
+        // Test sends (no outbox row) each keep their own file.
+        super::write_file(dir.path(), "<outbox-0.abc@mailroom.invalid>", b"t").unwrap();
+        super::write_file(dir.path(), "<outbox-0.abc@mailroom.invalid>", b"t").unwrap();
+        assert_eq!(count(), 3);
+    }
+
     use super::*;
 
     #[test]
