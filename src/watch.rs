@@ -227,12 +227,14 @@ async fn catch_up(
         );
         let oversized = header_only.then(|| too_large[&chunk[0]]);
         let handle = tokio::task::spawn_blocking(move || {
-            let mut items = prepare(items);
+            let mut items = prepare(items, |hash| {
+                store::is_known(lock(&db).conn(), hash).unwrap_or(false)
+            });
             if let Some(size) = oversized {
-                for item in &mut items {
-                    item.extraction.events.clear();
-                    item.extraction.conflicts.clear();
-                    item.extraction.reason = Some(format!(
+                for extraction in items.iter_mut().filter_map(|i| i.extraction.as_mut()) {
+                    extraction.events.clear();
+                    extraction.conflicts.clear();
+                    extraction.reason = Some(format!(
                         "message too large ({size} bytes, limit {} MiB): only its header was fetched and kept",
                         crate::extract::MAX_MESSAGE_BYTES >> 20
                     ));
@@ -582,7 +584,8 @@ fn local_catch_up(store: &mut Store, shared: &Shared, m: &MaildirConfig) -> Resu
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read"),
             }
         }
-        let b = ingest_batch(store, &shared.config, &shared.rules, prepare(items), None)
+        let items = prepare(items, crate::pipeline::known_in(store.conn()));
+        let b = ingest_batch(store, &shared.config, &shared.rules, items, None)
             .map_err(|e| format!("{}: database: {e}", m.name))?;
         sum(&mut total, b);
         shared.deliver.notify_one();

@@ -327,7 +327,10 @@ pub async fn round(
             name: name.clone(),
             id,
         };
-        let items = crate::pipeline::prepare(vec![(source, polled.body)]);
+        let items = crate::pipeline::prepare(
+            vec![(source, polled.body)],
+            crate::pipeline::known_in(store.conn()),
+        );
         let b = crate::pipeline::ingest_batch(store, &shared.config, &shared.rules, items, None)
             .map_err(|e| local(format!("database: {e}")))?;
         crate::pipeline::sum(&mut done.batch, b);

@@ -194,7 +194,10 @@ async fn handle(state: Arc<State>, peer: IpAddr, req: Request<Incoming>) -> Resp
     };
     let st = Arc::clone(&state);
     let stored = tokio::task::spawn_blocking(move || {
-        let items = crate::pipeline::prepare(vec![(source, raw)]);
+        let items = crate::pipeline::prepare(vec![(source, raw)], |hash| {
+            let store = st.store.lock().unwrap_or_else(|e| e.into_inner());
+            crate::store::is_known(store.conn(), hash).unwrap_or(false)
+        });
         let mut store = st.store.lock().unwrap_or_else(|e| e.into_inner());
         crate::pipeline::ingest_batch(&mut store, &st.shared.config, &st.shared.rules, items, None)
     })

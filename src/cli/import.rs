@@ -106,7 +106,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                 &mut |incoming, consumed| {
                     last = consumed;
                     let crate::pipeline::Hashed { hash, extraction } =
-                        crate::pipeline::hash_and_read(&conn, &incoming.raw);
+                        crate::pipeline::read(&incoming.raw, crate::pipeline::known_in(&conn));
                     // Never wait for budget while holding messages the writer has not
                     // been given: only the writer releases budget, so hand them over first.
                     if !try_acquire(&reader_budget, incoming.raw.len()) {

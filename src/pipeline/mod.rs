@@ -24,15 +24,18 @@ pub struct Hashed {
     pub extraction: Option<Extraction>,
 }
 
-/// Hashes and, unless known, extracts `raw`, outside any transaction (`conn` may be a
-/// reader). Hand the result to `store::ingest`.
-pub fn hash_and_read(conn: &rusqlite::Connection, raw: &[u8]) -> Hashed {
+/// Hashes `raw` and, unless `known` says the store has that content, extracts it.
+pub fn read(raw: &[u8], known: impl Fn(&str) -> bool) -> Hashed {
     let hash = store::content_hash(raw);
-    let known = store::is_known(conn, &hash).unwrap_or(false);
     Hashed {
-        extraction: (!known).then(|| extract::extract(raw)),
+        extraction: (!known(&hash)).then(|| extract::extract(raw)),
         hash,
     }
+}
+
+/// `known` for [`read`] and [`prepare`]: an indexed lookup on `conn` (a reader will do).
+pub fn known_in(conn: &rusqlite::Connection) -> impl Fn(&str) -> bool + '_ {
+    move |hash| store::is_known(conn, hash).unwrap_or(false)
 }
 
 /// Runs the extractors again over stored message `message` and stores what they now
@@ -71,19 +74,23 @@ pub struct Prepared {
     pub source: Source,
     pub raw: Vec<u8>,
     pub hash: String,
-    pub extraction: crate::extract::Extraction,
+    /// None for content the store already has.
+    pub extraction: Option<Extraction>,
 }
 
-/// Extracts every message of a batch, before the database is touched: a slow or hostile
-/// message costs its own source's time, never another's write lock.
-pub fn prepare(items: Vec<(Source, Vec<u8>)>) -> Vec<Prepared> {
+/// Reads every message of a batch (see [`read`]) before the write lock is taken: a slow
+/// or hostile message costs its own source's time, never another's write lock.
+pub fn prepare(items: Vec<(Source, Vec<u8>)>, known: impl Fn(&str) -> bool) -> Vec<Prepared> {
     items
         .into_iter()
-        .map(|(source, raw)| Prepared {
-            hash: store::content_hash(&raw),
-            extraction: crate::extract::extract(&raw),
-            source,
-            raw,
+        .map(|(source, raw)| {
+            let Hashed { hash, extraction } = read(&raw, &known);
+            Prepared {
+                source,
+                raw,
+                hash,
+                extraction,
+            }
         })
         .collect()
 }
@@ -119,13 +126,13 @@ fn store_batch(
         extraction,
     } in items
     {
-        let reason = extraction.reason.clone();
+        let reason = extraction.as_ref().and_then(|x| x.reason.clone());
         let done = store::ingest(
             &tx,
             &raw,
             &hash,
             &source,
-            Some(extraction),
+            extraction,
             store::Limits {
                 raw_limit,
                 max_events: config.limits.max_events_per_message,
