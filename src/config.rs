@@ -69,7 +69,8 @@ pub struct Config {
     /// Registrar APIs polled on an interval (OpenSRS EVENT POLL, AutoDNS poll).
     #[serde(default, rename = "poll")]
     pub polls: Vec<PollConfig>,
-    /// The embedded HTTP server (push receivers).
+    /// The embedded HTTP server (push receivers, web console, event feed, metrics).
+    /// It runs when the config has an `[http]` table or any `[[push]]`.
     #[serde(default)]
     pub http: HttpConfig,
     /// Registrar push receivers on the HTTP server.
@@ -610,6 +611,19 @@ pub struct HttpConfig {
     /// Largest request body taken; bigger ones are answered 413. Default `1MiB`.
     #[serde(default = "default_max_body", deserialize_with = "de_size")]
     pub max_body: u64,
+    /// Environment variable holding the token for the console and the API (bearer token
+    /// for `/api/`, a login form for the console). Required unless `listen` is loopback.
+    pub token_env: Option<String>,
+    /// Command printing that token.
+    pub token_command: Option<String>,
+    /// True when the config file has an `[http]` table (the server then runs even
+    /// without `[[push]]`).
+    #[serde(skip_deserializing, default = "yes")]
+    pub present: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for HttpConfig {
@@ -617,6 +631,19 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: default_listen(),
             max_body: default_max_body(),
+            token_env: None,
+            token_command: None,
+            present: false,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The console and API token.
+    pub fn token(&self) -> Secret {
+        Secret {
+            password_env: self.token_env.clone(),
+            password_command: self.token_command.clone(),
         }
     }
 }
@@ -870,7 +897,7 @@ impl Config {
     /// `value`, when given), for errors about it; the file alone when no line does,
     /// and `what` when there is no config file.
     fn check_push(&self, path: &Path, src: &str) -> anyhow::Result<()> {
-        if self.pushes.is_empty() {
+        if self.pushes.is_empty() && !self.http.present {
             return Ok(());
         }
         let at = |key: &str, value: Option<&str>| self.position_in(path, src, key, value);
@@ -881,6 +908,13 @@ impl Config {
                 self.http.listen
             )
         })?;
+        if !listen.ip().is_loopback() && !self.http.token().is_set() {
+            anyhow::bail!(
+                "{}: [http] listen = {} is reachable from other hosts: set token_env or token_command in [http] (the console and API then ask for it)",
+                at("listen", None),
+                self.http.listen
+            );
+        }
         let mut paths: Vec<&str> = Vec::new();
         for p in &self.pushes {
             if !p.path.starts_with('/') || p.path.contains(['?', '#', ' ']) {

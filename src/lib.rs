@@ -27,3 +27,4 @@ pub mod tls;
 pub mod topics;
 pub mod trust;
 pub mod watch;
+pub mod web;

@@ -37,6 +37,8 @@ pub struct Shared {
     /// Rung after new events are committed, so deliveries start at once.
     pub deliver: Arc<Notify>,
     pub shutdown: watch::Receiver<bool>,
+    /// In-process figures for `/metrics` (latencies); kept across SIGHUP reloads.
+    pub live: Arc<crate::web::metrics::Live>,
 }
 
 impl Shared {
@@ -720,6 +722,7 @@ pub async fn run(
     outbox::release_stale_claims(Store::open(&db)?.conn())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let live: Arc<crate::web::metrics::Live> = Arc::default();
     loop {
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Shared {
@@ -728,6 +731,7 @@ pub async fn run(
             rules: Arc::new(rules.clone()),
             deliver: Arc::new(Notify::new()),
             shutdown: stop_rx,
+            live: Arc::clone(&live),
         };
         let mut tasks = spawn_all(&shared);
         let reloaded = loop {
@@ -799,8 +803,8 @@ fn spawn_all(shared: &Shared) -> tokio::task::JoinSet<()> {
     for p in &shared.config.polls {
         tasks.spawn(crate::channel::poll::task(shared.clone(), p.clone()));
     }
-    if !shared.config.pushes.is_empty() {
-        tasks.spawn(crate::channel::push::serve(shared.clone()));
+    if !shared.config.pushes.is_empty() || shared.config.http.present {
+        tasks.spawn(crate::web::serve(shared.clone()));
     }
     tasks.spawn(delivery_task(shared.clone()));
     tracing::info!(
@@ -826,6 +830,7 @@ pub async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result
         rules: Arc::new(rules),
         deliver: Arc::new(Notify::new()),
         shutdown: stop_rx,
+        live: Arc::default(),
     };
     let _lock = WatchLock::acquire(&shared.db)?;
     let db: Db = Arc::new(std::sync::Mutex::new(Store::open(&shared.db)?));

@@ -72,6 +72,16 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
             ],
         ));
     }
+    if config.http.present || !config.pushes.is_empty() {
+        api_secrets.push((
+            "[http] token".to_string(),
+            config.http.token(),
+            vec![
+                ("token_env", &config.http.token_env),
+                ("token_command", &config.http.token_command),
+            ],
+        ));
+    }
     for (what, s, keys) in api_secrets {
         if let Err(e) = s.resolve() {
             let at = keys
