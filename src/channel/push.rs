@@ -129,7 +129,7 @@ pub(crate) async fn handle(
         }
     };
     let raw = body.to_vec();
-    let id = crate::store::content_hash(&raw)[..16].to_string();
+    let id = crate::store::hash_hex(&crate::store::content_hash(&raw))[..16].to_string();
     let source = Source::Push {
         name: name.clone(),
         id,

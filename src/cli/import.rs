@@ -56,15 +56,39 @@ impl std::fmt::Display for Summary {
 /// A message ready for the writer: extracted unless the store already had its content.
 struct Prepared {
     incoming: Incoming,
-    hash: String,
+    hash: store::Hash,
     extraction: Option<Extraction>,
     consumed: u64,
 }
 
+/// Messages handed to the writer together, with the new ones' bytes compressed.
+struct Chunk {
+    items: Vec<Prepared>,
+    block: store::raw::Block,
+}
+
+impl Chunk {
+    fn pack(items: Vec<Prepared>, raw_limit: u64) -> Chunk {
+        let block = store::raw::Block::pack(
+            items
+                .iter()
+                .filter(|p| p.extraction.is_some())
+                .map(|p| p.incoming.raw.as_slice()),
+            raw_limit,
+        );
+        Chunk { items, block }
+    }
+}
+
+/// Content hashes read in this import, so a copy later in the input is not extracted
+/// again before its first copy is even committed. Bounded: past [`SEEN_MAX`] it is
+/// emptied and the database answers instead.
+const SEEN_MAX: usize = 1 << 18;
+
 /// Most bytes of messages in flight between reader and writer.
 const IN_FLIGHT_BYTES: usize = 32 << 20;
 /// A batch is committed after this many messages or this long, whichever comes first.
-const BATCH_MESSAGES: usize = 5_000;
+const BATCH_MESSAGES: usize = 20_000;
 const BATCH_TIME: Duration = Duration::from_secs(1);
 /// Messages handed from reader to writer at a time: this many, or fewer when they
 /// hold [`CHUNK_BYTES`] already (large messages go over sooner, keeping both busy).
@@ -79,6 +103,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         .map(|p| Input::recognise(p))
         .collect::<std::io::Result<Vec<_>>>()?;
     let mut store = Store::open(&ctx.db_path())?;
+    let checkpoints = store::Checkpointer::start(&store)?;
+    store.bulk()?;
     let mut react = ctx.reactor(&store)?;
     let limits = store::Limits {
         raw_limit: ctx.config.store.raw_limit,
@@ -89,11 +115,19 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let progress = progress_bar(total);
 
     let budget = Arc::new((Mutex::new(0usize), Condvar::new()));
-    let (tx, rx) = sync_channel::<Vec<Prepared>>(16);
+    let (tx, rx) = sync_channel::<Chunk>(16);
     let db_path = store.path().to_path_buf();
     let reader_budget = Arc::clone(&budget);
+    let raw_limit = limits.raw_limit;
+    // An empty database knows no content: the reader then asks it nothing (a second
+    // connection's lookups contend with the writer for SQLite's shared page cache).
+    let mut ask_db: bool =
+        store
+            .conn()
+            .query_row("SELECT EXISTS (SELECT 1 FROM messages)", [], |r| r.get(0))?;
     let reader = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
         let conn = Store::open_reader(&db_path)?;
+        let mut seen: std::collections::HashSet<store::Hash> = std::collections::HashSet::new();
         let mut failures = Vec::new();
         let mut base = 0u64;
         // Messages go over in chunks: one hand-over per message costs more than the work.
@@ -106,12 +140,22 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                 &mut |incoming, consumed| {
                     last = consumed;
                     let crate::pipeline::Hashed { hash, extraction } =
-                        crate::pipeline::read(&incoming.raw, crate::pipeline::known_in(&conn));
+                        crate::pipeline::read(&incoming.raw, |h| {
+                            seen.contains(h)
+                                || (ask_db && store::is_known(&conn, h).unwrap_or(false))
+                        });
+                    if seen.len() >= SEEN_MAX {
+                        seen.clear();
+                        ask_db = true;
+                    }
+                    seen.insert(hash);
                     // Never wait for budget while holding messages the writer has not
                     // been given: only the writer releases budget, so hand them over first.
                     if !try_acquire(&reader_budget, incoming.raw.len()) {
                         if !chunk.is_empty() {
-                            open = tx.send(std::mem::take(&mut chunk)).is_ok();
+                            open = tx
+                                .send(Chunk::pack(std::mem::take(&mut chunk), raw_limit))
+                                .is_ok();
                             chunk_bytes = 0;
                             if !open {
                                 return false;
@@ -127,7 +171,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                         consumed: base + consumed,
                     });
                     if chunk.len() >= CHUNK || chunk_bytes >= CHUNK_BYTES {
-                        open = tx.send(std::mem::take(&mut chunk)).is_ok();
+                        open = tx
+                            .send(Chunk::pack(std::mem::take(&mut chunk), raw_limit))
+                            .is_ok();
                         chunk_bytes = 0;
                     }
                     open
@@ -140,7 +186,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             }
         }
         if !chunk.is_empty() {
-            let _ = tx.send(chunk);
+            let _ = tx.send(Chunk::pack(chunk, raw_limit));
         }
         Ok(failures)
     });
@@ -149,14 +195,22 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let mut batch = store.conn_mut().transaction()?;
     let mut in_batch = 0usize;
     let mut batch_started = Instant::now();
-    for chunk in rx {
+    for Chunk { items, mut block } in rx {
         let mut chunk_bytes = 0;
-        for prepared in chunk {
+        let mut part = 0;
+        for prepared in items {
             chunk_bytes += prepared.incoming.raw.len();
+            let raw_at = prepared.extraction.is_some().then(|| {
+                part += 1;
+                part - 1
+            });
             let done = store::ingest(
                 &batch,
-                &prepared.incoming.raw,
-                &prepared.hash,
+                store::Raw {
+                    bytes: &prepared.incoming.raw,
+                    hash: &prepared.hash,
+                    at: raw_at.map(|i| (&mut block, i)),
+                },
                 &prepared.incoming.source,
                 prepared.extraction,
                 limits,
@@ -174,6 +228,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         release(&budget, chunk_bytes);
         if in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME {
             batch.commit()?;
+            checkpoints.poke();
             batch = store.conn_mut().transaction()?;
             in_batch = 0;
             batch_started = Instant::now();
@@ -183,6 +238,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let failures = reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread failed"))??;
+    drop(checkpoints);
+    store.sync()?;
     if let Some(p) = progress {
         p.finish_and_clear();
     }

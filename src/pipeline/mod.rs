@@ -19,13 +19,13 @@ use crate::store::{self, Store};
 /// that takes long to read never holds back the others.
 #[derive(Debug)]
 pub struct Hashed {
-    pub hash: String,
+    pub hash: store::Hash,
     /// None when the store already has this content (it is not read again).
     pub extraction: Option<Extraction>,
 }
 
 /// Hashes `raw` and, unless `known` says the store has that content, extracts it.
-pub fn read(raw: &[u8], known: impl Fn(&str) -> bool) -> Hashed {
+pub fn read(raw: &[u8], known: impl Fn(&store::Hash) -> bool) -> Hashed {
     let hash = store::content_hash(raw);
     Hashed {
         extraction: (!known(&hash)).then(|| extract::extract(raw)),
@@ -34,7 +34,7 @@ pub fn read(raw: &[u8], known: impl Fn(&str) -> bool) -> Hashed {
 }
 
 /// `known` for [`read`] and [`prepare`]: an indexed lookup on `conn` (a reader will do).
-pub fn known_in(conn: &rusqlite::Connection) -> impl Fn(&str) -> bool + '_ {
+pub fn known_in(conn: &rusqlite::Connection) -> impl Fn(&store::Hash) -> bool + '_ {
     move |hash| store::is_known(conn, hash).unwrap_or(false)
 }
 
@@ -73,14 +73,17 @@ pub struct Batch {
 pub struct Prepared {
     pub source: Source,
     pub raw: Vec<u8>,
-    pub hash: String,
+    pub hash: store::Hash,
     /// None for content the store already has.
     pub extraction: Option<Extraction>,
 }
 
 /// Reads every message of a batch (see [`read`]) before the write lock is taken: a slow
 /// or hostile message costs its own source's time, never another's write lock.
-pub fn prepare(items: Vec<(Source, Vec<u8>)>, known: impl Fn(&str) -> bool) -> Vec<Prepared> {
+pub fn prepare(
+    items: Vec<(Source, Vec<u8>)>,
+    known: impl Fn(&store::Hash) -> bool,
+) -> Vec<Prepared> {
     items
         .into_iter()
         .map(|(source, raw)| {
@@ -116,6 +119,15 @@ fn store_batch(
     cursor: Option<(&str, &str, Cursor)>,
 ) -> store::Result<Batch> {
     let raw_limit = config.store.raw_limit;
+    // The new messages' bytes, compressed together before the write lock is taken.
+    let mut block = store::raw::Block::pack(
+        items
+            .iter()
+            .filter(|p| p.extraction.is_some())
+            .map(|p| p.raw.as_slice()),
+        raw_limit,
+    );
+    let mut part = 0;
     let tx = store.conn_mut().transaction()?;
     let mut b = Batch::default();
     let n = items.len() as u64;
@@ -127,10 +139,17 @@ fn store_batch(
     } in items
     {
         let reason = extraction.as_ref().and_then(|x| x.reason.clone());
+        let raw_at = extraction.is_some().then(|| {
+            part += 1;
+            part - 1
+        });
         let done = store::ingest(
             &tx,
-            &raw,
-            &hash,
+            store::Raw {
+                bytes: &raw,
+                hash: &hash,
+                at: raw_at.map(|i| (&mut block, i)),
+            },
             &source,
             extraction,
             store::Limits {

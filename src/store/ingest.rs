@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::Result;
+use super::raw::Block;
 use crate::clock;
 use crate::event::Event;
 use crate::extract::{Extraction, canonical::to_hex};
@@ -41,14 +42,22 @@ pub struct NewEvent<'a> {
     pub event: &'a Event,
 }
 
-/// SHA-256 of the raw bytes, lowercase hex.
-pub fn content_hash(raw: &[u8]) -> String {
-    to_hex(&Sha256::digest(raw))
+/// A message's content hash: SHA-256 of its raw bytes (stored as this 32-byte blob).
+pub type Hash = [u8; 32];
+
+/// SHA-256 of the raw bytes.
+pub fn content_hash(raw: &[u8]) -> Hash {
+    Sha256::digest(raw).into()
+}
+
+/// The hash in lowercase hex, for people.
+pub fn hash_hex(hash: &Hash) -> String {
+    to_hex(hash)
 }
 
 /// True when a message with this content is already stored (a cheap indexed lookup,
 /// done before extraction so known messages are never extracted again).
-pub fn is_known(conn: &Connection, hash: &str) -> Result<bool> {
+pub fn is_known(conn: &Connection, hash: &Hash) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM messages WHERE content_hash = ?1")?
         .exists([hash])?)
@@ -69,19 +78,31 @@ pub struct Limits<'a> {
     pub trust: &'a TrustConfig,
 }
 
+/// A message's bytes as read, their hash, and where in a compressed block (built by the
+/// reader of a batch) they are to be kept; without one, a block of their own.
+pub struct Raw<'a> {
+    pub bytes: &'a [u8],
+    pub hash: &'a Hash,
+    pub at: Option<(&'a mut Block, usize)>,
+}
+
 /// Stores `raw` as found at `source`. `extraction` may be passed when the caller
 /// already ran the extractors (see [`prepare`]); it is ignored for known content.
 /// `on_new` is called for every event stored for the first time, inside the same
 /// transaction.
 pub fn ingest(
     tx: &Transaction<'_>,
-    raw: &[u8],
-    hash: &str,
+    message: Raw<'_>,
     source: &Source,
     extraction: Option<Extraction>,
     limits: Limits<'_>,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Ingested> {
+    let Raw {
+        bytes: raw,
+        hash,
+        at: raw_at,
+    } = message;
     let now = clock::now_stamp();
     // Content the caller already extracted was unknown a moment ago: try the insert
     // first and fall back when another copy got in since (the unique hash decides).
@@ -94,18 +115,35 @@ pub fn ingest(
             // The pipeline extracts before storing; content it found known cannot
             // have become unknown since (nothing is ever removed).
             return Err(super::StoreError::File(format!(
-                "internal error: message {hash} reached the store without being read"
+                "internal error: message {} reached the store without being read",
+                hash_hex(hash)
             )));
         }
     };
     let mut found = capped(found, limits.max_events);
     judge(&mut found, raw, limits.trust);
     let quarantined = found.events.is_empty();
+    let mut alone;
+    let (block, part) = match raw_at {
+        Some(at) => at,
+        None => {
+            alone = Block::pack([raw], limits.raw_limit);
+            (&mut alone, 0)
+        }
+    };
+    let kept = block.part(part).ok_or_else(|| {
+        super::StoreError::File(format!(
+            "internal error: message {} has no part {part} in its raw block",
+            hash_hex(hash)
+        ))
+    })?;
+    let block_row = block.row(tx)?;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO messages (content_hash, message_id, subject, sender, date, size, status,
-                                   reason, event_count, first_seen, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                                   reason, event_count, first_seen, last_seen,
+                                   raw_block, raw_start, raw_len, raw_complete)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (content_hash) DO NOTHING",
         )?
         .execute(params![
@@ -119,6 +157,10 @@ pub fn ingest(
             found.reason,
             found.events.len() as i64,
             now,
+            block_row,
+            kept.start,
+            kept.len,
+            kept.complete,
         ])?;
     if inserted == 0 {
         let (message, status) =
@@ -126,7 +168,6 @@ pub fn ingest(
         return seen_again(tx, message, &status, source, &now);
     }
     let message = tx.last_insert_rowid();
-    store_raw(tx, message, raw, limits.raw_limit)?;
     let source_row =
         add_source(tx, message, source, &now)?.expect("a new message has no sources yet");
     let mut report = Ingested {
@@ -265,7 +306,7 @@ fn too_many(count: usize, max_events: usize) -> String {
     )
 }
 
-fn known_message(tx: &Transaction<'_>, hash: &str) -> Result<Option<(i64, String)>> {
+fn known_message(tx: &Transaction<'_>, hash: &Hash) -> Result<Option<(i64, String)>> {
     Ok(tx
         .prepare_cached("SELECT id, status FROM messages WHERE content_hash = ?1")?
         .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -305,26 +346,6 @@ fn seen_again(
         }
     }
     Ok(report)
-}
-
-fn store_raw(tx: &Transaction<'_>, message: i64, raw: &[u8], limit: u64) -> Result<()> {
-    let (complete, kept) = if raw.len() as u64 <= limit {
-        (true, raw)
-    } else {
-        (false, header_section(raw))
-    };
-    tx.prepare_cached("INSERT INTO raw_messages (message, complete, raw) VALUES (?1, ?2, ?3)")?
-        .execute(params![message, complete, kept])?;
-    Ok(())
-}
-
-/// The header section: everything up to the first empty line.
-fn header_section(raw: &[u8]) -> &[u8] {
-    let end = memchr::memmem::find(raw, b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| memchr::memmem::find(raw, b"\n\n").map(|i| i + 2))
-        .unwrap_or(raw.len().min(64 << 10));
-    &raw[..end.min(1 << 20)]
 }
 
 /// Records `source` for `message`; the new row id, or None when already recorded.

@@ -7,6 +7,7 @@ pub mod cursors;
 mod ingest;
 pub mod outbox;
 pub mod query;
+pub mod raw;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use ingest::{
-    Ingested, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Reparsed, content_hash, ingest, is_known,
-    reparse,
+    Hash, Ingested, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Raw, Reparsed, content_hash,
+    hash_hex, ingest, is_known, reparse,
 };
 
 /// A store error: which file, what went wrong.
@@ -128,6 +129,7 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        global_setup();
         let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
         // An empty file or another program's database: say so rather than turn it into
         // a mailroom database.
@@ -150,6 +152,7 @@ impl Store {
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
         let open_err = |source| opening(path, source);
+        global_setup();
         let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         configure(&mut conn).map_err(open_err)?;
         let mut store = Store {
@@ -163,8 +166,27 @@ impl Store {
         Ok(store)
     }
 
+    /// Bulk loading (`import`): commits are not synced to disk one by one
+    /// (`synchronous = NORMAL`: after a machine crash the last batches may be gone, and
+    /// a rerun takes them again; a killed process loses nothing). [`Store::sync`] makes
+    /// everything committed durable at the end.
+    pub fn bulk(&mut self) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
+    /// Makes every committed transaction durable (the WAL synced and copied into the
+    /// database file) and goes back to a sync at each commit.
+    pub fn sync(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(())
+    }
+
     /// A second connection that only reads (for a reader thread beside the writer).
     pub fn open_reader(path: &Path) -> Result<Connection> {
+        global_setup();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -274,6 +296,20 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 /// How long a writer waits for another to finish before reporting the database busy.
 /// Every writer takes the lock up front (below), so waiting is always safe: a big
 /// `import` chunk or a `watch` batch beside it delays the other, never fails it.
+/// SQLite keeps allocation statistics under one process-wide mutex by default, taken on
+/// every allocation: with a reader and a writer connection in one process (import,
+/// watch) the two threads then queue on it. mailroom reads none of those statistics.
+fn global_setup() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: called once, before any connection is opened by this module (a later
+        // call after SQLite initialised itself only returns SQLITE_MISUSE, harmless).
+        unsafe {
+            rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
+        }
+    });
+}
+
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -292,10 +328,123 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     // A page cache large enough for the indexes of a big import (memory stays bounded).
     conn.pragma_update(None, "cache_size", -32_000)?;
-    // Checkpoint the WAL every ~64 MB rather than every 4 MB: hot index pages are then
-    // copied into the database file once per checkpoint instead of many times.
-    conn.pragma_update(None, "wal_autocheckpoint", 16_000)?;
+    // Where a `Checkpointer` runs (watch, import), commits never copy the WAL into the
+    // database themselves: that stalls the committing thread for hundreds of ms.
+    // Elsewhere checkpoint the WAL every ~64 MB rather than every 4 MB: hot index pages
+    // are then copied into the database file once per checkpoint instead of many times.
+    let auto = if checkpointer_running() { 0 } else { 16_000 };
+    conn.pragma_update(None, "wal_autocheckpoint", auto)?;
     Ok(())
+}
+
+static CHECKPOINTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn checkpointer_running() -> bool {
+    CHECKPOINTERS.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
+/// Copies the WAL into the database file on a thread of its own (PASSIVE checkpoints:
+/// they never block a writer or a reader), so no commit on the intake path waits for
+/// one. Stopped when dropped.
+pub struct Checkpointer {
+    state: std::sync::Arc<(std::sync::Mutex<CheckpointState>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct CheckpointState {
+    poked: bool,
+    stop: bool,
+}
+
+/// Checkpoints run after commits, at most one per `CHECKPOINT_GAP`, and at least every
+/// `CHECKPOINT_EVERY`.
+const CHECKPOINT_GAP: std::time::Duration = std::time::Duration::from_secs(1);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Checkpointer {
+    /// Starts checkpointing `store`'s database; `store` and every connection opened
+    /// from now on leave checkpoints to it.
+    pub fn start(store: &Store) -> Result<Checkpointer> {
+        let path = store.path();
+        store.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::default()).map_err(|source| {
+            StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(1))?;
+        CHECKPOINTERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let state = std::sync::Arc::new((
+            std::sync::Mutex::new(CheckpointState::default()),
+            std::sync::Condvar::new(),
+        ));
+        let theirs = std::sync::Arc::clone(&state);
+        let thread = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || checkpoint_loop(&conn, &theirs))
+            .map_err(|e| StoreError::File(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer {
+            state,
+            thread: Some(thread),
+        })
+    }
+
+    /// Says a commit happened (checked against the WAL size soon).
+    pub fn poke(&self) {
+        let (lock, cvar) = &*self.state;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).poked = true;
+        cvar.notify_one();
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        {
+            let (lock, cvar) = &*self.state;
+            lock.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+            cvar.notify_one();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        CHECKPOINTERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn checkpoint_loop(
+    conn: &Connection,
+    state: &(std::sync::Mutex<CheckpointState>, std::sync::Condvar),
+) {
+    let (lock, cvar) = state;
+    let mut last = std::time::Instant::now();
+    let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if s.stop {
+            return;
+        }
+        // At most one checkpoint a second after commits (each copies a hot page once,
+        // however many commits wrote it since the last), and one every few seconds.
+        let since = last.elapsed();
+        let due = if s.poked {
+            CHECKPOINT_GAP.saturating_sub(since)
+        } else {
+            CHECKPOINT_EVERY.saturating_sub(since)
+        };
+        if !due.is_zero() {
+            s = cvar
+                .wait_timeout(s, due)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            continue;
+        }
+        s.poked = false;
+        drop(s);
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        last = std::time::Instant::now();
+        s = lock.lock().unwrap_or_else(|e| e.into_inner());
+    }
 }
 
 #[cfg(test)]
@@ -316,6 +465,41 @@ mod tests {
         drop(s);
         let s = Store::open(&path).unwrap();
         assert_eq!(s.version().unwrap(), schema::MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_version_6_file_keeps_its_messages_known_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        {
+            // A file as schema 6 left it: hex hashes, raw bytes in raw_messages.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (6);")
+                .unwrap();
+            for sql in &schema::MIGRATIONS[..6] {
+                conn.execute_batch(sql).unwrap();
+            }
+            let raw = b"Subject: old\r\n\r\nbody".as_slice();
+            conn.execute(
+                "INSERT INTO messages (id, content_hash, size, status, first_seen, last_seen)
+                 VALUES (1, ?1, ?2, 'quarantined', 'x', 'x')",
+                rusqlite::params![crate::store::hash_hex(&content_hash(raw)), raw.len()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO raw_messages (message, complete, raw) VALUES (1, 1, ?1)",
+                [raw],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.version().unwrap(), schema::MIGRATIONS.len() as i64);
+        let raw = b"Subject: old\r\n\r\nbody".as_slice();
+        assert!(is_known(s.conn(), &content_hash(raw)).unwrap());
+        assert_eq!(
+            query::raw_message(s.conn(), 1).unwrap(),
+            Some((raw.to_vec(), true))
+        );
     }
 
     #[test]

@@ -336,11 +336,5 @@ pub fn quarantined(conn: &Connection) -> Result<Vec<Quarantined>> {
 
 /// The raw bytes kept for a message, and whether they are the whole message.
 pub fn raw_message(conn: &Connection, message: i64) -> Result<Option<(Vec<u8>, bool)>> {
-    Ok(conn
-        .query_row(
-            "SELECT raw, complete FROM raw_messages WHERE message = ?1",
-            [message],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
+    super::raw::read(conn, message)
 }

@@ -163,4 +163,18 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX event_conflicts_event ON event_conflicts (event);
     "#,
+    // 7: content hashes as 32-byte blobs (half the size of hex, in the table and its
+    // unique index); raw messages compressed in blocks kept out of the hot tables (see
+    // store/raw.rs; rows stored before stay in raw_messages).
+    r#"
+    UPDATE messages SET content_hash = unhex(content_hash) WHERE typeof(content_hash) = 'text';
+    CREATE TABLE raw_blocks (
+        id    INTEGER PRIMARY KEY,
+        data  BLOB NOT NULL                     -- one zstd frame: raw messages end to end
+    );
+    ALTER TABLE messages ADD COLUMN raw_block INTEGER REFERENCES raw_blocks (id);
+    ALTER TABLE messages ADD COLUMN raw_start INTEGER;   -- offset in the block's content
+    ALTER TABLE messages ADD COLUMN raw_len INTEGER;
+    ALTER TABLE messages ADD COLUMN raw_complete INTEGER; -- 1 whole message, 0 headers only
+    "#,
 ];
