@@ -7,6 +7,7 @@ pub mod cursors;
 mod ingest;
 pub mod outbox;
 pub mod query;
+pub mod views;
 mod schema;
 
 use std::path::{Path, PathBuf};
