@@ -442,3 +442,16 @@ pub fn digest_names(conn: &Connection) -> Result<Vec<String>> {
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// The topics and statuses stored events have, for the filter form's suggestions.
+pub fn vocabulary(conn: &Connection) -> Result<(Vec<String>, Vec<String>)> {
+    let list = |sql: &str| -> Result<Vec<String>> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    Ok((
+        list("SELECT DISTINCT topic FROM events ORDER BY 1 LIMIT 500")?,
+        list("SELECT DISTINCT status FROM events WHERE status IS NOT NULL ORDER BY 1 LIMIT 500")?,
+    ))
+}
