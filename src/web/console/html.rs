@@ -165,7 +165,7 @@ a{color:var(--accent)}
 .state{font-weight:600}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
-th{font-weight:600;color:var(--muted);font-size:.85rem}
+th{font-weight:600;color:var(--muted);font-size:.85rem;white-space:nowrap;overflow-wrap:normal}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--box);padding:.6rem .8rem;border-radius:4px;font-size:.85rem;max-height:40rem;overflow:auto}
 dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
 dl.fields dt{color:var(--muted)}dl.fields dd{margin:0;overflow-wrap:anywhere}
