@@ -193,9 +193,13 @@ impl Env {
     fn request(&self, method: &str, target: &str, extra: &str, body: &str) -> Reply {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let host = if extra.starts_with("Host:") {
+            String::new()
+        } else {
+            format!("Host: 127.0.0.1:{}\r\n", self.port)
+        };
         let head = format!(
-            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n{}\r\n",
-            self.port,
+            "{method} {target} HTTP/1.1\r\n{host}{extra}Content-Length: {}\r\nConnection: close\r\n{}\r\n",
             body.len(),
             if body.is_empty() {
                 ""
@@ -252,11 +256,13 @@ fn listed(page: &str) -> i64 {
         .unwrap_or_else(|| panic!("no count in {line}"))
 }
 
-/// The samples the console is browsed with: every bundled sample (over 100 events,
-/// so three pages and more) and the malformed ones (quarantine).
+/// The samples the console is browsed with: every bundled sample (well over 100
+/// events, so several pages) and the malformed ones (quarantine).
 fn corpus() -> Vec<PathBuf> {
     let mut files = emls(&samples());
-    files.extend(emls(&samples().join("malformed")));
+    for sub in ["extra", "field", "malformed"] {
+        files.extend(emls(&samples().join(sub)));
+    }
     files
 }
 
@@ -326,7 +332,7 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
             "&lt;img src=x onerror=\\\"document.title='pwned'\\\"&gt;".into(),
             "id=\"payload\"".into(), "id=\"headers\"".into(), "Seen at".into(), "maildir".into(),
             format!("href=\"/messages/{message}.eml\""),
-            "No rule asked for anything".into(),
+            "new domains".into(),
         ]),
         ("event-failed-job", format!("/events/{failed_job}"), "job.result", vec![
             "failed jobs hook".into(), "dead".into(), "Retry now".into(),
@@ -334,7 +340,9 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
         ("message-hostile", format!("/messages/{message}"), "Message #", vec![
             "Subject: Event notification: DOMAIN: CREATED: &lt;script&gt;".into(),
         ]),
-        ("quarantine", "/quarantine".into(), "Quarantine", vec!["Reparse".into(), "json-not-a-notification".into()]),
+        ("quarantine", "/quarantine".into(), "Quarantine", vec![
+            "Reparse every quarantined message".into(), "gave no event".into(), "maildir:".into(),
+        ]),
         ("outbox", "/outbox?state=dead".into(), "Outbox", vec!["failed jobs hook".into(), "Retry now".into()]),
         ("sources", "/sources".into(), "Sources", vec!["inbox".into(), "local folder".into()]),
         ("digests", "/digests".into(), "Digests", vec!["daily".into(), "daily at 08:00 UTC".into()]),
@@ -347,7 +355,8 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
             s.spawn(move || {
                 for (name, path, title, texts) in chunk {
                     let url = env.url(path);
-                    let dom = browser::dom(&url);
+                    let narrow = out.join(format!("{name}-375.png"));
+                    let dom = browser::dom_and_screenshot(&url, &narrow, 375, 1400);
                     assert!(
                         dom.contains(&format!("<title>{title}")),
                         "{path}: title {title:?} not in\n{dom}"
@@ -360,7 +369,6 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
                     for t in texts {
                         assert!(dom.contains(t.as_str()), "{path}: {t:?} not in\n{dom}");
                     }
-                    browser::screenshot(&url, &out.join(format!("{name}-375.png")), 375, 1400);
                     browser::screenshot(&url, &out.join(format!("{name}-1280.png")), 1280, 1000);
                 }
             });
@@ -600,10 +608,10 @@ fn serve_shows_a_database_filled_by_import() {
     args.extend(files.iter().map(String::as_str));
     let import = env.cmd(&args).output().unwrap();
     assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    // Sends the digest (and tries what else is due: the webhooks fail, the port is closed).
     let send = env.cmd(&["digest", "daily", "--send"]).output().unwrap();
-    assert!(send.status.success(), "{}", String::from_utf8_lossy(&send.stderr));
-    let in_run = env.count("SELECT events FROM digest_runs");
-    assert!(in_run > 0);
+    let in_run = env.count("SELECT COALESCE(MAX(events), 0) FROM digest_runs");
+    assert!(in_run > 0, "no digest run: {}", String::from_utf8_lossy(&send.stderr));
     let queued = env.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
     assert!(queued > 0, "import queued nothing");
     let child = env.spawn("serve");

@@ -82,18 +82,31 @@ pub fn output_dir(suite: &str) -> PathBuf {
 
 /// A screenshot of `url` at `width` × `height` into `path` (PNG).
 pub fn screenshot(url: &str, path: &Path, width: u32, height: u32) {
+    shoot(url, path, width, height, false);
+}
+
+/// The DOM after load (as [`dom`]) and a screenshot, from one run of Chromium.
+pub fn dom_and_screenshot(url: &str, path: &Path, width: u32, height: u32) -> String {
+    let out = shoot(url, path, width, height, true);
+    assert!(out.contains("<html"), "chromium gave no DOM for {url}: {out:?}");
+    out
+}
+
+fn shoot(url: &str, path: &Path, width: u32, height: u32, dom: bool) -> String {
     let _ = std::fs::remove_file(path);
-    run(
-        &[
-            format!("--screenshot={}", path.display()),
-            format!("--window-size={width},{height}"),
-        ],
-        url,
-    );
+    let mut args = vec![
+        format!("--screenshot={}", path.display()),
+        format!("--window-size={width},{height}"),
+    ];
+    if dom {
+        args.push("--dump-dom".into());
+    }
+    let out = run(&args, url);
     let png = std::fs::read(path).unwrap_or_default();
     assert!(
         png.starts_with(b"\x89PNG"),
         "no screenshot of {url} at {}",
         path.display()
     );
+    out
 }
