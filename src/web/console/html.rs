@@ -92,7 +92,7 @@ pub fn state(s: &str) -> String {
 /// A table of already-rendered cells; on a narrow screen each row becomes a card, each
 /// cell labelled with its column.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = String::from("<table class=\"list\"><thead><tr>");
+    let mut out = String::from("<div class=\"scroll\"><table class=\"list\"><thead><tr>");
     for h in headers {
         let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
     }
@@ -104,7 +104,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
     out
 }
 
@@ -157,20 +157,21 @@ header .brand{font-weight:700;color:var(--fg);text-decoration:none}
 nav{display:flex;flex-wrap:wrap;gap:.3rem 1rem}
 nav a[aria-current=page]{font-weight:700;color:var(--fg)}
 main{max-width:76rem;margin:0 auto;padding:1rem}
-h1{font-size:1.4rem;margin:.2rem 0 .8rem}
+h1{font-size:1.4rem;margin:.2rem 0 .8rem;overflow-wrap:anywhere}
 h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
 a{color:var(--accent)}
 .muted{color:var(--muted)}
 .state.bad,.bad{color:var(--bad)}.state.good{color:var(--good)}.state.warn{color:var(--warn)}
 .state{font-weight:600}
 table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
+.scroll{overflow-x:auto}
 th{font-weight:600;color:var(--muted);font-size:.85rem;white-space:nowrap;overflow-wrap:normal}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--box);padding:.6rem .8rem;border-radius:4px;font-size:.85rem;max-height:40rem;overflow:auto}
 dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
 dl.fields dt{color:var(--muted)}dl.fields dd{margin:0;overflow-wrap:anywhere}
 form.inline{display:inline}
-button{font:inherit;padding:.25rem .7rem;border:1px solid var(--line);border-radius:4px;background:var(--box);color:var(--fg);cursor:pointer}
+button{white-space:nowrap;font:inherit;padding:.25rem .7rem;border:1px solid var(--line);border-radius:4px;background:var(--box);color:var(--fg);cursor:pointer}
 form.filters{display:grid;grid-template-columns:repeat(auto-fill,minmax(10rem,1fr));gap:.5rem;align-items:end;margin-bottom:1rem}
 form.filters label{display:flex;flex-direction:column;font-size:.85rem;color:var(--muted)}
 input,select{font:inherit;padding:.25rem .4rem;border:1px solid var(--line);border-radius:4px;background:var(--bg);color:var(--fg);max-width:100%}
