@@ -71,7 +71,6 @@ impl Reply {
 struct Env {
     dir: tempfile::TempDir,
     port: u16,
-
 }
 
 impl Env {
@@ -313,39 +312,91 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
         HOSTILE_DOMAIN.replace('\'', "''")
     ));
     let message: i64 = env.count(&format!("SELECT message FROM events WHERE id = {hostile}"));
-    let failed_job: i64 = env.count(
-        "SELECT MIN(id) FROM events WHERE topic = 'job.result' AND status = 'error'",
-    );
+    let failed_job: i64 =
+        env.count("SELECT MIN(id) FROM events WHERE topic = 'job.result' AND status = 'error'");
     // (name, path, title, texts the page must show)
     let pages: Vec<(&str, String, &str, Vec<String>)> = vec![
-        ("attention", "/".into(), "Needs attention", vec![
-            "Failed jobs".into(), "Transfers out pending".into(), "Expiring and deleted domains".into(),
-            "Zone checks failing".into(), "Deliveries given up".into(), "Quarantined mail".into(),
-            format!("href=\"/events/{failed_job}\""),
-        ]),
-        ("events", "/events".into(), "Events", vec!["name=\"registrar\"".into(), "rel=\"next\"".into()]),
-        ("events-created", "/events?topic=domain.created".into(), "Events", vec![
-            "x&lt;script&gt;document.title='pwned'&lt;/script&gt;.com".into(),
-        ]),
-        ("event-hostile", format!("/events/{hostile}"), "domain.created x", vec![
-            "x&lt;script&gt;document.title='pwned'&lt;/script&gt;.com".into(),
-            "&lt;img src=x onerror=\\\"document.title='pwned'\\\"&gt;".into(),
-            "id=\"payload\"".into(), "id=\"headers\"".into(), "Seen at".into(), "maildir".into(),
-            format!("href=\"/messages/{message}.eml\""),
-            "new domains".into(),
-        ]),
-        ("event-failed-job", format!("/events/{failed_job}"), "job.result", vec![
-            "failed jobs hook".into(), "dead".into(), "Retry now".into(),
-        ]),
-        ("message-hostile", format!("/messages/{message}"), "Message #", vec![
-            "Subject: Event notification: DOMAIN: CREATED: &lt;script&gt;".into(),
-        ]),
-        ("quarantine", "/quarantine".into(), "Quarantine", vec![
-            "Reparse every quarantined message".into(), "gave no event".into(), "maildir:".into(),
-        ]),
-        ("outbox", "/outbox?state=dead".into(), "Outbox", vec!["failed jobs hook".into(), "Retry now".into()]),
-        ("sources", "/sources".into(), "Sources", vec!["inbox".into(), "local folder".into()]),
-        ("digests", "/digests".into(), "Digests", vec!["daily".into(), "daily at 08:00 UTC".into()]),
+        (
+            "attention",
+            "/".into(),
+            "Needs attention",
+            vec![
+                "Failed jobs".into(),
+                "Transfers out pending".into(),
+                "Expiring and deleted domains".into(),
+                "Zone checks failing".into(),
+                "Deliveries given up".into(),
+                "Quarantined mail".into(),
+                format!("href=\"/events/{failed_job}\""),
+            ],
+        ),
+        (
+            "events",
+            "/events".into(),
+            "Events",
+            vec!["name=\"registrar\"".into(), "rel=\"next\"".into()],
+        ),
+        (
+            "events-created",
+            "/events?topic=domain.created".into(),
+            "Events",
+            vec!["x&lt;script&gt;document.title='pwned'&lt;/script&gt;.com".into()],
+        ),
+        (
+            "event-hostile",
+            format!("/events/{hostile}"),
+            "domain.created x",
+            vec![
+                "x&lt;script&gt;document.title='pwned'&lt;/script&gt;.com".into(),
+                "&lt;img src=x onerror=\\\"document.title='pwned'\\\"&gt;".into(),
+                "id=\"payload\"".into(),
+                "id=\"headers\"".into(),
+                "Seen at".into(),
+                "maildir".into(),
+                format!("href=\"/messages/{message}.eml\""),
+                "new domains".into(),
+            ],
+        ),
+        (
+            "event-failed-job",
+            format!("/events/{failed_job}"),
+            "job.result",
+            vec!["failed jobs hook".into(), "dead".into(), "Retry now".into()],
+        ),
+        (
+            "message-hostile",
+            format!("/messages/{message}"),
+            "Message #",
+            vec!["Subject: Event notification: DOMAIN: CREATED: &lt;script&gt;".into()],
+        ),
+        (
+            "quarantine",
+            "/quarantine".into(),
+            "Quarantine",
+            vec![
+                "Reparse every quarantined message".into(),
+                "gave no event".into(),
+                "maildir:".into(),
+            ],
+        ),
+        (
+            "outbox",
+            "/outbox?state=dead".into(),
+            "Outbox",
+            vec!["failed jobs hook".into(), "Retry now".into()],
+        ),
+        (
+            "sources",
+            "/sources".into(),
+            "Sources",
+            vec!["inbox".into(), "local folder".into()],
+        ),
+        (
+            "digests",
+            "/digests".into(),
+            "Digests",
+            vec!["daily".into(), "daily at 08:00 UTC".into()],
+        ),
     ];
     let out = browser::output_dir("console");
     std::thread::scope(|s| {
@@ -361,11 +412,26 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
                         dom.contains(&format!("<title>{title}")),
                         "{path}: title {title:?} not in\n{dom}"
                     );
-                    assert!(!dom.contains("pwned</title>"), "{path}: a payload script ran");
-                    assert!(!dom.contains("<script"), "{path}: a script element in the DOM");
-                    assert!(!dom.contains("<img"), "{path}: an injected element in the DOM");
-                    assert!(!dom.contains("<b>bold"), "{path}: payload markup became markup");
-                    assert!(dom.contains("<nav aria-label=\"main\">"), "{path}: no navigation");
+                    assert!(
+                        !dom.contains("pwned</title>"),
+                        "{path}: a payload script ran"
+                    );
+                    assert!(
+                        !dom.contains("<script"),
+                        "{path}: a script element in the DOM"
+                    );
+                    assert!(
+                        !dom.contains("<img"),
+                        "{path}: an injected element in the DOM"
+                    );
+                    assert!(
+                        !dom.contains("<b>bold"),
+                        "{path}: payload markup became markup"
+                    );
+                    assert!(
+                        dom.contains("<nav aria-label=\"main\">"),
+                        "{path}: no navigation"
+                    );
                     for t in texts {
                         assert!(dom.contains(t.as_str()), "{path}: {t:?} not in\n{dom}");
                     }
@@ -378,9 +444,18 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
     let r = env.get(&format!("/events/{hostile}"));
     assert_eq!(r.status, 200);
     let csp = r.header("content-security-policy").unwrap();
-    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
-    assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
-    assert!(r.text().contains("x&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;.com"));
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert!(
+        r.text()
+            .contains("x&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;.com")
+    );
     assert!(!r.text().contains("<script"));
     stop(child);
 }
@@ -395,16 +470,28 @@ fn filters_and_paging_narrow_the_list_and_an_event_shows_everything() {
     for (query, sql) in [
         ("registrar=gandi", "registrar = 'gandi'"),
         ("topic=transfer", "topic LIKE 'transfer.%'"),
-        ("topic=transfer.out&status=pending", "topic = 'transfer.out' AND status = 'pending'"),
+        (
+            "topic=transfer.out&status=pending",
+            "topic = 'transfer.out' AND status = 'pending'",
+        ),
         ("domain=.fr", "domain LIKE '%.fr'"),
         ("domain=example.com", "domain = 'example.com'"),
-        ("since=2026-11-01T00%3A00%3A00Z", "COALESCE(occurred_at, first_seen) >= '2026-11-01T00:00:00'"),
-        ("registrar=opensrs&topic=domain", "registrar = 'opensrs' AND topic LIKE 'domain.%'"),
+        (
+            "since=2026-11-01T00%3A00%3A00Z",
+            "COALESCE(occurred_at, first_seen) >= '2026-11-01T00:00:00'",
+        ),
+        (
+            "registrar=opensrs&topic=domain",
+            "registrar = 'opensrs' AND topic LIKE 'domain.%'",
+        ),
     ] {
         let want = env.count(&format!("SELECT COUNT(*) FROM events WHERE {sql}"));
         let got = listed(&env.get(&format!("/events?{query}")).text());
         assert_eq!(got, want, "/events?{query}");
-        assert!(got < all && got > 0, "/events?{query} does not narrow: {got} of {all}");
+        assert!(
+            got < all && got > 0,
+            "/events?{query} does not narrow: {got} of {all}"
+        );
     }
     let bad = env.get("/events?since=last+tuesday").text();
     assert!(bad.contains("since: last tuesday is not a date"), "{bad}");
@@ -415,22 +502,30 @@ fn filters_and_paging_narrow_the_list_and_an_event_shows_everything() {
             .collect()
     };
     let p1 = env.get("/events?registrar=autodns").text();
-    assert!(p1.contains("href=\"/events?registrar=autodns&amp;page=2\""), "{p1}");
+    assert!(
+        p1.contains("href=\"/events?registrar=autodns&amp;page=2\""),
+        "{p1}"
+    );
     let p2 = env.get("/events?registrar=autodns&page=2").text();
     assert!(p2.contains("rel=\"prev\""));
     let (a, b) = (first_ids(&p1), first_ids(&p2));
     assert!(!a.is_empty() && !b.is_empty());
     assert!(a.iter().all(|id| !b.contains(id)), "pages overlap");
     let pages = (listed(&p1) as f64 / 50.0).ceil() as i64;
-    let last = env.get(&format!("/events?registrar=autodns&page={pages}")).text();
+    let last = env
+        .get(&format!("/events?registrar=autodns&page={pages}"))
+        .text();
     assert!(!last.contains("rel=\"next\""));
     // One event: every field, the payload, where it was seen, its actions, the headers.
-    let id = env.count("SELECT MIN(id) FROM events WHERE topic = 'job.result' AND status = 'error'");
+    let id =
+        env.count("SELECT MIN(id) FROM events WHERE topic = 'job.result' AND status = 'error'");
     let (event_id, message): (String, i64) = env
         .db()
-        .query_row(&format!("SELECT event_id, message FROM events WHERE id = {id}"), [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            &format!("SELECT event_id, message FROM events WHERE id = {id}"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     let detail = env.get(&format!("/events/{id}")).text();
     for want in [
@@ -449,13 +544,25 @@ fn filters_and_paging_narrow_the_list_and_an_event_shows_everything() {
     // The raw message, byte for byte, as an attachment.
     let raw = env.get(&format!("/messages/{message}.eml"));
     assert_eq!(raw.status, 200);
-    assert!(raw.header("content-disposition").unwrap().starts_with("attachment"));
+    assert!(
+        raw.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
     let kept: Vec<u8> = env
         .db()
-        .query_row(&format!("SELECT raw FROM raw_messages WHERE message = {message}"), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT raw FROM raw_messages WHERE message = {message}"),
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(raw.body, kept);
-    assert!(corpus().iter().any(|f| std::fs::read(f).unwrap() == raw.body));
+    assert!(
+        corpus()
+            .iter()
+            .any(|f| std::fs::read(f).unwrap() == raw.body)
+    );
     assert_eq!(env.get("/events/999999").status, 404);
     assert_eq!(env.get("/nowhere").status, 404);
     // Without a token only loopback names are answered (DNS rebinding).
@@ -476,19 +583,40 @@ fn retry_and_reparse_take_a_post_with_the_csrf_token() {
     assert_eq!(env.get(&retry).status, 403);
     assert_eq!(env.post(&retry, "", "back=%2Foutbox").status, 403);
     assert_eq!(env.post(&retry, "", "csrf=0000&back=%2Foutbox").status, 403);
-    let foreign = env.post(&retry, "Origin: http://evil.example\r\n", &format!("csrf={token}"));
+    let foreign = env.post(
+        &retry,
+        "Origin: http://evil.example\r\n",
+        &format!("csrf={token}"),
+    );
     assert_eq!(foreign.status, 403);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(attempts(&env), before, "a refused retry changed the item");
-    assert_eq!(env.count(&format!("SELECT COUNT(*) FROM outbox WHERE id = {dead} AND state = 'dead'")), 1);
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE id = {dead} AND state = 'dead'"
+        )),
+        1
+    );
     // Accepted: requeued, tried again at once (and given up again: the port is closed).
     let same_origin = format!("Origin: http://127.0.0.1:{}\r\n", env.port);
-    let r = env.post(&retry, &same_origin, &format!("csrf={token}&back=%2Foutbox"));
+    let r = env.post(
+        &retry,
+        &same_origin,
+        &format!("csrf={token}&back=%2Foutbox"),
+    );
     assert_eq!(r.status, 303, "{}", r.head);
     let to = r.header("location").unwrap();
     assert_eq!(to, format!("/outbox?done=retried&id={dead}"));
-    env.wait_for(&format!("SELECT attempts - {before} FROM outbox WHERE id = {dead}"), 1, "retried");
-    assert!(env.get(&to).text().contains(&format!("Delivery #{dead} is queued again")));
+    env.wait_for(
+        &format!("SELECT attempts - {before} FROM outbox WHERE id = {dead}"),
+        1,
+        "retried",
+    );
+    assert!(
+        env.get(&to)
+            .text()
+            .contains(&format!("Delivery #{dead} is queued again"))
+    );
     // Reparse: a quarantined message that the extractors read now (held back by hand).
     let raw = std::fs::read_to_string(samples().join("opensrs-domain-created.eml"))
         .unwrap()
@@ -509,7 +637,11 @@ fn retry_and_reparse_take_a_post_with_the_csrf_token() {
     )
     .unwrap();
     let held = db.last_insert_rowid();
-    db.execute("INSERT INTO raw_messages (message, complete, raw) VALUES (?1, 1, ?2)", rusqlite::params![held, raw.as_bytes()]).unwrap();
+    db.execute(
+        "INSERT INTO raw_messages (message, complete, raw) VALUES (?1, 1, ?2)",
+        rusqlite::params![held, raw.as_bytes()],
+    )
+    .unwrap();
     db.execute(
         "INSERT INTO message_sources (message, source, seen_at) VALUES (?1, 'file:/held/back.eml', '2026-11-20T00:00:00.000Z')",
         [held],
@@ -520,12 +652,29 @@ fn retry_and_reparse_take_a_post_with_the_csrf_token() {
     let reparse = format!("/messages/{held}/reparse");
     assert_eq!(env.get(&reparse).status, 403);
     assert_eq!(env.post(&reparse, "", "back=%2Fquarantine").status, 403);
-    assert_eq!(env.count(&format!("SELECT COUNT(*) FROM messages WHERE id = {held} AND status = 'quarantined'")), 1);
-    let r = env.post(&reparse, "", &format!("csrf={}&back=%2Fquarantine", csrf(&quarantine)));
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM messages WHERE id = {held} AND status = 'quarantined'"
+        )),
+        1
+    );
+    let r = env.post(
+        &reparse,
+        "",
+        &format!("csrf={}&back=%2Fquarantine", csrf(&quarantine)),
+    );
     assert_eq!(r.status, 303, "{}", r.head);
     let to = r.header("location").unwrap();
-    assert_eq!(to, format!("/quarantine?done=reparsed&id={held}&found=1&new=1"));
-    assert_eq!(env.count(&format!("SELECT COUNT(*) FROM messages WHERE id = {held} AND status = 'parsed'")), 1);
+    assert_eq!(
+        to,
+        format!("/quarantine?done=reparsed&id={held}&found=1&new=1")
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM messages WHERE id = {held} AND status = 'parsed'"
+        )),
+        1
+    );
     // The new event went through the rules: its forward is queued (and sent).
     let forwards = env.count(
         "SELECT COUNT(*) FROM outbox o JOIN events e ON e.id = o.event
@@ -533,13 +682,22 @@ fn retry_and_reparse_take_a_post_with_the_csrf_token() {
     );
     assert_eq!(forwards, 1);
     assert!(env.get(&to).text().contains("1 event(s) found, 1 new"));
-    assert!(!env.get("/quarantine").text().contains("held back by the test"));
+    assert!(
+        !env.get("/quarantine")
+            .text()
+            .contains("held back by the test")
+    );
     // Marking an event handled takes it off the attention page.
-    let job = env.count("SELECT MIN(id) FROM events WHERE topic = 'job.result' AND status = 'error'");
+    let job =
+        env.count("SELECT MIN(id) FROM events WHERE topic = 'job.result' AND status = 'error'");
     let landing = env.get("/").text();
     assert!(landing.contains(&format!("/events/{job}/ack")));
     assert_eq!(env.get(&format!("/events/{job}/ack")).status, 403);
-    let r = env.post(&format!("/events/{job}/ack"), "", &format!("csrf={}&back=%2F", csrf(&landing)));
+    let r = env.post(
+        &format!("/events/{job}/ack"),
+        "",
+        &format!("csrf={}&back=%2F", csrf(&landing)),
+    );
     assert_eq!(r.status, 303);
     assert!(!env.get("/").text().contains(&format!("/events/{job}/ack")));
     stop(child);
@@ -550,7 +708,10 @@ fn with_a_token_the_console_wants_a_login() {
     let (env, child) = running(true);
     let r = env.get("/events?topic=transfer");
     assert_eq!(r.status, 303);
-    assert_eq!(r.header("location").unwrap(), "/login?next=%2Fevents%3Ftopic%3Dtransfer");
+    assert_eq!(
+        r.header("location").unwrap(),
+        "/login?next=%2Fevents%3Ftopic%3Dtransfer"
+    );
     let form = env.get("/login?next=%2Fevents");
     assert_eq!(form.status, 200);
     let form = form.text();
@@ -559,14 +720,26 @@ fn with_a_token_the_console_wants_a_login() {
     let token = csrf(&form);
     // A wrong token: refused after a pause, the form again.
     let started = Instant::now();
-    let wrong = env.post("/login", "", &format!("csrf={token}&next=%2Fevents&token=guess"));
+    let wrong = env.post(
+        "/login",
+        "",
+        &format!("csrf={token}&next=%2Fevents&token=guess"),
+    );
     assert_eq!(wrong.status, 401);
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert!(wrong.text().contains("name=\"token\"") && wrong.header("set-cookie").is_none());
     // Without the form's CSRF token even the right token is refused.
-    assert_eq!(env.post("/login", "", &format!("next=%2Fevents&token={TOKEN}")).status, 403);
+    assert_eq!(
+        env.post("/login", "", &format!("next=%2Fevents&token={TOKEN}"))
+            .status,
+        403
+    );
     // The right token: a session cookie (not the token), then the pages.
-    let ok = env.post("/login", "", &format!("csrf={token}&next=%2Fevents&token={TOKEN}"));
+    let ok = env.post(
+        "/login",
+        "",
+        &format!("csrf={token}&next=%2Fevents&token={TOKEN}"),
+    );
     assert_eq!(ok.status, 303, "{}", ok.head);
     assert_eq!(ok.header("location").unwrap(), "/events");
     let cookie = ok.header("set-cookie").unwrap();
@@ -583,16 +756,36 @@ fn with_a_token_the_console_wants_a_login() {
     // A forged cookie is no session.
     let flipped = if pair.ends_with('0') { '1' } else { '0' };
     let forged = format!("{}{flipped}", &pair[..pair.len() - 1]);
-    assert_eq!(env.request("GET", "/events", &format!("Cookie: {forged}\r\n"), "").status, 303);
+    assert_eq!(
+        env.request("GET", "/events", &format!("Cookie: {forged}\r\n"), "")
+            .status,
+        303
+    );
     // Forms carry the session's own CSRF token: the login form's is refused.
     let dead = env.count("SELECT MIN(id) FROM outbox WHERE state = 'dead'");
     let retry = format!("/outbox/{dead}/retry");
     let cookie_line = format!("Cookie: {pair}\r\n");
-    assert_eq!(env.post(&retry, &cookie_line, &format!("csrf={token}")).status, 403);
-    assert_eq!(env.post(&retry, "", &format!("csrf={}", csrf(&page))).status, 403);
-    assert_eq!(env.post(&retry, &cookie_line, &format!("csrf={}", csrf(&page))).status, 303);
+    assert_eq!(
+        env.post(&retry, &cookie_line, &format!("csrf={token}"))
+            .status,
+        403
+    );
+    assert_eq!(
+        env.post(&retry, "", &format!("csrf={}", csrf(&page)))
+            .status,
+        403
+    );
+    assert_eq!(
+        env.post(&retry, &cookie_line, &format!("csrf={}", csrf(&page)))
+            .status,
+        303
+    );
     // The API wants the bearer token, not the cookie.
-    assert_eq!(env.request("GET", "/api/v1/events", &cookie_line, "").status, 401);
+    assert_eq!(
+        env.request("GET", "/api/v1/events", &cookie_line, "")
+            .status,
+        401
+    );
     stop(child);
 }
 
@@ -603,15 +796,27 @@ fn serve_shows_a_database_filled_by_import() {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    files.push(env.path("inbox/new/hostile.console:2,").display().to_string());
+    files.push(
+        env.path("inbox/new/hostile.console:2,")
+            .display()
+            .to_string(),
+    );
     let mut args = vec!["import"];
     args.extend(files.iter().map(String::as_str));
     let import = env.cmd(&args).output().unwrap();
-    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
     // Sends the digest (and tries what else is due: the webhooks fail, the port is closed).
     let send = env.cmd(&["digest", "daily", "--send"]).output().unwrap();
     let in_run = env.count("SELECT COALESCE(MAX(events), 0) FROM digest_runs");
-    assert!(in_run > 0, "no digest run: {}", String::from_utf8_lossy(&send.stderr));
+    assert!(
+        in_run > 0,
+        "no digest run: {}",
+        String::from_utf8_lossy(&send.stderr)
+    );
     let queued = env.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
     assert!(queued > 0, "import queued nothing");
     let child = env.spawn("serve");
@@ -621,7 +826,12 @@ fn serve_shows_a_database_filled_by_import() {
     assert!(landing.contains("Transfers out pending"));
     let digests = browser::dom(&env.url("/digests"));
     assert!(digests.contains("href=\"/digests/runs/1\""), "{digests}");
-    browser::screenshot(&env.url("/digests"), &browser::output_dir("console").join("serve-digests-375.png"), 375, 1000);
+    browser::screenshot(
+        &env.url("/digests"),
+        &browser::output_dir("console").join("serve-digests-375.png"),
+        375,
+        1000,
+    );
     let run = env.get("/digests/runs/1").text();
     let linked: std::collections::HashSet<&str> = run
         .match_indices("<a href=\"/events/")
@@ -631,8 +841,14 @@ fn serve_shows_a_database_filled_by_import() {
     assert!(env.get("/sources").text().contains("inbox"));
     // `serve` reads no source and delivers nothing: what import queued stays queued.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(env.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"), queued);
-    assert_eq!(env.count("SELECT COUNT(*) FROM message_sources WHERE source LIKE 'maildir:%'"), 0);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+        queued
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM message_sources WHERE source LIKE 'maildir:%'"),
+        0
+    );
     stop(child);
     // A database that does not exist is an error, not a new empty one.
     let missing = env.cmd(&["--db", "nowhere.db", "serve"]).output().unwrap();

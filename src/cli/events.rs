@@ -318,5 +318,4 @@ mod tests {
         assert_eq!(printable("a\x1b[2Jb\x07"), "a\\u{1b}[2Jb\\u{7}");
         assert_eq!(printable("x\r\ny"), "x\\u{d}\\ny");
     }
-
 }

@@ -7,8 +7,8 @@ pub mod cursors;
 mod ingest;
 pub mod outbox;
 pub mod query;
-pub mod views;
 mod schema;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 

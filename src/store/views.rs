@@ -218,7 +218,10 @@ pub fn outbox_counts(conn: &Connection) -> Result<[(&'static str, i64); 4]> {
     let mut out = [("pending", 0), ("retrying", 0), ("dead", 0), ("done", 0)];
     for (state, n) in out.iter_mut() {
         *n = conn.query_row(
-            &format!("SELECT COUNT(*) FROM outbox WHERE {}", state_clause(Some(state))),
+            &format!(
+                "SELECT COUNT(*) FROM outbox WHERE {}",
+                state_clause(Some(state))
+            ),
             [],
             |r| r.get(0),
         )?;
@@ -300,8 +303,8 @@ pub fn message(conn: &Connection, id: i64) -> Result<Option<Message>> {
         )
         .optional()?;
     let Some(mut m) = found else { return Ok(None) };
-    let mut stmt = conn
-        .prepare("SELECT source, seen_at FROM message_sources WHERE message = ?1 ORDER BY id")?;
+    let mut stmt =
+        conn.prepare("SELECT source, seen_at FROM message_sources WHERE message = ?1 ORDER BY id")?;
     m.sources = stmt
         .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;

@@ -88,7 +88,12 @@ fn random_id() -> String {
     // Derived from the secret key and a counter: unpredictable without the key.
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    mac(&[b"session", &n.to_le_bytes(), &fastrand::u64(..).to_le_bytes()])[..32].to_string()
+    mac(&[
+        b"session",
+        &n.to_le_bytes(),
+        &fastrand::u64(..).to_le_bytes(),
+    ])[..32]
+        .to_string()
 }
 
 /// A logged-in console user.
@@ -110,7 +115,10 @@ pub fn token_matches(given: &str, want: &str) -> bool {
 pub fn start_session() -> String {
     let id = random_id();
     let expires = (crate::clock::now() + chrono::Duration::hours(SESSION_HOURS)).timestamp();
-    let value = format!("{id}.{expires}.{}", mac(&[b"cookie", id.as_bytes(), expires.to_string().as_bytes()]));
+    let value = format!(
+        "{id}.{expires}.{}",
+        mac(&[b"cookie", id.as_bytes(), expires.to_string().as_bytes()])
+    );
     format!(
         "{COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
         SESSION_HOURS * 3600
@@ -184,7 +192,9 @@ pub fn loopback_host(host: Option<&str>) -> bool {
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
     };
     name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -193,10 +203,21 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:8025", "127.0.0.1:9", "[::1]:8025", "127.3.4.5"] {
+        for h in [
+            "localhost",
+            "localhost:8025",
+            "127.0.0.1:9",
+            "[::1]:8025",
+            "127.3.4.5",
+        ] {
             assert!(loopback_host(Some(h)), "{h}");
         }
-        for h in ["evil.example:8025", "10.0.0.1", "[fe80::1]:80", "localhost.evil.example"] {
+        for h in [
+            "evil.example:8025",
+            "10.0.0.1",
+            "[fe80::1]:80",
+            "localhost.evil.example",
+        ] {
             assert!(!loopback_host(Some(h)), "{h}");
         }
         assert!(!loopback_host(None));

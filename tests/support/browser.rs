@@ -23,7 +23,9 @@ fn chromium() -> Command {
                 .is_ok_and(|s| s.success())
         })
         .unwrap_or_else(|| {
-            panic!("no chromium on PATH: run scripts/install-test-deps.sh (apt-get install chromium)")
+            panic!(
+                "no chromium on PATH: run scripts/install-test-deps.sh (apt-get install chromium)"
+            )
         });
     let mut c = Command::new(bin);
     c.args([
@@ -59,14 +61,20 @@ fn run(args: &[String], url: &str) -> String {
         s
     });
     let finished = super::wait_child(&mut child, PAGE_TIMEOUT);
-    assert!(finished, "chromium did not finish {url} within {PAGE_TIMEOUT:?}");
+    assert!(
+        finished,
+        "chromium did not finish {url} within {PAGE_TIMEOUT:?}"
+    );
     reader.join().unwrap()
 }
 
 /// The page's DOM after load, serialized.
 pub fn dom(url: &str) -> String {
     let out = run(&["--dump-dom".into()], url);
-    assert!(out.contains("<html"), "chromium gave no DOM for {url}: {out:?}");
+    assert!(
+        out.contains("<html"),
+        "chromium gave no DOM for {url}: {out:?}"
+    );
     out
 }
 
@@ -88,7 +96,10 @@ pub fn screenshot(url: &str, path: &Path, width: u32, height: u32) {
 /// The DOM after load (as [`dom`]) and a screenshot, from one run of Chromium.
 pub fn dom_and_screenshot(url: &str, path: &Path, width: u32, height: u32) -> String {
     let out = shoot(url, path, width, height, true);
-    assert!(out.contains("<html"), "chromium gave no DOM for {url}: {out:?}");
+    assert!(
+        out.contains("<html"),
+        "chromium gave no DOM for {url}: {out:?}"
+    );
     out
 }
 

@@ -33,12 +33,20 @@ pub(super) fn flash(ask: &Ask) -> Option<String> {
     let id = n("id").map_or(String::new(), |i| format!(" #{i}"));
     Some(match ask.param("done") {
         "retried" => format!("Delivery{id} is queued again: it is tried now."),
-        "retry-none" => format!("Delivery{id} was not queued again: it was delivered already, or there is no such delivery."),
+        "retry-none" => format!(
+            "Delivery{id} was not queued again: it was delivered already, or there is no such delivery."
+        ),
         "reparsed" => match (n("found")?, n("new")?) {
-            (0, _) => format!("Message{id} was read again: still no event, so it stays in quarantine."),
-            (found, new) => format!("Message{id} was read again: {found} event(s) found, {new} new (their rules have run)."),
+            (0, _) => {
+                format!("Message{id} was read again: still no event, so it stays in quarantine.")
+            }
+            (found, new) => format!(
+                "Message{id} was read again: {found} event(s) found, {new} new (their rules have run)."
+            ),
         },
-        "reparse-incomplete" => format!("Message{id} was not read again: only its header was kept (it was over [store] raw_limit)."),
+        "reparse-incomplete" => format!(
+            "Message{id} was not read again: only its header was kept (it was over [store] raw_limit)."
+        ),
         "reparsed-all" => format!(
             "{} quarantined message(s) read again: {} recovered, {} new event(s).",
             n("n")?,
@@ -58,12 +66,18 @@ pub(super) fn retry(web: &Web, ask: &Ask, id: i64) -> Reply {
     web.shared.deliver.notify_one();
     tracing::info!(item = id, requeued = n, "console: delivery retried");
     let what = if n > 0 { "retried" } else { "retry-none" };
-    done(&back(ask, "/outbox"), &[("done", what.into()), ("id", id.to_string())])
+    done(
+        &back(ask, "/outbox"),
+        &[("done", what.into()), ("id", id.to_string())],
+    )
 }
 
 pub(super) fn ack(web: &Web, ask: &Ask, event: i64) -> Reply {
     match views::ack(web.store().conn(), event, &crate::clock::now_stamp()) {
-        Ok(true) => done(&back(ask, "/"), &[("done", "acked".into()), ("id", event.to_string())]),
+        Ok(true) => done(
+            &back(ask, "/"),
+            &[("done", "acked".into()), ("id", event.to_string())],
+        ),
         Ok(false) => Reply::not_found(ask),
         Err(e) => Reply::store_error(&e, ask),
     }
@@ -127,7 +141,10 @@ pub(super) fn reparse(web: &Web, ask: &Ask, message: Option<i64>) -> Reply {
     match message {
         Some(id) if incomplete => done(
             &back(ask, "/quarantine"),
-            &[("done", "reparse-incomplete".into()), ("id", id.to_string())],
+            &[
+                ("done", "reparse-incomplete".into()),
+                ("id", id.to_string()),
+            ],
         ),
         Some(id) => done(
             &back(ask, "/quarantine"),

@@ -36,15 +36,29 @@ fn events_section(
         .iter()
         .map(|e| {
             let mut row = super::events::row(e);
-            row.push(button(&format!("/events/{}/ack", e.id), "Mark handled", &ask.csrf, "/"));
+            row.push(button(
+                &format!("/events/{}/ack", e.id),
+                "Mark handled",
+                &ask.csrf,
+                "/",
+            ));
             row
         })
         .collect();
     let mut html = table(&headers, &rows);
     if total > events.len() as i64 {
-        let _ = write!(html, "<p>{} of {total} shown · <a href=\"{all}\">all</a></p>", events.len());
+        let _ = write!(
+            html,
+            "<p>{} of {total} shown · <a href=\"{all}\">all</a></p>",
+            events.len()
+        );
     }
-    Section { id, title, total, html }
+    Section {
+        id,
+        title,
+        total,
+        html,
+    }
 }
 
 fn sections(web: &Web, ask: &Ask) -> Result<Vec<Section>, StoreError> {
@@ -93,7 +107,12 @@ fn sections(web: &Web, ask: &Ask) -> Result<Vec<Section>, StoreError> {
                 href("/outbox", &[("state", wanted)])
             );
         }
-        out.push(Section { id, title, total, html });
+        out.push(Section {
+            id,
+            title,
+            total,
+            html,
+        });
     }
     let (items, total) = views::quarantined_page(&conn, 0, SHOWN)?;
     let rows: Vec<Vec<String>> = items
@@ -104,16 +123,31 @@ fn sections(web: &Web, ask: &Ask) -> Result<Vec<Section>, StoreError> {
                 link(&target, &format!("#{}", q.id)),
                 when(&q.first_seen),
                 opt(q.sender.as_deref()),
-                link(&target, q.subject.as_deref().filter(|s| !s.is_empty()).unwrap_or("(no subject)")),
+                link(
+                    &target,
+                    q.subject
+                        .as_deref()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or("(no subject)"),
+                ),
                 esc(&q.reason),
             ]
         })
         .collect();
     let mut html = table(&["#", "First seen", "From", "Subject", "Reason"], &rows);
     if total > items.len() as i64 {
-        let _ = write!(html, "<p>{} of {total} shown · <a href=\"/quarantine\">all</a></p>", items.len());
+        let _ = write!(
+            html,
+            "<p>{} of {total} shown · <a href=\"/quarantine\">all</a></p>",
+            items.len()
+        );
     }
-    out.push(Section { id: "quarantine", title: "Quarantined mail", total, html });
+    out.push(Section {
+        id: "quarantine",
+        title: "Quarantined mail",
+        total,
+        html,
+    });
     let failing: Vec<cursors::FolderStatus> = cursors::all(&conn)?
         .into_iter()
         .filter(|f| f.last_error.is_some())
@@ -122,7 +156,10 @@ fn sections(web: &Web, ask: &Ask) -> Result<Vec<Section>, StoreError> {
         .iter()
         .map(|f| {
             vec![
-                link("/sources", &super::status::source_name(&f.source, &f.folder)),
+                link(
+                    "/sources",
+                    &super::status::source_name(&f.source, &f.folder),
+                ),
                 state("error"),
                 opt(f.last_error.as_deref()),
                 f.last_error_at.as_deref().map_or_else(|| opt(None), when),
@@ -161,7 +198,17 @@ pub(super) fn page(web: &Web, ask: &Ask) -> Reply {
     }
     body.push_str("</ul>");
     for s in sections.iter().filter(|s| s.total > 0) {
-        let _ = write!(body, "<section id=\"{}\"><h2>{} ({})</h2>{}</section>", s.id, esc(s.title), s.total, s.html);
+        let _ = write!(
+            body,
+            "<section id=\"{}\"><h2>{} ({})</h2>{}</section>",
+            s.id,
+            esc(s.title),
+            s.total,
+            s.html
+        );
     }
-    Reply::Page(StatusCode::OK, html::page("Needs attention", "/", &ask.frame(), &body))
+    Reply::Page(
+        StatusCode::OK,
+        html::page("Needs attention", "/", &ask.frame(), &body),
+    )
 }

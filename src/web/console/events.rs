@@ -34,7 +34,15 @@ pub(super) fn row(s: &StoredEvent) -> Vec<String> {
     ]
 }
 
-pub(super) const COLUMNS: [&str; 7] = ["#", "When", "Registrar", "Topic", "Domain", "Status", "Type"];
+pub(super) const COLUMNS: [&str; 7] = [
+    "#",
+    "When",
+    "Registrar",
+    "Topic",
+    "Domain",
+    "Status",
+    "Type",
+];
 
 /// A list of events, or a line saying there is none.
 pub(super) fn list_of(events: &[StoredEvent]) -> String {
@@ -99,11 +107,15 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
     }
     let params: Vec<(&str, &str)> = FILTERS.iter().map(|k| (*k, ask.param(k))).collect();
     body.push_str(&super::queues::pager("/events", &params, page, total));
-    Reply::Page(StatusCode::OK, html::page("Events", "/events", &ask.frame(), &body))
+    Reply::Page(
+        StatusCode::OK,
+        html::page("Events", "/events", &ask.frame(), &body),
+    )
 }
 
 fn filter_form(ask: &Ask, topics: &[String], statuses: &[String]) -> String {
-    let mut f = String::from("<form class=\"filters\" method=\"get\" action=\"/events\" role=\"search\">");
+    let mut f =
+        String::from("<form class=\"filters\" method=\"get\" action=\"/events\" role=\"search\">");
     f.push_str("<label>Registrar<select name=\"registrar\"><option value=\"\">any</option>");
     for r in Registrar::ALL {
         let selected = if ask.param("registrar").eq_ignore_ascii_case(r.as_str()) {
@@ -123,8 +135,20 @@ fn filter_form(ask: &Ask, topics: &[String], statuses: &[String]) -> String {
             list.map_or(String::new(), |l| format!(" list=\"{l}\""))
         );
     };
-    input(&mut f, "topic", "Topic", "transfer.out or transfer", Some("topics"));
-    input(&mut f, "status", "Status", "pending, error…", Some("statuses"));
+    input(
+        &mut f,
+        "topic",
+        "Topic",
+        "transfer.out or transfer",
+        Some("topics"),
+    );
+    input(
+        &mut f,
+        "status",
+        "Status",
+        "pending, error…",
+        Some("statuses"),
+    );
     input(&mut f, "domain", "Domain", "example.com or .de", None);
     input(&mut f, "since", "Since", "7d, 2026-11-20", None);
     input(&mut f, "type", "Type", "registrar's event name", None);
@@ -155,7 +179,8 @@ pub(super) fn detail(web: &Web, ask: &Ask, id: i64) -> Reply {
         Ok(c) => c,
         Err(e) => return Reply::store_error(&e, ask),
     };
-    let found = query::event_detail(&conn, &id.to_string()).map(|d| d.filter(|d| d.stored.id == id));
+    let found =
+        query::event_detail(&conn, &id.to_string()).map(|d| d.filter(|d| d.stored.id == id));
     let detail = match found {
         Ok(Some(d)) => d,
         Ok(None) => return Reply::not_found(ask),
@@ -175,11 +200,7 @@ pub(super) fn detail(web: &Web, ask: &Ask, id: i64) -> Reply {
     let s = &detail.stored;
     let e = &s.event;
     let here = format!("/events/{id}");
-    let title = format!(
-        "{} {}",
-        e.topic,
-        e.domain.as_deref().unwrap_or(&e.event_id)
-    );
+    let title = format!("{} {}", e.topic, e.domain.as_deref().unwrap_or(&e.event_id));
     let mut body = format!("<h1>{}</h1>", esc(&title));
     let domain = match &e.domain {
         Some(d) => link(&href("/events", &[("domain", d)]), d),
@@ -194,19 +215,42 @@ pub(super) fn detail(web: &Web, ask: &Ask, id: i64) -> Reply {
         None => "not judged".into(),
     };
     let mut pairs = vec![
-        ("Registrar", link(&href("/events", &[("registrar", e.registrar.as_str())]), e.registrar.as_str())),
+        (
+            "Registrar",
+            link(
+                &href("/events", &[("registrar", e.registrar.as_str())]),
+                e.registrar.as_str(),
+            ),
+        ),
         ("Event id", esc(&e.event_id)),
-        ("Topic", link(&href("/events", &[("topic", &e.topic)]), &e.topic)),
+        (
+            "Topic",
+            link(&href("/events", &[("topic", &e.topic)]), &e.topic),
+        ),
         ("Type", esc(&e.event_type)),
         ("Kind", esc(e.kind.as_str())),
         ("Object", esc(&e.object)),
         ("Domain", domain),
-        ("Status", e.status.as_deref().map_or_else(|| opt(None), state)),
+        (
+            "Status",
+            e.status.as_deref().map_or_else(|| opt(None), state),
+        ),
         ("Registrar's words", opt(e.status_text.as_deref())),
-        ("Occurred", e.occurred_at.as_deref().map_or_else(|| opt(None), when)),
+        (
+            "Occurred",
+            e.occurred_at.as_deref().map_or_else(|| opt(None), when),
+        ),
         ("Format", esc(e.format.as_str())),
         ("Sender authenticated", auth),
-        ("Seen", format!("{} time(s), first {}, last {}", s.seen_count, when(&s.first_seen), when(&s.last_seen))),
+        (
+            "Seen",
+            format!(
+                "{} time(s), first {}, last {}",
+                s.seen_count,
+                when(&s.first_seen),
+                when(&s.last_seen)
+            ),
+        ),
     ];
     if e.domains.len() > 1 {
         pairs.insert(7, ("All domains", esc(&e.domains.join(", "))));
@@ -216,7 +260,16 @@ pub(super) fn detail(web: &Web, ask: &Ask, id: i64) -> Reply {
     }
     body.push_str(&fields(&pairs));
     if acked.is_none() {
-        let _ = write!(body, "<p>{}</p>", html::button(&format!("/events/{id}/ack"), "Mark handled", &ask.csrf, &here));
+        let _ = write!(
+            body,
+            "<p>{}</p>",
+            html::button(
+                &format!("/events/{id}/ack"),
+                "Mark handled",
+                &ask.csrf,
+                &here
+            )
+        );
     }
     body.push_str("<h2>Payload</h2>");
     let _ = write!(body, "<pre id=\"payload\">{}</pre>", esc(&pretty(&e.data)));
@@ -229,23 +282,39 @@ pub(super) fn detail(web: &Web, ask: &Ask, id: i64) -> Reply {
                 when(&src.seen_at),
                 esc(channel_of(&src.source)),
                 esc(&src.source),
-                link(&format!("/messages/{}", src.message), &format!("#{}", src.message)),
+                link(
+                    &format!("/messages/{}", src.message),
+                    &format!("#{}", src.message),
+                ),
                 opt(src.subject.as_deref()),
                 opt(src.sender.as_deref()),
             ]
         })
         .collect();
-    body.push_str(&table(&["When", "Channel", "Source", "Message", "Subject", "From"], &rows));
+    body.push_str(&table(
+        &["When", "Channel", "Source", "Message", "Subject", "From"],
+        &rows,
+    ));
     for c in &detail.conflicts {
         let _ = write!(
             body,
             "<h2>Another copy (message {})</h2><p>{} {}, {}.</p><pre>{}</pre>",
-            link(&format!("/messages/{}", c.message), &format!("#{}", c.message)),
-            if c.superseded { "The first, unauthenticated copy, replaced by the one above; seen" } else { "A different payload for this event, seen" },
+            link(
+                &format!("/messages/{}", c.message),
+                &format!("#{}", c.message)
+            ),
+            if c.superseded {
+                "The first, unauthenticated copy, replaced by the one above; seen"
+            } else {
+                "A different payload for this event, seen"
+            },
             when(&c.seen_at),
             match c.authenticated {
                 Some(true) => "authenticated".to_string(),
-                _ => format!("not authenticated: {}", esc(c.authentication.as_deref().unwrap_or(""))),
+                _ => format!(
+                    "not authenticated: {}",
+                    esc(c.authentication.as_deref().unwrap_or(""))
+                ),
             },
             esc(&pretty(&c.data))
         );
@@ -274,7 +343,10 @@ pub(super) fn detail(web: &Web, ask: &Ask, id: i64) -> Reply {
         Some(m) => body.push_str(&message_headers(&conn, m)),
         None => body.push_str("<p class=\"muted\">Not kept.</p>"),
     }
-    Reply::Page(StatusCode::OK, html::page(&title, "/events", &ask.frame(), &body))
+    Reply::Page(
+        StatusCode::OK,
+        html::page(&title, "/events", &ask.frame(), &body),
+    )
 }
 
 /// The header block of raw mail (up to the first empty line), as text.
@@ -313,7 +385,10 @@ pub(super) fn message(web: &Web, ask: &Ask, id: i64) -> Reply {
         Err(e) => return Reply::store_error(&e, ask),
     };
     let (m, events) = match (|| {
-        Ok::<_, crate::store::StoreError>((views::message(&conn, id)?, views::events_of_message(&conn, id)?))
+        Ok::<_, crate::store::StoreError>((
+            views::message(&conn, id)?,
+            views::events_of_message(&conn, id)?,
+        ))
     })() {
         Ok((Some(m), ev)) => (m, ev),
         Ok((None, _)) => return Reply::not_found(ask),
@@ -340,8 +415,16 @@ pub(super) fn message(web: &Web, ask: &Ask, id: i64) -> Reply {
         ("Found at", sources.join("<br>")),
     ]));
     if m.complete == Some(true) {
-        let label = if m.status == "quarantined" { "Reparse" } else { "Read again" };
-        let _ = write!(body, "<p>{}</p>", html::button(&format!("{here}/reparse"), label, &ask.csrf, &here));
+        let label = if m.status == "quarantined" {
+            "Reparse"
+        } else {
+            "Read again"
+        };
+        let _ = write!(
+            body,
+            "<p>{}</p>",
+            html::button(&format!("{here}/reparse"), label, &ask.csrf, &here)
+        );
     }
     body.push_str("<h2>Events from this message</h2>");
     body.push_str(&list_of(&events));

@@ -15,7 +15,11 @@ use crate::web::{BodyError, Resp, Web};
 /// How long a wrong token waits for its answer (guessing stays slow).
 const WRONG_TOKEN_PAUSE: Duration = Duration::from_secs(1);
 
-pub(super) async fn handle(web: &Arc<Web>, req: Request<Incoming>, session: Option<Session>) -> Resp {
+pub(super) async fn handle(
+    web: &Arc<Web>,
+    req: Request<Incoming>,
+    session: Option<Session>,
+) -> Resp {
     let Some(want) = web.token.clone() else {
         // No token configured: there is nothing to log in to.
         return redirect("/", None);
@@ -37,32 +41,68 @@ pub(super) async fn handle(web: &Arc<Web>, req: Request<Incoming>, session: Opti
     }
     if auth::cross_site(&req) {
         return respond(
-            form(StatusCode::FORBIDDEN, &next, Some("This login came from another site's page: refused.")),
+            form(
+                StatusCode::FORBIDDEN,
+                &next,
+                Some("This login came from another site's page: refused."),
+            ),
             false,
         );
     }
     let fields = match super::super::read_body(req, web.max_body.min(super::MAX_FORM)).await {
         Ok(b) => super::super::form(&String::from_utf8_lossy(&b)),
         Err(BodyError::TooLarge) => {
-            return respond(form(StatusCode::PAYLOAD_TOO_LARGE, &next, Some("The form is too large.")), false);
+            return respond(
+                form(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &next,
+                    Some("The form is too large."),
+                ),
+                false,
+            );
         }
         Err(BodyError::Unreadable) => {
-            return respond(form(StatusCode::BAD_REQUEST, &next, Some("The form could not be read.")), false);
+            return respond(
+                form(
+                    StatusCode::BAD_REQUEST,
+                    &next,
+                    Some("The form could not be read."),
+                ),
+                false,
+            );
         }
     };
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     if !auth::csrf_ok(field("csrf"), None) {
         return respond(
-            form(StatusCode::FORBIDDEN, &next, Some("This form is stale: reload the page and try again.")),
+            form(
+                StatusCode::FORBIDDEN,
+                &next,
+                Some("This form is stale: reload the page and try again."),
+            ),
             false,
         );
     }
-    let next = field("next").filter(|n| is_local_path(n)).unwrap_or(&next).to_string();
+    let next = field("next")
+        .filter(|n| is_local_path(n))
+        .unwrap_or(&next)
+        .to_string();
     if !field("token").is_some_and(|t| auth::token_matches(t.trim(), &want)) {
         tokio::time::sleep(WRONG_TOKEN_PAUSE).await;
         tracing::warn!("console: a login with a wrong token");
         return respond(
-            form(StatusCode::UNAUTHORIZED, &next, Some("That is not the token. It is the value of the variable [http] token_env names (or what token_command prints).")),
+            form(
+                StatusCode::UNAUTHORIZED,
+                &next,
+                Some(
+                    "That is not the token. It is the value of the variable [http] token_env names (or what token_command prints).",
+                ),
+            ),
             false,
         );
     }

@@ -128,7 +128,10 @@ fn secure(mut r: Resp) -> Resp {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
@@ -161,7 +164,11 @@ fn respond(reply: Reply, head_only: bool) -> Resp {
 
 /// 303 to a local path, optionally setting a cookie.
 pub(crate) fn redirect(to: &str, cookie: Option<&str>) -> Resp {
-    let mut r = super::with_type(StatusCode::SEE_OTHER, Vec::new(), "text/plain; charset=utf-8");
+    let mut r = super::with_type(
+        StatusCode::SEE_OTHER,
+        Vec::new(),
+        "text/plain; charset=utf-8",
+    );
     let to = if is_local_path(to) { to } else { "/" };
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -239,7 +246,10 @@ pub async fn handle(web: &Arc<Web>, _peer: IpAddr, req: Request<Incoming>) -> Re
                 return refuse(StatusCode::BAD_REQUEST, "The form could not be read.");
             }
         }
-        let given = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+        let given = form
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str());
         if !auth::csrf_ok(given, session.as_ref()) {
             return refuse(
                 StatusCode::FORBIDDEN,
@@ -304,10 +314,17 @@ fn dispatch(web: &Web, ask: &Ask) -> Reply {
             Some(n) => status::run(web, ask, n),
             None => Reply::not_found(ask),
         },
-        (true, ["events", n, "ack"]) => id(n).map_or_else(|| Reply::not_found(ask), |n| actions::ack(web, ask, n)),
-        (true, ["messages", n, "reparse"]) => id(n).map_or_else(|| Reply::not_found(ask), |n| actions::reparse(web, ask, Some(n))),
+        (true, ["events", n, "ack"]) => {
+            id(n).map_or_else(|| Reply::not_found(ask), |n| actions::ack(web, ask, n))
+        }
+        (true, ["messages", n, "reparse"]) => id(n).map_or_else(
+            || Reply::not_found(ask),
+            |n| actions::reparse(web, ask, Some(n)),
+        ),
         (true, ["quarantine", "reparse"]) => actions::reparse(web, ask, None),
-        (true, ["outbox", n, "retry"]) => id(n).map_or_else(|| Reply::not_found(ask), |n| actions::retry(web, ask, n)),
+        (true, ["outbox", n, "retry"]) => {
+            id(n).map_or_else(|| Reply::not_found(ask), |n| actions::retry(web, ask, n))
+        }
         // A link followed (or a page prefetched) never changes anything.
         (false, [.., "ack" | "reparse" | "retry"] | ["logout"]) => Reply::problem(
             StatusCode::FORBIDDEN,

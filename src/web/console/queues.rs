@@ -32,7 +32,16 @@ pub(super) fn pager(path: &str, params: &[(&str, &str)], page: u64, total: i64) 
 
 /// A table of deliveries, with a retry button on those not delivered.
 pub(super) fn deliveries(items: &[Delivery], ask: &Ask, back: &str, with_event: bool) -> String {
-    let mut headers = vec!["#", "Channel", "Rule", "To", "State", "Attempts", "Last error", "When"];
+    let mut headers = vec![
+        "#",
+        "Channel",
+        "Rule",
+        "To",
+        "State",
+        "Attempts",
+        "Last error",
+        "When",
+    ];
     if with_event {
         headers.insert(1, "Event");
     }
@@ -68,7 +77,12 @@ pub(super) fn deliveries(items: &[Delivery], ask: &Ask, back: &str, with_event: 
             row.push(if d.state == "done" {
                 String::new()
             } else {
-                button(&format!("/outbox/{}/retry", d.id), "Retry now", &ask.csrf, back)
+                button(
+                    &format!("/outbox/{}/retry", d.id),
+                    "Retry now",
+                    &ask.csrf,
+                    back,
+                )
             });
             row
         })
@@ -115,8 +129,16 @@ pub(super) fn outbox(web: &Web, ask: &Ask) -> Reply {
     } else {
         body.push_str(&deliveries(&items, ask, "/outbox", true));
     }
-    body.push_str(&pager("/outbox", &[("state", wanted.unwrap_or(""))], page, total));
-    Reply::Page(StatusCode::OK, html::page("Outbox", "/outbox", &ask.frame(), &body))
+    body.push_str(&pager(
+        "/outbox",
+        &[("state", wanted.unwrap_or(""))],
+        page,
+        total,
+    ));
+    Reply::Page(
+        StatusCode::OK,
+        html::page("Outbox", "/outbox", &ask.frame(), &body),
+    )
 }
 
 pub(super) fn quarantine(web: &Web, ask: &Ask) -> Reply {
@@ -129,12 +151,19 @@ pub(super) fn quarantine(web: &Web, ask: &Ask) -> Reply {
         Ok(r) => r,
         Err(e) => return Reply::store_error(&e, ask),
     };
-    let mut body = format!("<h1>Quarantine</h1><p>{total} message(s) gave no event. Each keeps the reason; after an extractor fix, <em>Reparse</em> reads it again (new events go through the rules).</p>");
+    let mut body = format!(
+        "<h1>Quarantine</h1><p>{total} message(s) gave no event. Each keeps the reason; after an extractor fix, <em>Reparse</em> reads it again (new events go through the rules).</p>"
+    );
     if total > 0 {
         let _ = write!(
             body,
             "<p>{}</p>",
-            button("/quarantine/reparse", "Reparse every quarantined message", &ask.csrf, "/quarantine")
+            button(
+                "/quarantine/reparse",
+                "Reparse every quarantined message",
+                &ask.csrf,
+                "/quarantine"
+            )
         );
     }
     let rows: Vec<Vec<String>> = items
@@ -150,18 +179,41 @@ pub(super) fn quarantine(web: &Web, ask: &Ask) -> Reply {
                     _ => link(&target, "(no subject)"),
                 },
                 esc(&q.reason),
-                q.sources.iter().map(|s| esc(s)).collect::<Vec<_>>().join("<br>"),
+                q.sources
+                    .iter()
+                    .map(|s| esc(s))
+                    .collect::<Vec<_>>()
+                    .join("<br>"),
                 format!(
                     "{} <a href=\"/messages/{}.eml\" download>.eml</a>",
-                    button(&format!("/messages/{}/reparse", q.id), "Reparse", &ask.csrf, "/quarantine"),
+                    button(
+                        &format!("/messages/{}/reparse", q.id),
+                        "Reparse",
+                        &ask.csrf,
+                        "/quarantine"
+                    ),
                     q.id
                 ),
             ]
         })
         .collect();
     if !rows.is_empty() {
-        body.push_str(&table(&["#", "First seen", "From", "Subject", "Reason", "Found at", ""], &rows));
+        body.push_str(&table(
+            &[
+                "#",
+                "First seen",
+                "From",
+                "Subject",
+                "Reason",
+                "Found at",
+                "",
+            ],
+            &rows,
+        ));
     }
     body.push_str(&pager("/quarantine", &[], page, total));
-    Reply::Page(StatusCode::OK, html::page("Quarantine", "/quarantine", &ask.frame(), &body))
+    Reply::Page(
+        StatusCode::OK,
+        html::page("Quarantine", "/quarantine", &ask.frame(), &body),
+    )
 }

@@ -31,17 +31,32 @@ fn configured(web: &Web) -> Vec<(&'static str, String, String, String)> {
         }
     }
     for m in &c.maildirs {
-        out.push(("local folder", m.name.clone(), String::new(), m.path.display().to_string()));
+        out.push((
+            "local folder",
+            m.name.clone(),
+            String::new(),
+            m.path.display().to_string(),
+        ));
     }
     for p in &c.polls {
         let registrar = match p.registrar {
             PollRegistrar::Opensrs => "OpenSRS",
             PollRegistrar::Autodns => "AutoDNS",
         };
-        out.push(("registrar poll", p.name.clone(), String::new(), registrar.to_string()));
+        out.push((
+            "registrar poll",
+            p.name.clone(),
+            String::new(),
+            registrar.to_string(),
+        ));
     }
     for p in &c.pushes {
-        out.push(("registrar push", p.name.clone(), String::new(), format!("POST {}", p.path)));
+        out.push((
+            "registrar push",
+            p.name.clone(),
+            String::new(),
+            format!("POST {}", p.path),
+        ));
     }
     out
 }
@@ -58,7 +73,9 @@ pub(super) fn sources(web: &Web, ask: &Ask) -> Reply {
     let mut rows = Vec::new();
     let mut shown = std::collections::HashSet::new();
     let row = |kind: &str, name: &str, folder: &str, from: &str| -> Vec<String> {
-        let f = folders.iter().find(|f| f.source == name && f.folder == folder);
+        let f = folders
+            .iter()
+            .find(|f| f.source == name && f.folder == folder);
         let health = match f {
             Some(f) if f.last_error.is_some() => state("error"),
             Some(f) if f.last_sync.is_some() || f.messages > 0 => state("ok"),
@@ -66,22 +83,31 @@ pub(super) fn sources(web: &Web, ask: &Ask) -> Reply {
         };
         let counted: String = counters
             .get(name)
-            .map(|c| c.iter().map(|(k, v)| format!("{}: {v}", esc(k))).collect::<Vec<_>>().join("<br>"))
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{}: {v}", esc(k)))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            })
             .unwrap_or_default();
         vec![
             esc(&source_name(name, folder)),
             esc(kind),
             esc(from),
             health,
-            f.and_then(|f| f.last_sync.as_deref()).map_or_else(|| "never".into(), when),
+            f.and_then(|f| f.last_sync.as_deref())
+                .map_or_else(|| "never".into(), when),
             f.map_or(0, |f| f.messages).to_string(),
-            f.and_then(|f| f.uidvalidity)
-                .map_or_else(|| opt(None), |v| format!("uidvalidity {v}, uid {}", f.map_or(0, |f| f.last_uid))),
+            f.and_then(|f| f.uidvalidity).map_or_else(
+                || opt(None),
+                |v| format!("uidvalidity {v}, uid {}", f.map_or(0, |f| f.last_uid)),
+            ),
             match f.and_then(|f| f.last_error.as_deref()) {
                 Some(e) => format!(
                     "<span class=\"bad\">{}</span> ({})",
                     esc(e),
-                    f.and_then(|f| f.last_error_at.as_deref()).map_or_else(|| opt(None), when)
+                    f.and_then(|f| f.last_error_at.as_deref())
+                        .map_or_else(|| opt(None), when)
                 ),
                 None => opt(None),
             },
@@ -103,11 +129,24 @@ pub(super) fn sources(web: &Web, ask: &Ask) -> Reply {
         body.push_str("<p class=\"muted\">No source is configured: this database is filled by <code>mailroom import</code> or by another process.</p>");
     } else {
         body.push_str(&table(
-            &["Source", "Kind", "Reads", "Health", "Last sync", "Messages", "Cursor", "Last error", "Counters"],
+            &[
+                "Source",
+                "Kind",
+                "Reads",
+                "Health",
+                "Last sync",
+                "Messages",
+                "Cursor",
+                "Last error",
+                "Counters",
+            ],
             &rows,
         ));
     }
-    Reply::Page(StatusCode::OK, html::page("Sources", "/sources", &ask.frame(), &body))
+    Reply::Page(
+        StatusCode::OK,
+        html::page("Sources", "/sources", &ask.frame(), &body),
+    )
 }
 
 fn runs_table(runs: &[views::DigestRun]) -> String {
@@ -133,15 +172,29 @@ fn runs_table(runs: &[views::DigestRun]) -> String {
             ]
         })
         .collect();
-    table(&["Run", "From", "To", "Events", "Mail", "Last error", "Queued"], &rows)
+    table(
+        &[
+            "Run",
+            "From",
+            "To",
+            "Events",
+            "Mail",
+            "Last error",
+            "Queued",
+        ],
+        &rows,
+    )
 }
 
 pub(super) fn digests(web: &Web, ask: &Ask) -> Reply {
     let rules = &web.shared.rules;
     let read = || -> Result<_, StoreError> {
         let conn = web.reader()?;
-        let mut names: Vec<(String, bool)> =
-            rules.digests.iter().map(|d| (d.name.clone(), true)).collect();
+        let mut names: Vec<(String, bool)> = rules
+            .digests
+            .iter()
+            .map(|d| (d.name.clone(), true))
+            .collect();
         for n in views::digest_names(&conn)? {
             if !names.iter().any(|(m, _)| *m == n) {
                 names.push((n, false));
@@ -180,13 +233,19 @@ pub(super) fn digests(web: &Web, ask: &Ask) -> Reply {
         body.push_str(&runs_table(runs));
         body.push_str("</section>");
     }
-    Reply::Page(StatusCode::OK, html::page("Digests", "/digests", &ask.frame(), &body))
+    Reply::Page(
+        StatusCode::OK,
+        html::page("Digests", "/digests", &ask.frame(), &body),
+    )
 }
 
 pub(super) fn run(web: &Web, ask: &Ask, id: i64) -> Reply {
     let read = || -> Result<_, StoreError> {
         let conn = web.reader()?;
-        Ok((views::digest_run(&conn, id)?, views::digest_run_events(&conn, id)?))
+        Ok((
+            views::digest_run(&conn, id)?,
+            views::digest_run_events(&conn, id)?,
+        ))
     };
     let (run, events) = match read() {
         Ok((Some(r), e)) => (r, e),
@@ -198,5 +257,8 @@ pub(super) fn run(web: &Web, ask: &Ask, id: i64) -> Reply {
     body.push_str(&runs_table(std::slice::from_ref(&run)));
     body.push_str("<h2>Events in this send</h2>");
     body.push_str(&super::events::list_of(&events));
-    Reply::Page(StatusCode::OK, html::page(&title, "/digests", &ask.frame(), &body))
+    Reply::Page(
+        StatusCode::OK,
+        html::page(&title, "/digests", &ask.frame(), &body),
+    )
 }
