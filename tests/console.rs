@@ -99,7 +99,8 @@ impl Env {
                 "db = \"m.db\"\nrules = \"rules\"\n[smtp]\ndir = \"out\"\n\
                  [delivery]\ngive_up_after = \"1s\"\nfirst_backoff = \"1s\"\nmax_backoff = \"1s\"\n\
                  [http]\nlisten = \"127.0.0.1:{port}\"\n{token_line}\
-                 [[maildir]]\nname = \"inbox\"\npath = \"inbox\"\n"
+                 [[maildir]]\nname = \"inbox\"\npath = \"inbox\"\n\
+                 [[maildir]]\nname = \"gone\"\npath = \"no-such-folder\"\n"
             ),
         )
         .unwrap();
@@ -327,6 +328,8 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
                 "Zone checks failing".into(),
                 "Deliveries given up".into(),
                 "Quarantined mail".into(),
+                "<section id=\"sources\"><h2>Sources in error (1)</h2>".into(),
+                "no-such-folder".into(),
                 format!("href=\"/events/{failed_job}\""),
             ],
         ),
@@ -389,7 +392,12 @@ fn every_page_renders_in_chromium_and_payload_markup_stays_text() {
             "sources",
             "/sources".into(),
             "Sources",
-            vec!["inbox".into(), "local folder".into()],
+            vec![
+                "inbox".into(),
+                "local folder".into(),
+                "gone".into(),
+                "no-such-folder".into(),
+            ],
         ),
         (
             "digests",
@@ -589,6 +597,8 @@ fn retry_and_reparse_take_a_post_with_the_csrf_token() {
         &format!("csrf={token}"),
     );
     assert_eq!(foreign.status, 403);
+    let huge = format!("csrf={token}&pad={}", "x".repeat(64 << 10));
+    assert_eq!(env.post(&retry, "", &huge).status, 413);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(attempts(&env), before, "a refused retry changed the item");
     assert_eq!(
@@ -753,6 +763,11 @@ fn with_a_token_the_console_wants_a_login() {
     let page = page.text();
     assert!(page.contains("<h1>Events</h1>") && page.contains("Log out"));
     assert!(!page.contains(TOKEN));
+    for path in ["/", "/sources", "/outbox", "/digests", "/quarantine"] {
+        let p = env.request("GET", path, &format!("Cookie: {pair}\r\n"), "");
+        assert_eq!(p.status, 200, "{path}");
+        assert!(!p.text().contains(TOKEN) && !p.text().contains("CONSOLE_TOKEN"), "{path}");
+    }
     // A forged cookie is no session.
     let flipped = if pair.ends_with('0') { '1' } else { '0' };
     let forged = format!("{}{flipped}", &pair[..pair.len() - 1]);
