@@ -186,6 +186,7 @@ input,select{font:inherit;padding:.25rem .4rem;border:1px solid var(--line);bord
  table.list tr{display:block;border-bottom:1px solid var(--line);padding:.3rem 0}
  table.list td{display:block;border:0;padding:.1rem .3rem}
  table.list td::before{content:attr(data-label) ': ';color:var(--muted);font-size:.85rem}
+ table.list td[data-label='']::before{content:none}
 }";
 
 /// A whole page: title, navigation (with `active` marked), the flash, the body.
