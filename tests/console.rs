@@ -766,7 +766,10 @@ fn with_a_token_the_console_wants_a_login() {
     for path in ["/", "/sources", "/outbox", "/digests", "/quarantine"] {
         let p = env.request("GET", path, &format!("Cookie: {pair}\r\n"), "");
         assert_eq!(p.status, 200, "{path}");
-        assert!(!p.text().contains(TOKEN) && !p.text().contains("CONSOLE_TOKEN"), "{path}");
+        assert!(
+            !p.text().contains(TOKEN) && !p.text().contains("CONSOLE_TOKEN"),
+            "{path}"
+        );
     }
     // A forged cookie is no session.
     let flipped = if pair.ends_with('0') { '1' } else { '0' };
