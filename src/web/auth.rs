@@ -163,8 +163,9 @@ pub fn csrf_ok(given: Option<&str>, session: Option<&Session>) -> bool {
 }
 
 /// A request from another site's page: its `Origin` names a host other than the one
-/// asked (`Host`), or the browser says it is cross-site. No `Origin` (an old browser,
-/// a script) is let through: the CSRF token decides then.
+/// asked (`Host`, or `X-Forwarded-Host` from a proxy in front), or the browser says it
+/// is cross-site. No `Origin` (an old browser, a script) is let through: the CSRF token
+/// decides then.
 pub fn cross_site(req: &Request<Incoming>) -> bool {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     if header("sec-fetch-site").is_some_and(|s| s == "cross-site") {
@@ -173,13 +174,19 @@ pub fn cross_site(req: &Request<Incoming>) -> bool {
     let Some(origin) = header("origin") else {
         return false;
     };
-    let authority = origin
+    let Some(authority) = origin
         .split_once("://")
-        .map(|(_, rest)| rest.trim_end_matches('/'));
-    match (authority, header("host")) {
-        (Some(a), Some(host)) => !a.eq_ignore_ascii_case(host),
-        _ => true,
-    }
+        .map(|(_, rest)| rest.trim_end_matches('/'))
+    else {
+        return true;
+    };
+    // A page cannot set X-Forwarded-Host on a form it makes a browser send elsewhere.
+    let asked = [header("host"), header("x-forwarded-host")];
+    !asked
+        .into_iter()
+        .flatten()
+        .flat_map(|h| h.split(','))
+        .any(|h| h.trim().eq_ignore_ascii_case(authority))
 }
 
 /// Whether a `Host` header names this machine's loopback interface. Without a token the
