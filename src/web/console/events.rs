@@ -262,7 +262,7 @@ pub(super) fn detail(web: &Web, ask: &Ask, id: i64) -> Reply {
     if acked.is_none() {
         let _ = write!(
             body,
-            "<p>{}</p>",
+            "<div class=\"actions\">{}</div>",
             html::button(
                 &format!("/events/{id}/ack"),
                 "Mark handled",
@@ -422,7 +422,7 @@ pub(super) fn message(web: &Web, ask: &Ask, id: i64) -> Reply {
         };
         let _ = write!(
             body,
-            "<p>{}</p>",
+            "<div class=\"actions\">{}</div>",
             html::button(&format!("{here}/reparse"), label, &ask.csrf, &here)
         );
     }

@@ -171,6 +171,7 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--box);padding:.6
 dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
 dl.fields dt{color:var(--muted)}dl.fields dd{margin:0;overflow-wrap:anywhere}
 form.inline{display:inline}
+.actions{margin:.8rem 0}
 button{white-space:nowrap;font:inherit;padding:.25rem .7rem;border:1px solid var(--line);border-radius:4px;background:var(--box);color:var(--fg);cursor:pointer}
 form.filters{display:grid;grid-template-columns:repeat(auto-fill,minmax(10rem,1fr));gap:.5rem;align-items:end;margin-bottom:1rem}
 form.filters label{display:flex;flex-direction:column;font-size:.85rem;color:var(--muted)}

@@ -157,7 +157,7 @@ pub(super) fn quarantine(web: &Web, ask: &Ask) -> Reply {
     if total > 0 {
         let _ = write!(
             body,
-            "<p>{}</p>",
+            "<div class=\"actions\">{}</div>",
             button(
                 "/quarantine/reparse",
                 "Reparse every quarantined message",
