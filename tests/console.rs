@@ -132,7 +132,7 @@ impl Env {
     }
 
     /// Starts `verb` (watch or serve) and waits for its HTTP server.
-    fn spawn(&self, verb: &str) -> Child {
+    fn spawn(&self, verb: &str) -> Running {
         let mut child = self
             .cmd(&[verb])
             .stdout(Stdio::null())
@@ -147,7 +147,7 @@ impl Env {
             assert!(Instant::now() < deadline, "the HTTP server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        child
+        Running(child)
     }
 
     fn log(&self, verb: &str) -> String {
@@ -268,7 +268,7 @@ fn corpus() -> Vec<PathBuf> {
 
 /// Starts watch on the corpus and waits until every file is stored and the failed
 /// jobs' webhooks have been given up.
-fn running(token: bool) -> (Env, Child) {
+fn running(token: bool) -> (Env, Running) {
     let files = corpus();
     let env = Env::new(&files, token);
     let child = env.spawn("watch");
@@ -287,20 +287,34 @@ fn running(token: bool) -> (Env, Child) {
     (env, child)
 }
 
-fn stop(mut child: Child) {
+/// A running `watch` or `serve`: killed if the test fails before [`stop`].
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// SIGTERM, then it must exit 0 within 10 s.
+fn stop(mut running: Running) {
     unsafe extern "C" {
         fn kill(pid: i32, sig: i32) -> i32;
     }
     // SAFETY: kill(2) on our own child.
     unsafe {
-        kill(child.id() as i32, 15);
+        kill(running.0.id() as i32, 15);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("did not stop on SIGTERM");
+    loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status} after SIGTERM");
+            return;
         }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
