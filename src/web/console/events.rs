@@ -152,7 +152,7 @@ fn filter_form(ask: &Ask, topics: &[String], statuses: &[String]) -> String {
     input(&mut f, "domain", "Domain", "example.com or .de", None);
     input(&mut f, "since", "Since", "7d, 2026-11-20", None);
     input(&mut f, "type", "Type", "registrar's event name", None);
-    f.push_str("<button type=\"submit\">Filter</button></form><datalist id=\"topics\">");
+    f.push_str("<span><button type=\"submit\">Filter</button> <a href=\"/events\">Clear</a></span></form><datalist id=\"topics\">");
     for t in topics {
         let _ = write!(f, "<option value=\"{}\">", esc(t));
     }
