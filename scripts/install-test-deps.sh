@@ -2,6 +2,7 @@
 # Install what the real-server integration tests need, if missing:
 #   - dovecot (IMAP/IMAPS server)       via apt-get (dovecot-imapd)
 #   - openssl (throwaway test CAs)      via apt-get
+#   - chromium (web console tests)      via apt-get (Debian's chromium, run headless)
 #   - aiosmtpd (SMTP sink)              via pip, for the python3 on PATH
 # Idempotent: does nothing (and prints nothing) when everything is present.
 # Quiet on success; on failure prints the captured output and exits non-zero.
@@ -28,6 +29,7 @@ fi
 apt_pkgs=()
 command -v dovecot >/dev/null 2>&1 || apt_pkgs+=(dovecot-imapd)
 command -v openssl >/dev/null 2>&1 || apt_pkgs+=(openssl)
+command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
 
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 || fail "need ${apt_pkgs[*]} but apt-get is not available"
@@ -36,6 +38,7 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
         "${apt_pkgs[@]}" >>"$log" 2>&1 || fail "apt-get install ${apt_pkgs[*]} failed"
     command -v dovecot >/dev/null 2>&1 || fail "dovecot still not on PATH after install"
     command -v openssl >/dev/null 2>&1 || fail "openssl still not on PATH after install"
+    command -v chromium >/dev/null 2>&1 || fail "chromium still not on PATH after install"
 fi
 
 command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH"

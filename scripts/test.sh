@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs the real servers the
-# integration tests start (Dovecot, aiosmtpd; see scripts/install-test-deps.sh), then
+# integration tests start (Dovecot, aiosmtpd, headless Chromium for the web console; see
+# scripts/install-test-deps.sh), then
 # runs every test. Extra arguments go to the test runner (e.g. a test name).
 set -euo pipefail
 cd "$(dirname "$0")/.."

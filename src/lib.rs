@@ -16,6 +16,7 @@ pub mod config;
 pub mod deliver;
 pub mod event;
 pub mod extract;
+pub mod filter;
 pub mod pipeline;
 pub mod reason;
 pub mod rules;

@@ -10,6 +10,7 @@ mod parse;
 mod preflight;
 mod quarantine;
 mod rules;
+mod serve;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,9 @@ pub enum Command {
     Digest(digest::Args),
     /// The main job: watch every configured folder, deliver, send digests.
     Watch(watch::Args),
+    /// Only the HTTP server (web console, API, metrics) over a database another
+    /// process fills.
+    Serve(serve::Args),
     /// Per folder: last sync, last error, cursor; and the outbox depth.
     Status(watch::StatusArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
@@ -142,6 +146,7 @@ fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Outbox(args) => deliver::outbox(args, ctx),
         Command::Digest(args) => digest::run(args, ctx),
         Command::Watch(args) => watch::run(args, ctx),
+        Command::Serve(args) => serve::run(args, ctx),
         Command::Status(args) => watch::status(args, ctx),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),

@@ -47,7 +47,7 @@ enum RulesCommand {
     /// for that the events did not get yet (never twice).
     Apply {
         /// Events from this time: a date, RFC 3339, or an age such as `7d`.
-        #[arg(long, value_parser = super::events::parse_when)]
+        #[arg(long, value_parser = crate::filter::parse_when)]
         since: String,
         /// Show what would be queued; queue nothing.
         #[arg(long)]

@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod query;
 pub mod raw;
 mod schema;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 

@@ -2,8 +2,12 @@
 //! token_env` anyone local may; otherwise the API wants `Authorization: Bearer TOKEN`
 //! and the console a login (a form setting a secure cookie; see `console`).
 
+use hmac::{Hmac, Mac};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::extract::canonical::to_hex;
 
 use super::{Resp, Web};
 
@@ -38,4 +42,203 @@ pub fn api(web: &Web, req: &Request<Incoming>) -> Result<(), Box<Resp>> {
         hyper::header::HeaderValue::from_static("Bearer realm=\"mailroom\""),
     );
     Err(Box::new(r))
+}
+
+// ---------------------------------------------------------------------------
+// The console: a login form that sets a session cookie, and CSRF tokens.
+//
+// A session cookie is `ID.EXPIRES.MAC`: a random id, when it ends (Unix seconds) and an
+// HMAC-SHA256 of both under a key drawn at random when the process starts. It never
+// holds the token, and it dies with the process (a restart asks for a new login). The
+// CSRF token of a form is an HMAC of the session id (of a fixed word without a login).
+
+/// The console's session cookie.
+pub const COOKIE: &str = "mailroom_session";
+/// How long a login lasts.
+const SESSION_HOURS: i64 = 12;
+
+/// This process's secret key for sessions and CSRF tokens.
+fn key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        let read = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut k));
+        if read.is_err() {
+            // No kernel randomness: still unpredictable from outside, if weaker.
+            tracing::warn!("/dev/urandom unreadable: console session key from a weaker source");
+            for (i, b) in k.iter_mut().enumerate() {
+                *b = fastrand::u8(..) ^ (std::process::id() >> (i % 4 * 8)) as u8;
+            }
+        }
+        k
+    })
+}
+
+fn mac(parts: &[&[u8]]) -> String {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key()).expect("HMAC takes any key length");
+    for p in parts {
+        m.update(p);
+        m.update(b"\0");
+    }
+    to_hex(&m.finalize().into_bytes())
+}
+
+fn random_id() -> String {
+    // Derived from the secret key and a counter: unpredictable without the key.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    mac(&[
+        b"session",
+        &n.to_le_bytes(),
+        &fastrand::u64(..).to_le_bytes(),
+    ])[..32]
+        .to_string()
+}
+
+/// A logged-in console user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    id: String,
+}
+
+/// Whether `given` is the `[http]` token (compared as digests: equal in time whatever
+/// the length or the first difference).
+pub fn token_matches(given: &str, want: &str) -> bool {
+    same(
+        &Sha256::digest(given.as_bytes()),
+        &Sha256::digest(want.as_bytes()),
+    )
+}
+
+/// A new session: the `Set-Cookie` value that starts it.
+pub fn start_session() -> String {
+    let id = random_id();
+    let expires = (crate::clock::now() + chrono::Duration::hours(SESSION_HOURS)).timestamp();
+    let value = format!(
+        "{id}.{expires}.{}",
+        mac(&[b"cookie", id.as_bytes(), expires.to_string().as_bytes()])
+    );
+    format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        SESSION_HOURS * 3600
+    )
+}
+
+/// The `Set-Cookie` value that ends a session.
+pub fn end_session() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+}
+
+/// The session a request's cookie proves, if any.
+pub fn session(req: &Request<Incoming>) -> Option<Session> {
+    let value = req
+        .headers()
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, v)| v.to_string())?;
+    let mut parts = value.splitn(3, '.');
+    let (id, expires, given) = (parts.next()?, parts.next()?, parts.next()?);
+    let want = mac(&[b"cookie", id.as_bytes(), expires.as_bytes()]);
+    if !same(given.as_bytes(), want.as_bytes()) {
+        return None;
+    }
+    let expires: i64 = expires.parse().ok()?;
+    (expires > crate::clock::now().timestamp()).then(|| Session { id: id.to_string() })
+}
+
+/// The CSRF token forms carry for this session (or for a console without login).
+pub fn csrf_token(session: Option<&Session>) -> String {
+    let whose = session.map_or("anonymous", |s| s.id.as_str());
+    mac(&[b"csrf", whose.as_bytes()])
+}
+
+/// Whether a form's `csrf` field is the one this session's forms carry.
+pub fn csrf_ok(given: Option<&str>, session: Option<&Session>) -> bool {
+    given.is_some_and(|g| same(g.as_bytes(), csrf_token(session).as_bytes()))
+}
+
+/// A request from another site's page: its `Origin` names a host other than the one
+/// asked (`Host`, or `X-Forwarded-Host` from a proxy in front), or the browser says it
+/// is cross-site. No `Origin` (an old browser, a script) is let through: the CSRF token
+/// decides then.
+pub fn cross_site(req: &Request<Incoming>) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|s| s == "cross-site") {
+        return true;
+    }
+    let Some(origin) = header("origin") else {
+        return false;
+    };
+    let Some(authority) = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'))
+    else {
+        return true;
+    };
+    // A page cannot set X-Forwarded-Host on a form it makes a browser send elsewhere.
+    let asked = [header("host"), header("x-forwarded-host")];
+    !asked
+        .into_iter()
+        .flatten()
+        .flat_map(|h| h.split(','))
+        .any(|h| h.trim().eq_ignore_ascii_case(authority))
+}
+
+/// Whether a `Host` header names this machine's loopback interface. Without a token the
+/// console answers only such requests: a page elsewhere that rebinds its own name to
+/// 127.0.0.1 (DNS rebinding) then still cannot read it.
+pub fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:8025",
+            "127.0.0.1:9",
+            "[::1]:8025",
+            "127.3.4.5",
+        ] {
+            assert!(loopback_host(Some(h)), "{h}");
+        }
+        for h in [
+            "evil.example:8025",
+            "10.0.0.1",
+            "[fe80::1]:80",
+            "localhost.evil.example",
+        ] {
+            assert!(!loopback_host(Some(h)), "{h}");
+        }
+        assert!(!loopback_host(None));
+    }
+
+    #[test]
+    fn csrf_tokens_differ_per_session() {
+        let a = Session { id: "a".into() };
+        let b = Session { id: "b".into() };
+        assert!(csrf_ok(Some(&csrf_token(Some(&a))), Some(&a)));
+        assert!(!csrf_ok(Some(&csrf_token(Some(&a))), Some(&b)));
+        assert!(!csrf_ok(Some(&csrf_token(None)), Some(&a)));
+        assert!(!csrf_ok(None, None));
+        assert!(token_matches("t0ken", "t0ken"));
+        assert!(!token_matches("t0ke", "t0ken"));
+    }
 }

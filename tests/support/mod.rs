@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod browser;
 pub mod registrar;
 
 /// How long any server gets to start listening.

@@ -1,0 +1,605 @@
+//! What the web console shows beyond `query`: a page of events, what needs attention
+//! (failed jobs, open transfers out, expiring domains, failing zone checks), the
+//! deliveries of an event, the outbox by state, messages, digest runs. Reads only,
+//! except the acknowledgements a person gives on the attention page (kept in `meta`).
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::Result;
+use super::query::{EVENT_COLUMNS, EventFilter, Quarantined, StoredEvent, stored_event};
+
+/// The time an event is ordered by: when it happened, else when it was first seen.
+const WHEN: &str = "COALESCE(occurred_at, first_seen)";
+
+/// Events matching `filter`, newest first, `limit` of them after skipping `offset`;
+/// and how many match in all.
+pub fn events_page(
+    conn: &Connection,
+    filter: &EventFilter,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<StoredEvent>, i64)> {
+    let (clause, args) = filter.where_clause();
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM events {clause}"),
+        params_from_iter(args.clone()),
+        |r| r.get(0),
+    )?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY {WHEN} DESC, id DESC LIMIT {limit} OFFSET {offset}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), stored_event)?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
+/// Events by a `WHERE` clause over `events`, newest first: the first `limit`, and the
+/// count.
+fn events_where(
+    conn: &Connection,
+    clause: &str,
+    args: &[SqlValue],
+    limit: u64,
+) -> Result<(Vec<StoredEvent>, i64)> {
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM events WHERE {clause}"),
+        params_from_iter(args),
+        |r| r.get(0),
+    )?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE {clause} ORDER BY {WHEN} DESC, id DESC LIMIT {limit}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), stored_event)?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
+/// Not acknowledged on the attention page.
+const NOT_ACKED: &str = "NOT EXISTS (SELECT 1 FROM meta WHERE key = 'console/ack/' || events.id)";
+
+/// No later event of the same domain among `topics` (SQL list): this one is the
+/// domain's latest word on the matter.
+fn latest_of_domain(topics: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM events l WHERE l.domain = events.domain AND l.topic IN ({topics})
+           AND (COALESCE(l.occurred_at, l.first_seen) > {WHEN}
+                OR (COALESCE(l.occurred_at, l.first_seen) = {WHEN} AND l.id > events.id)))"
+    )
+}
+
+/// Jobs the registrar reports as failed.
+pub fn failed_jobs(conn: &Connection, limit: u64) -> Result<(Vec<StoredEvent>, i64)> {
+    let clause = format!("topic = 'job.result' AND status IN ('error', 'failed') AND {NOT_ACKED}");
+    events_where(conn, &clause, &[], limit)
+}
+
+/// Transfers out whose domain's latest transfer-out event is still open (pending,
+/// approved, or without a status).
+pub fn open_transfers_out(conn: &Connection, limit: u64) -> Result<(Vec<StoredEvent>, i64)> {
+    let clause = format!(
+        "topic = 'transfer.out' AND (status IS NULL OR status = 'approved' OR status LIKE 'pending%')
+         AND {} AND {NOT_ACKED}",
+        latest_of_domain("'transfer.out'")
+    );
+    events_where(conn, &clause, &[], limit)
+}
+
+/// Domains reminded of renewal, expired or deleted, with no renewal or restore since.
+pub fn expiring_domains(conn: &Connection, limit: u64) -> Result<(Vec<StoredEvent>, i64)> {
+    let clause = format!(
+        "topic IN ('domain.renewal_reminder', 'domain.expired', 'domain.deleted')
+         AND {} AND {NOT_ACKED}",
+        latest_of_domain(
+            "'domain.renewal_reminder', 'domain.expired', 'domain.deleted', 'domain.renewed', 'domain.restored'"
+        )
+    );
+    events_where(conn, &clause, &[], limit)
+}
+
+/// Domains whose latest zone check failed.
+pub fn failing_zone_checks(conn: &Connection, limit: u64) -> Result<(Vec<StoredEvent>, i64)> {
+    let clause = format!(
+        "topic = 'domain.zone_check' AND status IN ('error', 'invalid', 'failed')
+         AND {} AND {NOT_ACKED}",
+        latest_of_domain("'domain.zone_check'")
+    );
+    events_where(conn, &clause, &[], limit)
+}
+
+/// Takes an event off the attention page (it stays stored as it was).
+pub fn ack(conn: &Connection, event: i64, now: &str) -> Result<bool> {
+    let exists: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM events WHERE id = ?1",
+        [event],
+        |r| r.get(0),
+    )?;
+    if exists {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('console/ack/' || ?1, ?2) ON CONFLICT DO NOTHING",
+            params![event, now],
+        )?;
+    }
+    Ok(exists)
+}
+
+/// When the event was acknowledged on the attention page.
+pub fn acked(conn: &Connection, event: i64) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'console/ack/' || ?1",
+            [event],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// An outbox item as the console lists it (never its payload: it may hold what a
+/// webhook is signed with).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub channel: String,
+    pub rule: Option<String>,
+    pub event: Option<i64>,
+    pub target: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt: String,
+    pub last_error: Option<String>,
+    pub created: String,
+    pub done_at: Option<String>,
+}
+
+impl Delivery {
+    /// `pending`, `retrying` (pending after a failure), `done` or `dead`.
+    pub fn shown_state(&self) -> &str {
+        if self.state == "pending" && self.attempts > 0 {
+            "retrying"
+        } else {
+            &self.state
+        }
+    }
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, channel, rule, event, target, state, attempts, next_attempt, last_error, created, done_at";
+
+fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        rule: r.get(2)?,
+        event: r.get(3)?,
+        target: r.get(4)?,
+        state: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt: r.get(7)?,
+        last_error: r.get(8)?,
+        created: r.get(9)?,
+        done_at: r.get(10)?,
+    })
+}
+
+/// The SQL condition for a state as the console names it.
+fn state_clause(state: Option<&str>) -> &'static str {
+    match state {
+        Some("pending") => "state = 'pending' AND attempts = 0",
+        Some("retrying") => "state = 'pending' AND attempts > 0",
+        Some("done") => "state = 'done'",
+        Some("dead") => "state = 'dead'",
+        _ => "1",
+    }
+}
+
+/// Outbox items in a state (`pending`, `retrying`, `done`, `dead`; all for None),
+/// newest first; and how many in all.
+pub fn outbox_page(
+    conn: &Connection,
+    state: Option<&str>,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<Delivery>, i64)> {
+    let clause = state_clause(state);
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM outbox WHERE {clause}"),
+        [],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE {clause} ORDER BY id DESC LIMIT {limit} OFFSET {offset}"
+    ))?;
+    let rows = stmt.query_map([], delivery)?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
+/// How many outbox items are in each state the console names.
+pub fn outbox_counts(conn: &Connection) -> Result<[(&'static str, i64); 4]> {
+    let mut out = [("pending", 0), ("retrying", 0), ("dead", 0), ("done", 0)];
+    for (state, n) in out.iter_mut() {
+        *n = conn.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM outbox WHERE {}",
+                state_clause(Some(state))
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+    }
+    Ok(out)
+}
+
+/// What the rules asked for an event, oldest first.
+pub fn deliveries_of_event(conn: &Connection, event: i64) -> Result<Vec<Delivery>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([event], delivery)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A digest an event was collected into, and the run that sent it (None: waiting).
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub digest: String,
+    pub added: String,
+    pub run: Option<i64>,
+}
+
+pub fn digests_of_event(conn: &Connection, event: i64) -> Result<Vec<Collected>> {
+    let mut stmt = conn
+        .prepare("SELECT digest, added, run FROM digest_items WHERE event = ?1 ORDER BY digest")?;
+    let rows = stmt.query_map([event], |r| {
+        Ok(Collected {
+            digest: r.get(0)?,
+            added: r.get(1)?,
+            run: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A stored message, as its page shows it.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: i64,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub sender: Option<String>,
+    pub date: Option<String>,
+    pub size: i64,
+    pub status: String,
+    pub reason: Option<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Whether the raw bytes are kept whole (None: not kept at all).
+    pub complete: Option<bool>,
+    pub sources: Vec<(String, String)>,
+}
+
+pub fn message(conn: &Connection, id: i64) -> Result<Option<Message>> {
+    let found = conn
+        .query_row(
+            "SELECT m.id, m.message_id, m.subject, m.sender, m.date, m.size, m.status, m.reason,
+                    m.first_seen, m.last_seen, (SELECT complete FROM raw_messages WHERE message = m.id)
+             FROM messages m WHERE m.id = ?1",
+            [id],
+            |r| {
+                Ok(Message {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    subject: r.get(2)?,
+                    sender: r.get(3)?,
+                    date: r.get(4)?,
+                    size: r.get(5)?,
+                    status: r.get(6)?,
+                    reason: r.get(7)?,
+                    first_seen: r.get(8)?,
+                    last_seen: r.get(9)?,
+                    complete: r.get(10)?,
+                    sources: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut m) = found else { return Ok(None) };
+    let mut stmt =
+        conn.prepare("SELECT source, seen_at FROM message_sources WHERE message = ?1 ORDER BY id")?;
+    m.sources = stmt
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(m))
+}
+
+/// The events found in a message.
+pub fn events_of_message(conn: &Connection, message: i64) -> Result<Vec<StoredEvent>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id IN (SELECT event FROM event_sources WHERE message = ?1)
+         ORDER BY id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([message], stored_event)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The message an event was first seen in.
+pub fn first_message(conn: &Connection, event: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row("SELECT message FROM events WHERE id = ?1", [event], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// Quarantined messages, newest first; and how many in all.
+pub fn quarantined_page(
+    conn: &Connection,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<Quarantined>, i64)> {
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM messages WHERE status = 'quarantined'",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT m.id, COALESCE(m.reason, ''), m.message_id, m.subject, m.sender, m.size, m.first_seen,
+                (SELECT json_group_array(source) FROM message_sources WHERE message = m.id)
+         FROM messages m WHERE m.status = 'quarantined' ORDER BY m.id DESC LIMIT {limit} OFFSET {offset}"
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        let sources: String = r.get(7)?;
+        Ok(Quarantined {
+            id: r.get(0)?,
+            reason: r.get(1)?,
+            message_id: r.get(2)?,
+            subject: r.get(3)?,
+            sender: r.get(4)?,
+            size: r.get(5)?,
+            first_seen: r.get(6)?,
+            sources: serde_json::from_str(&sources).unwrap_or_default(),
+        })
+    })?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
+/// A digest period sent (queued), with its mail's delivery state.
+#[derive(Debug, Clone)]
+pub struct DigestRun {
+    pub id: i64,
+    pub digest: String,
+    pub period_start: Option<String>,
+    pub period_end: String,
+    pub events: i64,
+    pub created: String,
+    pub outbox: Option<i64>,
+    pub delivery: Option<Delivery>,
+}
+
+fn digest_runs_where(conn: &Connection, clause: &str, arg: SqlValue) -> Result<Vec<DigestRun>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, digest, period_start, period_end, events, created, outbox FROM digest_runs
+         WHERE {clause} ORDER BY period_end DESC, id DESC LIMIT 50"
+    ))?;
+    let mut runs: Vec<DigestRun> = stmt
+        .query_map([arg], |r| {
+            Ok(DigestRun {
+                id: r.get(0)?,
+                digest: r.get(1)?,
+                period_start: r.get(2)?,
+                period_end: r.get(3)?,
+                events: r.get(4)?,
+                created: r.get(5)?,
+                outbox: r.get(6)?,
+                delivery: None,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE id = ?1"
+    ))?;
+    for run in &mut runs {
+        if let Some(id) = run.outbox {
+            run.delivery = stmt.query_row([id], delivery).optional()?;
+        }
+    }
+    Ok(runs)
+}
+
+/// The latest 50 runs of a digest, newest first.
+pub fn digest_runs(conn: &Connection, digest: &str) -> Result<Vec<DigestRun>> {
+    digest_runs_where(conn, "digest = ?1", SqlValue::Text(digest.to_string()))
+}
+
+pub fn digest_run(conn: &Connection, run: i64) -> Result<Option<DigestRun>> {
+    Ok(digest_runs_where(conn, "id = ?1", SqlValue::Integer(run))?
+        .into_iter()
+        .next())
+}
+
+/// The events a digest run contained.
+pub fn digest_run_events(conn: &Connection, run: i64) -> Result<Vec<StoredEvent>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id IN (SELECT event FROM digest_items WHERE run = ?1)
+         ORDER BY {WHEN} DESC, id DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([run], stored_event)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Events collected for a digest and not sent yet.
+pub fn digest_waiting(conn: &Connection, digest: &str) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM digest_items WHERE digest = ?1 AND run IS NULL",
+        [digest],
+        |r| r.get(0),
+    )?)
+}
+
+/// Every digest name the store knows (runs or collected events), configured or not.
+pub fn digest_names(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT digest FROM digest_runs UNION SELECT digest FROM digest_items ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The topics and statuses stored events have, for the filter form's suggestions.
+pub fn vocabulary(conn: &Connection) -> Result<(Vec<String>, Vec<String>)> {
+    let list = |sql: &str| -> Result<Vec<String>> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    Ok((
+        list("SELECT DISTINCT topic FROM events ORDER BY 1 LIMIT 500")?,
+        list("SELECT DISTINCT status FROM events WHERE status IS NOT NULL ORDER BY 1 LIMIT 500")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn event(
+        conn: &Connection,
+        id: &str,
+        topic: &str,
+        domain: &str,
+        status: Option<&str>,
+        at: &str,
+    ) {
+        conn.execute(
+            "INSERT INTO events (registrar, event_id, kind, object, type, topic, domain, domains, status,
+                                 occurred_at, format, data, message, first_seen, last_seen)
+             VALUES ('opensrs', ?1, 'event', 'domain', 'T', ?2, ?3, '[]', ?4, ?5, 'json', '{}', 1, ?5, ?5)",
+            params![id, topic, domain, status, at],
+        )
+        .unwrap();
+    }
+
+    fn domains(found: (Vec<StoredEvent>, i64)) -> Vec<String> {
+        let mut d: Vec<String> = found.0.into_iter().filter_map(|e| e.event.domain).collect();
+        d.sort();
+        d
+    }
+
+    #[test]
+    fn attention_keeps_only_what_is_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("m.db")).unwrap();
+        let c = store.conn();
+        // Transfers out: a.example still pending; b.example completed since.
+        event(
+            c,
+            "1",
+            "transfer.out",
+            "a.example",
+            Some("pending"),
+            "2026-01-01T00:00:00Z",
+        );
+        event(
+            c,
+            "2",
+            "transfer.out",
+            "b.example",
+            Some("pending"),
+            "2026-01-01T00:00:00Z",
+        );
+        event(
+            c,
+            "3",
+            "transfer.out",
+            "b.example",
+            Some("completed"),
+            "2026-01-02T00:00:00Z",
+        );
+        assert_eq!(domains(open_transfers_out(c, 10).unwrap()), ["a.example"]);
+        // Expiring: c.example reminded then renewed; d.example expired.
+        event(
+            c,
+            "4",
+            "domain.renewal_reminder",
+            "c.example",
+            None,
+            "2026-01-01T00:00:00Z",
+        );
+        event(
+            c,
+            "5",
+            "domain.renewed",
+            "c.example",
+            None,
+            "2026-01-03T00:00:00Z",
+        );
+        event(
+            c,
+            "6",
+            "domain.expired",
+            "d.example",
+            None,
+            "2026-01-03T00:00:00Z",
+        );
+        assert_eq!(domains(expiring_domains(c, 10).unwrap()), ["d.example"]);
+        // Zone checks: e.example failed then passed; f.example passed then failed.
+        event(
+            c,
+            "7",
+            "domain.zone_check",
+            "e.example",
+            Some("error"),
+            "2026-01-01T00:00:00Z",
+        );
+        event(
+            c,
+            "8",
+            "domain.zone_check",
+            "e.example",
+            Some("success"),
+            "2026-01-02T00:00:00Z",
+        );
+        event(
+            c,
+            "9",
+            "domain.zone_check",
+            "f.example",
+            Some("success"),
+            "2026-01-01T00:00:00Z",
+        );
+        event(
+            c,
+            "10",
+            "domain.zone_check",
+            "f.example",
+            Some("invalid"),
+            "2026-01-02T00:00:00Z",
+        );
+        assert_eq!(domains(failing_zone_checks(c, 10).unwrap()), ["f.example"]);
+        // Failed jobs, until marked handled.
+        event(
+            c,
+            "11",
+            "job.result",
+            "g.example",
+            Some("error"),
+            "2026-01-01T00:00:00Z",
+        );
+        event(
+            c,
+            "12",
+            "job.result",
+            "h.example",
+            Some("success"),
+            "2026-01-01T00:00:00Z",
+        );
+        let (jobs, total) = failed_jobs(c, 10).unwrap();
+        assert_eq!(total, 1);
+        assert!(ack(c, jobs[0].id, "2026-01-05T00:00:00.000Z").unwrap());
+        assert_eq!(failed_jobs(c, 10).unwrap().1, 0);
+        assert!(acked(c, jobs[0].id).unwrap().is_some());
+        assert!(!ack(c, 999, "2026-01-05T00:00:00.000Z").unwrap());
+    }
+}
