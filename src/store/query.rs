@@ -89,11 +89,11 @@ pub struct StoredEvent {
     pub last_seen: String,
 }
 
-const EVENT_COLUMNS: &str = "id, registrar, event_id, kind, object, type, topic, domain, domains, \
+pub(super) const EVENT_COLUMNS: &str = "id, registrar, event_id, kind, object, type, topic, domain, domains, \
                              status, occurred_at, format, data, seen_count, first_seen, last_seen, \
                              status_text, authenticated, authentication";
 
-fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+pub(super) fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
     let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
         let s: String = r.get(i)?;

@@ -163,4 +163,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX event_conflicts_event ON event_conflicts (event);
     "#,
+    // 7: named consumers of the event feed (`/api/v1/consumers/NAME`): each one's
+    // acknowledged position in store order (events.id), never moved back.
+    r#"
+    CREATE TABLE consumers (
+        name      TEXT PRIMARY KEY,
+        acked     INTEGER NOT NULL DEFAULT 0,   -- events.id of the last event handled
+        created   TEXT NOT NULL,
+        updated   TEXT NOT NULL,                -- when acked last moved
+        last_poll TEXT
+    );
+    "#,
 ];
