@@ -83,10 +83,12 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// One line of plain text: control characters (a payload may hold any) as spaces.
+/// One line of plain text: line breaks in a value (a payload may hold any) as spaces.
+/// Other control characters stay, as the registrar sent them: the mail is then sent
+/// quoted-printable, and `digest --preview` shows them escaped.
 fn line(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') { ' ' } else { c })
         .collect()
 }
 
@@ -172,8 +174,8 @@ pub fn render(
     let start = period_start.map(|p| local(tz, p, true));
     let end = local(tz, period_end, true);
     let period = match &start {
-        Some(s) => format!("From {s} until {end} ({})", tz.name()),
-        None => format!("Until {end} ({})", tz.name()),
+        Some(s) => format!("Period: from {s} until {end} ({})", tz.name()),
+        None => format!("Period: until {end} ({})", tz.name()),
     };
     let count = entries.len();
     let plural = |n: usize, one: &str, many: &str| {
