@@ -528,7 +528,9 @@ async fn folder_task(mut shared: Shared, account: AccountConfig, folder: String)
             Ok(_) => return,
             Err(e) => {
                 let _ = cursors::failed(lock(&db).conn(), &account.name, &folder, &e.to_string());
-                shared.live.source_error(&format!("{}/{folder}", account.name));
+                shared
+                    .live
+                    .source_error(&format!("{}/{folder}", account.name));
                 // Wrong credentials and untrusted certificates need a person: retry
                 // slowly rather than hammer the server.
                 let wait = if e.needs_a_person() {

@@ -170,10 +170,22 @@ fn a_digest_reads_on_a_phone_attention_first_then_topics_then_counts() {
     let counts = position(&dom, "id=\"counts\"");
     assert!(attention < events && events < counts, "{dom}");
     let section = &dom[attention..events];
-    assert!(section.contains("data-attention=\"job failed\""), "{section}");
-    assert!(section.contains("The domain could not be created."), "{section}");
-    assert!(section.contains("data-attention=\"transfer out pending\""), "{section}");
-    assert!(!section.contains("example.com"), "nothing to do about example.com");
+    assert!(
+        section.contains("data-attention=\"job failed\""),
+        "{section}"
+    );
+    assert!(
+        section.contains("The domain could not be created."),
+        "{section}"
+    );
+    assert!(
+        section.contains("data-attention=\"transfer out pending\""),
+        "{section}"
+    );
+    assert!(
+        !section.contains("example.com"),
+        "nothing to do about example.com"
+    );
     // Topics in the order their first event happened, events in time order within.
     let topics: Vec<&str> = dom[events..counts]
         .split("data-topic=\"")
@@ -182,7 +194,12 @@ fn a_digest_reads_on_a_phone_attention_first_then_topics_then_counts() {
         .collect();
     assert_eq!(
         topics,
-        ["job.result", "domain.created", "transfer.in", "transfer.out"],
+        [
+            "job.result",
+            "domain.created",
+            "transfer.in",
+            "transfer.out"
+        ],
         "{dom}"
     );
     let created = &dom[position(&dom, "data-topic=\"domain.created\"")..];
@@ -193,7 +210,10 @@ fn a_digest_reads_on_a_phone_attention_first_then_topics_then_counts() {
     );
     assert!(a < b && b < c, "domain.created not in time order");
     let table = &dom[counts..];
-    assert!(table.contains("domain.created") && table.contains(">3<"), "{table}");
+    assert!(
+        table.contains("domain.created") && table.contains(">3<"),
+        "{table}"
+    );
     assert!(table.contains(">6<"), "the total: {table}");
 
     // What a phone shows, kept for people; Chromium wrote a 375 px wide image.
@@ -221,10 +241,25 @@ fn a_digest_reads_on_a_phone_attention_first_then_topics_then_counts() {
         position(&text, "\nCounts"),
     );
     assert!(a < e && e < c, "{text}");
-    assert!(text[a..e].contains("job failed") && text[a..e].contains("\"The domain could not be created.\""));
+    assert!(
+        text[a..e].contains("job failed")
+            && text[a..e].contains("\"The domain could not be created.\"")
+    );
     assert!(text[a..e].contains("transfer out pending"), "{text}");
-    for needle in [HOSTILE, long.as_str(), "example.com", "example.org", "example.eu"] {
-        assert!(text[e..c].contains(needle), "{needle} missing from the text part:\n{text}");
+    for needle in [
+        HOSTILE,
+        long.as_str(),
+        "example.com",
+        "example.org",
+        "example.eu",
+    ] {
+        assert!(
+            text[e..c].contains(needle),
+            "{needle} missing from the text part:\n{text}"
+        );
     }
-    assert!(text.contains("Period: until 2026-11-20 07:30 CET (Europe/Berlin)"), "{text}");
+    assert!(
+        text.contains("Period: until 2026-11-20 07:30 CET (Europe/Berlin)"),
+        "{text}"
+    );
 }

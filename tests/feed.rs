@@ -39,8 +39,7 @@ struct Reply {
 
 impl Reply {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
@@ -177,7 +176,11 @@ impl Env {
             .env_remove("MAILROOM_NOW")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 }
@@ -187,12 +190,25 @@ fn keys(page: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| format!("{}:{}", e["registrar"].as_str().unwrap(), e["event_id"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["registrar"].as_str().unwrap(),
+                e["event_id"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
 fn cursor_of_last(page: &Value) -> String {
-    page["cursors"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string()
+    page["cursors"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Everything a consumer has not acknowledged yet, acking each page: the keys handled.
@@ -250,8 +266,26 @@ fn two_consumers_get_every_event_exactly_once_across_a_kill_between_poll_and_ack
         .map(|e| (e["id"].as_i64().unwrap(), e))
         .collect();
     for e in all["events"].as_array().unwrap() {
-        assert_eq!(Some(&e), by_id.get(&e["id"].as_i64().unwrap()), "feed and events --json differ");
-        for field in ["registrar", "event_id", "kind", "object", "type", "topic", "domain", "domains", "status", "status_text", "occurred_at", "format", "data"] {
+        assert_eq!(
+            Some(&e),
+            by_id.get(&e["id"].as_i64().unwrap()),
+            "feed and events --json differ"
+        );
+        for field in [
+            "registrar",
+            "event_id",
+            "kind",
+            "object",
+            "type",
+            "topic",
+            "domain",
+            "domains",
+            "status",
+            "status_text",
+            "occurred_at",
+            "format",
+            "data",
+        ] {
             assert!(e.get(field).is_some(), "{field} missing: {e}");
         }
     }
@@ -276,7 +310,10 @@ fn two_consumers_get_every_event_exactly_once_across_a_kill_between_poll_and_ack
     assert_eq!(keys(&a1), expected[..10]);
     assert_eq!(a1["more"], true);
     // Polling again without an ack serves the same events.
-    assert_eq!(keys(&env.ok("/api/v1/consumers/billing/poll?limit=10")), expected[..10]);
+    assert_eq!(
+        keys(&env.ok("/api/v1/consumers/billing/poll?limit=10")),
+        expected[..10]
+    );
     let r = env.ack("billing", a1["next"].as_str().unwrap());
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["consumer"]["lag"], 20);
@@ -291,7 +328,11 @@ fn two_consumers_get_every_event_exactly_once_across_a_kill_between_poll_and_ack
     let a2 = env.ok("/api/v1/consumers/billing/poll?limit=10");
     assert_eq!(keys(&a2), expected[10..20]);
     let b2 = env.ok("/api/v1/consumers/crm-sync/poll?limit=25");
-    assert_eq!(keys(&b2), expected[..25], "unacknowledged events are served again");
+    assert_eq!(
+        keys(&b2),
+        expected[..25],
+        "unacknowledged events are served again"
+    );
     // An ack never moves a cursor back, nor beyond what exists.
     let r = env.ack("billing", a1["cursors"][3].as_str().unwrap());
     assert_eq!(r.status, 200);
@@ -321,7 +362,10 @@ fn two_consumers_get_every_event_exactly_once_across_a_kill_between_poll_and_ack
     assert!(list.iter().all(|c| c["lag"] == 0), "{consumers}");
 
     // Acknowledgements a cross-site page could forge are refused; the body is capped.
-    let cursor = env.ok("/api/v1/events?limit=1")["next"].as_str().unwrap().to_string();
+    let cursor = env.ok("/api/v1/events?limit=1")["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let body = json!({ "cursor": cursor }).to_string();
     let form = env.request(
         "POST",
@@ -330,7 +374,12 @@ fn two_consumers_get_every_event_exactly_once_across_a_kill_between_poll_and_ack
         format!("cursor={cursor}").as_bytes(),
     );
     assert_eq!(form.status, 415, "{}", form.body);
-    let plain = env.request("POST", "/api/v1/consumers/billing/ack", "Content-Type: text/plain\r\n", body.as_bytes());
+    let plain = env.request(
+        "POST",
+        "/api/v1/consumers/billing/ack",
+        "Content-Type: text/plain\r\n",
+        body.as_bytes(),
+    );
     assert_eq!(plain.status, 415);
     let foreign = env.request(
         "POST",
@@ -342,7 +391,10 @@ fn two_consumers_get_every_event_exactly_once_across_a_kill_between_poll_and_ack
     let own = env.request(
         "POST",
         "/api/v1/consumers/billing/ack",
-        &format!("Content-Type: application/json\r\nOrigin: http://127.0.0.1:{}\r\n", env.port),
+        &format!(
+            "Content-Type: application/json\r\nOrigin: http://127.0.0.1:{}\r\n",
+            env.port
+        ),
         body.as_bytes(),
     );
     assert_eq!(own.status, 200, "{}", own.body);
@@ -367,7 +419,12 @@ fn the_feed_wants_the_bearer_token_when_one_is_set() {
     let r = env.get("/api/v1/events");
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(!r.body.contains("feed-t0ken"));
-    let wrong = env.request("GET", "/api/v1/consumers/x/poll", "Authorization: Bearer nope\r\n", b"");
+    let wrong = env.request(
+        "GET",
+        "/api/v1/consumers/x/poll",
+        "Authorization: Bearer nope\r\n",
+        b"",
+    );
     assert_eq!(wrong.status, 401);
     let ack = env.request(
         "POST",
@@ -376,7 +433,12 @@ fn the_feed_wants_the_bearer_token_when_one_is_set() {
         br#"{"cursor":""}"#,
     );
     assert_eq!(ack.status, 401);
-    let r = env.request("GET", "/api/v1/events", "Authorization: Bearer feed-t0ken\r\n", b"");
+    let r = env.request(
+        "GET",
+        "/api/v1/events",
+        "Authorization: Bearer feed-t0ken\r\n",
+        b"",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["events"].as_array().unwrap().len(), 2);
     watch.kill().unwrap();

@@ -194,7 +194,12 @@ fn value(families: &BTreeMap<String, Family>, sample: &str, labels: &[(&str, &st
     family
         .samples
         .iter()
-        .find(|s| s.0 == sample && labels.iter().all(|(k, v)| s.1.get(*k).map(String::as_str) == Some(v)))
+        .find(|s| {
+            s.0 == sample
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.1.get(*k).map(String::as_str) == Some(v))
+        })
         .unwrap_or_else(|| panic!("no sample {sample} {labels:?}"))
         .2
 }
@@ -258,7 +263,10 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     assert_eq!(status, 200, "{body}");
     std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-output")).unwrap();
     std::fs::write(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-output/metrics.txt"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/test-output/metrics.txt"
+        ),
         &body,
     )
     .unwrap();
@@ -276,7 +284,10 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
             value(
                 &families,
                 "mailroom_events_stored",
-                &[("registrar", r["registrar"].as_str().unwrap()), ("topic", r["topic"].as_str().unwrap())]
+                &[
+                    ("registrar", r["registrar"].as_str().unwrap()),
+                    ("topic", r["topic"].as_str().unwrap())
+                ]
             ),
             r["events"].as_f64().unwrap(),
             "{r}"
@@ -289,16 +300,38 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     assert_eq!(items.len(), 4, "3 forwards and a webhook: {all}");
     for state in ["pending", "done", "dead"] {
         let n = items.iter().filter(|i| i["state"] == state).count() as f64;
-        assert_eq!(value(&families, "mailroom_outbox_items", &[("state", state)]), n, "{state}");
+        assert_eq!(
+            value(&families, "mailroom_outbox_items", &[("state", state)]),
+            n,
+            "{state}"
+        );
     }
-    let open = env.cli_json(&["outbox", "--json"]).as_array().unwrap().len() as f64;
+    let open = env
+        .cli_json(&["outbox", "--json"])
+        .as_array()
+        .unwrap()
+        .len() as f64;
     assert_eq!(
         value(&families, "mailroom_outbox_items", &[("state", "pending")])
             + value(&families, "mailroom_outbox_items", &[("state", "dead")]),
         open
     );
-    assert_eq!(value(&families, "mailroom_deliveries", &[("kind", "forward"), ("result", "delivered")]), 3.0);
-    assert_eq!(value(&families, "mailroom_deliveries", &[("kind", "webhook"), ("result", "retrying")]), 1.0);
+    assert_eq!(
+        value(
+            &families,
+            "mailroom_deliveries",
+            &[("kind", "forward"), ("result", "delivered")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &families,
+            "mailroom_deliveries",
+            &[("kind", "webhook"), ("result", "retrying")]
+        ),
+        1.0
+    );
 
     // Messages by channel and result.
     for (channel, result, n) in [
@@ -308,7 +341,11 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
         ("poll", "parsed", 1.0),
     ] {
         assert_eq!(
-            value(&families, "mailroom_messages", &[("channel", channel), ("result", result)]),
+            value(
+                &families,
+                "mailroom_messages",
+                &[("channel", channel), ("result", result)]
+            ),
             n,
             "{channel} {result}"
         );
@@ -316,28 +353,53 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     assert_eq!(value(&families, "mailroom_quarantined_messages", &[]), 1.0);
 
     // Per source: the last sync is recent, nothing failing; the poll was acknowledged.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let now = mailroom::clock::now().timestamp() as f64;
     for source in ["local", "adns"] {
-        let t = value(&families, "mailroom_source_last_success_timestamp_seconds", &[("source", source)]);
+        let t = value(
+            &families,
+            "mailroom_source_last_success_timestamp_seconds",
+            &[("source", source)],
+        );
         assert!((now - t).abs() < 120.0, "{source}: {t} vs now {now}");
-        assert_eq!(value(&families, "mailroom_source_failing", &[("source", source)]), 0.0);
+        assert_eq!(
+            value(&families, "mailroom_source_failing", &[("source", source)]),
+            0.0
+        );
     }
     assert_eq!(families["mailroom_registrar_acknowledged"].kind, "counter");
-    assert_eq!(value(&families, "mailroom_registrar_acknowledged_total", &[("source", "adns")]), 1.0);
+    assert_eq!(
+        value(
+            &families,
+            "mailroom_registrar_acknowledged_total",
+            &[("source", "adns")]
+        ),
+        1.0
+    );
 
     // The registrar poll's latency, request to commit, in the histogram.
     let h = &families["mailroom_intake_latency_seconds"];
     assert_eq!(h.kind, "histogram");
-    let count = value(&families, "mailroom_intake_latency_seconds_count", &[("channel", "poll")]);
+    let count = value(
+        &families,
+        "mailroom_intake_latency_seconds_count",
+        &[("channel", "poll")],
+    );
     assert!(count >= 1.0, "{count}");
     assert_eq!(
-        value(&families, "mailroom_intake_latency_seconds_bucket", &[("channel", "poll"), ("le", "+Inf")]),
+        value(
+            &families,
+            "mailroom_intake_latency_seconds_bucket",
+            &[("channel", "poll"), ("le", "+Inf")]
+        ),
         count
     );
-    assert!(value(&families, "mailroom_intake_latency_seconds_sum", &[("channel", "poll")]) > 0.0);
+    assert!(
+        value(
+            &families,
+            "mailroom_intake_latency_seconds_sum",
+            &[("channel", "poll")]
+        ) > 0.0
+    );
 
     // Healthy: up and ready.
     assert_eq!(env.get("/healthz"), (200, "ok\n".to_string()));
@@ -372,10 +434,20 @@ fn readyz_names_an_imap_account_that_cannot_connect() {
     let (_, metrics) = env.get("/metrics");
     let families = parse(&metrics);
     assert_eq!(
-        value(&families, "mailroom_source_failing", &[("source", "registrar-mail"), ("folder", "INBOX")]),
+        value(
+            &families,
+            "mailroom_source_failing",
+            &[("source", "registrar-mail"), ("folder", "INBOX")]
+        ),
         1.0
     );
-    assert!(value(&families, "mailroom_source_errors_total", &[("source", "registrar-mail/INBOX")]) >= 1.0);
+    assert!(
+        value(
+            &families,
+            "mailroom_source_errors_total",
+            &[("source", "registrar-mail/INBOX")]
+        ) >= 1.0
+    );
     let _ = watch.kill();
     let _ = watch.wait();
 }

@@ -7,10 +7,10 @@
 use minijinja::Environment;
 use serde_json::{Value, json};
 
+use super::digest_mail::{DeadDelivery, Entry};
 use crate::event::Event;
 use crate::rules::{Digest, Forward, Webhook};
 use crate::store::outbox::Item;
-use super::digest_mail::{DeadDelivery, Entry};
 
 pub const DEFAULT_SUBJECT: &str = "[mailroom] {{ registrar }} {{ type }}{% if domain %} {{ domain }}{% endif %}{% if status %} ({{ status }}){% endif %}";
 

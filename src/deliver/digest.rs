@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::compose;
+use super::digest_mail::{DeadDelivery, Entry};
 use crate::clock::stamp;
 use crate::rules::{Digest, RuleSet};
 use crate::store::outbox::{self, Channel, NewItem};
-use super::digest_mail::{DeadDelivery, Entry};
 use crate::store::query;
 use crate::store::{Result, Store};
 
@@ -123,7 +123,13 @@ pub fn preview_last(store: &Store, d: &Digest) -> Result<Option<Value>> {
         .collect::<rusqlite::Result<_>>()?;
     let events = load(store.conn(), &ids)?;
     let dead = dead_deliveries(store.conn())?;
-    Ok(Some(compose::digest(d, &events, &dead, start.as_deref(), &end)))
+    Ok(Some(compose::digest(
+        d,
+        &events,
+        &dead,
+        start.as_deref(),
+        &end,
+    )))
 }
 
 /// Every digest defined, for `mailroom status` and checks.

@@ -54,7 +54,9 @@ pub fn attention(e: &Event) -> Option<&'static str> {
     match e.topic.as_str() {
         "transfer.out" if status == "pending" => Some("transfer out pending"),
         "domain.expired" => Some("domain expired"),
-        "domain.renewal_reminder" | "hosting.renewal_reminder" | "site.renewal_reminder"
+        "domain.renewal_reminder"
+        | "hosting.renewal_reminder"
+        | "site.renewal_reminder"
         | "certificate.renewal_reminder" => Some("expiring soon"),
         "domain.deleted" => Some("domain deleted"),
         "domain.dns_outage" => Some("DNS outage"),
@@ -88,7 +90,13 @@ pub fn escape(s: &str) -> String {
 /// quoted-printable, and `digest --preview` shows them escaped.
 fn line(s: &str) -> String {
     s.chars()
-        .map(|c| if matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -124,11 +132,13 @@ const PAGE: &str = "max-width:640px;margin:0 auto;padding:16px;background:#fffff
 font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.45;\
 overflow-wrap:anywhere;word-wrap:break-word;word-break:break-word;";
 const H1: &str = "font-size:20px;margin:0 0 4px 0;";
-const H2: &str = "font-size:17px;margin:20px 0 6px 0;padding-bottom:4px;border-bottom:2px solid #18181b;";
+const H2: &str =
+    "font-size:17px;margin:20px 0 6px 0;padding-bottom:4px;border-bottom:2px solid #18181b;";
 const H3: &str = "font-size:15px;margin:14px 0 2px 0;color:#3f3f46;";
 const MUTED: &str = "color:#52525b;font-size:13px;";
 const ITEM: &str = "padding:8px 0;border-top:1px solid #e4e4e7;";
-const ALERT: &str = "padding:8px 10px;margin:6px 0;border-left:4px solid #b91c1c;background:#fef2f2;";
+const ALERT: &str =
+    "padding:8px 10px;margin:6px 0;border-left:4px solid #b91c1c;background:#fef2f2;";
 const QUOTE: &str = "margin:4px 0 0 0;padding:0 0 0 8px;border-left:2px solid #d4d4d8;color:#3f3f46;font-style:italic;";
 
 /// The digest `d` over `entries` for the period `(period_start, period_end]`, with the
@@ -178,9 +188,8 @@ pub fn render(
         None => format!("Period: until {end} ({})", tz.name()),
     };
     let count = entries.len();
-    let plural = |n: usize, one: &str, many: &str| {
-        format!("{n} {}", if n == 1 { one } else { many })
-    };
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let summary = format!(
         "{}; {} attention",
         plural(count, "event", "events"),
@@ -216,15 +225,7 @@ pub fn render(
         })
         .max()
         .unwrap_or(0);
-    let domain_of = |e: &Entry| {
-        line(
-            e.stored
-                .event
-                .domain
-                .as_deref()
-                .unwrap_or("(no domain)"),
-        )
-    };
+    let domain_of = |e: &Entry| line(e.stored.event.domain.as_deref().unwrap_or("(no domain)"));
     let facts = |e: &Entry| {
         let ev = &e.stored.event;
         let mut s = format!("{} {}", ev.registrar.as_str(), line(&ev.event_type));

@@ -67,9 +67,11 @@ pub fn last_position(conn: &Connection) -> Result<i64> {
 
 /// Events after a position: how far behind a consumer is.
 pub fn lag(conn: &Connection, after: i64) -> Result<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM events WHERE id > ?1", [after], |r| {
-        r.get(0)
-    })?)
+    Ok(
+        conn.query_row("SELECT COUNT(*) FROM events WHERE id > ?1", [after], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// A consumer name: `[A-Za-z0-9._-]{1,64}`.
@@ -93,12 +95,27 @@ pub struct Consumer {
     pub last_poll: Option<String>,
 }
 
-fn consumer_row(conn: &Connection, name: &str) -> Result<Option<(i64, String, String, Option<String>)>> {
+/// A consumer's row: acknowledged position, created, updated, last poll.
+struct Row {
+    acked: i64,
+    created: String,
+    updated: String,
+    last_poll: Option<String>,
+}
+
+fn consumer_row(conn: &Connection, name: &str) -> Result<Option<Row>> {
     Ok(conn
         .query_row(
             "SELECT acked, created, updated, last_poll FROM consumers WHERE name = ?1",
             [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                Ok(Row {
+                    acked: r.get(0)?,
+                    created: r.get(1)?,
+                    updated: r.get(2)?,
+                    last_poll: r.get(3)?,
+                })
+            },
         )
         .optional()?)
 }
@@ -112,7 +129,7 @@ pub fn poll(conn: &Connection, name: &str, limit: usize) -> Result<Page> {
          ON CONFLICT (name) DO UPDATE SET last_poll = ?2",
         params![name, now],
     )?;
-    let acked = consumer_row(conn, name)?.map_or(0, |c| c.0);
+    let acked = consumer_row(conn, name)?.map_or(0, |c| c.acked);
     page(conn, acked, limit)
 }
 
@@ -148,16 +165,16 @@ pub fn ack(
 
 /// One consumer, with its lag.
 pub fn consumer(conn: &Connection, name: &str) -> Result<Option<Consumer>> {
-    let Some((acked, created, updated, last_poll)) = consumer_row(conn, name)? else {
+    let Some(row) = consumer_row(conn, name)? else {
         return Ok(None);
     };
     Ok(Some(Consumer {
         name: name.to_string(),
-        acked: encode(acked),
-        lag: lag(conn, acked)?,
-        created,
-        updated,
-        last_poll,
+        acked: encode(row.acked),
+        lag: lag(conn, row.acked)?,
+        created: row.created,
+        updated: row.updated,
+        last_poll: row.last_poll,
     }))
 }
 
@@ -186,7 +203,14 @@ mod tests {
             assert_eq!(decode(&encode(n)), Some(n));
         }
         assert_eq!(decode(""), Some(0));
-        for bad in ["12", "ev1-", "ev1-zz", "ev2-1", "ev1--1", "ev1-ffffffffffffffff"] {
+        for bad in [
+            "12",
+            "ev1-",
+            "ev1-zz",
+            "ev2-1",
+            "ev1--1",
+            "ev1-ffffffffffffffff",
+        ] {
             assert_eq!(decode(bad), None, "{bad}");
         }
     }

@@ -25,7 +25,10 @@ pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
         .filter(|p| !p.is_empty())
         .collect();
     if !path.starts_with("/api/v1/") {
-        return error(StatusCode::NOT_FOUND, "no such API endpoint (see docs/FEED.md)");
+        return error(
+            StatusCode::NOT_FOUND,
+            "no such API endpoint (see docs/FEED.md)",
+        );
     }
     let method = req.method().clone();
     match parts.as_slice() {
@@ -51,7 +54,10 @@ pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
                 None => ack(web, &name, req).await,
             }
         }
-        _ => error(StatusCode::NOT_FOUND, "no such API endpoint (see docs/FEED.md)"),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "no such API endpoint (see docs/FEED.md)",
+        ),
     }
 }
 
@@ -78,30 +84,33 @@ fn only(method: &Method, allowed: Method) -> Option<Resp> {
 /// Runs a database step off the async threads (a writer may hold the lock a while).
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> crate::store::Result<T> + Send + 'static,
-) -> Result<T, Resp> {
+) -> Result<T, Box<Resp>> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "event feed: database");
-            Err(error(
+            Err(Box::new(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database could not be read; try again",
-            ))
+            )))
         }
-        Err(_) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
+        Err(_) => Err(Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+        ))),
     }
 }
 
 /// `limit` from the query: default 100, at most 1000.
-fn limit(req: &Request<Incoming>) -> Result<usize, Resp> {
+fn limit(req: &Request<Incoming>) -> Result<usize, Box<Resp>> {
     match super::query(req).into_iter().find(|(k, _)| k == "limit") {
         None => Ok(feed::DEFAULT_LIMIT),
         Some((_, v)) => match v.trim().parse::<usize>() {
             Ok(n) if n >= 1 => Ok(n.min(feed::MAX_LIMIT)),
-            _ => Err(error(
+            _ => Err(Box::new(error(
                 StatusCode::BAD_REQUEST,
                 &format!("limit must be a number from 1 to {}", feed::MAX_LIMIT),
-            )),
+            ))),
         },
     }
 }
@@ -119,7 +128,7 @@ fn page_json(page: &Page) -> Value {
 async fn events(web: &Arc<Web>, req: &Request<Incoming>) -> Resp {
     let limit = match limit(req) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let after = super::query(req)
         .into_iter()
@@ -135,7 +144,7 @@ async fn events(web: &Arc<Web>, req: &Request<Incoming>) -> Resp {
     let web = Arc::clone(web);
     match blocking(move || feed::page(&web.reader()?, after, limit)).await {
         Ok(page) => super::json(StatusCode::OK, &page_json(&page)),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -153,7 +162,7 @@ async fn list(web: &Arc<Web>) -> Resp {
     let web = Arc::clone(web);
     match blocking(move || feed::consumers(&web.reader()?)).await {
         Ok(c) => super::json(StatusCode::OK, &json!({ "consumers": c })),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -164,7 +173,7 @@ async fn poll(web: &Arc<Web>, name: &str, req: &Request<Incoming>) -> Resp {
     }
     let limit = match limit(req) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (w, n) = (Arc::clone(web), name.to_string());
     match blocking(move || feed::poll(w.store().conn(), &n, limit)).await {
@@ -173,7 +182,7 @@ async fn poll(web: &Arc<Web>, name: &str, req: &Request<Incoming>) -> Resp {
             v["consumer"] = Value::String(name.to_string());
             super::json(StatusCode::OK, &v)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -258,6 +267,6 @@ async fn ack(web: &Arc<Web>, name: &str, req: Request<Incoming>) -> Resp {
                 feed::encode(last)
             ),
         ),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }

@@ -124,7 +124,11 @@ struct Exposition(String);
 
 impl Exposition {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {}", help.replace('\\', "\\\\").replace('\n', "\\n"));
+        let _ = writeln!(
+            self.0,
+            "# HELP {name} {}",
+            help.replace('\\', "\\\\").replace('\n', "\\n")
+        );
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
     }
 
@@ -175,7 +179,11 @@ fn seconds(stamp: &str) -> Option<f64> {
 }
 
 /// Rows of `(label values…, count)` from a grouping query.
-fn grouped(conn: &Connection, sql: &str, labels: usize) -> crate::store::Result<Vec<(Vec<String>, i64)>> {
+fn grouped(
+    conn: &Connection,
+    sql: &str,
+    labels: usize,
+) -> crate::store::Result<Vec<(Vec<String>, i64)>> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map([], |r| {
         let mut l = Vec::with_capacity(labels);
@@ -210,7 +218,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "SELECT registrar, topic, COUNT(*) FROM events GROUP BY registrar, topic ORDER BY registrar, topic",
         2,
     )? {
-        out.sample("mailroom_events_stored", &[("registrar", &l[0]), ("topic", &l[1])], n as f64);
+        out.sample(
+            "mailroom_events_stored",
+            &[("registrar", &l[0]), ("topic", &l[1])],
+            n as f64,
+        );
     }
     out.family(
         "mailroom_events_seen",
@@ -222,7 +234,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "SELECT registrar, topic, SUM(seen_count) FROM events GROUP BY registrar, topic ORDER BY registrar, topic",
         2,
     )? {
-        out.sample("mailroom_events_seen", &[("registrar", &l[0]), ("topic", &l[1])], n as f64);
+        out.sample(
+            "mailroom_events_seen",
+            &[("registrar", &l[0]), ("topic", &l[1])],
+            n as f64,
+        );
     }
 
     out.family(
@@ -248,8 +264,15 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         messages.keys().map(|k| k.0.clone()).collect();
     for ch in &channels_seen {
         for result in ["parsed", "duplicate", "quarantined"] {
-            let n = messages.get(&(ch.clone(), result.to_string())).copied().unwrap_or(0);
-            out.sample("mailroom_messages", &[("channel", ch), ("result", result)], n as f64);
+            let n = messages
+                .get(&(ch.clone(), result.to_string()))
+                .copied()
+                .unwrap_or(0);
+            out.sample(
+                "mailroom_messages",
+                &[("channel", ch), ("result", result)],
+                n as f64,
+            );
         }
     }
     out.family(
@@ -303,7 +326,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
          FROM outbox GROUP BY 1, 2 ORDER BY 1, 2",
         2,
     )? {
-        out.sample("mailroom_deliveries", &[("kind", &l[0]), ("result", &l[1])], n as f64);
+        out.sample(
+            "mailroom_deliveries",
+            &[("kind", &l[0]), ("result", &l[1])],
+            n as f64,
+        );
     }
 
     let sources = cursors::all(conn)?;
@@ -365,9 +392,17 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "counter",
         "Failed attempts of each source since this process started.",
     );
-    let errors = live.errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let errors = live
+        .errors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     for (source, n) in &errors {
-        out.sample("mailroom_source_errors_total", &[("source", source)], *n as f64);
+        out.sample(
+            "mailroom_source_errors_total",
+            &[("source", source)],
+            *n as f64,
+        );
     }
 
     let counters = channels::all(conn)?;
@@ -378,7 +413,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
     );
     for (source, c) in &counters {
         if let Some(q) = c.get("queue") {
-            out.sample("mailroom_registrar_queue_depth", &[("source", source)], *q as f64);
+            out.sample(
+                "mailroom_registrar_queue_depth",
+                &[("source", source)],
+                *q as f64,
+            );
         }
     }
     out.family(
@@ -388,7 +427,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
     );
     for (source, c) in &counters {
         if let Some(n) = c.get("acknowledged") {
-            out.sample("mailroom_registrar_acknowledged_total", &[("source", source)], *n as f64);
+            out.sample(
+                "mailroom_registrar_acknowledged_total",
+                &[("source", source)],
+                *n as f64,
+            );
         }
     }
     out.family(
@@ -399,7 +442,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
     for (source, c) in &counters {
         for (k, n) in c {
             if let Some(code) = k.strip_prefix("answered ") {
-                out.sample("mailroom_push_answers_total", &[("source", source), ("code", code)], *n as f64);
+                out.sample(
+                    "mailroom_push_answers_total",
+                    &[("source", source), ("code", code)],
+                    *n as f64,
+                );
             }
         }
     }
@@ -410,7 +457,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "Events stored after each feed consumer's acknowledged cursor.",
     );
     for c in feed::consumers(conn)? {
-        out.sample("mailroom_feed_consumer_lag", &[("consumer", &c.name)], c.lag as f64);
+        out.sample(
+            "mailroom_feed_consumer_lag",
+            &[("consumer", &c.name)],
+            c.lag as f64,
+        );
     }
 
     out.family(
@@ -418,7 +469,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "histogram",
         "Time from a wake-up to the commit of what it brought: imap-idle from the server's IDLE notice, imap-poll from the poll of a server without IDLE, poll from a registrar API request.",
     );
-    let intake = live.intake.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let intake = live
+        .intake
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     for (channel, h) in &intake {
         let mut cumulative = 0;
         for (bound, n) in BUCKETS.iter().zip(h.buckets) {
@@ -434,8 +489,16 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
             &[("channel", channel), ("le", "+Inf")],
             h.count as f64,
         );
-        out.sample("mailroom_intake_latency_seconds_sum", &[("channel", channel)], h.sum);
-        out.sample("mailroom_intake_latency_seconds_count", &[("channel", channel)], h.count as f64);
+        out.sample(
+            "mailroom_intake_latency_seconds_sum",
+            &[("channel", channel)],
+            h.sum,
+        );
+        out.sample(
+            "mailroom_intake_latency_seconds_count",
+            &[("channel", channel)],
+            h.count as f64,
+        );
     }
 
     out.family(
@@ -443,7 +506,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "gauge",
         "Seconds since this mailroom process started.",
     );
-    out.sample("mailroom_uptime_seconds", &[], live.uptime().as_secs_f64().floor());
+    out.sample(
+        "mailroom_uptime_seconds",
+        &[],
+        live.uptime().as_secs_f64().floor(),
+    );
     Ok(out.0)
 }
 
@@ -457,7 +524,9 @@ fn allowed_gap(config: &Config, source: &Source) -> Duration {
     match source {
         // IDLE is re-issued (and the folder synced) every idle_refresh; a server without
         // IDLE is polled every poll_interval.
-        Source::Imap => w.idle_refresh.max(w.poll_interval) + w.command_timeout + Duration::from_secs(60),
+        Source::Imap => {
+            w.idle_refresh.max(w.poll_interval) + w.command_timeout + Duration::from_secs(60)
+        }
         Source::Local => w.poll_interval * 2 + Duration::from_secs(60),
         Source::Api(interval) => *interval * 2 + Duration::from_secs(60),
     }
@@ -474,7 +543,10 @@ enum Source {
 fn readiness(web: &Web) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(e) = writable(&web.shared.db) {
-        problems.push(format!("database {} is not writable: {e}", web.shared.db.display()));
+        problems.push(format!(
+            "database {} is not writable: {e}",
+            web.shared.db.display()
+        ));
     }
     let config = &web.shared.config;
     let mut expected: Vec<(String, String, Source)> = Vec::new();
@@ -515,14 +587,19 @@ fn readiness(web: &Web) -> Vec<String> {
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
         let error = row.and_then(|r| r.last_error.as_deref());
         if let Some(e) = error {
-            problems.push(format!("{name}: last attempt failed: {}", crate::term::one_line(e)));
+            problems.push(format!(
+                "{name}: last attempt failed: {}",
+                crate::term::one_line(e)
+            ));
             continue;
         }
         match last {
             None if starting => {}
             None => problems.push(format!("{name}: not synced since start")),
             Some(t) => {
-                let age = (now - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default();
+                let age = (now - t.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .unwrap_or_default();
                 let gap = allowed_gap(config, kind);
                 if age > gap {
                     problems.push(format!(
@@ -566,7 +643,11 @@ mod tests {
         live.intake("imap-idle", Duration::from_secs(400));
         let h = live.intake.lock().unwrap()["imap-idle"].clone();
         assert_eq!(h.count, 2);
-        assert_eq!(h.buckets.iter().sum::<u64>(), 1, "over the last bound: +Inf only");
+        assert_eq!(
+            h.buckets.iter().sum::<u64>(),
+            1,
+            "over the last bound: +Inf only"
+        );
         assert_eq!(h.buckets[3], 1);
     }
 }
