@@ -528,9 +528,7 @@ async fn folder_task(mut shared: Shared, account: AccountConfig, folder: String)
             Ok(_) => return,
             Err(e) => {
                 let _ = cursors::failed(lock(&db).conn(), &account.name, &folder, &e.to_string());
-                shared
-                    .live
-                    .source_error(&format!("{}/{folder}", account.name));
+                shared.live.source_error(&account.name, &folder);
                 // Wrong credentials and untrusted certificates need a person: retry
                 // slowly rather than hammer the server.
                 let wait = if e.needs_a_person() {
@@ -622,7 +620,7 @@ async fn local_task(mut shared: Shared, m: MaildirConfig) {
     loop {
         if let Err(e) = local_catch_up(&mut store, &shared, &m) {
             let _ = cursors::failed(store.conn(), &m.name, "", &e);
-            shared.live.source_error(&m.name);
+            shared.live.source_error(&m.name, "");
             tracing::error!(source = %m.name, error = %e, "local folder error");
         }
         let poll = shared.config.watch.poll_interval;

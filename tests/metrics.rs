@@ -445,7 +445,7 @@ fn readyz_names_an_imap_account_that_cannot_connect() {
         value(
             &families,
             "mailroom_source_errors_total",
-            &[("source", "registrar-mail/INBOX")]
+            &[("source", "registrar-mail"), ("folder", "INBOX")]
         ) >= 1.0
     );
     let _ = watch.kill();

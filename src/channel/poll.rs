@@ -396,7 +396,7 @@ pub async fn task(mut shared: Shared, config: PollConfig) {
             Err(e) => {
                 let message = e.to_string();
                 let _ = cursors::failed(store.conn(), &config.name, "", &message);
-                shared.live.source_error(&config.name);
+                shared.live.source_error(&config.name, "");
                 let wait = delay.min(max);
                 tracing::error!(source = %config.name, error = %message, retry_in_s = wait.as_secs_f32(), "poll error");
                 delay = (delay * 2).min(max);

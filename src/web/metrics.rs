@@ -81,7 +81,8 @@ struct Histogram {
 pub struct Live {
     started: Instant,
     intake: Mutex<BTreeMap<String, Histogram>>,
-    errors: Mutex<BTreeMap<String, u64>>,
+    /// (source, folder) → failed attempts.
+    errors: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Default for Live {
@@ -109,9 +110,11 @@ impl Live {
     }
 
     /// Counts a failed attempt of a source (a connection, a sync, a poll round).
-    pub fn source_error(&self, source: &str) {
+    /// `folder` is empty for sources without folders (a local folder, a registrar API).
+    pub fn source_error(&self, source: &str, folder: &str) {
         let mut all = self.errors.lock().unwrap_or_else(|e| e.into_inner());
-        *all.entry(source.to_string()).or_default() += 1;
+        *all.entry((source.to_string(), folder.to_string()))
+            .or_default() += 1;
     }
 
     fn uptime(&self) -> Duration {
@@ -397,10 +400,10 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    for (source, n) in &errors {
+    for ((source, folder), n) in &errors {
         out.sample(
             "mailroom_source_errors_total",
-            &[("source", source)],
+            &[("source", source), ("folder", folder)],
             *n as f64,
         );
     }
