@@ -57,12 +57,9 @@ pub fn header_safe(s: &str) -> String {
     out
 }
 
-/// Renders a template; `html` escapes every value (the digest's HTML part).
-fn render(template: &str, ctx: minijinja::Value, html: bool) -> Result<String, String> {
+/// Renders a template of the rule files (subjects and bodies, plain text).
+pub(super) fn render(template: &str, ctx: minijinja::Value) -> Result<String, String> {
     let mut env = Environment::new();
-    if html {
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    }
     // A field the event does not have (`{{ status }}` without a status) renders
     // empty, not "none".
     env.set_formatter(|out, state, value| {
@@ -88,13 +85,9 @@ fn event_context(event: &Event, rule: &str) -> minijinja::Value {
 /// The forward mail of one event: recipients, subject and text, decided now.
 pub fn forward(event: &Event, f: &Forward, rule: &str, test: bool) -> Value {
     let ctx = event_context(event, rule);
-    let subject = render(
-        f.subject.as_deref().unwrap_or(DEFAULT_SUBJECT),
-        ctx.clone(),
-        false,
-    )
-    .unwrap_or_else(|e| format!("[mailroom] {} (subject template failed: {e})", event.key()));
-    let summary = render(f.body.as_deref().unwrap_or(DEFAULT_BODY), ctx, false)
+    let subject = render(f.subject.as_deref().unwrap_or(DEFAULT_SUBJECT), ctx.clone())
+        .unwrap_or_else(|e| format!("[mailroom] {} (subject template failed: {e})", event.key()));
+    let summary = render(f.body.as_deref().unwrap_or(DEFAULT_BODY), ctx)
         .unwrap_or_else(|e| format!("(summary template failed: {e})\n"));
     let payload = serde_json::to_string_pretty(&event.data).unwrap_or_default();
     let mut subject = header_safe(&subject);

@@ -204,8 +204,7 @@ pub fn render(
         period_start => start,
         period_end => end,
     };
-    let subject = minijinja::Environment::new()
-        .render_str(d.subject.as_deref().unwrap_or(DEFAULT_SUBJECT), ctx)
+    let subject = super::compose::render(d.subject.as_deref().unwrap_or(DEFAULT_SUBJECT), ctx)
         .unwrap_or_else(|e| {
             format!(
                 "[mailroom] digest {} (subject template failed: {e})",
@@ -415,5 +414,49 @@ pub fn render(
         subject,
         text: t,
         html: h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(topic: &str, status: Option<&str>) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "registrar": "autodns", "event_id": "1", "kind": "event", "object": "domain",
+            "type": "t", "topic": topic, "domain": "example.com", "domains": ["example.com"],
+            "status": status, "occurred_at": null, "format": "json", "data": {}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn what_needs_attention() {
+        assert_eq!(
+            attention(&event("domain.zone_check", Some("error"))),
+            Some("failed")
+        );
+        assert_eq!(
+            attention(&event("transfer.out", Some("pending"))),
+            Some("transfer out pending")
+        );
+        assert_eq!(attention(&event("transfer.out", Some("completed"))), None);
+        assert_eq!(
+            attention(&event("domain.renewal_reminder", None)),
+            Some("expiring soon")
+        );
+        assert_eq!(
+            attention(&event("domain.deleted", Some("completed"))),
+            Some("domain deleted")
+        );
+        assert_eq!(attention(&event("domain.created", None)), None);
+    }
+
+    #[test]
+    fn values_cannot_become_markup() {
+        assert_eq!(
+            escape("<a href=\"x\" onclick='y'>&</a>\u{1b}"),
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;\u{FFFD}"
+        );
     }
 }
