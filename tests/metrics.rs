@@ -451,3 +451,64 @@ fn readyz_names_an_imap_account_that_cannot_connect() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+#[test]
+fn an_idle_wake_up_is_timed_to_its_commit_and_a_connected_account_is_ready() {
+    let certs = support::Certs::generate();
+    let dovecot = support::Dovecot::start(&certs);
+    let env = Env::new(
+        &format!(
+            "[[account]]\nname = \"mail\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             username = \"{}\"\npassword_env = \"MR_IMAP_PASSWORD\"\n",
+            dovecot.imap_port(),
+            support::Dovecot::USER
+        ),
+        "",
+    );
+    let mut watch = env
+        .cmd()
+        .env("MR_IMAP_PASSWORD", support::Dovecot::PASSWORD)
+        .arg("watch")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(env.path("watch.log")).unwrap())
+        .spawn()
+        .unwrap();
+    env.wait("the folder watched", || {
+        std::fs::read_to_string(env.path("watch.log")).is_ok_and(|l| l.contains("watching"))
+    });
+    env.wait("/readyz ready once the folder synced", || {
+        env.get("/readyz") == (200, "ready\n".to_string())
+    });
+    // Let IDLE begin, then mail arrives: the server's notice wakes the watcher.
+    std::thread::sleep(Duration::from_millis(500));
+    dovecot.deliver("INBOX", created(9).as_bytes());
+    let line = "mailroom_intake_latency_seconds_count{channel=\"imap-idle\"} 1";
+    env.wait("the IDLE wake-up timed", || {
+        env.get("/metrics").1.contains(line)
+    });
+    let families = parse(&env.get("/metrics").1);
+    let sum = value(
+        &families,
+        "mailroom_intake_latency_seconds_sum",
+        &[("channel", "imap-idle")],
+    );
+    assert!(sum > 0.0 && sum < 30.0, "{sum}");
+    assert_eq!(
+        value(
+            &families,
+            "mailroom_intake_latency_seconds_bucket",
+            &[("channel", "imap-idle"), ("le", "+Inf")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &families,
+            "mailroom_messages",
+            &[("channel", "imap"), ("result", "parsed")]
+        ),
+        1.0
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
