@@ -328,7 +328,8 @@ fn lock(db: &Db) -> std::sync::MutexGuard<'_, Store> {
 }
 
 enum Wake {
-    Changed,
+    /// The folder changed; when the server said so (or the poll began), for latency.
+    Changed(std::time::Instant),
     Refresh,
     Shutdown,
 }
@@ -347,8 +348,9 @@ async fn wait_for_change(
         if shared.sleep(shared.config.watch.poll_interval).await {
             return Ok((session, Wake::Shutdown));
         }
+        let asked = std::time::Instant::now();
         imap::timed(name, "NOOP", limit, session.noop()).await?;
-        return Ok((session, Wake::Changed));
+        return Ok((session, Wake::Changed(asked)));
     }
     let mut idle = session.idle();
     imap::timed(name, "IDLE", limit, idle.init()).await?;
@@ -358,7 +360,7 @@ async fn wait_for_change(
         let (fut, stop) = idle.wait_with_timeout(refresh + Duration::from_secs(60));
         let wake = tokio::select! {
             r = tokio::time::timeout(refresh, fut) => match r {
-                Ok(Ok(async_imap::extensions::idle::IdleResponse::NewData(_))) => Wake::Changed,
+                Ok(Ok(async_imap::extensions::idle::IdleResponse::NewData(_))) => Wake::Changed(std::time::Instant::now()),
                 Ok(Ok(async_imap::extensions::idle::IdleResponse::Timeout)) => Wake::Refresh,
                 Ok(Ok(async_imap::extensions::idle::IdleResponse::ManualInterrupt)) => {
                     return Err(ImapError::Other { account: name.into(), message: "connection closed during IDLE".into() });
@@ -475,9 +477,15 @@ async fn folder_session(
                 let _ = imap::timed(name, "LOGOUT", limit, session.logout()).await;
                 return Ok(total);
             }
-            Wake::Changed | Wake::Refresh => {
+            Wake::Changed(_) | Wake::Refresh => {
                 tracing::debug!(account = name, folder, "folder changed");
                 let b = catch_up(&mut session, db, shared, &sel).await?;
+                if let Wake::Changed(at) = wake
+                    && b.messages > 0
+                {
+                    let channel = if has_idle { "imap-idle" } else { "imap-poll" };
+                    shared.live.intake(channel, at.elapsed());
+                }
                 sum(&mut total, b);
                 cursors::synced(lock(db).conn(), name, folder).map_err(|e| store_err(name, e))?;
             }
@@ -520,6 +528,7 @@ async fn folder_task(mut shared: Shared, account: AccountConfig, folder: String)
             Ok(_) => return,
             Err(e) => {
                 let _ = cursors::failed(lock(&db).conn(), &account.name, &folder, &e.to_string());
+                shared.live.source_error(&account.name, &folder);
                 // Wrong credentials and untrusted certificates need a person: retry
                 // slowly rather than hammer the server.
                 let wait = if e.needs_a_person() {
@@ -611,6 +620,7 @@ async fn local_task(mut shared: Shared, m: MaildirConfig) {
     loop {
         if let Err(e) = local_catch_up(&mut store, &shared, &m) {
             let _ = cursors::failed(store.conn(), &m.name, "", &e);
+            shared.live.source_error(&m.name, "");
             tracing::error!(source = %m.name, error = %e, "local folder error");
         }
         let poll = shared.config.watch.poll_interval;

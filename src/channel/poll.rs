@@ -304,6 +304,7 @@ pub async fn round(
         if shared.stopping() {
             break;
         }
+        let asked = std::time::Instant::now();
         let Some(polled) = poller.poll().await? else {
             let _ = channels::set(store.conn(), &name, "queue", 0);
             break;
@@ -334,6 +335,7 @@ pub async fn round(
         let b = crate::pipeline::ingest_batch(store, &shared.config, &shared.rules, items, None)
             .map_err(|e| local(format!("database: {e}")))?;
         crate::pipeline::sum(&mut done.batch, b);
+        shared.live.intake("poll", asked.elapsed());
         shared.deliver.notify_one();
         // Committed: now the registrar may forget it.
         for id in &polled.ids {
@@ -394,6 +396,7 @@ pub async fn task(mut shared: Shared, config: PollConfig) {
             Err(e) => {
                 let message = e.to_string();
                 let _ = cursors::failed(store.conn(), &config.name, "", &message);
+                shared.live.source_error(&config.name, "");
                 let wait = delay.min(max);
                 tracing::error!(source = %config.name, error = %message, retry_in_s = wait.as_secs_f32(), "poll error");
                 delay = (delay * 2).min(max);

@@ -298,7 +298,11 @@ fn test_digest(d: &crate::rules::Digest, event: &Event) -> serde_json::Value {
         first_seen: now.clone(),
         last_seen: now.clone(),
     };
-    compose::digest(d, &[stored], None, &now)
+    let entry = crate::deliver::digest_mail::Entry {
+        stored,
+        subject: None,
+    };
+    compose::digest(d, &[entry], &[], None, &now)
 }
 
 #[derive(Debug, clap::Args)]

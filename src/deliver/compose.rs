@@ -4,13 +4,13 @@
 //! events can never break out into mail headers (control characters are removed from
 //! every header value).
 
-use minijinja::{Environment, context};
+use minijinja::Environment;
 use serde_json::{Value, json};
 
+use super::digest_mail::{DeadDelivery, Entry};
 use crate::event::Event;
 use crate::rules::{Digest, Forward, Webhook};
 use crate::store::outbox::Item;
-use crate::store::query::StoredEvent;
 
 pub const DEFAULT_SUBJECT: &str = "[mailroom] {{ registrar }} {{ type }}{% if domain %} {{ domain }}{% endif %}{% if status %} ({{ status }}){% endif %}";
 
@@ -24,36 +24,6 @@ Kind:      {{ kind }} about {{ object }}
 Event:     {{ registrar }}:{{ event_id }}
 {% if domains|length > 1 %}Domains:   {{ domains|join(\", \") }}
 {% endif %}Rule:      {{ rule }}
-";
-
-const DIGEST_SUBJECT: &str = "[mailroom] {{ digest }}: {{ count }} event{% if count != 1 %}s{% endif %}{% if period_end %} until {{ period_end }}{% endif %}";
-
-const DIGEST_TEXT: &str = "\
-Digest {{ digest }}{% if period_start %} from {{ period_start }}{% endif %} until {{ period_end }}
-{{ count }} event{% if count != 1 %}s{% endif %}
-
-Counts
-{% for c in counts %}  {{ \"%-10s\"|format(c.registrar) }} {{ \"%-34s\"|format(c.topic) }} {{ c.count }}
-{% endfor %}
-Events in time order ({{ timezone }})
-{% for e in events %}  {{ e.when }}  {{ e.domain_column }}  {{ e.registrar }} {{ e.type }} ({{ e.topic }}){% if e.status %} {{ e.status }}{% endif %}{% if e.status_text %}: {{ e.status_text }}{% endif %}
-{% endfor %}";
-
-const DIGEST_HTML: &str = "<!DOCTYPE html>
-<html><body style=\"font-family: sans-serif\">
-<h2>Digest {{ digest }}</h2>
-<p>{% if period_start %}From {{ period_start }} {% endif %}until {{ period_end }}: {{ count }} event{% if count != 1 %}s{% endif %}</p>
-<h3>Counts</h3>
-<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">
-<tr><th>Registrar</th><th>Topic</th><th>Events</th></tr>
-{% for c in counts %}<tr><td>{{ c.registrar }}</td><td>{{ c.topic }}</td><td>{{ c.count }}</td></tr>
-{% endfor %}</table>
-<h3>Events in time order ({{ timezone }})</h3>
-<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">
-<tr><th>Time</th><th>Domain</th><th>Registrar</th><th>Type</th><th>Topic</th><th>Status</th></tr>
-{% for e in events %}<tr><td>{{ e.when }}</td><td>{{ e.domain }}</td><td>{{ e.registrar }}</td><td><b>{{ e.type }}</b></td><td>{{ e.topic }}</td><td>{{ e.status or \"\" }}{% if e.status_text %}: {{ e.status_text }}{% endif %}</td></tr>
-{% endfor %}</table>
-</body></html>
 ";
 
 /// Longest subject sent, in characters; a longer one is cut with an ellipsis.
@@ -87,12 +57,9 @@ pub fn header_safe(s: &str) -> String {
     out
 }
 
-/// Renders a template; `html` escapes every value (the digest's HTML part).
-fn render(template: &str, ctx: minijinja::Value, html: bool) -> Result<String, String> {
+/// Renders a template of the rule files (subjects and bodies, plain text).
+pub(super) fn render(template: &str, ctx: minijinja::Value) -> Result<String, String> {
     let mut env = Environment::new();
-    if html {
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    }
     // A field the event does not have (`{{ status }}` without a status) renders
     // empty, not "none".
     env.set_formatter(|out, state, value| {
@@ -118,13 +85,9 @@ fn event_context(event: &Event, rule: &str) -> minijinja::Value {
 /// The forward mail of one event: recipients, subject and text, decided now.
 pub fn forward(event: &Event, f: &Forward, rule: &str, test: bool) -> Value {
     let ctx = event_context(event, rule);
-    let subject = render(
-        f.subject.as_deref().unwrap_or(DEFAULT_SUBJECT),
-        ctx.clone(),
-        false,
-    )
-    .unwrap_or_else(|e| format!("[mailroom] {} (subject template failed: {e})", event.key()));
-    let summary = render(f.body.as_deref().unwrap_or(DEFAULT_BODY), ctx, false)
+    let subject = render(f.subject.as_deref().unwrap_or(DEFAULT_SUBJECT), ctx.clone())
+        .unwrap_or_else(|e| format!("[mailroom] {} (subject template failed: {e})", event.key()));
+    let summary = render(f.body.as_deref().unwrap_or(DEFAULT_BODY), ctx)
         .unwrap_or_else(|e| format!("(summary template failed: {e})\n"));
     let payload = serde_json::to_string_pretty(&event.data).unwrap_or_default();
     let mut subject = header_safe(&subject);
@@ -195,95 +158,22 @@ pub fn webhook(event: &Event, w: &Webhook) -> Value {
     })
 }
 
-/// A digest over `events` for the period ending `period_end`. Times are shown in the
-/// digest's time zone (the one its schedule runs in), events in the order they happened.
+/// The digest mail over `entries` for the period ending `period_end` (see
+/// `digest_mail::render`), as queued: recipients, subject, text and HTML.
 pub fn digest(
     d: &Digest,
-    events: &[StoredEvent],
+    entries: &[Entry],
+    dead: &[DeadDelivery],
     period_start: Option<&str>,
     period_end: &str,
 ) -> Value {
-    let tz = d.schedule.tz();
-    let local = |stamp: &str, zone: bool| match chrono::DateTime::parse_from_rfc3339(stamp) {
-        Ok(t) if zone => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
-        Ok(t) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-        Err(_) => stamp.to_string(),
-    };
-    let when = |s: &StoredEvent| {
-        s.event
-            .occurred_at
-            .clone()
-            .unwrap_or_else(|| s.first_seen.clone())
-    };
-    let mut ordered: Vec<&StoredEvent> = events.iter().collect();
-    ordered.sort_by(|a, b| when(a).cmp(&when(b)).then(a.id.cmp(&b.id)));
-    let mut counts: Vec<(String, String, usize)> = Vec::new();
-    for s in &ordered {
-        let (r, t) = (
-            s.event.registrar.as_str().to_string(),
-            s.event.topic.clone(),
-        );
-        match counts.iter_mut().find(|c| c.0 == r && c.1 == t) {
-            Some(c) => c.2 += 1,
-            None => counts.push((r, t, 1)),
-        }
-    }
-    counts.sort();
-    let width = ordered
-        .iter()
-        .map(|s| s.event.domain.as_deref().map_or(11, |d| d.chars().count()))
-        .max()
-        .unwrap_or(0);
-    let mut lines = Vec::new();
-    let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
-    for s in &ordered {
-        let e = &s.event;
-        let domain = e.domain.clone().unwrap_or_else(|| "(no domain)".into());
-        let line = json!({
-            "when": local(&when(s), false),
-            "domain": domain,
-            "domain_column": format!("{domain:<width$}"),
-            "registrar": e.registrar.as_str(),
-            "type": e.event_type,
-            "topic": e.topic,
-            "status": e.status,
-            "status_text": e.status_text,
-            "event_id": e.event_id,
-        });
-        lines.push(line.clone());
-        match groups.iter_mut().find(|g| g.0 == domain) {
-            Some(g) => g.1.push(line),
-            None => groups.push((domain, vec![line])),
-        }
-    }
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    let ctx = context! {
-        digest => d.name,
-        count => events.len(),
-        timezone => tz.name(),
-        period_start => period_start.map(|p| local(p, true)),
-        period_end => local(period_end, true),
-        events => lines,
-        counts => counts.iter().map(|(r, t, n)| json!({"registrar": r, "topic": t, "count": n})).collect::<Vec<_>>(),
-        groups => groups.iter().map(|(d, ev)| json!({"domain": d, "events": ev})).collect::<Vec<_>>(),
-    };
-    let subject = render(
-        d.subject.as_deref().unwrap_or(DIGEST_SUBJECT),
-        ctx.clone(),
-        false,
-    )
-    .unwrap_or_else(|e| {
-        format!(
-            "[mailroom] digest {} (subject template failed: {e})",
-            d.name
-        )
-    });
+    let r = super::digest_mail::render(d, entries, dead, period_start, period_end);
     json!({
         "to": d.to,
         "cc": [],
-        "subject": header_safe(&subject),
-        "text": render(DIGEST_TEXT, ctx.clone(), false).unwrap_or_else(|e| format!("digest failed to render: {e}")),
-        "html": render(DIGEST_HTML, ctx, true).unwrap_or_default(),
+        "subject": r.subject,
+        "text": r.text,
+        "html": r.html,
     })
 }
 

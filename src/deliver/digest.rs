@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::compose;
+use super::digest_mail::{DeadDelivery, Entry};
 use crate::clock::stamp;
 use crate::rules::{Digest, RuleSet};
 use crate::store::outbox::{self, Channel, NewItem};
-use crate::store::query::{self, StoredEvent};
+use crate::store::query;
 use crate::store::{Result, Store};
 
 /// Closes every digest period that has ended by `now`. Returns how many were queued.
@@ -46,7 +47,8 @@ pub fn close_period(
     let events = load(&tx, &ids)?;
     let mut queued = None;
     if !events.is_empty() || d.send_empty {
-        let payload = compose::digest(d, &events, start, end);
+        let dead = dead_deliveries(&tx)?;
+        let payload = compose::digest(d, &events, &dead, start, end);
         let item = NewItem {
             channel: Channel::Digest,
             rule: None,
@@ -62,14 +64,32 @@ pub fn close_period(
     Ok(queued)
 }
 
-fn load(conn: &rusqlite::Connection, ids: &[i64]) -> Result<Vec<StoredEvent>> {
+/// The digest's events, each with the subject of the mail it first came in.
+pub fn load(conn: &rusqlite::Connection, ids: &[i64]) -> Result<Vec<Entry>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(d) = query::event_detail(conn, &id.to_string())? {
-            out.push(d.stored);
+            let subject = d.sources.iter().find_map(|s| s.subject.clone());
+            out.push(Entry {
+                stored: d.stored,
+                subject,
+            });
         }
     }
     Ok(out)
+}
+
+/// Deliveries given up and not retried: shown under "Needs attention".
+pub fn dead_deliveries(conn: &rusqlite::Connection) -> Result<Vec<DeadDelivery>> {
+    Ok(outbox::list(conn, &["dead"])?
+        .into_iter()
+        .map(|i| DeadDelivery {
+            id: i.id,
+            kind: i.channel.as_str().to_string(),
+            target: i.target,
+            error: i.last_error.unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// The digest mail of the events still waiting (for `digest NAME --preview`).
@@ -78,7 +98,8 @@ pub fn preview_open(store: &Store, d: &Digest, now: DateTime<Utc>) -> Result<Val
     let start = outbox::last_period_end(store.conn(), &d.name)?;
     let ids = outbox::open_digest_items(store.conn(), &d.name, &end)?;
     let events = load(store.conn(), &ids)?;
-    Ok(compose::digest(d, &events, start.as_deref(), &end))
+    let dead = dead_deliveries(store.conn())?;
+    Ok(compose::digest(d, &events, &dead, start.as_deref(), &end))
 }
 
 /// The digest mail of the last period sent.
@@ -101,7 +122,14 @@ pub fn preview_last(store: &Store, d: &Digest) -> Result<Option<Value>> {
         .query_map([run], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let events = load(store.conn(), &ids)?;
-    Ok(Some(compose::digest(d, &events, start.as_deref(), &end)))
+    let dead = dead_deliveries(store.conn())?;
+    Ok(Some(compose::digest(
+        d,
+        &events,
+        &dead,
+        start.as_deref(),
+        &end,
+    )))
 }
 
 /// Every digest defined, for `mailroom status` and checks.

@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod digest;
+pub mod digest_mail;
 pub mod smtp;
 pub mod webhook;
 

@@ -4,6 +4,7 @@
 
 pub mod channels;
 pub mod cursors;
+pub mod feed;
 mod ingest;
 pub mod outbox;
 pub mod query;

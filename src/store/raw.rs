@@ -3,7 +3,7 @@
 //! slice (`raw_block`, `raw_start`, `raw_len`). Messages that look alike (registrar
 //! notifications do) compress far better together than one by one. Blocks are built
 //! where the batch is read (off the writer), and inserted only when a message of theirs
-//! is stored. Files from before schema 7 keep their rows in `raw_messages`.
+//! is stored. Files from before schema 8 keep their rows in `raw_messages`.
 
 use std::io::Read;
 
@@ -116,7 +116,7 @@ pub fn read(conn: &Connection, message: i64) -> Result<Option<(Vec<u8>, bool)>> 
         })?;
         return Ok(Some((raw, complete.unwrap_or(true))));
     }
-    // Stored before raw blocks (schema 7).
+    // Stored before raw blocks (schema 8).
     Ok(conn
         .prepare_cached("SELECT raw, complete FROM raw_messages WHERE message = ?1")?
         .query_row([message], |r| Ok((r.get(0)?, r.get(1)?)))

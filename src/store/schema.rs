@@ -163,7 +163,18 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX event_conflicts_event ON event_conflicts (event);
     "#,
-    // 7: content hashes as 32-byte blobs (half the size of hex, in the table and its
+    // 7: named consumers of the event feed (`/api/v1/consumers/NAME`): each one's
+    // acknowledged position in store order (events.id), never moved back.
+    r#"
+    CREATE TABLE consumers (
+        name      TEXT PRIMARY KEY,
+        acked     INTEGER NOT NULL DEFAULT 0,   -- events.id of the last event handled
+        created   TEXT NOT NULL,
+        updated   TEXT NOT NULL,                -- when acked last moved
+        last_poll TEXT
+    );
+    "#,
+    // 8: content hashes as 32-byte blobs (half the size of hex, in the table and its
     // unique index); raw messages compressed in blocks kept out of the hot tables (see
     // store/raw.rs; rows stored before stay in raw_messages).
     r#"

@@ -1,14 +1,272 @@
 //! The event feed for downstream systems (`/api/v1/`): events in store order with a
 //! cursor, and named consumers with server-side cursors (at-least-once, resumable).
+//! Every event is the object `mailroom events --json` prints (DESIGN §3 plus its place
+//! in the store); the cursors travel beside the events, in the envelope. How to use it:
+//! docs/FEED.md.
+//!
+//! The bearer token (`auth::api`) is checked before these handlers run. The one request
+//! that changes state, an ack, must be a POST of `application/json` whose `Origin`, when
+//! sent, is this server: an HTML form on another site can send neither.
+
+use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Value, json};
 
-use super::{Resp, Web};
+use super::{BodyError, Resp, Web};
+use crate::store::feed::{self, AckError, Page};
 
-pub async fn handle(_web: &Web, _req: Request<Incoming>) -> Resp {
-    super::json(
-        StatusCode::NOT_FOUND,
-        &serde_json::json!({"error": "no such API endpoint"}),
-    )
+pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let parts: Vec<&str> = path
+        .trim_start_matches("/api/v1/")
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !path.starts_with("/api/v1/") {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no such API endpoint (see docs/FEED.md)",
+        );
+    }
+    let method = req.method().clone();
+    match parts.as_slice() {
+        ["events"] => match only(&method, Method::GET) {
+            Some(r) => r,
+            None => events(web, &req).await,
+        },
+        ["consumers"] => match only(&method, Method::GET) {
+            Some(r) => r,
+            None => list(web).await,
+        },
+        ["consumers", name, "poll"] => {
+            let name = name.to_string();
+            match only(&method, Method::GET) {
+                Some(r) => r,
+                None => poll(web, &name, &req).await,
+            }
+        }
+        ["consumers", name, "ack"] => {
+            let name = name.to_string();
+            match only(&method, Method::POST) {
+                Some(r) => r,
+                None => ack(web, &name, req).await,
+            }
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "no such API endpoint (see docs/FEED.md)",
+        ),
+    }
+}
+
+/// `{"error": "..."}` with its status.
+fn error(status: StatusCode, message: &str) -> Resp {
+    super::json(status, &json!({ "error": message }))
+}
+
+/// 405 unless the request uses `allowed`.
+fn only(method: &Method, allowed: Method) -> Option<Resp> {
+    if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
+        return None;
+    }
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("use {allowed} for this endpoint"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(allowed.as_str()) {
+        r.headers_mut().insert(hyper::header::ALLOW, v);
+    }
+    Some(r)
+}
+
+/// Runs a database step off the async threads (a writer may hold the lock a while).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::store::Result<T> + Send + 'static,
+) -> Result<T, Box<Resp>> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "event feed: database");
+            Err(Box::new(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database could not be read; try again",
+            )))
+        }
+        Err(_) => Err(Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+        ))),
+    }
+}
+
+/// `limit` from the query: default 100, at most 1000.
+fn limit(req: &Request<Incoming>) -> Result<usize, Box<Resp>> {
+    match super::query(req).into_iter().find(|(k, _)| k == "limit") {
+        None => Ok(feed::DEFAULT_LIMIT),
+        Some((_, v)) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n.min(feed::MAX_LIMIT)),
+            _ => Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                &format!("limit must be a number from 1 to {}", feed::MAX_LIMIT),
+            ))),
+        },
+    }
+}
+
+fn page_json(page: &Page) -> Value {
+    json!({
+        "events": page.events,
+        "cursors": page.events.iter().map(|e| feed::encode(e.id)).collect::<Vec<_>>(),
+        "next": feed::encode(page.next),
+        "more": page.more,
+    })
+}
+
+/// `GET /api/v1/events?after=CURSOR&limit=N`
+async fn events(web: &Arc<Web>, req: &Request<Incoming>) -> Resp {
+    let limit = match limit(req) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    let after = super::query(req)
+        .into_iter()
+        .find(|(k, _)| k == "after")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let Some(after) = feed::decode(&after) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "after is not a cursor this server gave out (pass the \"next\" of the previous page, or leave it out to start at the beginning)",
+        );
+    };
+    let web = Arc::clone(web);
+    match blocking(move || feed::page(&web.reader()?, after, limit)).await {
+        Ok(page) => super::json(StatusCode::OK, &page_json(&page)),
+        Err(r) => *r,
+    }
+}
+
+fn bad_name(name: &str) -> Option<Resp> {
+    (!feed::valid_name(name)).then(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "a consumer name is 1 to 64 letters, digits, '.', '_' or '-'",
+        )
+    })
+}
+
+/// `GET /api/v1/consumers`
+async fn list(web: &Arc<Web>) -> Resp {
+    let web = Arc::clone(web);
+    match blocking(move || feed::consumers(&web.reader()?)).await {
+        Ok(c) => super::json(StatusCode::OK, &json!({ "consumers": c })),
+        Err(r) => *r,
+    }
+}
+
+/// `GET /api/v1/consumers/NAME/poll?limit=N`
+async fn poll(web: &Arc<Web>, name: &str, req: &Request<Incoming>) -> Resp {
+    if let Some(r) = bad_name(name) {
+        return r;
+    }
+    let limit = match limit(req) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    let (w, n) = (Arc::clone(web), name.to_string());
+    match blocking(move || feed::poll(w.store().conn(), &n, limit)).await {
+        Ok(page) => {
+            let mut v = page_json(&page);
+            v["consumer"] = Value::String(name.to_string());
+            super::json(StatusCode::OK, &v)
+        }
+        Err(r) => *r,
+    }
+}
+
+/// The request comes from this server's own pages or from a program, not from another
+/// site: no `Origin`, or one naming the `Host` it was sent to.
+fn same_origin(req: &Request<Incoming>) -> bool {
+    let Some(origin) = req.headers().get(hyper::header::ORIGIN) else {
+        return true;
+    };
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin = origin.to_str().unwrap_or("");
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    authority.is_some_and(|a| !host.is_empty() && a.eq_ignore_ascii_case(host))
+}
+
+fn is_json(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `POST /api/v1/consumers/NAME/ack` with `{"cursor": "..."}`
+async fn ack(web: &Arc<Web>, name: &str, req: Request<Incoming>) -> Resp {
+    if let Some(r) = bad_name(name) {
+        return r;
+    }
+    if !same_origin(&req) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: the Origin header does not name this server",
+        );
+    }
+    if !is_json(&req) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as Content-Type: application/json, {\"cursor\": \"...\"}",
+        );
+    }
+    let body = match super::read_body(req, web.max_body).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "body over [http] max_body");
+        }
+        Err(BodyError::Unreadable) => {
+            return error(StatusCode::BAD_REQUEST, "the body could not be read");
+        }
+    };
+    let cursor = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("cursor").and_then(Value::as_str).map(str::to_string));
+    let Some(cursor) = cursor else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object with \"cursor\": the cursor of the last event handled",
+        );
+    };
+    let Some(position) = feed::decode(&cursor) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "cursor is not one this server gave out",
+        );
+    };
+    let (w, n) = (Arc::clone(web), name.to_string());
+    match blocking(move || feed::ack(w.store().conn(), &n, position)).await {
+        Ok(Ok(c)) => super::json(StatusCode::OK, &json!({ "consumer": c })),
+        Ok(Err(AckError::Unknown)) => error(
+            StatusCode::NOT_FOUND,
+            "no consumer by that name: poll it first (GET /api/v1/consumers/NAME/poll)",
+        ),
+        Ok(Err(AckError::Beyond { last })) => error(
+            StatusCode::CONFLICT,
+            &format!(
+                "cursor is beyond the newest event ({}): acknowledge only cursors you were served",
+                feed::encode(last)
+            ),
+        ),
+        Err(r) => *r,
+    }
 }

@@ -1,19 +1,547 @@
 //! `/metrics` (Prometheus text format), `/healthz` (process up) and `/readyz`
-//! (database writable, every source connected within its interval).
+//! (database writable, every source synced within its interval), for a load balancer,
+//! systemd or Kubernetes. Figures about stored data are read from the database at each
+//! scrape (so they agree with `mailroom events --stats` and `mailroom outbox --json`);
+//! latencies only the running process knows are kept in [`Live`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
+use rusqlite::Connection;
+
+mod ready;
 
 use super::{Resp, Web};
+use crate::store::{channels, cursors, feed};
 
-pub async fn handle(_web: &Web, req: Request<Incoming>) -> Resp {
-    match req.uri().path() {
-        "/healthz" => super::text(StatusCode::OK, "ok"),
+pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = super::text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+        r.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
+        return r;
+    }
+    let path = req.uri().path().to_string();
+    if path == "/healthz" {
+        return super::text(StatusCode::OK, "ok");
+    }
+    let web = Arc::clone(web);
+    let work = tokio::task::spawn_blocking(move || match path.as_str() {
+        "/metrics" => match render(&web) {
+            Ok(body) => super::with_type(
+                StatusCode::OK,
+                body.into_bytes(),
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "/metrics: database");
+                super::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database could not be read",
+                )
+            }
+        },
+        "/readyz" => {
+            let problems = ready::readiness(&web);
+            if problems.is_empty() {
+                super::text(StatusCode::OK, "ready")
+            } else {
+                super::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("not ready\n{}", problems.join("\n")),
+                )
+            }
+        }
         _ => super::text(StatusCode::NOT_FOUND, "not found"),
+    });
+    work.await
+        .unwrap_or_else(|_| super::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+}
+
+/// Upper bounds (seconds) of the intake latency histogram's buckets.
+const BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    /// Observations at or below each bucket's bound (not cumulative).
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+/// Figures only the running process knows (latencies, errors since start), kept while it
+/// runs and rendered by `/metrics`. Shared by every task of the service.
+pub struct Live {
+    started: Instant,
+    intake: Mutex<BTreeMap<String, Histogram>>,
+    /// (source, folder) → failed attempts.
+    errors: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            started: Instant::now(),
+            intake: Mutex::default(),
+            errors: Mutex::default(),
+        }
     }
 }
 
-/// Figures only the running process knows (latencies), kept while it runs and
-/// rendered by `/metrics`. Shared by every task of the service.
-#[derive(Default)]
-pub struct Live {}
+impl Live {
+    /// Records how long new mail took from the wake-up (an IDLE notice, a poll request)
+    /// to its commit, for the channel named.
+    pub fn intake(&self, channel: &str, took: Duration) {
+        let secs = took.as_secs_f64();
+        let mut all = self.intake.lock().unwrap_or_else(|e| e.into_inner());
+        let h = all.entry(channel.to_string()).or_default();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            h.buckets[i] += 1;
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    /// Counts a failed attempt of a source (a connection, a sync, a poll round).
+    /// `folder` is empty for sources without folders (a local folder, a registrar API).
+    pub fn source_error(&self, source: &str, folder: &str) {
+        let mut all = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        *all.entry((source.to_string(), folder.to_string()))
+            .or_default() += 1;
+    }
+
+    fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// The text exposition format, written by hand (a few families; no dependency).
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(
+            self.0,
+            "# HELP {name} {}",
+            help.replace('\\', "\\\\").replace('\n', "\\n")
+        );
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{k}=\"{}\"", escape(v));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {}", number(value));
+    }
+}
+
+/// A label value as the format wants it: backslash, double quote and newline escaped.
+pub fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn number(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn seconds(stamp: &str) -> Option<f64> {
+    chrono::DateTime::parse_from_rfc3339(stamp)
+        .ok()
+        .map(|t| t.timestamp_millis() as f64 / 1000.0)
+}
+
+/// Rows of `(label values…, count)` from a grouping query.
+fn grouped(
+    conn: &Connection,
+    sql: &str,
+    labels: usize,
+) -> crate::store::Result<Vec<(Vec<String>, i64)>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| {
+        let mut l = Vec::with_capacity(labels);
+        for i in 0..labels {
+            l.push(r.get::<_, Option<String>>(i)?.unwrap_or_default());
+        }
+        Ok((l, r.get::<_, i64>(labels)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every metric, from the read-only connection and [`Live`].
+fn render(web: &Web) -> crate::store::Result<String> {
+    let conn = web.reader()?;
+    // One snapshot for every query: the figures agree with each other.
+    conn.execute_batch("BEGIN")?;
+    let result = figures(&conn, &web.shared.live);
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
+    let mut out = Exposition(String::new());
+
+    out.family(
+        "mailroom_events_stored",
+        "gauge",
+        "Events stored (each once per registrar and event id), by registrar and topic; as mailroom events --stats counts them.",
+    );
+    for (l, n) in grouped(
+        conn,
+        "SELECT registrar, topic, COUNT(*) FROM events GROUP BY registrar, topic ORDER BY registrar, topic",
+        2,
+    )? {
+        out.sample(
+            "mailroom_events_stored",
+            &[("registrar", &l[0]), ("topic", &l[1])],
+            n as f64,
+        );
+    }
+    out.family(
+        "mailroom_events_seen",
+        "gauge",
+        "Places events were seen (an event seen again raises this, not events_stored), by registrar and topic.",
+    );
+    for (l, n) in grouped(
+        conn,
+        "SELECT registrar, topic, SUM(seen_count) FROM events GROUP BY registrar, topic ORDER BY registrar, topic",
+        2,
+    )? {
+        out.sample(
+            "mailroom_events_seen",
+            &[("registrar", &l[0]), ("topic", &l[1])],
+            n as f64,
+        );
+    }
+
+    out.family(
+        "mailroom_messages",
+        "gauge",
+        "Messages read, by channel (imap, maildir, file, mbox, stdin, poll, push) and result: parsed or quarantined where a message was first found, duplicate for every further place the same message was found.",
+    );
+    let mut messages: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (l, n) in grouped(
+        conn,
+        "SELECT CASE WHEN instr(s.source, ':') > 0 THEN substr(s.source, 1, instr(s.source, ':') - 1) ELSE s.source END,
+                CASE WHEN s.id = f.first THEN m.status ELSE 'duplicate' END,
+                COUNT(*)
+         FROM message_sources s
+         JOIN (SELECT message, MIN(id) AS first FROM message_sources GROUP BY message) f ON f.message = s.message
+         JOIN messages m ON m.id = s.message
+         GROUP BY 1, 2",
+        2,
+    )? {
+        messages.insert((l[0].clone(), l[1].clone()), n);
+    }
+    let channels_seen: std::collections::BTreeSet<String> =
+        messages.keys().map(|k| k.0.clone()).collect();
+    for ch in &channels_seen {
+        for result in ["parsed", "duplicate", "quarantined"] {
+            let n = messages
+                .get(&(ch.clone(), result.to_string()))
+                .copied()
+                .unwrap_or(0);
+            out.sample(
+                "mailroom_messages",
+                &[("channel", ch), ("result", result)],
+                n as f64,
+            );
+        }
+    }
+    out.family(
+        "mailroom_quarantined_messages",
+        "gauge",
+        "Messages in quarantine (no event found; mailroom quarantine lists them).",
+    );
+    let quarantined: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM messages WHERE status = 'quarantined'",
+        [],
+        |r| r.get(0),
+    )?;
+    out.sample("mailroom_quarantined_messages", &[], quarantined as f64);
+    out.family(
+        "mailroom_event_conflicts",
+        "gauge",
+        "Events with a copy whose payload differs from the stored one (mailroom events show lists them).",
+    );
+    out.sample(
+        "mailroom_event_conflicts",
+        &[],
+        crate::store::query::conflicted_events(conn)? as f64,
+    );
+
+    out.family(
+        "mailroom_outbox_items",
+        "gauge",
+        "Outbox items by state (pending, done, dead), as mailroom outbox --json --all lists them.",
+    );
+    let mut states: BTreeMap<String, i64> = ["pending", "done", "dead"]
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
+    for (l, n) in grouped(conn, "SELECT state, COUNT(*) FROM outbox GROUP BY state", 1)? {
+        states.insert(l[0].clone(), n);
+    }
+    for (s, n) in &states {
+        out.sample("mailroom_outbox_items", &[("state", s)], *n as f64);
+    }
+    out.family(
+        "mailroom_deliveries",
+        "gauge",
+        "Deliveries by kind (forward, webhook, digest, fallback) and result: delivered, dead (given up), retrying (pending after a failed attempt), queued (not tried yet).",
+    );
+    for (l, n) in grouped(
+        conn,
+        "SELECT channel,
+                CASE WHEN state = 'done' THEN 'delivered' WHEN state = 'dead' THEN 'dead'
+                     WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                COUNT(*)
+         FROM outbox GROUP BY 1, 2 ORDER BY 1, 2",
+        2,
+    )? {
+        out.sample(
+            "mailroom_deliveries",
+            &[("kind", &l[0]), ("result", &l[1])],
+            n as f64,
+        );
+    }
+
+    let sources = cursors::all(conn)?;
+    out.family(
+        "mailroom_source_last_success_timestamp_seconds",
+        "gauge",
+        "When each source (IMAP folder, local folder, registrar API) last finished a sync, Unix time.",
+    );
+    for s in &sources {
+        if let Some(t) = s.last_sync.as_deref().and_then(seconds) {
+            out.sample(
+                "mailroom_source_last_success_timestamp_seconds",
+                &[("source", &s.source), ("folder", &s.folder)],
+                t,
+            );
+        }
+    }
+    out.family(
+        "mailroom_source_failing",
+        "gauge",
+        "1 when a source's last attempt failed (mailroom status shows the error), else 0.",
+    );
+    for s in &sources {
+        let failing = s.last_error.is_some();
+        out.sample(
+            "mailroom_source_failing",
+            &[("source", &s.source), ("folder", &s.folder)],
+            if failing { 1.0 } else { 0.0 },
+        );
+    }
+    out.family(
+        "mailroom_source_last_error_timestamp_seconds",
+        "gauge",
+        "When each failing source's last error happened, Unix time.",
+    );
+    for s in &sources {
+        if let (Some(_), Some(t)) = (&s.last_error, s.last_error_at.as_deref().and_then(seconds)) {
+            out.sample(
+                "mailroom_source_last_error_timestamp_seconds",
+                &[("source", &s.source), ("folder", &s.folder)],
+                t,
+            );
+        }
+    }
+    out.family(
+        "mailroom_source_messages",
+        "gauge",
+        "Messages read from each source in all.",
+    );
+    for s in &sources {
+        out.sample(
+            "mailroom_source_messages",
+            &[("source", &s.source), ("folder", &s.folder)],
+            s.messages as f64,
+        );
+    }
+    out.family(
+        "mailroom_source_errors",
+        "counter",
+        "Failed attempts of each source since this process started.",
+    );
+    let errors = live
+        .errors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for ((source, folder), n) in &errors {
+        out.sample(
+            "mailroom_source_errors_total",
+            &[("source", source), ("folder", folder)],
+            *n as f64,
+        );
+    }
+
+    let counters = channels::all(conn)?;
+    out.family(
+        "mailroom_registrar_queue_depth",
+        "gauge",
+        "Messages the registrar API last reported waiting in its poll queue.",
+    );
+    for (source, c) in &counters {
+        if let Some(q) = c.get("queue") {
+            out.sample(
+                "mailroom_registrar_queue_depth",
+                &[("source", source)],
+                *q as f64,
+            );
+        }
+    }
+    out.family(
+        "mailroom_registrar_acknowledged",
+        "counter",
+        "Messages acknowledged to a registrar API after they were stored.",
+    );
+    for (source, c) in &counters {
+        if let Some(n) = c.get("acknowledged") {
+            out.sample(
+                "mailroom_registrar_acknowledged_total",
+                &[("source", source)],
+                *n as f64,
+            );
+        }
+    }
+    out.family(
+        "mailroom_push_answers",
+        "counter",
+        "Requests to each push receiver, by the HTTP status answered.",
+    );
+    for (source, c) in &counters {
+        for (k, n) in c {
+            if let Some(code) = k.strip_prefix("answered ") {
+                out.sample(
+                    "mailroom_push_answers_total",
+                    &[("source", source), ("code", code)],
+                    *n as f64,
+                );
+            }
+        }
+    }
+
+    out.family(
+        "mailroom_feed_consumer_lag",
+        "gauge",
+        "Events stored after each feed consumer's acknowledged cursor.",
+    );
+    for c in feed::consumers(conn)? {
+        out.sample(
+            "mailroom_feed_consumer_lag",
+            &[("consumer", &c.name)],
+            c.lag as f64,
+        );
+    }
+
+    out.family(
+        "mailroom_intake_latency_seconds",
+        "histogram",
+        "Time from a wake-up to the commit of what it brought: imap-idle from the server's IDLE notice, imap-poll from the poll of a server without IDLE, poll from a registrar API request.",
+    );
+    let intake = live
+        .intake
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for (channel, h) in &intake {
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+            cumulative += n;
+            out.sample(
+                "mailroom_intake_latency_seconds_bucket",
+                &[("channel", channel), ("le", &number(*bound))],
+                cumulative as f64,
+            );
+        }
+        out.sample(
+            "mailroom_intake_latency_seconds_bucket",
+            &[("channel", channel), ("le", "+Inf")],
+            h.count as f64,
+        );
+        out.sample(
+            "mailroom_intake_latency_seconds_sum",
+            &[("channel", channel)],
+            h.sum,
+        );
+        out.sample(
+            "mailroom_intake_latency_seconds_count",
+            &[("channel", channel)],
+            h.count as f64,
+        );
+    }
+
+    out.family(
+        "mailroom_uptime_seconds",
+        "gauge",
+        "Seconds since this mailroom process started.",
+    );
+    out.sample(
+        "mailroom_uptime_seconds",
+        &[],
+        live.uptime().as_secs_f64().floor(),
+    );
+    Ok(out.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+        let mut e = Exposition(String::new());
+        e.sample("m", &[("l", "x\"y")], 2.5);
+        assert_eq!(e.0, "m{l=\"x\\\"y\"} 2.5\n");
+    }
+
+    #[test]
+    fn latencies_fall_in_cumulative_buckets() {
+        let live = Live::default();
+        live.intake("imap-idle", Duration::from_millis(30));
+        live.intake("imap-idle", Duration::from_secs(400));
+        let h = live.intake.lock().unwrap()["imap-idle"].clone();
+        assert_eq!(h.count, 2);
+        assert_eq!(
+            h.buckets.iter().sum::<u64>(),
+            1,
+            "over the last bound: +Inf only"
+        );
+        assert_eq!(h.buckets[3], 1);
+    }
+}

@@ -1,0 +1,254 @@
+//! The event feed for downstream systems: events in store order (`events.id`, which
+//! only grows: one writer at a time assigns it, and a reader sees whole commits), behind
+//! a cursor; and named consumers whose acknowledged cursor the store keeps, so a
+//! consumer that dies between a poll and its ack is served the same events again
+//! (at-least-once, resumable).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::Result;
+use super::query::{EVENT_COLUMNS, StoredEvent, stored_event};
+use crate::clock;
+
+/// Most events one page holds; `DEFAULT_LIMIT` when the client names none.
+pub const MAX_LIMIT: usize = 1000;
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// The cursor for a position in store order: stable, but not meant to be computed by
+/// clients (they pass back what they were given).
+pub fn encode(position: i64) -> String {
+    format!("ev1-{position:x}")
+}
+
+/// A position from a cursor; None for anything this server did not hand out. The empty
+/// string and `0` are the start.
+pub fn decode(cursor: &str) -> Option<i64> {
+    let cursor = cursor.trim();
+    if cursor.is_empty() || cursor == "0" {
+        return Some(0);
+    }
+    let hex = cursor.strip_prefix("ev1-")?;
+    if hex.is_empty() || hex.len() > 15 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    i64::from_str_radix(hex, 16).ok()
+}
+
+/// One page of the feed.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub events: Vec<StoredEvent>,
+    /// The position after the last event of the page (the one asked after when empty).
+    pub next: i64,
+    /// More events follow `next`.
+    pub more: bool,
+}
+
+/// Up to `limit` events after position `after`, in store order.
+pub fn page(conn: &Connection, after: i64, limit: usize) -> Result<Page> {
+    let limit = limit.clamp(1, MAX_LIMIT);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let mut events: Vec<StoredEvent> = stmt
+        .query_map(params![after, limit as i64 + 1], stored_event)?
+        .collect::<rusqlite::Result<_>>()?;
+    let more = events.len() > limit;
+    events.truncate(limit);
+    let next = events.last().map_or(after, |e| e.id);
+    Ok(Page { events, next, more })
+}
+
+/// The position of the newest event (0 when there is none).
+pub fn last_position(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
+}
+
+/// Events after a position: how far behind a consumer is.
+pub fn lag(conn: &Connection, after: i64) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT COUNT(*) FROM events WHERE id > ?1", [after], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// A consumer name: `[A-Za-z0-9._-]{1,64}`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A named consumer as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Consumer {
+    pub name: String,
+    /// Cursor of the last event acknowledged.
+    pub acked: String,
+    /// Events stored after it.
+    pub lag: i64,
+    pub created: String,
+    pub updated: String,
+    pub last_poll: Option<String>,
+}
+
+/// A consumer's row: acknowledged position, created, updated, last poll.
+struct Row {
+    acked: i64,
+    created: String,
+    updated: String,
+    last_poll: Option<String>,
+}
+
+fn consumer_row(conn: &Connection, name: &str) -> Result<Option<Row>> {
+    Ok(conn
+        .query_row(
+            "SELECT acked, created, updated, last_poll FROM consumers WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(Row {
+                    acked: r.get(0)?,
+                    created: r.get(1)?,
+                    updated: r.get(2)?,
+                    last_poll: r.get(3)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// A consumer's next page: the events after its acknowledged cursor (the cursor does not
+/// move). A consumer polled for the first time is created at the start of the feed.
+pub fn poll(conn: &Connection, name: &str, limit: usize) -> Result<Page> {
+    let now = clock::now_stamp();
+    conn.execute(
+        "INSERT INTO consumers (name, acked, created, updated, last_poll) VALUES (?1, 0, ?2, ?2, ?2)
+         ON CONFLICT (name) DO UPDATE SET last_poll = ?2",
+        params![name, now],
+    )?;
+    let acked = consumer_row(conn, name)?.map_or(0, |c| c.acked);
+    page(conn, acked, limit)
+}
+
+/// Why an acknowledgement was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AckError {
+    /// No consumer by that name has polled yet.
+    Unknown,
+    /// The cursor lies beyond the newest event: it was never served.
+    Beyond { last: i64 },
+}
+
+/// Moves a consumer's cursor forward to `position` (an earlier one leaves it where it
+/// is). Returns the consumer after the move.
+pub fn ack(
+    conn: &Connection,
+    name: &str,
+    position: i64,
+) -> Result<std::result::Result<Consumer, AckError>> {
+    if consumer_row(conn, name)?.is_none() {
+        return Ok(Err(AckError::Unknown));
+    }
+    let last = last_position(conn)?;
+    if position > last {
+        return Ok(Err(AckError::Beyond { last }));
+    }
+    conn.execute(
+        "UPDATE consumers SET acked = ?2, updated = ?3 WHERE name = ?1 AND acked < ?2",
+        params![name, position, clock::now_stamp()],
+    )?;
+    Ok(consumer(conn, name)?.ok_or(AckError::Unknown))
+}
+
+/// One consumer, with its lag.
+pub fn consumer(conn: &Connection, name: &str) -> Result<Option<Consumer>> {
+    let Some(row) = consumer_row(conn, name)? else {
+        return Ok(None);
+    };
+    Ok(Some(Consumer {
+        name: name.to_string(),
+        acked: encode(row.acked),
+        lag: lag(conn, row.acked)?,
+        created: row.created,
+        updated: row.updated,
+        last_poll: row.last_poll,
+    }))
+}
+
+/// Every consumer, by name.
+pub fn consumers(conn: &Connection) -> Result<Vec<Consumer>> {
+    let mut stmt = conn.prepare("SELECT name FROM consumers ORDER BY name")?;
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        if let Some(c) = consumer(conn, &n)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_strangers_are_refused() {
+        for n in [0, 1, 41, 1 << 40] {
+            assert_eq!(decode(&encode(n)), Some(n));
+        }
+        assert_eq!(decode(""), Some(0));
+        for bad in [
+            "12",
+            "ev1-",
+            "ev1-zz",
+            "ev2-1",
+            "ev1--1",
+            "ev1-ffffffffffffffff",
+        ] {
+            assert_eq!(decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn consumer_names() {
+        assert!(valid_name("billing-sync.v2_a"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a/b"));
+        assert!(!valid_name(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn ack_moves_forward_only_and_not_past_the_newest_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open(&dir.path().join("m.db")).unwrap();
+        let conn = store.conn();
+        assert_eq!(ack(conn, "x", 0).unwrap().unwrap_err(), AckError::Unknown);
+        let p = poll(conn, "x", 10).unwrap();
+        assert!(p.events.is_empty() && !p.more && p.next == 0);
+        assert_eq!(
+            ack(conn, "x", 5).unwrap().unwrap_err(),
+            AckError::Beyond { last: 0 }
+        );
+        conn.execute_batch(
+            "INSERT INTO messages (id, content_hash, size, status, first_seen, last_seen)
+               VALUES (1, 'h', 1, 'parsed', 't', 't');
+             INSERT INTO events (id, registrar, event_id, kind, object, type, topic, domains, format, data, message, first_seen, last_seen)
+               VALUES (1, 'gandi', 'a', 'event', 'domain', 't', 'other', '[]', 'json', '{}', 1, 't', 't'),
+                      (2, 'gandi', 'b', 'event', 'domain', 't', 'other', '[]', 'json', '{}', 1, 't', 't');",
+        )
+        .unwrap();
+        assert_eq!(poll(conn, "x", 1).unwrap().next, 1);
+        assert!(poll(conn, "x", 1).unwrap().more);
+        let c = ack(conn, "x", 2).unwrap().unwrap();
+        assert_eq!((c.acked.as_str(), c.lag), ("ev1-2", 0));
+        let c = ack(conn, "x", 1).unwrap().unwrap();
+        assert_eq!(c.acked, "ev1-2", "never moved back");
+        assert!(poll(conn, "x", 10).unwrap().events.is_empty());
+    }
+}
