@@ -281,7 +281,8 @@ pub fn message(conn: &Connection, id: i64) -> Result<Option<Message>> {
     let found = conn
         .query_row(
             "SELECT m.id, m.message_id, m.subject, m.sender, m.date, m.size, m.status, m.reason,
-                    m.first_seen, m.last_seen, (SELECT complete FROM raw_messages WHERE message = m.id)
+                    m.first_seen, m.last_seen,
+                    COALESCE(m.raw_complete, (SELECT complete FROM raw_messages WHERE message = m.id))
              FROM messages m WHERE m.id = ?1",
             [id],
             |r| {
