@@ -4,6 +4,7 @@
 #   - openssl (throwaway test CAs)      via apt-get
 #   - chromium (web console tests)      via apt-get (Debian's chromium, run headless)
 #   - aiosmtpd (SMTP sink)              via pip, for the python3 on PATH
+#   - prometheus_client (parses /metrics in tests/metrics.rs) likewise
 # Idempotent: does nothing (and prints nothing) when everything is present.
 # Quiet on success; on failure prints the captured output and exits non-zero.
 set -euo pipefail
@@ -42,23 +43,27 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
 fi
 
 command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH"
-if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+# python_module MODULE PIP_NAME DEBIAN_PACKAGE: pip, else Debian's package for its python.
+python_module() {
+    python3 -c "import $1" >/dev/null 2>&1 && return 0
     py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)
-    if python3 -m pip install --quiet --disable-pip-version-check aiosmtpd >>"$log" 2>&1; then
+    if python3 -m pip install --quiet --disable-pip-version-check "$2" >>"$log" 2>&1; then
         :
     elif [ "$py" = /usr/bin/python3 ] || [ "${py#/usr/bin/python3}" != "$py" ]; then
         # Debian's own python (no pip, or PEP 668 "externally managed"):
-        # its packaged aiosmtpd is the one it sees.
-        command -v apt-get >/dev/null 2>&1 || fail "pip install aiosmtpd failed for $py"
+        # its packaged module is the one it sees.
+        command -v apt-get >/dev/null 2>&1 || fail "pip install $2 failed for $py"
         $SUDO apt-get update >>"$log" 2>&1 || fail "apt-get update failed"
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
-            python3-aiosmtpd >>"$log" 2>&1 || fail "apt-get install python3-aiosmtpd failed"
+            "$3" >>"$log" 2>&1 || fail "apt-get install $3 failed"
     else
-        fail "pip install aiosmtpd failed (python3 = ${py:-$(command -v python3)})"
+        fail "pip install $2 failed (python3 = ${py:-$(command -v python3)})"
     fi
     # pyenv shims: make sure the new module is visible to the python3 on PATH.
     if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
-    python3 -c 'import aiosmtpd' >>"$log" 2>&1 \
-        || fail "aiosmtpd installed but 'python3 -c import aiosmtpd' still fails"
-fi
+    python3 -c "import $1" >>"$log" 2>&1 \
+        || fail "$2 installed but 'python3 -c import $1' still fails"
+}
+python_module aiosmtpd aiosmtpd python3-aiosmtpd
+python_module prometheus_client prometheus_client python3-prometheus-client
 exit 0

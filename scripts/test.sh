@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
-python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check prometheus_client  # tests/metrics.rs parses /metrics with it
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --lib --bins --tests --no-fail-fast "$@"
     cargo test --doc --quiet

@@ -729,7 +729,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let _lock = WatchLock::acquire(&db)?;
     // Claims left by a watch that was killed are void: no other watch can be running.
-    outbox::release_stale_claims(Store::open(&db)?.conn())?;
+    let first = Store::open(&db)?;
+    outbox::release_stale_claims(first.conn())?;
+    // WAL checkpoints run beside the service, never inside a commit on the intake path.
+    let _checkpoints = store::Checkpointer::start(&first)?;
+    drop(first);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let live: Arc<crate::web::metrics::Live> = Arc::default();
@@ -845,6 +849,7 @@ pub async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result
     let _lock = WatchLock::acquire(&shared.db)?;
     let db: Db = Arc::new(std::sync::Mutex::new(Store::open(&shared.db)?));
     outbox::release_stale_claims(lock(&db).conn())?;
+    let _checkpoints = store::Checkpointer::start(&lock(&db))?;
     let mut report = OnceReport::default();
     let mut total = Batch::default();
     let accounts = shared.config.accounts.clone();

@@ -571,13 +571,8 @@ fn filters_and_paging_narrow_the_list_and_an_event_shows_everything() {
             .unwrap()
             .starts_with("attachment")
     );
-    let kept: Vec<u8> = env
-        .db()
-        .query_row(
-            &format!("SELECT raw FROM raw_messages WHERE message = {message}"),
-            [],
-            |r| r.get(0),
-        )
+    let (kept, _) = mailroom::store::query::raw_message(&env.db(), message)
+        .unwrap()
         .unwrap();
     assert_eq!(raw.body, kept);
     assert!(
