@@ -80,16 +80,21 @@ impl Chunk {
     }
 }
 
-/// Content hashes read in this import, so a copy later in the input is not extracted
-/// again before its first copy is even committed. Bounded: past [`SEEN_MAX`] it is
-/// emptied and the database answers instead.
-const SEEN_MAX: usize = 1 << 18;
+/// The first 8 bytes of every content hash read in this import (8 MiB for 500,000
+/// messages), so the reader asks the database only about a message whose hash it has
+/// met before: a reader forever querying keeps SQLite from restarting the WAL, which
+/// then grows by gigabytes and slows every page lookup. Emptied past [`SEEN_MAX`].
+const SEEN_MAX: usize = 1 << 22;
+
+fn prefix(h: &store::Hash) -> u64 {
+    u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+}
 
 /// Most bytes of messages in flight between reader and writer.
-const IN_FLIGHT_BYTES: usize = 32 << 20;
+const IN_FLIGHT_BYTES: usize = 16 << 20;
 /// A batch is committed after this many messages or this long, whichever comes first.
-const BATCH_MESSAGES: usize = 20_000;
-const BATCH_TIME: Duration = Duration::from_secs(1);
+const BATCH_MESSAGES: usize = 100_000;
+const BATCH_TIME: Duration = Duration::from_secs(4);
 /// Messages handed from reader to writer at a time: this many, or fewer when they
 /// hold [`CHUNK_BYTES`] already (large messages go over sooner, keeping both busy).
 const CHUNK: usize = 64;
@@ -119,15 +124,17 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let db_path = store.path().to_path_buf();
     let reader_budget = Arc::clone(&budget);
     let raw_limit = limits.raw_limit;
-    // An empty database knows no content: the reader then asks it nothing (a second
-    // connection's lookups contend with the writer for SQLite's shared page cache).
-    let mut ask_db: bool =
+    // An empty database knows no content: the reader then asks it only about content
+    // met earlier in this import (a second connection's lookups also contend with the
+    // writer for SQLite's shared page cache).
+    let ask_db: bool =
         store
             .conn()
             .query_row("SELECT EXISTS (SELECT 1 FROM messages)", [], |r| r.get(0))?;
+
     let reader = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
         let conn = Store::open_reader(&db_path)?;
-        let mut seen: std::collections::HashSet<store::Hash> = std::collections::HashSet::new();
+        let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
         let mut failures = Vec::new();
         let mut base = 0u64;
         // Messages go over in chunks: one hand-over per message costs more than the work.
@@ -141,14 +148,13 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                     last = consumed;
                     let crate::pipeline::Hashed { hash, extraction } =
                         crate::pipeline::read(&incoming.raw, |h| {
-                            seen.contains(h)
-                                || (ask_db && store::is_known(&conn, h).unwrap_or(false))
+                            (ask_db || seen.contains(&prefix(h)))
+                                && store::is_known(&conn, h).unwrap_or(false)
                         });
                     if seen.len() >= SEEN_MAX {
                         seen.clear();
-                        ask_db = true;
                     }
-                    seen.insert(hash);
+                    seen.insert(prefix(&hash));
                     // Never wait for budget while holding messages the writer has not
                     // been given: only the writer releases budget, so hand them over first.
                     if !try_acquire(&reader_budget, incoming.raw.len()) {
@@ -195,6 +201,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let mut batch = store.conn_mut().transaction()?;
     let mut in_batch = 0usize;
     let mut batch_started = Instant::now();
+    let mut caught_up = Instant::now();
     for Chunk { items, mut block } in rx {
         let mut chunk_bytes = 0;
         let mut part = 0;
@@ -229,6 +236,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         if in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME {
             batch.commit()?;
             checkpoints.poke();
+            checkpoints.catch_up(store.conn(), &mut caught_up);
             batch = store.conn_mut().transaction()?;
             in_batch = 0;
             batch_started = Instant::now();

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use super::Result;
 
-/// zstd level: 3 is zstd's default, fast to write and to read.
+/// zstd level: 3 is zstd's default (level 1 is barely faster here and 50 % larger).
 const LEVEL: i32 = 3;
 
 /// The bytes kept of a message: all of it up to `limit`, else its header section.
