@@ -85,6 +85,9 @@ def main():
     ap.add_argument("--sizes", default="20000,100000,500000")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--peer-max", type=int, default=100000,
+                    help="run the peer only up to this size (it takes minutes per 100k)")
+    ap.add_argument("--peer-reps", type=int, default=1)
     ap.add_argument("--no-maildir", action="store_true")
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -99,7 +102,7 @@ def main():
             "mailroom": lambda w: [mailroom, "--db", f"{w}/m.db", "import", "--json", mbox],
             "floor": lambda w: [sys.executable, f"{HERE}/floor_import.py", f"{w}/m.db", mbox],
         }
-        if not args.no_peer:
+        if not args.no_peer and n <= args.peer_max:
             runners["peer"] = lambda w: [sys.executable, f"{HERE}/peer_import.py", f"{w}/m.db", mbox]
         if not args.no_maildir:
             md = maildir_of(mbox, n)
@@ -108,6 +111,8 @@ def main():
         for rep in range(args.reps):
             order = names[rep % len(names):] + names[:rep % len(names)]
             for name in order:
+                if name == "peer" and rep >= args.peer_reps:
+                    continue
                 work = tempfile.mkdtemp(dir="/var/tmp", prefix="mailroom-bench-")
                 secs, rss, out = timed(runners[name](work), work)
                 dbs = db_size(work)

@@ -168,6 +168,51 @@ def raw_fetch(port, chunk=1000):
     return time.perf_counter() - start, count
 
 
+def idle_floor(port, samples, first_uid):
+    """What Dovecot alone takes: a bare client IDLEs on INBOX, another APPENDs; time
+    from the APPEND's completion to the end of the commands mailroom then sends (DONE,
+    UID SEARCH UID n:*, UID FETCH n BODY.PEEK[])."""
+    s = socket.create_connection(("127.0.0.1", port))
+    f = s.makefile("rb")
+
+    def until(tag):
+        while True:
+            line = f.readline()
+            if not line:
+                raise SystemExit("idle floor: connection closed")
+            if line.endswith(b"}\r\n"):
+                f.read(int(line[line.rindex(b"{") + 1:-3]))
+            if line.startswith(tag + b" "):
+                return
+
+    f.readline()
+    s.sendall(b"a LOGIN reseller secret\r\nb SELECT INBOX\r\n")
+    until(b"b")
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login("reseller", "secret")
+    lat = []
+    uid = first_uid
+    for i in range(samples):
+        s.sendall(b"c IDLE\r\n")
+        f.readline()
+        m.append("INBOX", None, None, b"From: x@example.com\r\nSubject: floor\r\n\r\nbody\r\n")
+        start = time.perf_counter()
+        while b"EXISTS" not in f.readline():
+            pass
+        s.sendall(b"DONE\r\n")
+        until(b"c")
+        s.sendall(f"d UID SEARCH UID {uid}:*\r\n".encode())
+        until(b"d")
+        s.sendall(f"e UID FETCH {uid} (UID BODY.PEEK[])\r\n".encode())
+        until(b"e")
+        lat.append(time.perf_counter() - start)
+        uid += 1
+        time.sleep(1.0)
+    m.logout()
+    s.close()
+    return lat
+
+
 def bare_fetch(port):
     start = time.perf_counter()
     m = imaplib.IMAP4("127.0.0.1", port)
@@ -200,6 +245,7 @@ def main():
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--idle-samples", type=int, default=100)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--skip-catch-up", action="store_true")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "mailroom")
@@ -263,7 +309,7 @@ def main():
             m.append("INBOX", None, None, raw.encode())
             start = time.perf_counter()
             while True:
-                row = db.execute("SELECT 1 FROM events WHERE event_id = ?", (eid,)).fetchone()
+                row = db.execute("SELECT 1 FROM events WHERE registrar = 'opensrs' AND event_id = ?", (eid,)).fetchone()
                 if row:
                     break
                 if time.perf_counter() - start > 30:
@@ -280,6 +326,12 @@ def main():
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         print(f"IDLE latency (APPEND done → event stored), {len(lat)} samples: "
               f"median {statistics.median(lat) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
+        # The same folder, Dovecot alone (UIDs continue after the appends above).
+        floor = sorted(idle_floor(port, max(10, a.idle_samples // 3), a.messages + a.idle_samples + 1))
+        fp99 = floor[min(len(floor) - 1, int(len(floor) * 0.99))]
+        print(f"IDLE floor (a bare client, same folder, same commands), {len(floor)} samples: "
+              f"median {statistics.median(floor) * 1000:.0f} ms, p99 {fp99 * 1000:.0f} ms; "
+              f"mailroom's own part: median {(statistics.median(lat) - statistics.median(floor)) * 1000:.0f} ms")
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=10)

@@ -77,9 +77,13 @@ impl Verdict {
 
 /// The verdict on `raw` (the message, or only its header section) for an event of
 /// `registrar`.
+/// The reason of every verdict while `[trust]` is not configured. Stored as NULL (it
+/// would otherwise be the longest text of most event rows) and read back as this.
+pub const NOT_SET_UP: &str = "sender authentication is not set up ([trust] authserv_id)";
+
 pub fn verdict(config: &TrustConfig, raw: &[u8], registrar: Registrar) -> Verdict {
     let Some(authserv) = config.authserv_id.as_deref() else {
-        return Verdict::no("sender authentication is not set up ([trust] authserv_id)".into());
+        return Verdict::no(NOT_SET_UP.into());
     };
     let domains = config.domains(registrar);
     if domains.is_empty() {

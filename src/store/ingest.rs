@@ -251,7 +251,7 @@ fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -
             message,
             serde_json::to_string(&e.data)?,
             e.authenticated,
-            e.authentication,
+            kept_reason(e),
             now
         ])?;
         return Ok(());
@@ -282,7 +282,7 @@ fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -
         serde_json::to_string(&e.data)?,
         e.status_text,
         e.authenticated,
-        e.authentication,
+        kept_reason(e),
         message
     ])?;
     Ok(())
@@ -355,27 +355,21 @@ fn add_source(
     source: &Source,
     now: &str,
 ) -> Result<Option<i64>> {
-    let (account, folder, uidvalidity, uid) = match source {
+    // The key names the place whole (account, folder, UIDVALIDITY and UID, or the
+    // path); the numbers are kept beside it for queries, the texts are not repeated.
+    let (uidvalidity, uid) = match source {
         Source::Imap {
-            account,
-            folder,
-            uidvalidity,
-            uid,
-        } => (
-            Some(account.as_str()),
-            Some(folder.as_str()),
-            Some(*uidvalidity),
-            Some(*uid),
-        ),
-        _ => (None, None, None, None),
+            uidvalidity, uid, ..
+        } => (Some(*uidvalidity), Some(*uid)),
+        _ => (None, None),
     };
     let n = tx
         .prepare_cached(
-            "INSERT INTO message_sources (message, source, account, folder, uidvalidity, uid, path, seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO message_sources (message, source, uidvalidity, uid, seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (message, source) DO NOTHING",
         )?
-        .execute(params![message, source.key(), account, folder, uidvalidity, uid, source.path(), now])?;
+        .execute(params![message, source.key(), uidvalidity, uid, now])?;
     Ok((n == 1).then(|| tx.last_insert_rowid()))
 }
 
@@ -406,9 +400,17 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
             now,
             e.status_text,
             e.authenticated,
-            e.authentication,
+            kept_reason(e),
         ])?;
     Ok((n == 1).then(|| tx.last_insert_rowid()))
+}
+
+/// The authentication reason as stored: NULL for the one of an unconfigured `[trust]`
+/// (read back by `query::stored_reason`).
+fn kept_reason(e: &Event) -> Option<&str> {
+    e.authentication
+        .as_deref()
+        .filter(|r| !(e.authenticated == Some(false) && *r == crate::trust::NOT_SET_UP))
 }
 
 fn event_row(tx: &Transaction<'_>, e: &Event) -> Result<i64> {

@@ -136,7 +136,7 @@ pub(super) fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
             format,
             data: json(12)?,
             authenticated: r.get(17)?,
-            authentication: r.get(18)?,
+            authentication: stored_reason(r.get(17)?, r.get(18)?),
         },
         seen_count: r.get(13)?,
         first_seen: text(14)?,
@@ -286,7 +286,7 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
                 message: r.get(0)?,
                 seen_at: r.get(1)?,
                 authenticated: r.get(2)?,
-                authentication: r.get(3)?,
+                authentication: stored_reason(r.get(2)?, r.get(3)?),
                 superseded: r.get(4)?,
                 data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
             })
@@ -332,6 +332,15 @@ pub fn quarantined(conn: &Connection) -> Result<Vec<Quarantined>> {
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A stored authentication reason: NULL beside `authenticated = 0` is the reason
+/// given while `[trust]` is not set up (see `trust::NOT_SET_UP`).
+pub fn stored_reason(authenticated: Option<bool>, reason: Option<String>) -> Option<String> {
+    match (authenticated, reason) {
+        (Some(false), None) => Some(crate::trust::NOT_SET_UP.to_string()),
+        (_, reason) => reason,
+    }
 }
 
 /// The raw bytes kept for a message, and whether they are the whole message.
