@@ -294,6 +294,8 @@ def main():
         print(f"mailroom / pipelined raw fetch speed: {w / m * 100:.0f} %")
 
         # IDLE latency.
+        if a.idle_samples == 0:
+            return
         log = open(os.path.join(t, "watch.log"), "w")
         w = subprocess.Popen([binary, "--config", cfg, "watch"], cwd=t, env=env, stdout=subprocess.DEVNULL, stderr=log)
         time.sleep(2)

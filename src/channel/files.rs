@@ -105,12 +105,12 @@ impl Input {
             }
             Input::Maildir(dir) => {
                 let d = display(dir);
-                for (f, name) in maildir_files(dir) {
+                for (sub, file) in maildir_names(dir) {
                     let source = Source::Maildir {
                         dir: d.clone(),
-                        name,
+                        name: unique_name(&file).to_string(),
                     };
-                    if !one(&f, source, &mut done) {
+                    if !one(&dir.join(sub).join(&*file), source, &mut done) {
                         break;
                     }
                 }
@@ -171,6 +171,34 @@ pub fn eml_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out.sort();
+    out
+}
+
+/// A Maildir message's unique name: its file name up to the `:2,` flags, so a message
+/// keeps its identity when moved or flagged.
+fn unique_name(file: &str) -> &str {
+    file.split(':').next().unwrap_or(file)
+}
+
+/// The file names of a Maildir's messages (new/ then cur/, each in unique-name order)
+/// with the folder each is in: compact, for folders of a million messages.
+fn maildir_names(dir: &Path) -> Vec<(&'static str, Box<str>)> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        let mut files: Vec<(&'static str, Box<str>)> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (!name.starts_with('.')).then(|| (sub, name.into_boxed_str()))
+            })
+            .collect();
+        files.sort_by(|a, b| unique_name(&a.1).cmp(unique_name(&b.1)));
+        out.extend(files);
+    }
     out
 }
 

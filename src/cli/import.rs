@@ -116,7 +116,13 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         max_events: ctx.config.limits.max_events_per_message,
         trust: &ctx.config.trust,
     };
-    let total: u64 = inputs.iter().map(Input::size).sum();
+    // The total size is for the progress bar only: on a terminal. (For a Maildir it
+    // means listing and stat-ing every file once more.)
+    let total: u64 = if std::io::stderr().is_terminal() {
+        inputs.iter().map(Input::size).sum()
+    } else {
+        0
+    };
     let progress = progress_bar(total);
 
     let budget = Arc::new((Mutex::new(0usize), Condvar::new()));
@@ -134,6 +140,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
 
     let reader = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
         let conn = Store::open_reader(&db_path)?;
+        // It only looks up content hashes: a small cache will do (memory stays flat).
+        conn.pragma_update(None, "cache_size", -4_000)?;
         let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
         let mut failures = Vec::new();
         let mut base = 0u64;
