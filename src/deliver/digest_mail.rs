@@ -68,21 +68,9 @@ pub fn attention(e: &Event) -> Option<&'static str> {
     }
 }
 
-/// HTML-escapes a value (text and attribute values alike).
+/// HTML-escapes a value (text and attribute values alike), as the console does.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::web::console::html::esc(s)
 }
 
 /// One line of plain text: line breaks in a value (a payload may hold any) as spaces.
@@ -456,7 +444,7 @@ mod tests {
     fn values_cannot_become_markup() {
         assert_eq!(
             escape("<a href=\"x\" onclick='y'>&</a>\u{1b}"),
-            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;\u{FFFD}"
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;\\u{1b}"
         );
     }
 }

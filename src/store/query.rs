@@ -313,11 +313,16 @@ pub struct Quarantined {
 }
 
 pub fn quarantined(conn: &Connection) -> Result<Vec<Quarantined>> {
-    let mut stmt = conn.prepare(
+    quarantined_where(conn, "ORDER BY m.id")
+}
+
+/// Quarantined messages in the order (and window) `tail` says, e.g. `ORDER BY m.id`.
+pub(super) fn quarantined_where(conn: &Connection, tail: &str) -> Result<Vec<Quarantined>> {
+    let mut stmt = conn.prepare(&format!(
         "SELECT m.id, COALESCE(m.reason, ''), m.message_id, m.subject, m.sender, m.size, m.first_seen,
                 (SELECT json_group_array(source) FROM message_sources WHERE message = m.id)
-         FROM messages m WHERE m.status = 'quarantined' ORDER BY m.id",
-    )?;
+         FROM messages m WHERE m.status = 'quarantined' {tail}"
+    ))?;
     let rows = stmt.query_map([], |r| {
         let sources: String = r.get(7)?;
         Ok(Quarantined {

@@ -343,25 +343,11 @@ pub fn quarantined_page(
         [],
         |r| r.get(0),
     )?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT m.id, COALESCE(m.reason, ''), m.message_id, m.subject, m.sender, m.size, m.first_seen,
-                (SELECT json_group_array(source) FROM message_sources WHERE message = m.id)
-         FROM messages m WHERE m.status = 'quarantined' ORDER BY m.id DESC LIMIT {limit} OFFSET {offset}"
-    ))?;
-    let rows = stmt.query_map([], |r| {
-        let sources: String = r.get(7)?;
-        Ok(Quarantined {
-            id: r.get(0)?,
-            reason: r.get(1)?,
-            message_id: r.get(2)?,
-            subject: r.get(3)?,
-            sender: r.get(4)?,
-            size: r.get(5)?,
-            first_seen: r.get(6)?,
-            sources: serde_json::from_str(&sources).unwrap_or_default(),
-        })
-    })?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    let rows = super::query::quarantined_where(
+        conn,
+        &format!("ORDER BY m.id DESC LIMIT {limit} OFFSET {offset}"),
+    )?;
+    Ok((rows, total))
 }
 
 /// A digest period sent (queued), with its mail's delivery state.
