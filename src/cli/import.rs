@@ -109,7 +109,6 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         .collect::<std::io::Result<Vec<_>>>()?;
     let mut store = Store::open(&ctx.db_path())?;
     let checkpoints = store::Checkpointer::start(&store)?;
-    store.bulk()?;
     let mut react = ctx.reactor(&store)?;
     let limits = store::Limits {
         raw_limit: ctx.config.store.raw_limit,

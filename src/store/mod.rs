@@ -168,22 +168,11 @@ impl Store {
         Ok(store)
     }
 
-    /// Bulk loading (`import`): commits are not synced to disk one by one
-    /// (`synchronous = NORMAL`: after a machine crash the last batches may be gone, and
-    /// a rerun takes them again; a killed process loses nothing). [`Store::sync`] makes
-    /// everything committed durable at the end.
-    pub fn bulk(&mut self) -> Result<()> {
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-
-        Ok(())
-    }
-
-    /// Makes every committed transaction durable (the WAL synced and copied into the
-    /// database file) and goes back to a sync at each commit.
+    /// Copies the whole WAL into the database file (at the end of a bulk load, so the
+    /// next program opening the file starts with a short WAL).
     pub fn sync(&mut self) -> Result<()> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(())
     }
 
