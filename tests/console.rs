@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -191,36 +190,22 @@ impl Env {
 
     /// One HTTP/1.1 request; `extra` are header lines ending in CRLF.
     fn request(&self, method: &str, target: &str, extra: &str, body: &str) -> Reply {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let host = if extra.starts_with("Host:") {
-            String::new()
+        let form = if body.is_empty() {
+            ""
         } else {
-            format!("Host: 127.0.0.1:{}\r\n", self.port)
+            "Content-Type: application/x-www-form-urlencoded\r\n"
         };
-        let head = format!(
-            "{method} {target} HTTP/1.1\r\n{host}{extra}Content-Length: {}\r\nConnection: close\r\n{}\r\n",
-            body.len(),
-            if body.is_empty() {
-                ""
-            } else {
-                "Content-Type: application/x-www-form-urlencoded\r\n"
-            }
+        let r = support::http(
+            self.port,
+            method,
+            target,
+            &format!("{extra}{form}"),
+            body.as_bytes(),
         );
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("no HTTP reply to {method} {target}"));
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
         Reply {
-            status,
-            head,
-            body: raw[split + 4..].to_vec(),
+            status: r.status,
+            head: r.head,
+            body: r.body,
         }
     }
 

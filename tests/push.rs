@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -99,21 +98,8 @@ impl Env {
 
     /// POSTs `body` to `target`; the status code.
     fn post(&self, target: &str, headers: &str, body: &[u8]) -> u16 {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let head = format!(
-            "POST {target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).unwrap();
-        let _ = s.write_all(body);
-        let mut reply = Vec::new();
-        let _ = s.read_to_end(&mut reply);
-        let text = String::from_utf8_lossy(&reply);
-        text.split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP reply: {text:?}"))
+        let headers = format!("Host: localhost\r\nContent-Type: application/json\r\n{headers}");
+        support::http(self.port, "POST", target, &headers, body).status
     }
 
     fn count(&self, sql: &str) -> i64 {

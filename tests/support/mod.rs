@@ -206,6 +206,53 @@ fn maildir_files(dir: &Path) -> Vec<PathBuf> {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago. Never hands out the same
 /// port twice within one test process (tests run in parallel threads).
+/// A reply read by [`http`]: the status, the head (status line and headers) and the body.
+pub struct HttpReply {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+/// One HTTP/1.1 request to `127.0.0.1:port` over a fresh connection (20 s to answer).
+/// `headers` are whole lines ending in CRLF; a `Host:` line among them replaces the
+/// default `Host: 127.0.0.1:port`.
+pub fn http(port: u16, method: &str, target: &str, headers: &str, body: &[u8]) -> HttpReply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let host = if headers
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("host:"))
+    {
+        String::new()
+    } else {
+        format!("Host: 127.0.0.1:{port}\r\n")
+    };
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\n{host}{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413, 401) before reading the body and close.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP reply to {method} {target}: {raw:?}"));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+    HttpReply {
+        status,
+        head,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
 pub fn free_port() -> u16 {
     static USED: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
     let used = USED.get_or_init(|| Mutex::new(HashSet::new()));
