@@ -68,15 +68,15 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn pack(items: Vec<Prepared>, raw_limit: u64) -> Chunk {
+    fn pack(items: Vec<Prepared>, raw_limit: u64) -> store::Result<Chunk> {
         let block = store::raw::Block::pack(
             items
                 .iter()
                 .filter(|p| p.extraction.is_some())
                 .map(|p| p.incoming.raw.as_slice()),
             raw_limit,
-        );
-        Chunk { items, block }
+        )?;
+        Ok(Chunk { items, block })
     }
 }
 
@@ -125,7 +125,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let progress = progress_bar(total);
 
     let budget = Arc::new((Mutex::new(0usize), Condvar::new()));
-    let (tx, rx) = sync_channel::<Chunk>(16);
+    let (tx, rx) = sync_channel::<store::Result<Chunk>>(16);
     let db_path = store.path().to_path_buf();
     let reader_budget = Arc::clone(&budget);
     let raw_limit = limits.raw_limit;
@@ -209,7 +209,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let mut in_batch = 0usize;
     let mut batch_started = Instant::now();
     let mut caught_up = Instant::now();
-    for Chunk { items, mut block } in rx {
+    for chunk in rx {
+        let Chunk { items, mut block } = chunk?;
         let mut chunk_bytes = 0;
         let mut part = 0;
         for prepared in items {
@@ -254,7 +255,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread failed"))??;
     drop(checkpoints);
-    store.sync()?;
+    store.checkpoint()?;
     if let Some(p) = progress {
         p.finish_and_clear();
     }

@@ -126,7 +126,7 @@ fn store_batch(
             .filter(|p| p.extraction.is_some())
             .map(|p| p.raw.as_slice()),
         raw_limit,
-    );
+    )?;
     let mut part = 0;
     let tx = store.conn_mut().transaction()?;
     let mut b = Batch::default();

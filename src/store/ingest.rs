@@ -127,7 +127,7 @@ pub fn ingest(
     let (block, part) = match raw_at {
         Some(at) => at,
         None => {
-            alone = Block::pack([raw], limits.raw_limit);
+            alone = Block::pack([raw], limits.raw_limit)?;
             (&mut alone, 0)
         }
     };

@@ -170,7 +170,7 @@ impl Store {
 
     /// Copies the whole WAL into the database file (at the end of a bulk load, so the
     /// next program opening the file starts with a short WAL).
-    pub fn sync(&mut self) -> Result<()> {
+    pub fn checkpoint(&mut self) -> Result<()> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
         Ok(())
@@ -407,7 +407,7 @@ impl Checkpointer {
         }
     }
 
-    /// Says a commit happened (checked against the WAL size soon).
+    /// Says a commit happened: a checkpoint follows within a second.
     pub fn poke(&self) {
         let (lock, cvar) = &*self.state;
         lock.lock().unwrap_or_else(|e| e.into_inner()).poked = true;

@@ -50,8 +50,8 @@ pub struct Block {
 
 impl Block {
     /// Packs the kept bytes of each of `raws` (see [`kept`]) into one block; part `i`
-    /// is `raws[i]`.
-    pub fn pack<'a>(raws: impl IntoIterator<Item = &'a [u8]>, limit: u64) -> Block {
+    /// is `raws[i]`. Fails only when zstd cannot get the memory it needs.
+    pub fn pack<'a>(raws: impl IntoIterator<Item = &'a [u8]>, limit: u64) -> Result<Block> {
         let mut plain = Vec::new();
         let mut parts = Vec::new();
         for raw in raws {
@@ -66,15 +66,18 @@ impl Block {
         let data = if plain.is_empty() {
             Vec::new()
         } else {
-            // Compressing an in-memory buffer cannot fail but for allocation; keep the
-            // bytes plain-framed then (a zstd raw frame is still a zstd frame).
-            zstd::bulk::compress(&plain, LEVEL).unwrap_or_else(|_| plain.clone())
+            zstd::bulk::compress(&plain, LEVEL).map_err(|e| {
+                super::StoreError::File(format!(
+                    "cannot compress {} bytes of raw mail: {e}",
+                    plain.len()
+                ))
+            })?
         };
-        Block {
+        Ok(Block {
             data,
             parts,
             row: None,
-        }
+        })
     }
 
     pub fn part(&self, i: usize) -> Option<Part> {
@@ -144,7 +147,7 @@ mod tests {
         let a = b"Subject: a\r\n\r\nbody a".as_slice();
         let b = b"Subject: b\n\nbody b that is long".as_slice();
         let c = b"".as_slice();
-        let block = Block::pack([a, b, c], 20);
+        let block = Block::pack([a, b, c], 20).unwrap();
         let p = block.part(0).unwrap();
         assert!(p.complete);
         assert_eq!(slice(&block.data, p.start as u64, p.len as u64).unwrap(), a);

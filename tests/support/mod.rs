@@ -206,6 +206,15 @@ fn maildir_files(dir: &Path) -> Vec<PathBuf> {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago. Never hands out the same
 /// port twice within one test process (tests run in parallel threads).
+/// Waits (up to 20 s) until something accepts connections on `127.0.0.1:port`.
+pub fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the HTTP server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A reply read by [`http`]: the status, the head (status line and headers) and the body.
 pub struct HttpReply {
     pub status: u16,
