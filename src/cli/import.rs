@@ -97,8 +97,8 @@ const BATCH_MESSAGES: usize = 100_000;
 const BATCH_TIME: Duration = Duration::from_secs(4);
 /// Messages handed from reader to writer at a time: this many, or fewer when they
 /// hold [`CHUNK_BYTES`] already (large messages go over sooner, keeping both busy).
-const CHUNK: usize = 64;
-const CHUNK_BYTES: usize = IN_FLIGHT_BYTES / 4;
+const CHUNK: usize = 128;
+const CHUNK_BYTES: usize = IN_FLIGHT_BYTES / 8;
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     // Validate every argument before acting on any.
@@ -108,6 +108,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         .map(|p| Input::recognise(p))
         .collect::<std::io::Result<Vec<_>>>()?;
     let mut store = Store::open(&ctx.db_path())?;
+    // Payloads are stored compressed once the database has a dictionary of its own,
+    // made from its first events: a big import stops for it once, early.
+    let mut compressing = store.train_payloads();
     let checkpoints = store::Checkpointer::start(&store)?;
     let mut react = ctx.reactor(&store)?;
     let limits = store::Limits {
@@ -125,7 +128,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let progress = progress_bar(total);
 
     let budget = Arc::new((Mutex::new(0usize), Condvar::new()));
-    let (tx, rx) = sync_channel::<store::Result<Chunk>>(16);
+    let (tx, rx) = sync_channel::<store::Result<Chunk>>(4);
     let db_path = store.path().to_path_buf();
     let reader_budget = Arc::clone(&budget);
     let raw_limit = limits.raw_limit;
@@ -241,10 +244,16 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             }
         }
         release(&budget, chunk_bytes);
-        if in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME {
+        let train = !compressing && summary.events_new >= store::packed::TRAIN_AT as u64;
+        if train || in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME {
             batch.commit()?;
             checkpoints.poke();
             checkpoints.catch_up(store.conn(), &mut caught_up);
+            if train {
+                // Tried once per import: without enough variety it stays uncompressed.
+                store.train_payloads();
+                compressing = true;
+            }
             batch = store.conn_mut().transaction()?;
             in_batch = 0;
             batch_started = Instant::now();

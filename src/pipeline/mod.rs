@@ -175,6 +175,9 @@ fn store_batch(
         cursors::set(&tx, account, folder, c, n)?;
     }
     tx.commit()?;
+    if b.events_new > 0 {
+        store.train_payloads();
+    }
     Ok(b)
 }
 

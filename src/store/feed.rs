@@ -52,7 +52,7 @@ pub fn page(conn: &Connection, after: i64, limit: usize) -> Result<Page> {
         "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
     ))?;
     let mut events: Vec<StoredEvent> = stmt
-        .query_map(params![after, limit as i64 + 1], stored_event)?
+        .query_map(params![after, limit as i64 + 1], stored_event(conn))?
         .collect::<rusqlite::Result<_>>()?;
     let more = events.len() > limit;
     events.truncate(limit);

@@ -59,9 +59,13 @@ pub fn hash_hex(hash: &Hash) -> String {
 /// done before extraction so known messages are never extracted again).
 pub fn is_known(conn: &Connection, hash: &Hash) -> Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM messages WHERE content_hash = ?1")?
+        .prepare_cached(&format!("SELECT 1 FROM messages WHERE {BY_HASH}"))?
         .exists([hash])?)
 }
+
+/// Finds a message by its content hash `?1` through the index on the hash's first 8
+/// bytes (`messages_hash`), comparing the whole hash in the row.
+const BY_HASH: &str = "substr(content_hash, 1, 8) = substr(?1, 1, 8) AND content_hash = ?1";
 
 /// Most events one message may hold by default (`[limits] max_events_per_message`):
 /// registrars send up to 100 per poll reply; a message with more is quarantined.
@@ -137,16 +141,19 @@ pub fn ingest(
             hash_hex(hash)
         ))
     })?;
+    // Content the caller extracted was unknown when it looked: another writer may have
+    // stored it since (this transaction holds the write lock from here on).
+    if let Some((message, status)) = known_message(tx, hash)? {
+        return seen_again(tx, message, &status, source, &now);
+    }
     let block_row = block.row(tx)?;
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO messages (content_hash, message_id, subject, sender, date, size, status,
-                                   reason, event_count, first_seen, last_seen,
-                                   raw_block, raw_start, raw_len, raw_complete)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT (content_hash) DO NOTHING",
-        )?
-        .execute(params![
+    tx.prepare_cached(
+        "INSERT INTO messages (content_hash, message_id, subject, sender, date, size, status,
+                               reason, event_count, first_seen,
+                               raw_block, raw_start, raw_len, raw_complete)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
             hash,
             found.meta.message_id,
             found.meta.subject,
@@ -162,11 +169,6 @@ pub fn ingest(
             kept.len,
             kept.complete,
         ])?;
-    if inserted == 0 {
-        let (message, status) =
-            known_message(tx, hash)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-        return seen_again(tx, message, &status, source, &now);
-    }
     let message = tx.last_insert_rowid();
     let source_row =
         add_source(tx, message, source, &now)?.expect("a new message has no sources yet");
@@ -194,7 +196,7 @@ pub fn ingest(
             None => {
                 let row = event_row(tx, event)?;
                 if link(tx, row, message, source_row, &now)? {
-                    bump(tx, row, &now)?;
+                    bump(tx, row)?;
                 }
                 compare(tx, row, event, message, &now)?;
                 report.duplicates += 1;
@@ -232,10 +234,11 @@ fn judge(found: &mut Extraction, raw: &[u8], trust: &TrustConfig) {
 /// Another copy of a stored event: a different payload is recorded as a conflict (never
 /// a silent overwrite or drop); an authenticated copy supersedes an unauthenticated one.
 fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -> Result<()> {
-    let (data, authenticated): (String, Option<bool>) = tx
+    let (data, authenticated): (rusqlite::types::Value, Option<bool>) = tx
         .prepare_cached("SELECT data, authenticated FROM events WHERE id = ?1")?
         .query_row([row], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let stored: serde_json::Value = serde_json::from_str(&data)?;
+    let stored: serde_json::Value =
+        serde_json::from_str(&super::packed::unpack(tx, (&data).into())?)?;
     let same = stored == e.data;
     let better = e.authenticated == Some(true) && authenticated != Some(true);
     if same && !better {
@@ -275,11 +278,11 @@ fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -
         e.event_type,
         e.topic,
         e.domain,
-        serde_json::to_string(&e.domains)?,
+        kept_domains(e)?,
         e.status,
         e.occurred_at,
         e.format.as_str(),
-        serde_json::to_string(&e.data)?,
+        super::packed::pack(tx, serde_json::to_string(&e.data)?)?,
         e.status_text,
         e.authenticated,
         kept_reason(e),
@@ -308,7 +311,7 @@ fn too_many(count: usize, max_events: usize) -> String {
 
 fn known_message(tx: &Transaction<'_>, hash: &Hash) -> Result<Option<(i64, String)>> {
     Ok(tx
-        .prepare_cached("SELECT id, status FROM messages WHERE content_hash = ?1")?
+        .prepare_cached(&format!("SELECT id, status FROM messages WHERE {BY_HASH}"))?
         .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
@@ -338,11 +341,9 @@ fn seen_again(
         return Ok(report);
     };
     report.source_new = true;
-    tx.prepare_cached("UPDATE messages SET last_seen = ?2 WHERE id = ?1")?
-        .execute(params![message, now])?;
     for row in events {
         if link(tx, row, message, source_row, now)? {
-            bump(tx, row, now)?;
+            bump(tx, row)?;
         }
     }
     Ok(report)
@@ -378,9 +379,9 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
     let n = tx
         .prepare_cached(
             "INSERT INTO events (registrar, event_id, kind, object, type, topic, domain, domains,
-                                 status, occurred_at, format, data, message, first_seen, last_seen,
+                                 status, occurred_at, format, data, message, first_seen,
                                  status_text, authenticated, authentication)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (registrar, event_id) DO NOTHING",
         )?
         .execute(params![
@@ -391,11 +392,11 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
             e.event_type,
             e.topic,
             e.domain,
-            serde_json::to_string(&e.domains)?,
+            kept_domains(e)?,
             e.status,
             e.occurred_at,
             e.format.as_str(),
-            serde_json::to_string(&e.data)?,
+            super::packed::pack(tx, serde_json::to_string(&e.data)?)?,
             message,
             now,
             e.status_text,
@@ -403,6 +404,20 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
             kept_reason(e),
         ])?;
     Ok((n == 1).then(|| tx.last_insert_rowid()))
+}
+
+/// The domains as stored: NULL when they say no more than `domain` (read back by
+/// `query::stored_domains`).
+fn kept_domains(e: &Event) -> Result<Option<String>> {
+    let implied = match &e.domain {
+        Some(d) => e.domains.len() == 1 && e.domains[0] == *d,
+        None => e.domains.is_empty(),
+    };
+    Ok(if implied {
+        None
+    } else {
+        Some(serde_json::to_string(&e.domains)?)
+    })
 }
 
 /// The authentication reason as stored: NULL for the one of an unconfigured `[trust]`
@@ -430,11 +445,11 @@ fn link(tx: &Transaction<'_>, event: i64, message: i64, source: i64, now: &str) 
     Ok(n == 1)
 }
 
-fn bump(tx: &Transaction<'_>, event: i64, now: &str) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE events SET seen_count = seen_count + 1, last_seen = ?2 WHERE id = ?1",
-    )?
-    .execute(params![event, now])?;
+/// One more place an event was seen. (When it was last seen is read from its sources:
+/// rows never grow after they are written, so their pages stay full.)
+fn bump(tx: &Transaction<'_>, event: i64) -> Result<()> {
+    tx.prepare_cached("UPDATE events SET seen_count = seen_count + 1 WHERE id = ?1")?
+        .execute([event])?;
     Ok(())
 }
 
@@ -495,7 +510,7 @@ pub fn reparse(
             let linked = link(tx, row, message, source, &now)?;
             // A new event's first sighting is its row's seen_count of 1.
             if linked && !(new && i == 0) {
-                bump(tx, row, &now)?;
+                bump(tx, row)?;
             }
         }
         if new {

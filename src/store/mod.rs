@@ -7,6 +7,7 @@ pub mod cursors;
 pub mod feed;
 mod ingest;
 pub mod outbox;
+pub mod packed;
 pub mod query;
 pub mod raw;
 mod schema;
@@ -157,6 +158,7 @@ impl Store {
         global_setup();
         let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         configure(&mut conn).map_err(open_err)?;
+        packed::forget(Path::new(conn.path().unwrap_or_default()));
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -174,6 +176,20 @@ impl Store {
         self.conn
             .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Trains the dictionary event payloads are compressed with once enough are stored
+    /// (store/packed.rs), in a transaction of its own: call it between transactions.
+    /// True when the database has one. A failure is logged, never fatal: payloads stay
+    /// uncompressed and a later call tries again.
+    pub fn train_payloads(&mut self) -> bool {
+        match packed::train_if_due(&mut self.conn) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(db = %self.path.display(), error = %e, "payload dictionary not made");
+                false
+            }
+        }
     }
 
     /// A second connection that only reads (for a reader thread beside the writer).
@@ -520,6 +536,56 @@ mod tests {
             query::raw_message(s.conn(), 1).unwrap(),
             Some((raw.to_vec(), true))
         );
+    }
+
+    #[test]
+    fn a_version_8_file_keeps_its_messages_and_events_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let raw = b"Subject: old\r\n\r\nbody".as_slice();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (8);")
+                .unwrap();
+            for sql in &schema::MIGRATIONS[..8] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute(
+                "INSERT INTO messages (id, content_hash, size, status, first_seen, last_seen)
+                 VALUES (1, ?1, ?2, 'parsed', '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z')",
+                rusqlite::params![content_hash(raw), raw.len()],
+            )
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO events (registrar, event_id, kind, object, type, topic, domain, domains,
+                                     format, data, message, seen_count, first_seen, last_seen)
+                 VALUES ('opensrs', 'a', 'event', 'domain', 'RENEWED', 'domain.renewed', 'x.de',
+                         '[\"x.de\"]', 'json', '{\"k\":1}', 1, 2, '2026-01-01T00:00:00Z',
+                         '2026-02-01T00:00:00Z'),
+                        ('opensrs', 'b', 'event', 'domain', 'RENEWED', 'domain.renewed', 'x.de',
+                         '[\"x.de\",\"y.de\"]', 'json', '{}', 1, 1, '2026-01-01T00:00:00Z',
+                         '2026-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.version().unwrap(), schema::MIGRATIONS.len() as i64);
+        assert!(is_known(s.conn(), &content_hash(raw)).unwrap());
+        assert!(!is_known(s.conn(), &content_hash(b"other")).unwrap());
+        let m = views::message(s.conn(), 1).unwrap().unwrap();
+        assert_eq!(m.last_seen, "2026-02-01T00:00:00Z");
+        let a = query::event_detail(s.conn(), "opensrs:a").unwrap().unwrap().stored;
+        assert_eq!(a.event.domains, ["x.de"]);
+        assert_eq!(a.event.data, serde_json::json!({"k": 1}));
+        assert_eq!((a.seen_count, a.last_seen.as_str()), (2, "2026-02-01T00:00:00Z"));
+        let b = query::event_detail(s.conn(), "opensrs:b").unwrap().unwrap().stored;
+        assert_eq!(b.event.domains, ["x.de", "y.de"]);
+        assert_eq!(b.last_seen, "2026-01-01T00:00:00Z");
+        let stored: Option<String> = s
+            .conn
+            .query_row("SELECT domains FROM events WHERE event_id = 'a'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, None, "[domain] alone is not stored again");
     }
 
     #[test]

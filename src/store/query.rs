@@ -90,16 +90,29 @@ pub struct StoredEvent {
 }
 
 pub(super) const EVENT_COLUMNS: &str = "id, registrar, event_id, kind, object, type, topic, domain, domains, \
-                             status, occurred_at, format, data, seen_count, first_seen, last_seen, \
+                             status, occurred_at, format, data, seen_count, first_seen, \
+                             COALESCE((SELECT max(seen_at) FROM event_sources WHERE event = events.id), last_seen, first_seen), \
                              status_text, authenticated, authentication";
 
-pub(super) fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+/// Reads rows of [`EVENT_COLUMNS`] from `conn` (which holds the payload dictionaries).
+pub(super) fn stored_event(
+    conn: &Connection,
+) -> impl Fn(&Row<'_>) -> rusqlite::Result<StoredEvent> + '_ {
+    move |r| stored_event_row(conn, r)
+}
+
+fn stored_event_row(conn: &Connection, r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let unreadable = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
     let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
         let s: String = r.get(i)?;
-        serde_json::from_str(&s).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-        })
+        serde_json::from_str(&s).map_err(|e| unreadable(i, Box::new(e)))
+    };
+    let payload = |i: usize| -> rusqlite::Result<serde_json::Value> {
+        let s = super::packed::unpack(conn, r.get_ref(i)?).map_err(|e| unreadable(i, e.into()))?;
+        serde_json::from_str(&s).map_err(|e| unreadable(i, Box::new(e)))
     };
     let bad = |i: usize, what: &str| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -117,7 +130,12 @@ pub(super) fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     };
     let format: Format = serde_json::from_value(serde_json::Value::String(text(11)?))
         .map_err(|_| bad(11, "format"))?;
-    let domains: Vec<String> = serde_json::from_value(json(8)?).map_err(|_| bad(8, "domains"))?;
+    let domain: Option<String> = r.get(7)?;
+    // NULL: no more than `domain` (store/ingest.rs `kept_domains`).
+    let domains: Vec<String> = match r.get_ref(8)? {
+        rusqlite::types::ValueRef::Null => domain.iter().cloned().collect(),
+        _ => serde_json::from_value(json(8)?).map_err(|_| bad(8, "domains"))?,
+    };
     Ok(StoredEvent {
         id: r.get(0)?,
         event: Event {
@@ -127,14 +145,14 @@ pub(super) fn stored_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
             object: text(4)?,
             event_type: text(5)?,
             topic: text(6)?,
-            domain: r.get(7)?,
+            domain,
             domains,
             status: r.get(9)?,
             // Not a stored column: the registrar's text stays in `data`.
             status_text: r.get(16)?,
             occurred_at: r.get(10)?,
             format,
-            data: json(12)?,
+            data: payload(12)?,
             authenticated: r.get(17)?,
             authentication: stored_reason(r.get(17)?, r.get(18)?),
         },
@@ -155,7 +173,7 @@ pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent
         "SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC{limit}"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), stored_event)?;
+    let rows = stmt.query_map(params_from_iter(args), stored_event(conn))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -239,7 +257,7 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
             .query_row(
                 &format!("SELECT {EVENT_COLUMNS} FROM events WHERE {sql}"),
                 args,
-                stored_event,
+                stored_event(conn),
             )
             .optional()?)
     };
@@ -281,7 +299,7 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
     )?;
     let conflicts = stmt
         .query_map([stored.id], |r| {
-            let data: String = r.get(5)?;
+            let data = super::packed::unpack(conn, r.get_ref(5)?).unwrap_or_default();
             Ok(Conflict {
                 message: r.get(0)?,
                 seen_at: r.get(1)?,

@@ -32,6 +32,25 @@ fn header_section(raw: &[u8]) -> &[u8] {
     &raw[..end.min(1 << 20)]
 }
 
+/// Compresses with this thread's zstd context, made once: a context per block would
+/// allocate (and leave to the allocator) several MiB for each.
+fn compress(plain: &[u8]) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static CONTEXT: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    CONTEXT.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(LEVEL)?);
+        }
+        match c.as_mut() {
+            Some(z) => z.compress(plain),
+            None => Err(std::io::Error::other("no zstd context")),
+        }
+    })
+}
+
 /// Where one message's bytes lie in its block.
 #[derive(Debug, Clone, Copy)]
 pub struct Part {
@@ -66,7 +85,7 @@ impl Block {
         let data = if plain.is_empty() {
             Vec::new()
         } else {
-            zstd::bulk::compress(&plain, LEVEL).map_err(|e| {
+            compress(&plain).map_err(|e| {
                 super::StoreError::File(format!(
                     "cannot compress {} bytes of raw mail: {e}",
                     plain.len()

@@ -188,4 +188,82 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN raw_len INTEGER;
     ALTER TABLE messages ADD COLUMN raw_complete INTEGER; -- 1 whole message, 0 headers only
     "#,
+    // 9: smaller rows and indexes. The content hash is found through an index on its
+    // first 8 bytes (a quarter of the full key; the full hash is compared in the row, and
+    // every writer checks before it inserts, inside its write transaction). `last_seen`
+    // is no longer written (it is the newest `seen_at` of the sources: rows that never
+    // grow keep their pages full); `domains` is NULL while it is just `[domain]` (or
+    // `[]` without one). Event payloads may be stored compressed (store/packed.rs)
+    // with a dictionary of this database's own (`dictionaries`).
+    r#"
+    CREATE TABLE messages_new (
+        id           INTEGER PRIMARY KEY,
+        content_hash BLOB NOT NULL,             -- SHA-256 of the raw bytes
+        message_id   TEXT,                      -- the Message-ID header
+        subject      TEXT,
+        sender       TEXT,
+        date         TEXT,                      -- the Date header, RFC 3339
+        size         INTEGER NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('parsed', 'quarantined')),
+        reason       TEXT,                      -- why it is quarantined
+        event_count  INTEGER NOT NULL DEFAULT 0,
+        first_seen   TEXT NOT NULL,
+        last_seen    TEXT,                      -- before schema 9; now max(message_sources.seen_at)
+        raw_block    INTEGER REFERENCES raw_blocks (id),
+        raw_start    INTEGER,                   -- offset in the block's content
+        raw_len      INTEGER,
+        raw_complete INTEGER                    -- 1 whole message, 0 headers only
+    );
+    INSERT INTO messages_new
+        SELECT id, content_hash, message_id, subject, sender, date, size, status, reason,
+               event_count, first_seen, NULLIF(last_seen, first_seen),
+               raw_block, raw_start, raw_len, raw_complete
+        FROM messages ORDER BY id;
+    DROP TABLE messages;
+    ALTER TABLE messages_new RENAME TO messages;
+    CREATE INDEX messages_quarantined ON messages (id) WHERE status = 'quarantined';
+    CREATE INDEX messages_hash ON messages (substr(content_hash, 1, 8));
+
+    CREATE TABLE events_new (
+        id          INTEGER PRIMARY KEY,
+        registrar   TEXT NOT NULL,
+        event_id    TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        object      TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        topic       TEXT NOT NULL,
+        domain      TEXT,
+        domains     TEXT,                       -- JSON array; NULL: [domain], or [] without one
+        status      TEXT,
+        occurred_at TEXT,
+        format      TEXT NOT NULL,
+        data        NOT NULL,                   -- JSON text, or a zstd frame (store/packed.rs)
+        message     INTEGER NOT NULL REFERENCES messages (id),   -- where first seen
+        seen_count  INTEGER NOT NULL DEFAULT 1, -- distinct sources it was seen at
+        first_seen  TEXT NOT NULL,
+        last_seen   TEXT,                       -- before schema 9; now max(event_sources.seen_at)
+        status_text TEXT,
+        authenticated INTEGER,
+        authentication TEXT,
+        UNIQUE (registrar, event_id)
+    );
+    INSERT INTO events_new
+        SELECT id, registrar, event_id, kind, object, type, topic, domain,
+               CASE WHEN domains = json_array(domain) OR (domain IS NULL AND domains = '[]')
+                    THEN NULL ELSE domains END,
+               status, occurred_at, format, data, message, seen_count, first_seen,
+               NULLIF(last_seen, first_seen), status_text, authenticated, authentication
+        FROM events ORDER BY id;
+    DROP TABLE events;
+    ALTER TABLE events_new RENAME TO events;
+    CREATE INDEX events_topic ON events (topic);
+    CREATE INDEX events_domain ON events (domain);
+
+    CREATE TABLE dictionaries (
+        id      INTEGER PRIMARY KEY,            -- the zstd dictionary id in each frame
+        dict    BLOB NOT NULL,
+        samples INTEGER NOT NULL,               -- payloads it was trained on
+        created TEXT NOT NULL
+    );
+    "#,
 ];

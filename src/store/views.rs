@@ -30,7 +30,7 @@ pub fn events_page(
         "SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY {WHEN} DESC, id DESC LIMIT {limit} OFFSET {offset}"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), stored_event)?;
+    let rows = stmt.query_map(params_from_iter(args), stored_event(conn))?;
     Ok((rows.collect::<rusqlite::Result<_>>()?, total))
 }
 
@@ -51,7 +51,7 @@ fn events_where(
         "SELECT {EVENT_COLUMNS} FROM events WHERE {clause} ORDER BY {WHEN} DESC, id DESC LIMIT {limit}"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), stored_event)?;
+    let rows = stmt.query_map(params_from_iter(args), stored_event(conn))?;
     Ok((rows.collect::<rusqlite::Result<_>>()?, total))
 }
 
@@ -281,7 +281,9 @@ pub fn message(conn: &Connection, id: i64) -> Result<Option<Message>> {
     let found = conn
         .query_row(
             "SELECT m.id, m.message_id, m.subject, m.sender, m.date, m.size, m.status, m.reason,
-                    m.first_seen, m.last_seen,
+                    m.first_seen,
+                    COALESCE((SELECT max(seen_at) FROM message_sources WHERE message = m.id),
+                             m.last_seen, m.first_seen),
                     COALESCE(m.raw_complete, (SELECT complete FROM raw_messages WHERE message = m.id))
              FROM messages m WHERE m.id = ?1",
             [id],
@@ -319,7 +321,7 @@ pub fn events_of_message(conn: &Connection, message: i64) -> Result<Vec<StoredEv
          ORDER BY id"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([message], stored_event)?;
+    let rows = stmt.query_map([message], stored_event(conn))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -411,7 +413,7 @@ pub fn digest_run_events(conn: &Connection, run: i64) -> Result<Vec<StoredEvent>
          ORDER BY {WHEN} DESC, id DESC"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([run], stored_event)?;
+    let rows = stmt.query_map([run], stored_event(conn))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
