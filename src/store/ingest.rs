@@ -154,21 +154,21 @@ pub fn ingest(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
-            hash,
-            found.meta.message_id,
-            found.meta.subject,
-            found.meta.from,
-            found.meta.date,
-            raw.len() as i64,
-            if quarantined { "quarantined" } else { "parsed" },
-            found.reason,
-            found.events.len() as i64,
-            now,
-            block_row,
-            kept.start,
-            kept.len,
-            kept.complete,
-        ])?;
+        hash,
+        found.meta.message_id,
+        found.meta.subject,
+        found.meta.from,
+        found.meta.date,
+        raw.len() as i64,
+        if quarantined { "quarantined" } else { "parsed" },
+        found.reason,
+        found.events.len() as i64,
+        now,
+        block_row,
+        kept.start,
+        kept.len,
+        kept.complete,
+    ])?;
     let message = tx.last_insert_rowid();
     let source_row =
         add_source(tx, message, source, &now)?.expect("a new message has no sources yet");
@@ -364,14 +364,20 @@ fn add_source(
         } => (Some(*uidvalidity), Some(*uid)),
         _ => (None, None),
     };
-    let n = tx
-        .prepare_cached(
-            "INSERT INTO message_sources (message, source, uidvalidity, uid, seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (message, source) DO NOTHING",
-        )?
-        .execute(params![message, source.key(), uidvalidity, uid, now])?;
-    Ok((n == 1).then(|| tx.last_insert_rowid()))
+    // Checked here, inside the writer's transaction (no unique index: see schema 9).
+    let key = source.key();
+    if tx
+        .prepare_cached("SELECT 1 FROM message_sources WHERE message = ?1 AND source = ?2")?
+        .exists(params![message, key])?
+    {
+        return Ok(None);
+    }
+    tx.prepare_cached(
+        "INSERT INTO message_sources (message, source, uidvalidity, uid, seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![message, key, uidvalidity, uid, now])?;
+    Ok(Some(tx.last_insert_rowid()))
 }
 
 /// Inserts the event unless `(registrar, event_id)` is stored; the new row id or None.

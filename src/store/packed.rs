@@ -198,9 +198,7 @@ pub fn train_if_due(conn: &mut Connection) -> Result<bool> {
         return Ok(true);
     }
     let samples: Vec<String> = tx
-        .prepare(
-            "SELECT data FROM events WHERE typeof(data) = 'text' ORDER BY id DESC LIMIT ?1",
-        )?
+        .prepare("SELECT data FROM events WHERE typeof(data) = 'text' ORDER BY id DESC LIMIT ?1")?
         .query_map([SAMPLES as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if samples.len() < TRAIN_AT {
@@ -253,7 +251,10 @@ mod tests {
         for i in 0..TRAIN_AT - 1 {
             add(store.conn(), i);
         }
-        assert!(!train_if_due(store.conn_mut()).unwrap(), "too few payloads yet");
+        assert!(
+            !train_if_due(store.conn_mut()).unwrap(),
+            "too few payloads yet"
+        );
         add(store.conn(), TRAIN_AT - 1);
         assert!(train_if_due(store.conn_mut()).unwrap());
         for i in TRAIN_AT..TRAIN_AT + 500 {
@@ -269,7 +270,7 @@ mod tests {
             .unwrap();
         assert_eq!(kinds[0].0, "blob");
         assert_eq!(kinds[0].1, 500);
-        assert_eq!(kinds[1], ("text".to_string(), TRAIN_AT as i64, kinds[1].2));
+        assert_eq!((kinds[1].0.as_str(), kinds[1].1), ("text", TRAIN_AT as i64));
         let per_blob = kinds[0].2 / 500;
         let per_text = kinds[1].2 / TRAIN_AT as i64;
         assert!(per_blob * 3 < per_text, "{per_blob} vs {per_text} bytes");

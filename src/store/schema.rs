@@ -194,7 +194,8 @@ pub const MIGRATIONS: &[&str] = &[
     // is no longer written (it is the newest `seen_at` of the sources: rows that never
     // grow keep their pages full); `domains` is NULL while it is just `[domain]` (or
     // `[]` without one). Event payloads may be stored compressed (store/packed.rs)
-    // with a dictionary of this database's own (`dictionaries`).
+    // with a dictionary of this database's own (`dictionaries`). Message sources lose
+    // the columns nothing wrote since schema 8 and their unique index (writers check).
     r#"
     CREATE TABLE messages_new (
         id           INTEGER PRIMARY KEY,
@@ -258,6 +259,22 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE events_new RENAME TO events;
     CREATE INDEX events_topic ON events (topic);
     CREATE INDEX events_domain ON events (domain);
+
+    CREATE TABLE message_sources_new (
+        id          INTEGER PRIMARY KEY,
+        message     INTEGER NOT NULL REFERENCES messages (id),
+        source      TEXT NOT NULL,              -- canonical key, e.g. imap:acct/INBOX;uidvalidity=1;uid=7
+        uidvalidity INTEGER,
+        uid         INTEGER,
+        seen_at     TEXT NOT NULL
+    );
+    INSERT INTO message_sources_new
+        SELECT id, message, source, uidvalidity, uid, seen_at FROM message_sources ORDER BY id;
+    DROP TABLE message_sources;
+    ALTER TABLE message_sources_new RENAME TO message_sources;
+    -- A message has few places: they are found by the message and the key compared in
+    -- the row (a unique (message, source) index held every key a second time).
+    CREATE INDEX message_sources_message ON message_sources (message);
 
     CREATE TABLE dictionaries (
         id      INTEGER PRIMARY KEY,            -- the zstd dictionary id in each frame
