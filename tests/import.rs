@@ -87,6 +87,47 @@ fn counts_are_exact_and_a_second_import_adds_nothing() {
     );
 }
 
+/// A second import of the same mail from another place: every message is known (the
+/// importer records such sightings when its batch ends, sorted by row); each gains
+/// the new place exactly as one at a time would give it.
+#[test]
+fn known_mail_from_a_new_place_gains_every_source_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let (mbox, expected) = synthetic_mbox(dir.path(), 3_000);
+    let first = json(&db, &["import", "--json", mbox.to_str().unwrap()]);
+    assert_eq!(first, expected);
+    let count = |sql: &str| -> i64 {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    let links = count("SELECT count(*) FROM event_sources");
+    let seen = count("SELECT sum(seen_count) FROM events");
+    let places = count("SELECT count(*) FROM message_sources");
+    assert_eq!(links, seen);
+    let copy = dir.path().join("copy.mbox");
+    std::fs::copy(&mbox, &copy).unwrap();
+    let second = json(&db, &["import", "--json", copy.to_str().unwrap()]);
+    assert_eq!(second["events_new"], 0);
+    assert_eq!(second["messages"], expected["messages"]);
+    assert_eq!(second["quarantined"], expected["quarantined"]);
+    // Every event of every message is met again once per message holding it.
+    assert_eq!(
+        second["duplicates"].as_u64().unwrap(),
+        expected["events_new"].as_u64().unwrap() + expected["duplicates"].as_u64().unwrap()
+    );
+    assert_eq!(count("SELECT count(*) FROM event_sources"), 2 * links);
+    assert_eq!(count("SELECT sum(seen_count) FROM events"), 2 * seen);
+    assert_eq!(count("SELECT count(*) FROM message_sources"), 2 * places);
+    // And the newest sighting is the copy's.
+    let newest = count(
+        "SELECT count(*) FROM events e WHERE NOT EXISTS
+           (SELECT 1 FROM event_sources es JOIN message_sources s ON s.id = es.source
+            WHERE es.event = e.id AND s.source LIKE 'mbox:%copy.mbox#%')",
+    );
+    assert_eq!(newest, 0, "every event was seen in the copy");
+}
+
 #[test]
 fn the_same_event_in_another_email_or_folder_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,13 @@ pub struct Summary {
     pub quarantined: u64,
 }
 
+impl Summary {
+    fn add(&mut self, r: store::Recorded) {
+        self.duplicates += r.duplicates as u64;
+        self.quarantined += r.quarantined as u64;
+    }
+}
+
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -208,6 +215,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     });
 
     let mut summary = Summary::default();
+    // Stored messages and events met again: recorded when the batch ends, in the
+    // order of their rows (see `store::Later`).
+    let mut later = store::Later::default();
     let mut batch = store.conn_mut().transaction()?;
     let mut in_batch = 0usize;
     let mut batch_started = Instant::now();
@@ -218,6 +228,15 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         let mut part = 0;
         for prepared in items {
             chunk_bytes += prepared.incoming.raw.len();
+            if let Some(p) = &progress {
+                p.set_position(prepared.consumed);
+            }
+            if prepared.extraction.is_none() {
+                summary.messages += 1;
+                in_batch += 1;
+                later.message(prepared.hash, prepared.incoming.source);
+                continue;
+            }
             let raw_at = prepared.extraction.is_some().then(|| {
                 part += 1;
                 part - 1
@@ -239,13 +258,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             summary.duplicates += done.duplicates as u64;
             summary.quarantined += u64::from(done.quarantined);
             in_batch += 1;
-            if let Some(p) = &progress {
-                p.set_position(prepared.consumed);
-            }
         }
         release(&budget, chunk_bytes);
         let train = !compressing && summary.events_new >= store::packed::TRAIN_AT as u64;
         if train || in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME {
+            summary.add(later.record(&batch)?);
             batch.commit()?;
             checkpoints.poke();
             checkpoints.catch_up(store.conn(), &mut caught_up);
@@ -259,6 +276,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             batch_started = Instant::now();
         }
     }
+    summary.add(later.record(&batch)?);
     batch.commit()?;
     let failures = reader
         .join()

@@ -309,6 +309,62 @@ fn too_many(count: usize, max_events: usize) -> String {
     )
 }
 
+/// Messages stored before a writer's batch began, met again by it (`import`: the
+/// reader found their content stored), recorded when the batch ends, inside the same
+/// transaction, in the order of their rows. A big import meets old messages at random
+/// places in the file: one at a time, nearly every one reads and rewrites pages the
+/// cache no longer holds; sorted, each page is visited once per batch. The result is
+/// the same rows and counts, committed with the batch or not at all. (Only messages
+/// stored before the batch: what the batch itself stores is recorded at once, and a
+/// message's event links never change within an import.)
+#[derive(Debug, Default)]
+pub struct Later {
+    messages: Vec<(Hash, Source)>,
+}
+
+/// What recording the gathered sightings added to a batch's summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Events found again in known messages.
+    pub duplicates: usize,
+    /// Known messages that are in quarantine.
+    pub quarantined: usize,
+}
+
+impl Later {
+    /// Content stored before the batch began, met again at `source`.
+    pub fn message(&mut self, hash: Hash, source: Source) {
+        self.messages.push((hash, source));
+    }
+
+    /// Records every sighting gathered, and forgets them.
+    pub fn record(&mut self, tx: &Transaction<'_>) -> Result<Recorded> {
+        let now = clock::now_stamp();
+        let mut done = Recorded::default();
+        // Stored messages: looked up in the order of their hashes (the index), then
+        // recorded in the order of their rows (the sources and links of each).
+        self.messages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut found = Vec::with_capacity(self.messages.len());
+        for (hash, source) in self.messages.drain(..) {
+            let Some((row, status)) = known_message(tx, &hash)? else {
+                // Nothing is ever removed: the reader saw it stored.
+                return Err(super::StoreError::File(format!(
+                    "internal error: message {} is no longer stored",
+                    hash_hex(&hash)
+                )));
+            };
+            found.push((row, status, source));
+        }
+        found.sort_by_key(|f| f.0);
+        for (row, status, source) in found {
+            let r = seen_again(tx, row, &status, &source, &now)?;
+            done.duplicates += r.duplicates;
+            done.quarantined += usize::from(r.quarantined);
+        }
+        Ok(done)
+    }
+}
+
 fn known_message(tx: &Transaction<'_>, hash: &Hash) -> Result<Option<(i64, String)>> {
     Ok(tx
         .prepare_cached(&format!("SELECT id, status FROM messages WHERE {BY_HASH}"))?

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use ingest::{
-    Hash, Ingested, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Raw, Reparsed, content_hash,
-    hash_hex, ingest, is_known, reparse,
+    Hash, Ingested, Later, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Raw, Recorded, Reparsed,
+    content_hash, hash_hex, ingest, is_known, reparse,
 };
 
 /// A store error: which file, what went wrong.
