@@ -343,7 +343,7 @@ impl Later {
         let mut done = Recorded::default();
         // Stored messages: looked up in the order of their hashes (the index), then
         // recorded in the order of their rows (the sources and links of each).
-        self.messages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.messages.sort_unstable_by_key(|m| m.0);
         let mut found = Vec::with_capacity(self.messages.len());
         for (hash, source) in self.messages.drain(..) {
             let Some((row, status)) = known_message(tx, &hash)? else {
