@@ -338,7 +338,7 @@ pub fn quarantined(conn: &Connection) -> Result<Vec<Quarantined>> {
 pub(super) fn quarantined_where(conn: &Connection, tail: &str) -> Result<Vec<Quarantined>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT m.id, COALESCE(m.reason, ''), m.message_id, m.subject, m.sender, m.size, m.first_seen,
-                (SELECT json_group_array(source) FROM message_sources WHERE message = m.id)
+                (SELECT json_group_array(source ORDER BY source) FROM message_sources WHERE message = m.id)
          FROM messages m WHERE m.status = 'quarantined' {tail}"
     ))?;
     let rows = stmt.query_map([], |r| {
