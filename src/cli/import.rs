@@ -215,8 +215,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     });
 
     let mut summary = Summary::default();
-    // Stored messages and events met again: recorded when the batch ends, in the
-    // order of their rows (see `store::Later`).
+    // Messages stored before the batch, met again: recorded when the batch ends, in
+    // the order of their rows (see `store::Later`).
     let mut later = store::Later::default();
     let mut batch = store.conn_mut().transaction()?;
     let mut in_batch = 0usize;
@@ -237,16 +237,15 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                 later.message(prepared.hash, prepared.incoming.source);
                 continue;
             }
-            let raw_at = prepared.extraction.is_some().then(|| {
-                part += 1;
-                part - 1
-            });
+            // Extracted, so its bytes are the chunk block's next part.
+            let raw_at = part;
+            part += 1;
             let done = store::ingest(
                 &batch,
                 store::Raw {
                     bytes: &prepared.incoming.raw,
                     hash: &prepared.hash,
-                    at: raw_at.map(|i| (&mut block, i)),
+                    at: Some((&mut block, raw_at)),
                 },
                 &prepared.incoming.source,
                 prepared.extraction,

@@ -108,21 +108,18 @@ pub fn ingest(
         at: raw_at,
     } = message;
     let now = clock::now_stamp();
-    // Content the caller already extracted was unknown a moment ago: try the insert
-    // first and fall back when another copy got in since (the unique hash decides).
-    let found = match extraction {
-        Some(found) => found,
-        None => {
-            if let Some((message, status)) = known_message(tx, hash)? {
-                return seen_again(tx, message, &status, source, &now);
-            }
-            // The pipeline extracts before storing; content it found known cannot
-            // have become unknown since (nothing is ever removed).
-            return Err(super::StoreError::File(format!(
-                "internal error: message {} reached the store without being read",
-                hash_hex(hash)
-            )));
-        }
+    // Known content (or content another writer stored since the caller looked: this
+    // transaction holds the write lock from here on) is only recorded at the new place.
+    if let Some((message, status)) = known_message(tx, hash)? {
+        return seen_again(tx, message, &status, source, &now);
+    }
+    let Some(found) = extraction else {
+        // The pipeline extracts before storing; content it found known cannot have
+        // become unknown since (nothing is ever removed).
+        return Err(super::StoreError::File(format!(
+            "internal error: message {} reached the store without being read",
+            hash_hex(hash)
+        )));
     };
     let mut found = capped(found, limits.max_events);
     judge(&mut found, raw, limits.trust);
@@ -141,11 +138,6 @@ pub fn ingest(
             hash_hex(hash)
         ))
     })?;
-    // Content the caller extracted was unknown when it looked: another writer may have
-    // stored it since (this transaction holds the write lock from here on).
-    if let Some((message, status)) = known_message(tx, hash)? {
-        return seen_again(tx, message, &status, source, &now);
-    }
     let block_row = block.row(tx)?;
     tx.prepare_cached(
         "INSERT INTO messages (content_hash, message_id, subject, sender, date, size, status,
@@ -468,8 +460,8 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
     Ok((n == 1).then(|| tx.last_insert_rowid()))
 }
 
-/// The domains as stored: NULL when they say no more than `domain` (read back by
-/// `query::stored_domains`).
+/// The domains as stored: NULL when they say no more than `domain` (read back in
+/// `query::stored_event`).
 fn kept_domains(e: &Event) -> Result<Option<String>> {
     let implied = match &e.domain {
         Some(d) => e.domains.len() == 1 && e.domains[0] == *d,
