@@ -174,9 +174,31 @@ fn chown_nobody(path: &Path) {
 
 fn chown_nobody_recursive(path: &Path) {
     chown_nobody(path);
-    if path.is_dir() {
-        for entry in fs::read_dir(path).unwrap().flatten() {
-            chown_nobody_recursive(&entry.path());
+    chown_nobody_below(path);
+}
+
+/// Everything under `path`. Another thread's delivery may move its file out of tmp/
+/// between the listing and the chown: a file that is gone needs no owner.
+fn chown_nobody_below(path: &Path) {
+    let entries = match fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return;
+        }
+        Err(e) => panic!("list {}: {e}", path.display()),
+    };
+    let (uid, gid) = nobody_ids();
+    for entry in entries.flatten() {
+        let p = entry.path();
+        match std::os::unix::fs::chown(&p, Some(uid), Some(gid)) {
+            Ok(()) => chown_nobody_below(&p),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("chown nobody {}: {e}", p.display()),
         }
     }
 }
