@@ -129,6 +129,54 @@ fn known_mail_from_a_new_place_gains_every_source_once() {
 }
 
 #[test]
+fn events_that_share_a_key_stay_two_events() {
+    // Events are found through a 64-bit key of (registrar, event_id); the texts decide.
+    // A collision is forged: e1's row is given the key e2 will have.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let first = dir.path().join("1.eml");
+    std::fs::write(&first, opensrs_email("e1", "one.example", "")).unwrap();
+    json(&db, &["import", "--json", first.to_str().unwrap()]);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let forged = mailroom::store::event_key("opensrs", "e2");
+        assert_ne!(forged, mailroom::store::event_key("opensrs", "e1"));
+        let n = conn
+            .execute(
+                "UPDATE events SET event_key = ?1 WHERE event_id = 'e1'",
+                [forged],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let second = dir.path().join("2.eml");
+    std::fs::write(&second, opensrs_email("e2", "two.example", "")).unwrap();
+    let s = json(&db, &["import", "--json", second.to_str().unwrap()]);
+    assert_eq!(
+        (s["events_new"].as_u64(), s["duplicates"].as_u64()),
+        (Some(1), Some(0))
+    );
+    // Met again in another email, e2 is recognised among the two sharing its key.
+    let third = dir.path().join("3.eml");
+    std::fs::write(
+        &third,
+        opensrs_email("e2", "two.example", "Message-ID: <again@x>\r\n"),
+    )
+    .unwrap();
+    let s = json(&db, &["import", "--json", third.to_str().unwrap()]);
+    assert_eq!(
+        (s["events_new"].as_u64(), s["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let show = json(&db, &["events", "show", "opensrs:e2", "--json"]);
+    assert_eq!(show["event_id"], "e2");
+    assert_eq!(show["seen_count"], 2);
+    assert_eq!(show["domain"], "two.example");
+    let count = json(&db, &["events", "--count", "--json"]);
+    assert_eq!(count["count"], 2);
+}
+
+#[test]
 fn the_same_event_in_another_email_or_folder_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.db");

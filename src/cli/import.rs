@@ -100,8 +100,13 @@ fn prefix(h: &store::Hash) -> u64 {
 /// Most bytes of messages in flight between reader and writer.
 const IN_FLIGHT_BYTES: usize = 16 << 20;
 /// A batch is committed after this many messages or this long, whichever comes first.
-const BATCH_MESSAGES: usize = 100_000;
-const BATCH_TIME: Duration = Duration::from_secs(4);
+/// Every commit writes again the index pages the batch touched, which in a big file are
+/// most of them: at 500k messages, 250k batches wrote a third less to disk than 100k ones
+/// and ran 5–10 % faster. A kill loses at most one batch, which the next run redoes.
+const BATCH_MESSAGES: usize = 250_000;
+const BATCH_TIME: Duration = Duration::from_secs(8);
+/// The WAL is started afresh about this often: it grows by a batch in between.
+const RESTART_EVERY: Duration = Duration::from_secs(3);
 /// Messages handed from reader to writer at a time: this many, or fewer when they
 /// hold [`CHUNK_BYTES`] already (large messages go over sooner, keeping both busy).
 const CHUNK: usize = 128;
@@ -221,7 +226,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let mut batch = store.conn_mut().transaction()?;
     let mut in_batch = 0usize;
     let mut batch_started = Instant::now();
-    let mut caught_up = Instant::now();
+    // The WAL is started afresh every `RESTART_EVERY` or so (see `Checkpointer::catch_up`):
+    // after a big commit, the commit the thread is to copy first.
+    let mut restarted = Instant::now();
+    let mut restart: Option<u64> = None;
     for chunk in rx {
         let Chunk { items, mut block } = chunk?;
         let mut chunk_bytes = 0;
@@ -250,6 +258,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                 &prepared.incoming.source,
                 prepared.extraction,
                 limits,
+                Some(&mut later),
                 &mut *react,
             )?;
             summary.messages += 1;
@@ -260,11 +269,21 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         }
         release(&budget, chunk_bytes);
         let train = !compressing && summary.events_new >= store::packed::TRAIN_AT as u64;
-        if train || in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME {
+        let full = in_batch >= BATCH_MESSAGES || batch_started.elapsed() >= BATCH_TIME;
+        // The thread has copied the big commit: what this batch wrote since is little.
+        let tail = restart.is_some_and(|poke| checkpoints.copied(poke));
+        if train || full || tail {
             summary.add(later.record(&batch)?);
             batch.commit()?;
-            checkpoints.poke();
-            checkpoints.catch_up(store.conn(), &mut caught_up);
+            let poke = checkpoints.poke();
+            if tail {
+                checkpoints.catch_up(store.conn());
+                restart = None;
+                restarted = Instant::now();
+            } else if full && restarted.elapsed() >= RESTART_EVERY {
+                restart = Some(poke);
+                checkpoints.hurry();
+            }
             if train {
                 // Tried once per import: without enough variety it stays uncompressed.
                 store.train_payloads();

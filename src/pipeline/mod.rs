@@ -157,6 +157,7 @@ fn store_batch(
                 max_events: config.limits.max_events_per_message,
                 trust: &config.trust,
             },
+            None,
             &mut |tx, new| rules::react(rules, tx, new).map(|_| ()),
         )?;
         b.messages += 1;

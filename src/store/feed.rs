@@ -238,9 +238,9 @@ mod tests {
         conn.execute_batch(
             "INSERT INTO messages (id, content_hash, size, status, first_seen, last_seen)
                VALUES (1, 'h', 1, 'parsed', 't', 't');
-             INSERT INTO events (id, registrar, event_id, kind, object, type, topic, domains, format, data, message, first_seen, last_seen)
-               VALUES (1, 'gandi', 'a', 'event', 'domain', 't', 'other', '[]', 'json', '{}', 1, 't', 't'),
-                      (2, 'gandi', 'b', 'event', 'domain', 't', 'other', '[]', 'json', '{}', 1, 't', 't');",
+             INSERT INTO events (id, registrar, event_id, event_key, kind, object, type, topic, domains, format, data, message, first_seen, last_seen)
+               VALUES (1, 'gandi', 'a', 1, 'event', 'domain', 't', 'other', '[]', 'json', '{}', 1, 't', 't'),
+                      (2, 'gandi', 'b', 2, 'event', 'domain', 't', 'other', '[]', 'json', '{}', 1, 't', 't');",
         )
         .unwrap();
         assert_eq!(poll(conn, "x", 1).unwrap().next, 1);

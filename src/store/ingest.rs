@@ -50,6 +50,21 @@ pub fn content_hash(raw: &[u8]) -> Hash {
     Sha256::digest(raw).into()
 }
 
+/// The key an event is found by: the first 8 bytes of the SHA-256 of its registrar and
+/// id (a NUL between them), as a signed integer. Indexed (`events_key`, schema 10); the
+/// texts are compared in the row, so two pairs sharing a key stay two events.
+pub fn event_key(registrar: &str, event_id: &str) -> i64 {
+    let mut h = Sha256::new();
+    h.update(registrar.as_bytes());
+    h.update([0]);
+    h.update(event_id.as_bytes());
+    let d = h.finalize();
+    i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// Finds an event by `(registrar ?1, event_id ?2, event_key ?3)`.
+pub(super) const BY_EVENT_KEY: &str = "event_key = ?3 AND registrar = ?1 AND event_id = ?2";
+
 /// The hash in lowercase hex, for people.
 pub fn hash_hex(hash: &Hash) -> String {
     to_hex(hash)
@@ -100,6 +115,7 @@ pub fn ingest(
     source: &Source,
     extraction: Option<Extraction>,
     limits: Limits<'_>,
+    mut later: Option<&mut Later>,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Ingested> {
     let Raw {
@@ -111,7 +127,17 @@ pub fn ingest(
     // Known content (or content another writer stored since the caller looked: this
     // transaction holds the write lock from here on) is only recorded at the new place.
     if let Some((message, status)) = known_message(tx, hash)? {
-        return seen_again(tx, message, &status, source, &now);
+        let mut counts = Vec::new();
+        let report = seen_again(tx, message, &status, source, &now, &mut counts)?;
+        match later {
+            Some(later) => later.counts.append(&mut counts),
+            None => {
+                for row in counts {
+                    bump(tx, row, 1)?;
+                }
+            }
+        }
+        return Ok(report);
     }
     let Some(found) = extraction else {
         // The pipeline extracts before storing; content it found known cannot have
@@ -173,7 +199,7 @@ pub fn ingest(
     };
     for event in &found.events {
         match insert_event(tx, event, message, &now)? {
-            Some(row) => {
+            Stored::New(row) => {
                 link(tx, row, message, source_row, &now)?;
                 report.events_new.push(row);
                 on_new(
@@ -185,10 +211,12 @@ pub fn ingest(
                     },
                 )?;
             }
-            None => {
-                let row = event_row(tx, event)?;
+            Stored::Before(row) => {
                 if link(tx, row, message, source_row, &now)? {
-                    bump(tx, row)?;
+                    match later.as_deref_mut() {
+                        Some(later) => later.counts.push(row),
+                        None => bump(tx, row, 1)?,
+                    }
                 }
                 compare(tx, row, event, message, &now)?;
                 report.duplicates += 1;
@@ -309,9 +337,15 @@ fn too_many(count: usize, max_events: usize) -> String {
 /// the same rows and counts, committed with the batch or not at all. (Only messages
 /// stored before the batch: what the batch itself stores is recorded at once, and a
 /// message's event links never change within an import.)
+///
+/// The `seen_count` raises of the batch's repeated events wait here too (`ingest` with
+/// a `Later`), and are written in row order with the rest: one at a time, each read
+/// and rewrote a page of `events` anywhere in the file.
 #[derive(Debug, Default)]
 pub struct Later {
     messages: Vec<(Hash, Source)>,
+    /// Events seen at one more place each (a row id per sighting).
+    counts: Vec<i64>,
 }
 
 /// What recording the gathered sightings added to a batch's summary.
@@ -349,10 +383,15 @@ impl Later {
         }
         found.sort_by_key(|f| f.0);
         for (row, status, source) in found {
-            let r = seen_again(tx, row, &status, &source, &now)?;
+            let r = seen_again(tx, row, &status, &source, &now, &mut self.counts)?;
             done.duplicates += r.duplicates;
             done.quarantined += usize::from(r.quarantined);
         }
+        self.counts.sort_unstable();
+        for same in self.counts.chunk_by(|a, b| a == b) {
+            bump(tx, same[0], same.len() as i64)?;
+        }
+        self.counts.clear();
         Ok(done)
     }
 }
@@ -365,13 +404,14 @@ fn known_message(tx: &Transaction<'_>, hash: &Hash) -> Result<Option<(i64, Strin
 }
 
 /// Known content at a (maybe) new place: record the place; every event of the message
-/// gains it as a source.
+/// gains it as a source, and a count in `counts` (for the caller to `bump`).
 fn seen_again(
     tx: &Transaction<'_>,
     message: i64,
     status: &str,
     source: &Source,
     now: &str,
+    counts: &mut Vec<i64>,
 ) -> Result<Ingested> {
     let events: Vec<i64> = tx
         .prepare_cached(
@@ -391,7 +431,7 @@ fn seen_again(
     report.source_new = true;
     for row in events {
         if link(tx, row, message, source_row, now)? {
-            bump(tx, row)?;
+            counts.push(row);
         }
     }
     Ok(report)
@@ -428,36 +468,46 @@ fn add_source(
     Ok(Some(tx.last_insert_rowid()))
 }
 
-/// Inserts the event unless `(registrar, event_id)` is stored; the new row id or None.
-fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Result<Option<i64>> {
-    let n = tx
-        .prepare_cached(
-            "INSERT INTO events (registrar, event_id, kind, object, type, topic, domain, domains,
-                                 status, occurred_at, format, data, message, first_seen,
-                                 status_text, authenticated, authentication)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-             ON CONFLICT (registrar, event_id) DO NOTHING",
-        )?
-        .execute(params![
-            e.registrar.as_str(),
-            e.event_id,
-            e.kind.as_str(),
-            e.object,
-            e.event_type,
-            e.topic,
-            e.domain,
-            kept_domains(e)?,
-            e.status,
-            e.occurred_at,
-            e.format.as_str(),
-            super::packed::pack(tx, serde_json::to_string(&e.data)?)?,
-            message,
-            now,
-            e.status_text,
-            e.authenticated,
-            kept_reason(e),
-        ])?;
-    Ok((n == 1).then(|| tx.last_insert_rowid()))
+/// An event's row: stored now, or found stored before.
+enum Stored {
+    New(i64),
+    Before(i64),
+}
+
+/// Inserts the event unless `(registrar, event_id)` is stored (checked here, inside the
+/// writer's transaction: there is no unique index, see schema 10).
+fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Result<Stored> {
+    let key = event_key(e.registrar.as_str(), &e.event_id);
+    if let Some(row) = find_event(tx, e, key)? {
+        return Ok(Stored::Before(row));
+    }
+    tx.prepare_cached(
+        "INSERT INTO events (registrar, event_id, event_key, kind, object, type, topic, domain,
+                             domains, status, occurred_at, format, data, message, first_seen,
+                             status_text, authenticated, authentication)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        e.registrar.as_str(),
+        e.event_id,
+        key,
+        e.kind.as_str(),
+        e.object,
+        e.event_type,
+        e.topic,
+        e.domain,
+        kept_domains(e)?,
+        e.status,
+        e.occurred_at,
+        e.format.as_str(),
+        super::packed::pack(tx, serde_json::to_string(&e.data)?)?,
+        message,
+        now,
+        e.status_text,
+        e.authenticated,
+        kept_reason(e),
+    ])?;
+    Ok(Stored::New(tx.last_insert_rowid()))
 }
 
 /// The domains as stored: NULL when they say no more than `domain` (read back in
@@ -482,10 +532,18 @@ fn kept_reason(e: &Event) -> Option<&str> {
         .filter(|r| !(e.authenticated == Some(false) && *r == crate::trust::NOT_SET_UP))
 }
 
-fn event_row(tx: &Transaction<'_>, e: &Event) -> Result<i64> {
+fn find_event(tx: &Transaction<'_>, e: &Event, key: i64) -> Result<Option<i64>> {
     Ok(tx
-        .prepare_cached("SELECT id FROM events WHERE registrar = ?1 AND event_id = ?2")?
-        .query_row(params![e.registrar.as_str(), e.event_id], |r| r.get(0))?)
+        .prepare_cached(&format!("SELECT id FROM events WHERE {BY_EVENT_KEY}"))?
+        .query_row(params![e.registrar.as_str(), e.event_id, key], |r| r.get(0))
+        .optional()?)
+}
+
+/// The row of an event known to be stored.
+fn event_row(tx: &Transaction<'_>, e: &Event) -> Result<i64> {
+    find_event(tx, e, event_key(e.registrar.as_str(), &e.event_id))?.ok_or_else(|| {
+        super::StoreError::File(format!("internal error: event {} is not stored", e.key()))
+    })
 }
 
 /// Links an event to a place it was seen; false when already linked.
@@ -499,11 +557,11 @@ fn link(tx: &Transaction<'_>, event: i64, message: i64, source: i64, now: &str) 
     Ok(n == 1)
 }
 
-/// One more place an event was seen. (When it was last seen is read from its sources:
+/// `by` more places an event was seen. (When it was last seen is read from its sources:
 /// rows never grow after they are written, so their pages stay full.)
-fn bump(tx: &Transaction<'_>, event: i64) -> Result<()> {
-    tx.prepare_cached("UPDATE events SET seen_count = seen_count + 1 WHERE id = ?1")?
-        .execute([event])?;
+fn bump(tx: &Transaction<'_>, event: i64, by: i64) -> Result<()> {
+    tx.prepare_cached("UPDATE events SET seen_count = seen_count + ?2 WHERE id = ?1")?
+        .execute([event, by])?;
     Ok(())
 }
 
@@ -557,14 +615,14 @@ pub fn reparse(
     };
     for event in &found.events {
         let (row, new) = match insert_event(tx, event, message, &now)? {
-            Some(row) => (row, true),
-            None => (event_row(tx, event)?, false),
+            Stored::New(row) => (row, true),
+            Stored::Before(row) => (row, false),
         };
         for (i, &source) in sources.iter().enumerate() {
             let linked = link(tx, row, message, source, &now)?;
             // A new event's first sighting is its row's seen_count of 1.
             if linked && !(new && i == 0) {
-                bump(tx, row)?;
+                bump(tx, row, 1)?;
             }
         }
         if new {

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use ingest::{
     Hash, Ingested, Later, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Raw, Recorded, Reparsed,
-    content_hash, hash_hex, ingest, is_known, reparse,
+    content_hash, event_key, hash_hex, ingest, is_known, reparse,
 };
 
 /// A store error: which file, what went wrong.
@@ -257,6 +257,19 @@ impl Store {
                 known,
             });
         }
+        // Migration 10 computes each event's key in SQL.
+        self.conn.create_scalar_function(
+            "mailroom_event_key",
+            2,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                Ok(ingest::event_key(
+                    &ctx.get::<String>(0)?,
+                    &ctx.get::<String>(1)?,
+                ))
+            },
+        )?;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
@@ -368,13 +381,17 @@ pub struct Checkpointer {
 #[derive(Default)]
 struct CheckpointState {
     poked: bool,
+    /// A writer waits for this poke's commit to be copied (`Checkpointer::hurry`): no gap.
+    hurried: bool,
     stop: bool,
+    /// Commits said so far (`poke`), and how many of them the thread has copied whole.
+    pokes: u64,
+    copied: u64,
 }
 
 /// Checkpoints run after commits, at most one per `CHECKPOINT_GAP`, and at least every
 /// `CHECKPOINT_EVERY`.
 const CHECKPOINT_GAP: std::time::Duration = std::time::Duration::from_secs(1);
-const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Checkpointer {
@@ -411,24 +428,44 @@ impl Checkpointer {
 
     /// For a writer that never pauses (`import`): the WAL restarts from its beginning
     /// only when a write transaction begins with every frame copied, which the
-    /// checkpoint thread, always a commit behind, never sees. Every few seconds this
-    /// copies the last frames on the writer's own connection (the thread did the rest),
-    /// so the WAL stays small: a WAL of gigabytes makes every page lookup slower.
-    pub fn catch_up(&self, conn: &Connection, last: &mut std::time::Instant) {
-        if last.elapsed() >= CATCH_UP_EVERY {
-            // After the thread's checkpoint (a busy checkpoint lock would make this one
-            // do nothing), so only what was committed since is left to copy.
-            let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            *last = std::time::Instant::now();
-        }
+    /// checkpoint thread, always a commit behind, never sees; a WAL of gigabytes makes
+    /// every page lookup slower. So now and then a writer waits for the thread to copy
+    /// a big commit (`hurry`, then `copied`) while it goes on working, commits the
+    /// little it did meanwhile, and copies that on its own connection with this, so the
+    /// next transaction starts the WAL afresh. (Copying the big commit here instead
+    /// stalled the writer for a third of a second each time.)
+    pub fn catch_up(&self, conn: &Connection) {
+        // After the thread's checkpoint (a busy checkpoint lock would make this one
+        // do nothing), so only what was committed since is left to copy.
+        let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 
-    /// Says a commit happened: a checkpoint follows within a second.
-    pub fn poke(&self) {
+    /// Says a commit happened: a checkpoint follows within a second. Returns the
+    /// commit's number, for `copied`.
+    pub fn poke(&self) -> u64 {
         let (lock, cvar) = &*self.state;
-        lock.lock().unwrap_or_else(|e| e.into_inner()).poked = true;
+        let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
+        s.poked = true;
+        s.pokes += 1;
         cvar.notify_one();
+        s.pokes
+    }
+
+    /// Asks the thread to copy what is committed now, without its usual gap.
+    pub fn hurry(&self) {
+        let (lock, cvar) = &*self.state;
+        let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
+        s.poked = true;
+        s.hurried = true;
+        cvar.notify_one();
+    }
+
+    /// True once the thread has copied into the database everything committed up to
+    /// commit `poke` (the number `poke` returned).
+    pub fn copied(&self, poke: u64) -> bool {
+        let (lock, _) = &*self.state;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).copied >= poke
     }
 }
 
@@ -461,7 +498,9 @@ fn checkpoint_loop(
         // At most one checkpoint a second after commits (each copies a hot page once,
         // however many commits wrote it since the last), and one every few seconds.
         let since = last.elapsed();
-        let due = if s.poked {
+        let due = if s.hurried {
+            std::time::Duration::ZERO
+        } else if s.poked {
             CHECKPOINT_GAP.saturating_sub(since)
         } else {
             CHECKPOINT_EVERY.saturating_sub(since)
@@ -474,13 +513,22 @@ fn checkpoint_loop(
             continue;
         }
         s.poked = false;
+        s.hurried = false;
+        let upto = s.pokes;
         drop(s);
-        {
+        let whole = {
             let _running = running.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        }
+            // (busy, frames in the WAL, frames copied): whole when nothing is left.
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok(r.get::<_, i64>(0)? == 0 && r.get::<_, i64>(1)? == r.get::<_, i64>(2)?)
+            })
+            .unwrap_or(false)
+        };
         last = std::time::Instant::now();
         s = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if whole {
+            s.copied = s.copied.max(upto);
+        }
     }
 }
 
@@ -598,6 +646,68 @@ mod tests {
             })
             .unwrap();
         assert_eq!(stored, None, "[domain] alone is not stored again");
+    }
+
+    #[test]
+    fn a_version_9_file_finds_its_events_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (9);")
+                .unwrap();
+            for sql in &schema::MIGRATIONS[..9] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO messages (id, content_hash, size, status, first_seen)
+                 VALUES (1, x'00', 1, 'parsed', 'x');
+                 INSERT INTO events (registrar, event_id, kind, object, type, topic, format, data,
+                                     message, seen_count, first_seen)
+                 VALUES ('opensrs', 'a', 'event', 'domain', 'RENEWED', 'domain.renewed', 'json',
+                         '{}', 1, 3, 'x'),
+                        ('gandi', 'a', 'event', 'domain', 'RENEWED', 'domain.renewed', 'json',
+                         '{}', 1, 1, 'x');",
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let keys: Vec<(String, i64)> = s
+            .conn
+            .prepare("SELECT registrar, event_key FROM events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            keys,
+            [
+                ("opensrs".to_string(), event_key("opensrs", "a")),
+                ("gandi".to_string(), event_key("gandi", "a"))
+            ]
+        );
+        assert_ne!(keys[0].1, keys[1].1);
+        let indexes: Vec<String> = s
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(indexes, ["events_domain", "events_key", "events_topic"]);
+        let a = query::event_detail(s.conn(), "opensrs:a")
+            .unwrap()
+            .unwrap()
+            .stored;
+        assert_eq!((a.id, a.seen_count), (1, 3));
+        let g = query::event_detail(s.conn(), "gandi:a").unwrap().unwrap();
+        assert_eq!(g.stored.id, 2);
+        // A bare id names the first event stored with it.
+        let bare = query::event_detail(s.conn(), "a").unwrap().unwrap();
+        assert_eq!(bare.stored.id, 1);
+        assert!(query::event_detail(s.conn(), "b").unwrap().is_none());
     }
 
     #[test]

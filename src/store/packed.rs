@@ -236,9 +236,13 @@ mod tests {
     fn add(conn: &Connection, i: usize) {
         let data = pack(conn, payload(i)).unwrap();
         conn.execute(
-            "INSERT INTO events (registrar, event_id, kind, object, type, topic, format, data, message, first_seen)
-             VALUES ('opensrs', ?1, 'event', 'domain', 'RENEWED', 'domain.renewed', 'json', ?2, 1, 'x')",
-            rusqlite::params![i.to_string(), data],
+            "INSERT INTO events (registrar, event_id, event_key, kind, object, type, topic, format, data, message, first_seen)
+             VALUES ('opensrs', ?1, ?3, 'event', 'domain', 'RENEWED', 'domain.renewed', 'json', ?2, 1, 'x')",
+            rusqlite::params![
+                i.to_string(),
+                data,
+                crate::store::event_key("opensrs", &i.to_string())
+            ],
         )
         .unwrap();
     }

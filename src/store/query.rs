@@ -265,15 +265,30 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
     if let Ok(row) = id.parse::<i64>() {
         found = by("id = ?1", &[&row])?;
     }
+    // Through the key index (schema 10): `registrar:event_id`, or a bare id tried with
+    // each registrar, the first stored winning.
+    let keyed = |registrar: Registrar, event_id: &str| {
+        let key = super::ingest::event_key(registrar.as_str(), event_id);
+        by(
+            super::ingest::BY_EVENT_KEY,
+            &[&registrar.as_str(), &event_id, &key],
+        )
+    };
     if found.is_none()
         && let Some((registrar, event_id)) = id
             .split_once(':')
-            .filter(|(r, _)| Registrar::parse(r).is_some())
+            .and_then(|(r, e)| Some((Registrar::parse(r)?, e)))
     {
-        found = by("registrar = ?1 AND event_id = ?2", &[&registrar, &event_id])?;
+        found = keyed(registrar, event_id)?;
     }
     if found.is_none() {
-        found = by("event_id = ?1 ORDER BY id LIMIT 1", &[&id])?;
+        for registrar in Registrar::ALL {
+            if let Some(c) = keyed(registrar, id)?
+                && found.as_ref().is_none_or(|f: &StoredEvent| c.id < f.id)
+            {
+                found = Some(c);
+            }
+        }
     }
     let Some(stored) = found else { return Ok(None) };
     let mut stmt = conn.prepare(

@@ -283,4 +283,45 @@ pub const MIGRATIONS: &[&str] = &[
         created TEXT NOT NULL
     );
     "#,
+    // 10: events are found by a 64-bit key made from `(registrar, event_id)` (the first 8
+    // bytes of its SHA-256: `ingest::event_key`, registered for this migration as
+    // `mailroom_event_key`), through an index a third the size of the unique index on
+    // both texts it replaces; the texts are compared in the row. A big import touches
+    // that index at random: small, it stays in the page cache. Every writer checks
+    // before it inserts, inside its write transaction, so each pair is still stored once.
+    r#"
+    CREATE TABLE events_new (
+        id          INTEGER PRIMARY KEY,
+        registrar   TEXT NOT NULL,
+        event_id    TEXT NOT NULL,
+        event_key   INTEGER NOT NULL,           -- ingest::event_key(registrar, event_id)
+        kind        TEXT NOT NULL,
+        object      TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        topic       TEXT NOT NULL,
+        domain      TEXT,
+        domains     TEXT,                       -- JSON array; NULL: [domain], or [] without one
+        status      TEXT,
+        occurred_at TEXT,
+        format      TEXT NOT NULL,
+        data        NOT NULL,                   -- JSON text, or a zstd frame (store/packed.rs)
+        message     INTEGER NOT NULL REFERENCES messages (id),   -- where first seen
+        seen_count  INTEGER NOT NULL DEFAULT 1, -- distinct sources it was seen at
+        first_seen  TEXT NOT NULL,
+        last_seen   TEXT,                       -- before schema 9; now max(event_sources.seen_at)
+        status_text TEXT,
+        authenticated INTEGER,
+        authentication TEXT
+    );
+    INSERT INTO events_new
+        SELECT id, registrar, event_id, mailroom_event_key(registrar, event_id), kind, object,
+               type, topic, domain, domains, status, occurred_at, format, data, message,
+               seen_count, first_seen, last_seen, status_text, authenticated, authentication
+        FROM events ORDER BY id;
+    DROP TABLE events;
+    ALTER TABLE events_new RENAME TO events;
+    CREATE INDEX events_key ON events (event_key);
+    CREATE INDEX events_topic ON events (topic);
+    CREATE INDEX events_domain ON events (domain);
+    "#,
 ];

@@ -462,10 +462,10 @@ mod tests {
         at: &str,
     ) {
         conn.execute(
-            "INSERT INTO events (registrar, event_id, kind, object, type, topic, domain, domains, status,
-                                 occurred_at, format, data, message, first_seen, last_seen)
-             VALUES ('opensrs', ?1, 'event', 'domain', 'T', ?2, ?3, '[]', ?4, ?5, 'json', '{}', 1, ?5, ?5)",
-            params![id, topic, domain, status, at],
+            "INSERT INTO events (registrar, event_id, event_key, kind, object, type, topic, domain, domains,
+                                 status, occurred_at, format, data, message, first_seen, last_seen)
+             VALUES ('opensrs', ?1, ?6, 'event', 'domain', 'T', ?2, ?3, '[]', ?4, ?5, 'json', '{}', 1, ?5, ?5)",
+            params![id, topic, domain, status, at, crate::store::event_key("opensrs", id)],
         )
         .unwrap();
     }
