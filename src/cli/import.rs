@@ -102,7 +102,7 @@ const IN_FLIGHT_BYTES: usize = 16 << 20;
 /// A batch is committed after this many messages or this long, whichever comes first.
 /// Every commit writes again the index pages the batch touched, which in a big file are
 /// most of them: at 500k messages, 250k batches wrote a third less to disk than 100k ones
-/// and ran 5–10 % faster. A kill loses at most one batch, which the next run redoes.
+/// and ran 5 % faster. A kill loses at most one batch, which the next run redoes.
 const BATCH_MESSAGES: usize = 250_000;
 const BATCH_TIME: Duration = Duration::from_secs(8);
 /// The WAL is started afresh about this often: it grows by a batch in between.
