@@ -711,6 +711,54 @@ mod tests {
     }
 
     #[test]
+    fn a_hurried_checkpoint_copies_the_commit_and_the_wal_then_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut s = Store::open(&path).unwrap();
+        let checkpoints = Checkpointer::start(&s).unwrap();
+        let write = |s: &mut Store, n: i64| {
+            let tx = s.conn_mut().transaction().unwrap();
+            for i in 0..n {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, zeroblob(4000))",
+                    [format!("k{n}-{i}")],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        };
+        write(&mut s, 500);
+        let poke = checkpoints.poke();
+        assert!(!checkpoints.copied(poke + 1), "a commit not yet said");
+        checkpoints.hurry();
+        // Without the usual gap: well within a second.
+        let started = std::time::Instant::now();
+        while !checkpoints.copied(poke) {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "the thread never copied commit {poke}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let wal = dir.path().join("m.db-wal");
+        let before = std::fs::metadata(&wal).unwrap().len();
+        assert!(before > 500 * 4000, "the WAL held the commit: {before}");
+        // The little committed since is copied by the writer itself, and the next
+        // transaction writes the WAL from its beginning.
+        write(&mut s, 50);
+        checkpoints.catch_up(s.conn());
+        write(&mut s, 1);
+        let frames: i64 = s
+            .conn()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+            .unwrap();
+        assert!(
+            frames < 10,
+            "the WAL did not start afresh: {frames} frames after one small commit"
+        );
+    }
+
+    #[test]
     fn a_new_database_and_its_wal_are_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
