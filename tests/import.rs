@@ -129,6 +129,64 @@ fn known_mail_from_a_new_place_gains_every_source_once() {
 }
 
 #[test]
+fn two_imports_of_the_same_mail_at_once_store_it_once() {
+    // Both start on an empty database, so neither reader asks it about content new to
+    // its own run; each writer must notice the other's commits and look itself. (How
+    // the two interleave varies: three rounds.)
+    let dir = tempfile::tempdir().unwrap();
+    let (mbox, expected) = synthetic_mbox(dir.path(), 3_000);
+    let copy = dir.path().join("copy.mbox");
+    std::fs::copy(&mbox, &copy).unwrap();
+    for round in 0..3 {
+        let db = dir.path().join(format!("m{round}.db"));
+        both_at_once(&db, &mbox, &copy, &expected);
+    }
+}
+
+fn both_at_once(db: &Path, mbox: &Path, copy: &Path, expected: &Value) {
+    let spawn = |file: &Path| {
+        bin()
+            .arg("--db")
+            .arg(db)
+            .args(["import", "--json"])
+            .arg(file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(mbox), spawn(copy));
+    let mut events_new = 0;
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["messages"], expected["messages"]);
+        events_new += summary["events_new"].as_i64().unwrap();
+    }
+    assert_eq!(events_new, expected["events_new"].as_i64().unwrap());
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM messages"),
+        count("SELECT count(DISTINCT content_hash) FROM messages"),
+        "a message stored twice"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events"),
+        expected["events_new"].as_i64().unwrap()
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM event_sources"),
+        count("SELECT sum(seen_count) FROM events")
+    );
+}
+
+#[test]
 fn events_that_share_a_key_stay_two_events() {
     // Events are found through a 64-bit key of (registrar, event_id); the texts decide.
     // A collision is forged: e1's row is given the key e2 will have.

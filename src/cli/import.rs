@@ -65,6 +65,9 @@ struct Prepared {
     incoming: Incoming,
     hash: store::Hash,
     extraction: Option<Extraction>,
+    /// Content met for the first time in this run, and unknown to the database when the
+    /// run began (or when asked): stored by no one unless another writer committed.
+    first: bool,
     consumed: u64,
 }
 
@@ -147,6 +150,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     // An empty database knows no content: the reader then asks it only about content
     // met earlier in this import (a second connection's lookups also contend with the
     // writer for SQLite's shared page cache).
+    // Read before anything is asked of the database: what another connection commits
+    // after this changes it, and then the writer stops trusting the reader's "first".
+    let since = data_version(store.conn())?;
     let ask_db: bool =
         store
             .conn()
@@ -157,6 +163,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         // It only looks up content hashes: a small cache will do (memory stays flat).
         conn.pragma_update(None, "cache_size", -4_000)?;
         let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        // Once emptied, a prefix's absence no longer means content new to the run.
+        let mut forgot = false;
         let mut failures = Vec::new();
         let mut base = 0u64;
         // Messages go over in chunks: one hand-over per message costs more than the work.
@@ -175,8 +183,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                         });
                     if seen.len() >= SEEN_MAX {
                         seen.clear();
+                        forgot = true;
                     }
-                    seen.insert(prefix(&hash));
+                    let met = !seen.insert(prefix(&hash));
+                    let first = extraction.is_some() && !met && !forgot;
                     // Never wait for budget while holding messages the writer has not
                     // been given: only the writer releases budget, so hand them over first.
                     if !try_acquire(&reader_budget, incoming.raw.len()) {
@@ -196,6 +206,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                         incoming,
                         hash,
                         extraction,
+                        first,
                         consumed: base + consumed,
                     });
                     if chunk.len() >= CHUNK || chunk_bytes >= CHUNK_BYTES {
@@ -224,6 +235,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     // the order of their rows (see `store::Later`).
     let mut later = store::Later::default();
     let mut batch = store.conn_mut().transaction()?;
+    // No other writer has committed since the run began (checked as each batch takes
+    // the write lock, which it then holds).
+    let mut alone = data_version(&batch)? == since;
     let mut in_batch = 0usize;
     let mut batch_started = Instant::now();
     // The WAL is started afresh every `RESTART_EVERY` or so (see `Checkpointer::catch_up`):
@@ -254,6 +268,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                     bytes: &prepared.incoming.raw,
                     hash: &prepared.hash,
                     at: Some((&mut block, raw_at)),
+                    unstored: prepared.first && alone,
                 },
                 &prepared.incoming.source,
                 prepared.extraction,
@@ -290,6 +305,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                 compressing = true;
             }
             batch = store.conn_mut().transaction()?;
+            alone = alone && data_version(&batch)? == since;
             in_batch = 0;
             batch_started = Instant::now();
         }
@@ -317,6 +333,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     } else {
         EXIT_ERROR
     })
+}
+
+/// SQLite's count of commits by other connections, as this one has seen them.
+fn data_version(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
 /// Takes `n` bytes of budget when that needs no wait. A message larger than the whole

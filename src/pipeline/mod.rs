@@ -149,6 +149,7 @@ fn store_batch(
                 bytes: &raw,
                 hash: &hash,
                 at: raw_at.map(|i| (&mut block, i)),
+                unstored: false,
             },
             &source,
             extraction,

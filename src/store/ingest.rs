@@ -103,6 +103,11 @@ pub struct Raw<'a> {
     pub bytes: &'a [u8],
     pub hash: &'a Hash,
     pub at: Option<(&'a mut Block, usize)>,
+    /// The caller knows this content is not stored: it looked after every commit that
+    /// could have stored it (`import`: met for the first time in the run, unknown when
+    /// it started or when asked, and no other writer has committed since). The store
+    /// then skips its own lookup.
+    pub unstored: bool,
 }
 
 /// Stores `raw` as found at `source`. `extraction` may be passed when the caller
@@ -122,11 +127,12 @@ pub fn ingest(
         bytes: raw,
         hash,
         at: raw_at,
+        unstored,
     } = message;
     let now = clock::now_stamp();
     // Known content (or content another writer stored since the caller looked: this
     // transaction holds the write lock from here on) is only recorded at the new place.
-    if let Some((message, status)) = known_message(tx, hash)? {
+    if !unstored && let Some((message, status)) = known_message(tx, hash)? {
         let mut counts = Vec::new();
         let report = seen_again(tx, message, &status, source, &now, &mut counts)?;
         match later {

@@ -153,7 +153,23 @@ impl Store {
         Store::open_with(path, flags)
     }
 
+    /// Two programs opening a new file at the same moment (a service and a command, say)
+    /// can find it locked while the other turns on WAL or creates the tables, where
+    /// SQLite does not wait: they try again for a few seconds.
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
+        let mut tries = 0;
+        loop {
+            match Store::open_once(path, flags) {
+                Err(e) if e.busy() && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, flags: OpenFlags) -> Result<Store> {
         let open_err = |source| opening(path, source);
         global_setup();
         let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
@@ -271,7 +287,16 @@ impl Store {
             },
         )?;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+            // IMMEDIATE: one migrating program at a time. Another one opening the same
+            // new file at the same moment may have applied this migration meanwhile.
             let tx = self.conn.transaction()?;
+            let now: i64 = tx
+                .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            if now > i as i64 {
+                continue;
+            }
             tx.execute_batch(sql)?;
             tx.execute("DELETE FROM schema_version", [])?;
             tx.execute(
@@ -281,6 +306,19 @@ impl Store {
             tx.commit()?;
         }
         Ok(())
+    }
+}
+
+impl StoreError {
+    /// SQLite found the database locked by another program.
+    fn busy(&self) -> bool {
+        let source = match self {
+            StoreError::Open { source, .. } | StoreError::Sql(source) => source,
+            _ => return false,
+        };
+        matches!(source, rusqlite::Error::SqliteFailure(e, _)
+            if e.code == rusqlite::ErrorCode::DatabaseBusy
+                || e.code == rusqlite::ErrorCode::DatabaseLocked)
     }
 }
 
