@@ -147,12 +147,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let db_path = store.path().to_path_buf();
     let reader_budget = Arc::clone(&budget);
     let raw_limit = limits.raw_limit;
-    // An empty database knows no content: the reader then asks it only about content
-    // met earlier in this import (a second connection's lookups also contend with the
-    // writer for SQLite's shared page cache).
     // Read before anything is asked of the database: what another connection commits
     // after this changes it, and then the writer stops trusting the reader's "first".
     let since = data_version(store.conn())?;
+    // An empty database knows no content: the reader then asks it only about content
+    // met earlier in this import (a second connection's lookups also contend with the
+    // writer for SQLite's shared page cache).
     let ask_db: bool =
         store
             .conn()

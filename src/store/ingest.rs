@@ -135,14 +135,7 @@ pub fn ingest(
     if !unstored && let Some((message, status)) = known_message(tx, hash)? {
         let mut counts = Vec::new();
         let report = seen_again(tx, message, &status, source, &now, &mut counts)?;
-        match later {
-            Some(later) => later.counts.append(&mut counts),
-            None => {
-                for row in counts {
-                    bump(tx, row, 1)?;
-                }
-            }
-        }
+        raise(tx, later, counts)?;
         return Ok(report);
     }
     let Some(found) = extraction else {
@@ -219,10 +212,7 @@ pub fn ingest(
             }
             Stored::Before(row) => {
                 if link(tx, row, message, source_row, &now)? {
-                    match later.as_deref_mut() {
-                        Some(later) => later.counts.push(row),
-                        None => bump(tx, row, 1)?,
-                    }
+                    raise(tx, later.as_deref_mut(), [row])?;
                 }
                 compare(tx, row, event, message, &now)?;
                 report.duplicates += 1;
@@ -561,6 +551,24 @@ fn link(tx: &Transaction<'_>, event: i64, message: i64, source: i64, now: &str) 
         )?
         .execute(params![event, message, source, now])?;
     Ok(n == 1)
+}
+
+/// One more place each of `rows` was seen: counted now, or, with a `Later`, when the
+/// batch ends.
+fn raise(
+    tx: &Transaction<'_>,
+    later: Option<&mut Later>,
+    rows: impl IntoIterator<Item = i64>,
+) -> Result<()> {
+    match later {
+        Some(later) => later.counts.extend(rows),
+        None => {
+            for row in rows {
+                bump(tx, row, 1)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `by` more places an event was seen. (When it was last seen is read from its sources:
