@@ -1,13 +1,15 @@
 //! mailroom: registrar notifications in (mail, API polls, pushes), events stored exactly
 //! once, rules run.
 //!
-//! The pipeline reads top to bottom (DESIGN §1): `channel/` (one file per channel:
-//! IMAP, local files and mbox, registrar poll, push) hands raw bytes and their `source`
-//! to `pipeline` (extract → store → rules → outbox rows, one transaction), built on
-//! `extract` (email → events), `event` and `topics` (the model), `store` (SQLite: it
-//! persists and answers queries, runs no extractor and no rule) and `rules` (pure
-//! matching); `deliver/` works off the outbox. `watch` is the service running the
-//! channels, delivery and the HTTP server; `cli/` sits on top.
+//! The stages read top to bottom (docs/ARCHITECTURE.md): `cli/` on top; `service/`
+//! runs the tasks; `web/` (console, API, metrics, push HTTP); `channel/` (IMAP, local
+//! folders, files, registrar poll, push), each owning its loop and handing raw bytes
+//! and their `source` to the one `ingest::intake::Intake` (extract → policy → store →
+//! rules → outbox rows, one transaction); `deliver/` works off the outbox behind a
+//! transport; below them `store` (SQLite: persists and answers queries), `rules` (pure
+//! matching) and `extract` (email → events); the model (`event`, `topics`, `source`,
+//! `config`, `action`); small helpers (`text`, `secret`, `shutdown`, `clock`) at the
+//! bottom.
 
 pub mod channel;
 pub mod cli;
@@ -17,15 +19,17 @@ pub mod deliver;
 pub mod event;
 pub mod extract;
 pub mod filter;
-pub mod pipeline;
+pub mod ingest;
 pub mod reason;
 pub mod rules;
 pub mod secret;
+pub mod service;
+pub mod shutdown;
 pub mod source;
 pub mod store;
 pub mod term;
+pub mod text;
 pub mod tls;
 pub mod topics;
 pub mod trust;
-pub mod watch;
 pub mod web;

@@ -1,11 +1,33 @@
 //! Secrets printed by a command (`password_command`, `secret_command`): the command
 //! runs under `sh -c` with a time limit, so a command waiting on a locked keyring or a
 //! prompt can never hang mailroom. The value is never logged; a failure says which
-//! secret, how the command ended and what it wrote on stderr.
+//! secret, how the command ended and what it wrote on stderr. Also: comparing a
+//! presented token in constant time, and URLs with their secrets cut out.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Equal in time whatever the first difference (tokens are compared this way).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// A URL without its query, fragment and password, for messages and listings: webhook
+/// URLs often carry their token there.
+pub fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.query().is_some() {
+                u.set_query(Some("…"));
+            }
+            u.set_fragment(None);
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "(bad URL)".into(),
+    }
+}
 
 /// How long a secret command may run unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

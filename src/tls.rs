@@ -24,7 +24,7 @@ use tokio_rustls::rustls::{
     SignatureScheme,
 };
 
-use crate::extract::canonical::to_hex;
+use crate::text::to_hex;
 
 /// A client configuration and what its verifier saw of the server.
 #[derive(Clone)]

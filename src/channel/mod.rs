@@ -1,29 +1,50 @@
-//! The channels, one file each: IMAP folders (`imap`), local folders, mbox files and
-//! standard input (`files`), registrar APIs polled (`poll`, with the protocol text of
-//! each registrar in `poll_opensrs` and `poll_autodns`) and pushed to (`push`). Each
-//! hands raw bytes and where it found them (`crate::source::Source`) to the one ingest
-//! path (`crate::pipeline`), and acknowledges (IMAP cursor, registrar ACK, HTTP 200)
-//! only what is committed. Channels know nothing of rules or storage.
+//! The channels: where registrar notifications come in. Each owns its loop and hands
+//! raw bytes with where it found them (`crate::source::Source`) to the one
+//! [`Intake`](crate::ingest::intake::Intake), the only way a channel stores anything;
+//! it acknowledges (IMAP `seen`/`move`, registrar ACK, HTTP 200) only what the intake
+//! has committed. Channels know the intake, not the rules or the tables behind it.
+//!
+//! - `imap/`: IMAP folders, a connection each (`watch`, `once`);
+//! - `folder`: local Maildirs and drop directories, read on an interval;
+//! - `files`: `.eml`, Maildir and mbox readers for `mailroom import` and `folder`;
+//! - `poll`: registrar APIs polled (protocol text in `poll_opensrs`, `poll_autodns`);
+//! - `push`: registrar pushes, judged here and answered by the web server.
+//!
+//! A channel's `watch` returns `Ok` at shutdown and `Err` when it fails; the service's
+//! supervisor records the failure and retries with backoff, so no channel writes its
+//! own reconnect loop.
 
 pub mod files;
+pub mod folder;
 pub mod imap;
 pub mod poll;
 pub mod poll_autodns;
 pub mod poll_opensrs;
 pub mod push;
 
-/// `s` with the XML special characters escaped, for text inside a request element.
-pub(crate) fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A channel's failure as the supervisor sees it: its text (for the log and `mailroom
+/// status`) and whether only a person can fix it (then retried slowly).
+pub trait Failure: std::fmt::Display {
+    fn needs_a_person(&self) -> bool {
+        false
     }
-    out
+}
+
+/// Set by a channel once it is working (connected and caught up, a poll round done):
+/// the supervisor then starts its next retry from the shortest delay again.
+#[derive(Clone, Default)]
+pub struct Health(Arc<AtomicBool>);
+
+impl Health {
+    pub fn ok(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the channel was working since the last call.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
 }

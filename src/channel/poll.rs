@@ -4,15 +4,12 @@
 //! again, and dedup on `(registrar, event_id)` absorbs the copy: no event and no action
 //! twice. The reply body is what is stored, never the request (which holds the key).
 
-use std::time::Duration;
-
+use super::{Failure, Health, poll_autodns, poll_opensrs};
 use crate::config::{PollConfig, PollFormat, PollRegistrar};
-use crate::pipeline::Batch;
+use crate::ingest::intake::{Intake, Item};
+use crate::ingest::{Batch, sum};
+use crate::shutdown::Shutdown;
 use crate::source::Source;
-use crate::store::{Store, channels, cursors};
-use crate::watch::Shared;
-
-use super::{poll_autodns, poll_opensrs};
 
 /// Largest reply read; a bigger one is refused (100 events are far below this).
 const MAX_REPLY: usize = 32 << 20;
@@ -289,8 +286,8 @@ pub struct Round {
 /// Polls until the registrar's queue is empty: each message stored and committed,
 /// then acknowledged.
 pub async fn round(
-    shared: &Shared,
-    store: &mut Store,
+    intake: &Intake,
+    shutdown: &Shutdown,
     poller: &Poller,
 ) -> Result<Round, PollError> {
     let name = poller.name().to_string();
@@ -301,17 +298,17 @@ pub async fn round(
     let mut done = Round::default();
     let mut last_acked: Vec<String> = Vec::new();
     for _ in 0..MAX_PER_ROUND {
-        if shared.stopping() {
+        if shutdown.is_shutdown() {
             break;
         }
         let asked = std::time::Instant::now();
         let Some(polled) = poller.poll().await? else {
-            let _ = channels::set(store.conn(), &name, "queue", 0);
+            let _ = intake.gauge(&name, "queue", 0);
             break;
         };
         done.queue = polled.queue;
         if let Some(q) = polled.queue {
-            let _ = channels::set(store.conn(), &name, "queue", q);
+            let _ = intake.gauge(&name, "queue", q);
         }
         if polled.ids == last_acked {
             return Err(local(format!(
@@ -328,22 +325,19 @@ pub async fn round(
             name: name.clone(),
             id,
         };
-        let items = crate::pipeline::prepare(
-            vec![(source, polled.body)],
-            crate::pipeline::known_in(store.conn()),
-        );
-        let b = crate::pipeline::ingest_batch(store, &shared.config, &shared.rules, items, None)
-            .map_err(|e| local(format!("database: {e}")))?;
-        crate::pipeline::sum(&mut done.batch, b);
-        shared.live.intake("poll", asked.elapsed());
-        shared.deliver.notify_one();
+        let b = intake
+            .ingest(vec![Item::new(source, polled.body)], None)
+            .await
+            .map_err(|e| local(e.to_string()))?;
+        sum(&mut done.batch, b);
+        intake.live.intake("poll", asked.elapsed());
         // Committed: now the registrar may forget it.
         for id in &polled.ids {
             poller.ack(id).await?;
             done.acknowledged += 1;
         }
-        let _ = cursors::read(store.conn(), &name, "", polled.ids.len() as u64);
-        let _ = channels::add(store.conn(), &name, "acknowledged", polled.ids.len() as u64);
+        let _ = intake.read(&name, "", polled.ids.len() as u64);
+        let _ = intake.count(&name, "acknowledged", polled.ids.len() as u64);
         tracing::info!(
             source = %name,
             acknowledged = polled.ids.len(),
@@ -354,81 +348,37 @@ pub async fn round(
         );
         last_acked = polled.ids;
     }
-    let _ = cursors::synced(store.conn(), &name, "");
+    let _ = intake.synced(&name, "");
     Ok(done)
 }
 
-/// Polls one registrar API until shutdown: a round, then `interval`; after a failure
-/// the error is recorded for `status` and the round retried with capped exponential
-/// backoff (never a tight loop).
-pub async fn task(mut shared: Shared, config: PollConfig) {
-    let mut store = match Store::open(&shared.db) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(source = %config.name, error = %e, "cannot open the database");
-            return;
-        }
-    };
-    let max = shared
-        .config
-        .watch
-        .max_reconnect_delay
-        .max(Duration::from_secs(1));
-    let mut delay = Duration::from_secs(1);
-    let mut poller: Option<Poller> = None;
+impl Failure for PollError {}
+
+/// Polls one registrar API until shutdown (`Ok`): a round, then `interval`. A failed
+/// round ends it (`Err`); the supervisor records it and retries with backoff, with the
+/// secret read again (it may have been fixed).
+pub async fn watch(
+    intake: &Intake,
+    config: &PollConfig,
+    mut shutdown: Shutdown,
+    health: &Health,
+) -> Result<(), PollError> {
+    let poller = Poller::new(config)?;
     loop {
-        let result = match &poller {
-            Some(p) => round(&shared, &mut store, p).await,
-            None => match Poller::new(&config) {
-                Ok(p) => {
-                    let r = round(&shared, &mut store, &p).await;
-                    poller = Some(p);
-                    r
-                }
-                Err(e) => Err(e),
-            },
-        };
-        let wait = match result {
-            Ok(_) => {
-                delay = Duration::from_secs(1);
-                config.interval
-            }
-            Err(e) => {
-                let message = e.to_string();
-                let _ = cursors::failed(store.conn(), &config.name, "", &message);
-                shared.live.source_error(&config.name, "");
-                let wait = delay.min(max);
-                tracing::error!(source = %config.name, error = %message, retry_in_s = wait.as_secs_f32(), "poll error");
-                delay = (delay * 2).min(max);
-                if matches!(e, PollError::Local { .. }) {
-                    // A secret read again next time (it may have been fixed).
-                    poller = None;
-                }
-                wait + Duration::from_millis(fastrand::u64(0..=wait.as_millis() as u64 / 5 + 1))
-            }
-        };
-        if shared.sleep(wait).await {
-            return;
+        round(intake, &shutdown, &poller).await?;
+        health.ok();
+        if shutdown.sleep(config.interval).await {
+            return Ok(());
         }
     }
 }
 
-/// `watch --once`: one round of every poll source; errors are recorded and returned.
-pub async fn once(shared: &Shared, store: &mut Store) -> (Batch, Vec<String>) {
-    let mut total = Batch::default();
-    let mut errors = Vec::new();
-    for config in &shared.config.polls {
-        let r = match Poller::new(config) {
-            Ok(p) => round(shared, store, &p).await,
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(r) => crate::pipeline::sum(&mut total, r.batch),
-            Err(e) => {
-                let _ = cursors::failed(store.conn(), &config.name, "", &e.to_string());
-                errors.push(e.to_string());
-            }
-        }
-    }
-    (total, errors)
+/// `watch --once`: one round of `config`'s registrar API.
+pub async fn once(
+    intake: &Intake,
+    config: &PollConfig,
+    shutdown: &Shutdown,
+) -> Result<Batch, PollError> {
+    let poller = Poller::new(config)?;
+    Ok(round(intake, shutdown, &poller).await?.batch)
 }

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::xml_escape;
 use crate::extract::xml;
+use crate::text::xml_escape;
 
 /// What a poll or confirm reply says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,8 +3,9 @@
 
 use md5::{Digest, Md5};
 
-use super::xml_escape;
-use crate::extract::{canonical::to_hex, opensrs_ops, xml};
+use crate::extract::{opensrs_ops, xml};
+use crate::text::to_hex;
+use crate::text::xml_escape;
 
 const HEAD: &str = "<?xml version='1.0' encoding=\"UTF-8\" standalone=\"no\" ?>\n\
 <!DOCTYPE OPS_envelope SYSTEM \"ops.dtd\">\n\

@@ -1,29 +1,27 @@
-//! Registrar push (webhook) receivers on the embedded HTTP server (`[http]`,
-//! `[[push]]`). A POST is answered 200 only after its body is stored and committed
-//! through the one ingest path, so the registrar retries whatever was not: 401 a wrong
-//! token, 403 a source outside `allow_from`, 413 a body over `[http] max_body`, 400 a
-//! body with no notification (kept in quarantine with its bytes), 503 when the database
-//! fails.
+//! Registrar push (webhook) receivers (`[[push]]`), served by the embedded HTTP server.
+//! A push is judged here in two steps, free of HTTP types: [`Endpoint::admit`] (source
+//! address in `allow_from`, token) before the body is read, then [`receive`], which
+//! stores the body through the intake. The answer is a [`PushOutcome`], which the web
+//! server turns into 200 only after the body is committed, so the registrar retries
+//! whatever was not: 401 a wrong token, 403 a source outside `allow_from`, 413 a body
+//! over `[http] max_body`, 400 a body with no notification (kept in quarantine with its
+//! bytes), 503 when the database fails.
 
 use std::net::IpAddr;
-use std::sync::Arc;
-
-use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
 
 use crate::config::{Config, Network, PushConfig};
+use crate::ingest::intake::{Intake, Item};
 use crate::source::Source;
-use crate::store::{channels, cursors};
-use crate::web::{BodyError, Resp, Web};
 
-pub(crate) struct Endpoint {
-    pub(crate) config: PushConfig,
+/// One configured receiver, its token resolved.
+pub struct Endpoint {
+    pub config: PushConfig,
     token: Option<String>,
     networks: Vec<Network>,
 }
 
 /// The configured receivers whose token resolves (one that does not is logged).
-pub(crate) fn endpoints(config: &Config) -> Vec<Endpoint> {
+pub fn endpoints(config: &Config) -> Vec<Endpoint> {
     let mut endpoints = Vec::new();
     for p in &config.pushes {
         let token = match p.token().resolve() {
@@ -42,133 +40,155 @@ pub(crate) fn endpoints(config: &Config) -> Vec<Endpoint> {
     endpoints
 }
 
-fn answer(status: StatusCode, text: &str) -> Resp {
-    crate::web::text(status, text)
+/// What became of a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Committed: the registrar may forget it.
+    Stored { new: u64, duplicates: u64 },
+    /// No notification in the body; kept in quarantine with its bytes.
+    NoNotification,
+    /// The body could not be read (the connection broke or timed out).
+    Unreadable,
+    /// The sender's address is outside `allow_from`.
+    Forbidden,
+    /// A wrong or missing token.
+    Unauthorized,
+    /// The body is over `[http] max_body`.
+    TooLarge,
+    /// Not stored (the database failed): the registrar should retry.
+    Unavailable,
 }
 
-fn token_of(req: &Request<Incoming>) -> Option<String> {
-    if let Some(t) = req
-        .headers()
-        .get("x-mailroom-token")
-        .and_then(|v| v.to_str().ok())
-    {
-        return Some(t.trim().to_string());
+impl PushOutcome {
+    /// The HTTP status that says this to the registrar.
+    pub fn status(self) -> u16 {
+        match self {
+            PushOutcome::Stored { .. } => 200,
+            PushOutcome::NoNotification | PushOutcome::Unreadable => 400,
+            PushOutcome::Unauthorized => 401,
+            PushOutcome::Forbidden => 403,
+            PushOutcome::TooLarge => 413,
+            PushOutcome::Unavailable => 503,
+        }
     }
-    if let Some(t) = crate::web::auth::bearer(req) {
-        return Some(t.to_string());
+
+    /// The one-line answer body.
+    pub fn text(self) -> &'static str {
+        match self {
+            PushOutcome::Stored { .. } => "stored",
+            PushOutcome::NoNotification => "no notification found (kept in quarantine)",
+            PushOutcome::Unreadable => "the body could not be read",
+            PushOutcome::Forbidden => "forbidden",
+            PushOutcome::Unauthorized => "wrong or missing token",
+            PushOutcome::TooLarge => "body too large",
+            PushOutcome::Unavailable => "not stored, try again",
+        }
     }
-    crate::web::query(req)
-        .into_iter()
-        .find_map(|(k, v)| (k == "token").then_some(v))
 }
 
-/// Records an answer for `status`: accepted bodies as read messages, refusals as the
-/// last error.
-fn record(state: &Web, name: &str, outcome: Result<(), String>) {
-    let store = state.store();
-    let code = match &outcome {
-        Ok(()) => "200",
-        Err(e) => e
-            .strip_prefix("HTTP ")
-            .and_then(|r| r.get(..3))
-            .unwrap_or("other"),
+/// Records an answer for `status`: accepted bodies as read messages, refusals (with
+/// why) as the last error.
+fn record(intake: &Intake, name: &str, outcome: PushOutcome, why: Option<String>) {
+    let _ = intake.count(name, &format!("answered {}", outcome.status()), 1);
+    let _ = match why {
+        None => intake
+            .read(name, "", 1)
+            .and_then(|_| intake.synced(name, "")),
+        Some(e) => intake.failed(name, "", &format!("HTTP {}: {e}", outcome.status())),
     };
-    let _ = channels::add(store.conn(), name, &format!("answered {code}"), 1);
-    let _ = match outcome {
-        Ok(()) => cursors::read(store.conn(), name, "", 1)
-            .and_then(|_| cursors::synced(store.conn(), name, "")),
-        Err(e) => cursors::failed(store.conn(), name, "", &e),
-    };
 }
 
-/// Answers a POST to receiver `i`.
-pub(crate) async fn handle(
-    state: &Arc<Web>,
-    i: usize,
-    peer: IpAddr,
-    req: Request<Incoming>,
-) -> Resp {
-    let ep = &state.pushes[i];
-    let name = ep.config.name.clone();
-    if req.method() != Method::POST {
-        return answer(StatusCode::METHOD_NOT_ALLOWED, "POST only");
-    }
-    if !ep.networks.is_empty() && !ep.networks.iter().any(|n| n.contains(peer)) {
-        record(
-            state,
-            &name,
-            Err(format!("HTTP 403: {peer} is not in allow_from")),
-        );
-        tracing::warn!(source = %name, %peer, "push refused: not in allow_from");
-        return answer(StatusCode::FORBIDDEN, "forbidden");
-    }
-    if let Some(want) = &ep.token
-        && !token_of(&req).is_some_and(|t| crate::web::auth::same(t.as_bytes(), want.as_bytes()))
-    {
-        record(
-            state,
-            &name,
-            Err(format!("HTTP 401: wrong or missing token from {peer}")),
-        );
-        tracing::warn!(source = %name, %peer, "push refused: wrong or missing token");
-        return answer(StatusCode::UNAUTHORIZED, "wrong or missing token");
-    }
-    let body = match crate::web::read_body(req, state.max_body).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => {
+impl Endpoint {
+    /// Whether a push from `peer` presenting `token` may be read at all.
+    pub fn admit(
+        &self,
+        intake: &Intake,
+        peer: IpAddr,
+        token: Option<&str>,
+    ) -> Result<(), PushOutcome> {
+        let name = &self.config.name;
+        if !self.networks.is_empty() && !self.networks.iter().any(|n| n.contains(peer)) {
+            let outcome = PushOutcome::Forbidden;
             record(
-                state,
-                &name,
-                Err("HTTP 413: body over [http] max_body".into()),
+                intake,
+                name,
+                outcome,
+                Some(format!("{peer} is not in allow_from")),
             );
-            tracing::warn!(source = %name, %peer, "push refused: body too large");
-            return answer(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+            tracing::warn!(source = %name, %peer, "push refused: not in allow_from");
+            return Err(outcome);
         }
-        Err(BodyError::Unreadable) => {
-            return answer(StatusCode::BAD_REQUEST, "the body could not be read");
+        if let Some(want) = &self.token
+            && !token.is_some_and(|t| crate::secret::same(t.as_bytes(), want.as_bytes()))
+        {
+            let outcome = PushOutcome::Unauthorized;
+            record(
+                intake,
+                name,
+                outcome,
+                Some(format!("wrong or missing token from {peer}")),
+            );
+            tracing::warn!(source = %name, %peer, "push refused: wrong or missing token");
+            return Err(outcome);
         }
-    };
-    let raw = body.to_vec();
-    let id = crate::store::hash_hex(&crate::store::content_hash(&raw))[..16].to_string();
+        Ok(())
+    }
+
+    /// A body over `[http] max_body` was refused unread.
+    pub fn too_large(&self, intake: &Intake, peer: IpAddr) -> PushOutcome {
+        let name = &self.config.name;
+        let outcome = PushOutcome::TooLarge;
+        record(
+            intake,
+            name,
+            outcome,
+            Some("body over [http] max_body".into()),
+        );
+        tracing::warn!(source = %name, %peer, "push refused: body too large");
+        outcome
+    }
+}
+
+/// Stores an admitted push's body through the intake and says how to answer.
+pub async fn receive(
+    intake: &Intake,
+    endpoint: &Endpoint,
+    peer: IpAddr,
+    body: Vec<u8>,
+) -> PushOutcome {
+    let name = endpoint.config.name.clone();
+    let id = crate::store::hash_hex(&crate::store::content_hash(&body))[..16].to_string();
     let source = Source::Push {
         name: name.clone(),
         id,
     };
-    let st = Arc::clone(state);
-    let stored = tokio::task::spawn_blocking(move || {
-        let items = crate::pipeline::prepare(vec![(source, raw)], |hash| {
-            let store = st.store();
-            crate::store::is_known(store.conn(), hash).unwrap_or(false)
-        });
-        let mut store = st.store();
-        crate::pipeline::ingest_batch(&mut store, &st.shared.config, &st.shared.rules, items, None)
-    })
-    .await;
-    match stored {
-        Ok(Ok(b)) => {
-            state.shared.deliver.notify_one();
-            if b.events_new == 0 && b.duplicates == 0 {
-                record(
-                    state,
-                    &name,
-                    Err("HTTP 400: no notification found in the body (kept in quarantine)".into()),
-                );
-                tracing::warn!(source = %name, %peer, "push: no notification found; quarantined");
-                return answer(
-                    StatusCode::BAD_REQUEST,
-                    "no notification found (kept in quarantine)",
-                );
-            }
-            record(state, &name, Ok(()));
+    match intake.ingest(vec![Item::new(source, body)], None).await {
+        Ok(b) if b.events_new == 0 && b.duplicates == 0 => {
+            let outcome = PushOutcome::NoNotification;
+            record(
+                intake,
+                &name,
+                outcome,
+                Some("no notification found in the body (kept in quarantine)".into()),
+            );
+            tracing::warn!(source = %name, %peer, "push: no notification found; quarantined");
+            outcome
+        }
+        Ok(b) => {
+            let outcome = PushOutcome::Stored {
+                new: b.events_new,
+                duplicates: b.duplicates,
+            };
+            record(intake, &name, outcome, None);
             tracing::info!(source = %name, new_events = b.events_new, duplicates = b.duplicates, "pushed");
-            answer(StatusCode::OK, "stored")
+            outcome
         }
-        Ok(Err(e)) => {
-            let msg = format!("database: {e}");
+        Err(e) => {
+            let msg = e.to_string();
             tracing::error!(source = %name, error = %msg, "push not stored: answered 503");
-            record(state, &name, Err(format!("HTTP 503: {msg}")));
-            answer(StatusCode::SERVICE_UNAVAILABLE, "not stored, try again")
+            let outcome = PushOutcome::Unavailable;
+            record(intake, &name, outcome, Some(msg));
+            outcome
         }
-        Err(_) => answer(StatusCode::SERVICE_UNAVAILABLE, "not stored, try again"),
     }
 }

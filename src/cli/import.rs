@@ -176,8 +176,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             input.read(
                 &mut |incoming, consumed| {
                     last = consumed;
-                    let crate::pipeline::Hashed { hash, extraction } =
-                        crate::pipeline::read(&incoming.raw, |h| {
+                    let crate::ingest::Hashed { hash, extraction } =
+                        crate::ingest::read(&incoming.raw, |h| {
                             (ask_db || seen.contains(&prefix(h)))
                                 && store::is_known(&conn, h).unwrap_or(false)
                         });

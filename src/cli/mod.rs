@@ -128,7 +128,7 @@ impl Context {
     pub fn reactor(&self, _store: &Store) -> anyhow::Result<Reactor> {
         let rules = self.rules()?;
         Ok(Box::new(move |tx, new| {
-            crate::pipeline::rules::react(&rules, tx, new).map(|_| ())
+            crate::ingest::rules::react(&rules, tx, new).map(|_| ())
         }))
     }
 }

@@ -149,7 +149,7 @@ pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
     for chunk in ids.chunks(500) {
         let tx = store.conn_mut().transaction()?;
         for (id, status) in chunk {
-            let done = crate::pipeline::reparse(&tx, *id, limits, &mut *react)?;
+            let done = crate::ingest::reparse(&tx, *id, limits, &mut *react)?;
             summary.messages += 1;
             summary.events_new += done.events_new.len() as u64;
             summary.skipped_incomplete += u64::from(done.incomplete);

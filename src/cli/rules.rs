@@ -165,7 +165,7 @@ fn describe(a: &Action) -> String {
     match a {
         Action::Forward { forward, .. } => format!("forward to {}", forward.to.join(", ")),
         Action::Webhook { webhook, .. } => {
-            format!("webhook {}", crate::deliver::webhook::redact(&webhook.url))
+            format!("webhook {}", crate::secret::redact(&webhook.url))
         }
         Action::Digest { digest, .. } => format!("digest {digest}"),
     }
@@ -233,7 +233,7 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
             items.push(item(
                 Channel::Webhook,
                 &rule.name,
-                crate::deliver::webhook::redact(&w.url),
+                crate::secret::redact(&w.url),
                 compose::webhook(&event, w),
             ));
         }
@@ -478,7 +478,7 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
     let rules = super::preflight::service_rules(ctx)?;
     let mut store = ctx.open_store()?;
     let tx = store.conn_mut().transaction()?;
-    let given = crate::pipeline::rules::Given::load(&tx)?;
+    let given = crate::ingest::rules::Given::load(&tx)?;
     let filter = crate::store::query::EventFilter {
         since: Some(since.to_string()),
         ..Default::default()
@@ -502,7 +502,7 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
                 Action::Webhook { rule, webhook } => (
                     Some(rule.clone()),
                     "webhook",
-                    crate::deliver::webhook::redact(&webhook.url),
+                    crate::secret::redact(&webhook.url),
                 ),
                 Action::Digest { rule, digest } => (rule.clone(), "digest", digest.clone()),
             };
@@ -525,7 +525,7 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
                 message,
                 event: &stored.event,
             };
-            crate::pipeline::rules::queue(&tx, new, missing)?;
+            crate::ingest::rules::queue(&tx, new, missing)?;
         }
     }
     if dry_run {

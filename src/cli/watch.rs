@@ -1,6 +1,7 @@
 //! `mailroom watch [--once]` and `mailroom status`.
 
 use super::{Context, EXIT_ERROR, EXIT_OK};
+use crate::service::{self, Mode, Outcome};
 use crate::store::{cursors, outbox};
 
 #[derive(Debug, clap::Args)]
@@ -28,25 +29,20 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let db = ctx.db_path();
     // Create and migrate the database before any task opens it.
     drop(ctx.open_store()?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    if !args.once {
+    let mode = if args.once {
+        Mode::Once
+    } else {
         let config_path = ctx.config.origin.as_ref().map(|(p, _)| p.clone());
         let db_override = ctx.db.clone();
-        let reload: crate::watch::Reload = Box::new(move || {
+        Mode::Watch(Box::new(move || {
             let ctx = Context::load(config_path.as_deref(), db_override.clone())?;
             let rules = super::preflight::service_rules(&ctx)?;
             Ok((ctx.config, rules))
-        });
-        let result = runtime.block_on(crate::watch::run(ctx.config.clone(), db, rules, reload));
-        // A blocking task stuck in a server's reply or a command must not hold the exit.
-        runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-        result?;
+        }))
+    };
+    let Outcome::Once(report) = service::start(mode, ctx.config.clone(), db, rules)? else {
         return Ok(EXIT_OK);
-    }
-    let report = runtime.block_on(crate::watch::once(ctx.config.clone(), db, rules))?;
+    };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -70,7 +70,7 @@ pub fn attention(e: &Event) -> Option<&'static str> {
 
 /// HTML-escapes a value (text and attribute values alike), as the console does.
 pub fn escape(s: &str) -> String {
-    crate::web::console::html::esc(s)
+    crate::text::esc(s)
 }
 
 /// One line of plain text: line breaks in a value (a payload may hold any) as spaces.

@@ -8,7 +8,7 @@ use sha2::Sha256;
 
 use super::DeliveryError;
 use crate::config::{Config, Secret};
-use crate::extract::canonical::to_hex;
+use crate::text::to_hex;
 
 pub struct Hooks {
     client: reqwest::Client,

@@ -4,6 +4,8 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::text::to_hex;
+
 /// `sha256:` + lowercase hex digest of the canonical form of `value`.
 pub fn derived_id(value: &Value) -> String {
     let mut hasher = Sha256::new();
@@ -15,17 +17,6 @@ pub fn derived_id(value: &Value) -> String {
     out.push_str("sha256:");
     out.push_str(&to_hex(&digest));
     out
-}
-
-/// Lowercase hex of bytes.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
 }
 
 /// Keys sorted by code point, no whitespace, strings escaped as JSON does (the same

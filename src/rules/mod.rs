@@ -145,10 +145,7 @@ impl Rule {
             out.push(format!("forward to {}", f.to.join(", ")));
         }
         if let Some(w) = &self.webhook {
-            out.push(format!(
-                "webhook {}",
-                crate::deliver::webhook::redact(&w.url)
-            ));
+            out.push(format!("webhook {}", crate::secret::redact(&w.url)));
         }
         for d in &self.digests {
             out.push(format!("digest {d}"));

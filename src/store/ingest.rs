@@ -13,8 +13,9 @@ use super::Result;
 use super::raw::Block;
 use crate::clock;
 use crate::event::Event;
-use crate::extract::{Extraction, canonical::to_hex};
+use crate::extract::Extraction;
 use crate::source::Source;
+use crate::text::to_hex;
 use crate::trust::TrustConfig;
 
 /// What storing one message did.
@@ -589,7 +590,7 @@ pub struct Reparsed {
 }
 
 /// Stores what the extractors, run again over stored message `message` (after an
-/// extractor fix, see `pipeline::reparse`), now find in `raw`: events it now finds are stored and linked to every place the message was seen, new
+/// extractor fix, see `ingest::reparse`), now find in `raw`: events it now finds are stored and linked to every place the message was seen, new
 /// ones are handed to `on_new`; the message's status and reason are brought up to date.
 pub fn reparse(
     tx: &Transaction<'_>,

@@ -7,14 +7,11 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::extract::canonical::to_hex;
+use crate::text::to_hex;
 
 use super::{Resp, Web};
 
-/// Equal in time whatever the first difference (tokens are compared this way).
-pub fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
-}
+pub use crate::secret::same;
 
 /// The bearer token of a request, if any.
 pub fn bearer(req: &Request<Incoming>) -> Option<&str> {

@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -16,6 +15,7 @@ use rusqlite::Connection;
 mod ready;
 
 use super::{Resp, Web};
+use crate::ingest::live::{BUCKETS, Live};
 use crate::store::{channels, cursors, feed};
 
 pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
@@ -62,65 +62,6 @@ pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
     });
     work.await
         .unwrap_or_else(|_| super::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
-}
-
-/// Upper bounds (seconds) of the intake latency histogram's buckets.
-const BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-];
-
-#[derive(Default, Clone)]
-struct Histogram {
-    /// Observations at or below each bucket's bound (not cumulative).
-    buckets: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
-
-/// Figures only the running process knows (latencies, errors since start), kept while it
-/// runs and rendered by `/metrics`. Shared by every task of the service.
-pub struct Live {
-    started: Instant,
-    intake: Mutex<BTreeMap<String, Histogram>>,
-    /// (source, folder) → failed attempts.
-    errors: Mutex<BTreeMap<(String, String), u64>>,
-}
-
-impl Default for Live {
-    fn default() -> Self {
-        Live {
-            started: Instant::now(),
-            intake: Mutex::default(),
-            errors: Mutex::default(),
-        }
-    }
-}
-
-impl Live {
-    /// Records how long new mail took from the wake-up (an IDLE notice, a poll request)
-    /// to its commit, for the channel named.
-    pub fn intake(&self, channel: &str, took: Duration) {
-        let secs = took.as_secs_f64();
-        let mut all = self.intake.lock().unwrap_or_else(|e| e.into_inner());
-        let h = all.entry(channel.to_string()).or_default();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            h.buckets[i] += 1;
-        }
-        h.sum += secs;
-        h.count += 1;
-    }
-
-    /// Counts a failed attempt of a source (a connection, a sync, a poll round).
-    /// `folder` is empty for sources without folders (a local folder, a registrar API).
-    pub fn source_error(&self, source: &str, folder: &str) {
-        let mut all = self.errors.lock().unwrap_or_else(|e| e.into_inner());
-        *all.entry((source.to_string(), folder.to_string()))
-            .or_default() += 1;
-    }
-
-    fn uptime(&self) -> Duration {
-        self.started.elapsed()
-    }
 }
 
 /// The text exposition format, written by hand (a few families; no dependency).
@@ -204,7 +145,7 @@ fn render(web: &Web) -> crate::store::Result<String> {
     let conn = web.reader()?;
     // One snapshot for every query: the figures agree with each other.
     conn.execute_batch("BEGIN")?;
-    let result = figures(&conn, &web.shared.live);
+    let result = figures(&conn, &web.intake.live);
     let _ = conn.execute_batch("COMMIT");
     result
 }
@@ -396,11 +337,7 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "counter",
         "Failed attempts of each source since this process started.",
     );
-    let errors = live
-        .errors
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let errors = live.errors();
     for ((source, folder), n) in &errors {
         out.sample(
             "mailroom_source_errors_total",
@@ -473,11 +410,7 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "histogram",
         "Time from a wake-up to the commit of what it brought: imap-idle from the server's IDLE notice, imap-poll from the poll of a server without IDLE, poll from a registrar API request.",
     );
-    let intake = live
-        .intake
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let intake = live.latencies();
     for (channel, h) in &intake {
         let mut cumulative = 0;
         for (bound, n) in BUCKETS.iter().zip(h.buckets) {
@@ -528,20 +461,5 @@ mod tests {
         let mut e = Exposition(String::new());
         e.sample("m", &[("l", "x\"y")], 2.5);
         assert_eq!(e.0, "m{l=\"x\\\"y\"} 2.5\n");
-    }
-
-    #[test]
-    fn latencies_fall_in_cumulative_buckets() {
-        let live = Live::default();
-        live.intake("imap-idle", Duration::from_millis(30));
-        live.intake("imap-idle", Duration::from_secs(400));
-        let h = live.intake.lock().unwrap()["imap-idle"].clone();
-        assert_eq!(h.count, 2);
-        assert_eq!(
-            h.buckets.iter().sum::<u64>(),
-            1,
-            "over the last bound: +Inf only"
-        );
-        assert_eq!(h.buckets[3], 1);
     }
 }

@@ -1,5 +1,5 @@
 //! The embedded HTTP server (`[http] listen`): registrar push receivers
-//! (`channel::push`), the web console (`console`), the event feed for downstream
+//! (`push`, over `channel::push`), the web console (`console`), the event feed for downstream
 //! systems (`api`), and `/metrics`, `/healthz`, `/readyz` (`metrics`). It runs inside
 //! `watch`, or alone as `mailroom serve`.
 //!
@@ -11,10 +11,11 @@ pub mod api;
 pub mod auth;
 pub mod console;
 pub mod metrics;
+mod push;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -22,8 +23,10 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
+use crate::channel::push::{Endpoint, endpoints};
+use crate::ingest::intake::Intake;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
-use crate::watch::Shared;
 
 /// Connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 64;
@@ -32,26 +35,26 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub type Resp = Response<Full<Bytes>>;
 
-/// What every handler gets: the service's shared state, one writer connection (for
-/// pushes and state-changing requests), the `[http]` token and the push receivers.
+/// What every handler gets: the intake (config, rules, figures, and one writer
+/// connection for pushes and state-changing requests), the `[http]` token and the push
+/// receivers.
 pub struct Web {
-    pub shared: Shared,
-    pub store: Mutex<Store>,
+    pub intake: Intake,
     /// `[http] token`, resolved; `None` on loopback without one (then no login).
     pub token: Option<String>,
     pub max_body: u64,
-    pub(crate) pushes: Vec<crate::channel::push::Endpoint>,
+    pushes: Vec<Endpoint>,
 }
 
 impl Web {
     /// The writer connection.
     pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+        self.intake.store()
     }
 
     /// A fresh read-only connection, for queries that should not wait on the writer.
     pub fn reader(&self) -> crate::store::Result<rusqlite::Connection> {
-        Store::open_reader(&self.shared.db)
+        Store::open_reader(self.intake.db())
     }
 }
 
@@ -159,7 +162,7 @@ pub fn percent_decode(s: &str) -> String {
 async fn route(web: Arc<Web>, peer: IpAddr, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     if let Some(i) = web.pushes.iter().position(|e| e.config.path == path) {
-        return crate::channel::push::handle(&web, i, peer, req).await;
+        return push::handle(&web, i, peer, req).await;
     }
     match path.as_str() {
         "/healthz" | "/readyz" | "/metrics" => metrics::handle(&web, req).await,
@@ -171,9 +174,9 @@ async fn route(web: Arc<Web>, peer: IpAddr, req: Request<Incoming>) -> Resp {
     }
 }
 
-/// Serves `[http] listen` until shutdown.
-pub async fn serve(mut shared: Shared) {
-    let config = Arc::clone(&shared.config);
+/// Serves `[http] listen` until shutdown, on a connection of its own to the database.
+pub async fn serve(intake: Intake, mut shutdown: Shutdown) {
+    let config = Arc::clone(&intake.config);
     let token = match config.http.token().resolve() {
         Ok(t) => t,
         Err(e) => {
@@ -181,9 +184,9 @@ pub async fn serve(mut shared: Shared) {
             return;
         }
     };
-    let pushes = crate::channel::push::endpoints(&config);
-    let store = match Store::open(&shared.db) {
-        Ok(s) => s,
+    let pushes = endpoints(&config);
+    let intake = match intake.connect() {
+        Ok(i) => i,
         Err(e) => {
             tracing::error!(error = %e, "HTTP server: cannot open the database");
             return;
@@ -198,8 +201,7 @@ pub async fn serve(mut shared: Shared) {
     };
     tracing::info!(listen = %config.http.listen, receivers = pushes.len(), "HTTP server listening");
     let web = Arc::new(Web {
-        shared: shared.clone(),
-        store: Mutex::new(store),
+        intake,
         token,
         max_body: config.http.max_body,
         pushes,
@@ -208,18 +210,18 @@ pub async fn serve(mut shared: Shared) {
     loop {
         let permit = tokio::select! {
             p = Arc::clone(&slots).acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = shared.stopped() => return,
+            _ = shutdown.recv() => return,
         };
         let (stream, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(error = %e, "HTTP accept");
-                    if shared.sleep(Duration::from_millis(100)).await { return; }
+                    if shutdown.sleep(Duration::from_millis(100)).await { return; }
                     continue;
                 }
             },
-            _ = shared.stopped() => return,
+            _ = shutdown.recv() => return,
         };
         let _ = stream.set_nodelay(true);
         let web = Arc::clone(&web);

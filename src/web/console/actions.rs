@@ -63,7 +63,7 @@ pub(super) fn retry(web: &Web, ask: &Ask, id: i64) -> Reply {
         Ok(n) => n,
         Err(e) => return Reply::store_error(&e, ask),
     };
-    web.shared.deliver.notify_one();
+    web.intake.wake_delivery();
     tracing::info!(item = id, requeued = n, "console: delivery retried");
     let what = if n > 0 { "retried" } else { "retry-none" };
     done(
@@ -86,15 +86,15 @@ pub(super) fn ack(web: &Web, ask: &Ask, event: i64) -> Reply {
 /// Reparses one message, or (None) every quarantined one, in one transaction each
 /// chunk, the way `mailroom reparse` does.
 pub(super) fn reparse(web: &Web, ask: &Ask, message: Option<i64>) -> Reply {
-    let config = &web.shared.config;
-    let rules = std::sync::Arc::clone(&web.shared.rules);
+    let config = &web.intake.config;
+    let rules = std::sync::Arc::clone(&web.intake.rules);
     let limits = store::Limits {
         raw_limit: config.store.raw_limit,
         max_events: config.limits.max_events_per_message,
         trust: &config.trust,
     };
     let mut react = move |tx: &rusqlite::Transaction<'_>, new: store::NewEvent<'_>| {
-        crate::pipeline::rules::react(&rules, tx, new).map(|_| ())
+        crate::ingest::rules::react(&rules, tx, new).map(|_| ())
     };
     let mut writer = web.store();
     let ids: Vec<i64> = match message {
@@ -122,7 +122,7 @@ pub(super) fn reparse(web: &Web, ask: &Ask, message: Option<i64>) -> Reply {
         let result = (|| -> store::Result<()> {
             let tx = writer.conn_mut().transaction()?;
             for id in chunk {
-                let r = crate::pipeline::reparse(&tx, *id, limits, &mut react)?;
+                let r = crate::ingest::reparse(&tx, *id, limits, &mut react)?;
                 found += r.events_found as u64;
                 new += r.events_new.len() as u64;
                 recovered += u64::from(r.events_found > 0);
@@ -136,7 +136,7 @@ pub(super) fn reparse(web: &Web, ask: &Ask, message: Option<i64>) -> Reply {
         }
     }
     drop(writer);
-    web.shared.deliver.notify_one();
+    web.intake.wake_delivery();
     tracing::info!(messages = ids.len(), found, new, "console: reparsed");
     match message {
         Some(id) if incomplete => done(

@@ -4,26 +4,7 @@
 
 use std::fmt::Write as _;
 
-/// `s` as HTML text or attribute value: nothing in it can open a tag, end an attribute
-/// or start an entity.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters other than line breaks and tabs shown as their code.
-            c if c.is_control() && c != '\n' && c != '\t' => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::text::esc;
 
 /// `s` for a URL query value or path segment: everything but unreserved characters
 /// percent-encoded.

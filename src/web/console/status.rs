@@ -23,7 +23,7 @@ pub(super) fn source_name(source: &str, folder: &str) -> String {
 /// A configured source: (kind, name, folder, where it reads from). Never a secret: no
 /// user names, passwords, keys, tokens or the variables that hold them.
 fn configured(web: &Web) -> Vec<(&'static str, String, String, String)> {
-    let c = &web.shared.config;
+    let c = &web.intake.config;
     let mut out = Vec::new();
     for a in &c.accounts {
         for f in &a.folders {
@@ -187,7 +187,7 @@ fn runs_table(runs: &[views::DigestRun]) -> String {
 }
 
 pub(super) fn digests(web: &Web, ask: &Ask) -> Reply {
-    let rules = &web.shared.rules;
+    let rules = &web.intake.rules;
     let read = || -> Result<_, StoreError> {
         let conn = web.reader()?;
         let mut names: Vec<(String, bool)> = rules

@@ -38,13 +38,13 @@ enum Source {
 /// the errors `mailroom status` shows); empty when ready.
 pub(super) fn readiness(web: &Web) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Err(e) = writable(&web.shared.db) {
+    if let Err(e) = writable(web.intake.db()) {
         problems.push(format!(
             "database {} is not writable: {e}",
-            web.shared.db.display()
+            web.intake.db().display()
         ));
     }
-    let config = &web.shared.config;
+    let config = &web.intake.config;
     let mut expected: Vec<(String, String, Source)> = Vec::new();
     for a in &config.accounts {
         for f in &a.folders {
@@ -68,7 +68,7 @@ pub(super) fn readiness(web: &Web) -> Vec<String> {
         }
     };
     let now = crate::clock::now();
-    let starting = web.shared.live.uptime() < STARTUP_GRACE;
+    let starting = web.intake.live.uptime() < STARTUP_GRACE;
     for (source, folder, kind) in &expected {
         let name = if folder.is_empty() {
             source.clone()

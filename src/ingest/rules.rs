@@ -90,7 +90,7 @@ pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result
             Action::Webhook { rule, webhook } => {
                 let item = NewItem {
                     channel: Channel::Webhook,
-                    target: crate::deliver::webhook::redact(&webhook.url),
+                    target: crate::secret::redact(&webhook.url),
                     rule: Some(rule),
                     event: Some(new.row),
                     message: None,

@@ -1,10 +1,13 @@
-//! The one ingest path every channel hands its messages to (DESIGN §1): extract (pure,
-//! before the write lock) → store (dedup on registrar + event id) → rules (pure: match,
-//! actions) → outbox rows, all of a batch in one transaction with the channel's cursor;
-//! the channel acknowledges only after that commit. The store persists and answers
-//! queries; it runs no extractor and no rule.
+//! The one ingest path (DESIGN §1): extract (pure, before the write lock) → policy
+//! (sender trust, event cap) → store (dedup on registrar + event id) → rules (pure:
+//! match, actions) → outbox rows, all of a batch in one transaction with the channel's
+//! cursor; the channel acknowledges only after that commit. Channels reach it through
+//! [`intake::Intake`]; `import` and `reparse` use the functions here directly. The
+//! store persists and answers queries; it runs no extractor and no rule.
 
 mod group;
+pub mod intake;
+pub mod live;
 pub mod rules;
 
 use crate::config::Config;

@@ -1,0 +1,254 @@
+//! One catch-up of a selected folder: everything after the cursor, fetched in chunks
+//! (at most `CHUNK` messages and `CHUNK_BYTES`), each chunk stored through the intake
+//! while the next is fetched, and marked `seen` or moved on the server only after its
+//! commit. The first catch-up of a connection also finishes the `seen`/`move` that a
+//! crash or a dropped connection left undone after a commit.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::commands;
+use super::connect::{ImapError, ImapSession};
+use crate::config::{AccountConfig, After, Start};
+use crate::ingest::intake::{IngestError, Intake, Item, Position, Storing};
+use crate::ingest::{Batch, sum};
+use crate::shutdown::Shutdown;
+use crate::source::Source;
+use crate::store::cursors::Cursor;
+
+/// Messages fetched and committed together (one transaction, one cursor move): at most
+/// this many, and at most `CHUNK_BYTES` of them (one fetched while the one before is
+/// stored, so a catch-up holds about twice this, whatever the folder holds).
+const CHUNK: usize = 1000;
+const CHUNK_BYTES: u64 = 24 << 20;
+
+pub(super) fn store_err(account: &str, e: impl std::fmt::Display) -> ImapError {
+    ImapError::Other {
+        account: account.to_string(),
+        message: format!("database: {e}"),
+    }
+}
+
+fn ingest_err(account: &str, e: IngestError) -> ImapError {
+    ImapError::Other {
+        account: account.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The selected folder, as `catch_up` needs it.
+#[derive(Clone, Copy)]
+pub(super) struct Selected<'a> {
+    pub account: &'a AccountConfig,
+    pub folder: &'a str,
+    pub uidvalidity: u32,
+    pub uid_next: Option<u32>,
+    pub has_move: bool,
+    /// First catch-up of a connection: finish `seen`/`move` for messages up to the
+    /// cursor that a crash or a dropped connection left unmarked after their commit.
+    pub finish_earlier: bool,
+}
+
+/// The last UID stored from the folder; on first sight (or a new UIDVALIDITY) where to
+/// start, written down at once.
+fn start(intake: &Intake, sel: &Selected<'_>) -> Result<u32, ImapError> {
+    let Selected {
+        account,
+        folder,
+        uidvalidity,
+        uid_next,
+        ..
+    } = *sel;
+    let name = account.name.as_str();
+    let stored = intake
+        .position(name, folder)
+        .map_err(|e| store_err(name, e))?;
+    match stored {
+        Some(c) if c.uidvalidity == uidvalidity => return Ok(c.last_uid),
+        Some(c) => {
+            tracing::warn!(
+                account = name,
+                folder,
+                old = c.uidvalidity,
+                new = uidvalidity,
+                "UIDVALIDITY changed: rescanning the folder"
+            );
+        }
+        None => {}
+    }
+    let first = match (stored, account.start) {
+        (None, Start::New) => uid_next.unwrap_or(1).saturating_sub(1),
+        _ => 0,
+    };
+    let c = Cursor {
+        uidvalidity,
+        last_uid: first,
+    };
+    intake
+        .start_at(name, folder, c)
+        .map_err(|e| store_err(name, e))?;
+    Ok(first)
+}
+
+/// Reads everything after the cursor in the selected folder.
+pub(super) async fn catch_up(
+    session: &mut ImapSession,
+    intake: &Intake,
+    shutdown: &Shutdown,
+    sel: &Selected<'_>,
+) -> Result<Batch, ImapError> {
+    let Selected {
+        account,
+        folder,
+        uidvalidity,
+        has_move,
+        finish_earlier,
+        ..
+    } = *sel;
+    let name = account.name.as_str();
+    let limit = intake.config.watch.command_timeout;
+    let last = start(intake, sel)?;
+    if finish_earlier && last > 0 && account.after != After::Leave {
+        let left =
+            commands::uids_upto(session, name, last, account.after == After::Seen, limit).await?;
+        if !left.is_empty() {
+            tracing::info!(
+                account = name,
+                folder,
+                messages = left.len(),
+                after = if account.after == After::Seen {
+                    "seen"
+                } else {
+                    "move"
+                },
+                "finishing post-processing of messages stored before the last disconnect"
+            );
+            post_process(session, account, &left, has_move, limit).await?;
+        }
+    }
+    let uids = commands::uids_after(session, name, last, limit).await?;
+    tracing::debug!(account = name, folder, new = uids.len(), "searched");
+    let mut total = Batch::default();
+    // Fetching chunk k+1 overlaps storing chunk k (on a blocking thread); each chunk's
+    // messages, events, actions and cursor commit together, in order.
+    let mut storing: Option<(Storing, Vec<u32>)> = None;
+    let sizes = commands::sizes(session, name, &uids, limit).await?;
+    let too_large: HashMap<u32, u32> = sizes
+        .iter()
+        .filter(|(_, size)| *size as usize > crate::extract::MAX_MESSAGE_BYTES)
+        .copied()
+        .collect();
+    let size_of: HashMap<u32, u32> = sizes.iter().copied().collect();
+    let mut storing_big = false;
+    for chunk in commands::plan_chunks(&sizes, CHUNK, CHUNK_BYTES) {
+        if shutdown.is_shutdown() {
+            break;
+        }
+        let chunk = chunk.as_slice();
+        // Over the message cap: only its header is fetched, and it is quarantined.
+        let header_only = chunk.len() == 1 && too_large.contains_key(&chunk[0]);
+        // A chunk over the byte budget (one big message) is not fetched while another
+        // is being stored, nor stored while the next is fetched: memory holds one.
+        let bytes: u64 = chunk.iter().map(|u| u64::from(size_of[u])).sum();
+        let big = bytes > CHUNK_BYTES && !header_only;
+        if (big || storing_big)
+            && let Some((pending, done)) = storing.take()
+        {
+            sum(
+                &mut total,
+                finish(pending, session, intake, account, &done, has_move).await?,
+            );
+        }
+        storing_big = big;
+        let fetched = commands::fetch(session, name, chunk, header_only, limit * 4).await?;
+        tracing::debug!(account = name, folder, messages = fetched.len(), "fetched");
+        if let Some((pending, done)) = storing.take() {
+            sum(
+                &mut total,
+                finish(pending, session, intake, account, &done, has_move).await?,
+            );
+        }
+        let got: Vec<u32> = fetched.iter().map(|(u, _)| *u).collect();
+        let items: Vec<Item> = fetched
+            .into_iter()
+            .map(|(uid, raw)| {
+                let source = Source::Imap {
+                    account: name.to_string(),
+                    folder: folder.to_string(),
+                    uidvalidity,
+                    uid,
+                };
+                match too_large.get(&uid).filter(|_| header_only) {
+                    Some(&size) => Item::header_only(source, raw, u64::from(size)),
+                    None => Item::new(source, raw),
+                }
+            })
+            .collect();
+        let at = Position {
+            account: name.to_string(),
+            folder: folder.to_string(),
+            cursor: Cursor {
+                uidvalidity,
+                last_uid: *chunk.last().unwrap_or(&last),
+            },
+        };
+        storing = Some((intake.ingest(items, Some(at)), got));
+    }
+    if let Some((pending, done)) = storing.take() {
+        sum(
+            &mut total,
+            finish(pending, session, intake, account, &done, has_move).await?,
+        );
+    }
+    if total.messages > 0 {
+        tracing::info!(
+            account = name,
+            folder,
+            messages = total.messages,
+            new_events = total.events_new,
+            duplicates = total.duplicates,
+            quarantined = total.quarantined,
+            "caught up"
+        );
+    }
+    Ok(total)
+}
+
+/// Waits for a chunk to be committed (the intake then wakes delivery), then marks or
+/// moves the chunk's messages on the server (only ever after they are safely stored).
+async fn finish(
+    pending: Storing,
+    session: &mut ImapSession,
+    intake: &Intake,
+    account: &AccountConfig,
+    uids: &[u32],
+    has_move: bool,
+) -> Result<Batch, ImapError> {
+    let name = account.name.as_str();
+    let batch = pending.await.map_err(|e| ingest_err(name, e))?;
+    let limit = intake.config.watch.command_timeout;
+    post_process(session, account, uids, has_move, limit).await?;
+    Ok(batch)
+}
+
+/// `seen` or `move` for stored messages (nothing for `leave`).
+async fn post_process(
+    session: &mut ImapSession,
+    account: &AccountConfig,
+    uids: &[u32],
+    has_move: bool,
+    limit: Duration,
+) -> Result<(), ImapError> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let name = account.name.as_str();
+    match account.after {
+        After::Leave => Ok(()),
+        After::Seen => commands::mark_seen(session, name, uids, limit).await,
+        After::Move => {
+            let to = account.move_to.as_deref().unwrap_or("Processed");
+            commands::move_to(session, name, uids, to, has_move, limit).await
+        }
+    }
+}

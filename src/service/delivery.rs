@@ -1,0 +1,63 @@
+//! The delivery task: works off the outbox and closes digest periods, waking when a
+//! channel commits events (the intake's wake-up), when something falls due, and at
+//! least every 30 s.
+
+use std::time::Duration;
+
+use crate::clock;
+use crate::deliver::{Deliverer, digest};
+use crate::ingest::intake::Intake;
+use crate::shutdown::Shutdown;
+use crate::store::{Store, outbox};
+
+/// Longest sleep between two looks at the outbox.
+const IDLE: Duration = Duration::from_secs(30);
+
+pub async fn run(intake: Intake, mut shutdown: Shutdown) {
+    // A connection of its own, held across the sends (which await).
+    let mut store = match Store::open(intake.db()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the database");
+            return;
+        }
+    };
+    let deliverer = match Deliverer::new(&intake.config, &store) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "delivery is not set up; nothing will be sent");
+            return;
+        }
+    };
+    let rules = std::sync::Arc::clone(&intake.rules);
+    loop {
+        let now = clock::now();
+        if let Err(e) = digest::tick(&mut store, &rules, now) {
+            tracing::error!(error = %e, "digest");
+        }
+        if let Err(e) = deliverer.run_due(&mut store).await {
+            tracing::error!(error = %e, "delivery");
+        }
+        let mut wait = IDLE;
+        if let Ok(Some(next)) = outbox::next_due(store.conn())
+            && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&next)
+        {
+            let d = (t.with_timezone(&chrono::Utc) - clock::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            wait = wait.min(d.max(Duration::from_millis(50)));
+        }
+        for d in &rules.digests {
+            if let Some(b) = d.schedule.next_boundary(clock::now()) {
+                let until = (b - clock::now()).to_std().unwrap_or(Duration::ZERO)
+                    + Duration::from_millis(100);
+                wait = wait.min(until);
+            }
+        }
+        tokio::select! {
+            _ = intake.delivery_wanted() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.recv() => return,
+        }
+    }
+}
