@@ -11,6 +11,7 @@
 //! `config`, `action`); small helpers (`text`, `secret`, `shutdown`, `clock`) at the
 //! bottom.
 
+pub mod action;
 pub mod channel;
 pub mod cli;
 pub mod clock;
@@ -22,6 +23,7 @@ pub mod filter;
 pub mod ingest;
 pub mod reason;
 pub mod rules;
+pub mod schedule;
 pub mod secret;
 pub mod service;
 pub mod shutdown;

@@ -21,7 +21,7 @@ pub fn run(args: &DeliverArgs, ctx: &Context) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let digests = deliver::digest::tick(&mut store, &rules, clock::now())?;
+    let digests = deliver::digest::tick(&mut store, &rules.digests, clock::now())?;
     let mut report = runtime.block_on(deliverer.run_due(&mut store))?;
     report.digests = digests;
     if args.json {

@@ -29,7 +29,7 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let rules = ctx.rules()?;
     let Some(d) = rules.digest(&args.name) else {
-        let known = digest::names(&rules).join(", ");
+        let known = digest::names(&rules.digests).join(", ");
         eprintln!(
             "mailroom digest: no digest named {:?} (known: {})",
             args.name,

@@ -226,7 +226,7 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
                 Channel::Forward,
                 &rule.name,
                 f.to.join(", "),
-                compose::forward(&event, f, &rule.name, true),
+                crate::action::forward(&event, f, &rule.name, true),
             ));
         }
         if let Some(w) = &rule.webhook {
@@ -234,7 +234,7 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
                 Channel::Webhook,
                 &rule.name,
                 crate::secret::redact(&w.url),
-                compose::webhook(&event, w),
+                crate::action::webhook(&event, w),
             ));
         }
         for name in &rule.digests {
@@ -438,7 +438,7 @@ fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
             }
         }
         for d in &rules.digests {
-            let s = d.subscribes(&probe);
+            let s = rules.collects(&d.name, &probe);
             if s != Subscription::No {
                 subscribers.push(Subscriber {
                     rule: None,

@@ -8,16 +8,16 @@ use serde_json::Value;
 
 use super::compose;
 use super::digest_mail::{DeadDelivery, Entry};
+use crate::action::Digest;
 use crate::clock::stamp;
-use crate::rules::{Digest, RuleSet};
 use crate::store::outbox::{self, Channel, NewItem};
 use crate::store::query;
 use crate::store::{Result, Store};
 
 /// Closes every digest period that has ended by `now`. Returns how many were queued.
-pub fn tick(store: &mut Store, rules: &RuleSet, now: DateTime<Utc>) -> Result<u64> {
+pub fn tick(store: &mut Store, digests: &[Digest], now: DateTime<Utc>) -> Result<u64> {
     let mut queued = 0;
-    for d in &rules.digests {
+    for d in digests {
         let Some(boundary) = d.schedule.last_boundary(now) else {
             continue;
         };
@@ -133,6 +133,6 @@ pub fn preview_last(store: &Store, d: &Digest) -> Result<Option<Value>> {
 }
 
 /// Every digest defined, for `mailroom status` and checks.
-pub fn names(rules: &RuleSet) -> Vec<&str> {
-    rules.digests.iter().map(|d| d.name.as_str()).collect()
+pub fn names(digests: &[Digest]) -> Vec<&str> {
+    digests.iter().map(|d| d.name.as_str()).collect()
 }

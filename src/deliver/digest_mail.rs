@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use chrono_tz::Tz;
 
+use crate::action::{Digest, header_safe};
 use crate::event::Event;
-use crate::rules::Digest;
 use crate::store::query::StoredEvent;
 
 /// An event of the digest, with the subject of the message it came in (the registrar's
@@ -192,14 +192,14 @@ pub fn render(
         period_start => start,
         period_end => end,
     };
-    let subject = super::compose::render(d.subject.as_deref().unwrap_or(DEFAULT_SUBJECT), ctx)
+    let subject = crate::action::render(d.subject.as_deref().unwrap_or(DEFAULT_SUBJECT), ctx)
         .unwrap_or_else(|e| {
             format!(
                 "[mailroom] digest {} (subject template failed: {e})",
                 d.name
             )
         });
-    let subject = super::compose::header_safe(&subject);
+    let subject = header_safe(&subject);
 
     let width = ordered
         .iter()

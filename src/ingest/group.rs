@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use crate::deliver::compose;
+use crate::action;
 use crate::store::Result;
 
 /// Summaries (with payload) are added in full while the mail's text is under this.
@@ -65,7 +65,7 @@ pub(super) fn started(message: i64, recipients: &str, id: i64, payload: &Value) 
     });
 }
 
-/// Adds the forward `payload` (one event, from [`compose::forward`]) to the row already
+/// Adds the forward `payload` (one event, from [`action::forward`]) to the row already
 /// queued for this message and recipients. False when there is none, or it can no
 /// longer change (tried, claimed or sent): the caller queues a row of its own.
 pub(super) fn join(
@@ -146,7 +146,7 @@ fn add(tx: &Connection, g: &mut Group, payload: &Value) -> Result<()> {
     )?
     .execute(params![
         g.id,
-        compose::group_subject(&g.subject_one, g.events),
+        action::group_subject(&g.subject_one, g.events),
         g.subject_one,
         g.events + 1,
         g.listed,

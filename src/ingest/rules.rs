@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use rusqlite::{Connection, Transaction};
 
 use super::group;
+use crate::action;
 use crate::clock;
-use crate::deliver::compose;
 use crate::rules::{Action, RuleSet};
 use crate::store::outbox::{self, Channel, NewItem};
 use crate::store::{NewEvent, Result};
@@ -70,7 +70,7 @@ pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result
     for action in actions {
         match action {
             Action::Forward { rule, forward } => {
-                let payload = compose::forward(new.event, &forward, &rule, false);
+                let payload = action::forward(new.event, &forward, &rule, false);
                 let recipients = format!("{}|{}", forward.to.join(","), forward.cc.join(","));
                 if group::join(tx, new.message, &recipients, &payload)? {
                     continue;
@@ -94,7 +94,7 @@ pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result
                     rule: Some(rule),
                     event: Some(new.row),
                     message: None,
-                    payload: compose::webhook(new.event, &webhook),
+                    payload: action::webhook(new.event, &webhook),
                 };
                 outbox::enqueue(tx, &item, now)?;
                 queued += 1;

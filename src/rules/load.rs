@@ -235,7 +235,11 @@ fn load_into(
     for d in doc.digest {
         let span = d.span();
         let d = d.into_inner();
-        if let Some(digest) = digest(&mut errs, span, d, set) {
+        if let Some((digest, when)) = digest(&mut errs, span, d, set) {
+            set.collects.push(crate::rules::Collect {
+                digest: digest.name.clone(),
+                when,
+            });
             set.digests.push(digest);
         }
     }
@@ -564,7 +568,7 @@ fn digest(
     span: std::ops::Range<usize>,
     d: DigestDoc,
     set: &RuleSet,
-) -> Option<Digest> {
+) -> Option<(Digest, Vec<Condition>)> {
     let before = errs.list.len();
     let name_span = d.name.span();
     let name = d.name.into_inner();
@@ -613,15 +617,15 @@ fn digest(
         return None;
     }
     let (line, _) = line_col(errs.src, span.start);
-    Some(Digest {
+    let digest = Digest {
         name,
         origin: format!("{}:{line}", errs.file.display()),
         schedule: schedule.ok()?,
         to,
         subject,
-        when,
         send_empty: d.send_empty,
-    })
+    };
+    Some((digest, when))
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@
 
 pub mod condition;
 mod load;
-pub mod schedule;
 
 use serde::Serialize;
 
+pub use crate::action::{Action, Digest, Forward, Webhook};
+pub use crate::schedule::Schedule;
 pub use condition::{Condition, Matcher};
 pub use load::{LoadError, known_value, load_dir, load_file, load_str};
-pub use schedule::Schedule;
 
 use crate::event::Event;
 
@@ -20,6 +20,8 @@ use crate::event::Event;
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub digests: Vec<Digest>,
+    /// The digests' own filters: every new event matching one joins its digest.
+    pub collects: Vec<Collect>,
     /// Files read, in order.
     pub files: Vec<String>,
 }
@@ -36,57 +38,12 @@ pub struct Rule {
     pub stop: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Forward {
-    pub to: Vec<String>,
-    pub cc: Vec<String>,
-    /// minijinja template over the event fields; None for the default.
-    pub subject: Option<String>,
-    /// minijinja template of the summary; None for the default.
-    pub body: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Webhook {
-    pub url: String,
-    /// Environment variable holding the HMAC secret.
-    pub secret_env: Option<String>,
-    /// Command printing the HMAC secret.
-    pub secret_command: Option<String>,
-    /// `file:line:column` of the webhook in its rule file, for errors.
-    #[serde(skip)]
-    pub origin: String,
-}
-
+/// A digest's own filter (`when` in its `[[digest]]`): every new event matching it joins
+/// the digest, whatever the rules say (rules may add more with `digest = "name"`).
 #[derive(Debug, Clone)]
-pub struct Digest {
-    pub name: String,
-    pub origin: String,
-    pub schedule: Schedule,
-    pub to: Vec<String>,
-    pub subject: Option<String>,
-    /// When not empty, every new event matching these joins the digest (rules may add
-    /// more with `digest = "name"`).
+pub struct Collect {
+    pub digest: String,
     pub when: Vec<Condition>,
-    pub send_empty: bool,
-}
-
-/// What one rule asks for one event.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "action", rename_all = "lowercase")]
-pub enum Action {
-    Forward {
-        rule: String,
-        forward: Forward,
-    },
-    Webhook {
-        rule: String,
-        webhook: Webhook,
-    },
-    Digest {
-        rule: Option<String>,
-        digest: String,
-    },
 }
 
 /// How one rule judged one event, for `rules test`.
@@ -180,8 +137,8 @@ impl Rule {
     }
 }
 
-impl Digest {
-    /// Does this digest collect notifications like `e` by its own filters?
+impl Collect {
+    /// Does this filter take notifications like `e`?
     pub fn subscribes(&self, e: &Event) -> Subscription {
         if self.when.is_empty() {
             Subscription::No
@@ -229,11 +186,11 @@ impl RuleSet {
             .into_iter()
             .flat_map(|v| v.actions)
             .collect();
-        for d in &self.digests {
-            if !d.when.is_empty() && d.when.iter().all(|c| c.matches(e)) {
+        for c in &self.collects {
+            if !c.when.is_empty() && c.when.iter().all(|w| w.matches(e)) {
                 actions.push(Action::Digest {
                     rule: None,
-                    digest: d.name.clone(),
+                    digest: c.digest.clone(),
                 });
             }
         }
@@ -251,6 +208,14 @@ impl RuleSet {
 
     pub fn digest(&self, name: &str) -> Option<&Digest> {
         self.digests.iter().find(|d| d.name == name)
+    }
+
+    /// Does digest `name` collect notifications like `e` by its own filter?
+    pub fn collects(&self, name: &str, e: &Event) -> Subscription {
+        self.collects
+            .iter()
+            .find(|c| c.digest == name)
+            .map_or(Subscription::No, |c| c.subscribes(e))
     }
 }
 

@@ -32,7 +32,7 @@ pub async fn run(intake: Intake, mut shutdown: Shutdown) {
     let rules = std::sync::Arc::clone(&intake.rules);
     loop {
         let now = clock::now();
-        if let Err(e) = digest::tick(&mut store, &rules, now) {
+        if let Err(e) = digest::tick(&mut store, &rules.digests, now) {
             tracing::error!(error = %e, "digest");
         }
         if let Err(e) = deliverer.run_due(&mut store).await {

@@ -349,7 +349,7 @@ async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<Onc
     }
     let mut store = Store::open(&db)?;
     let deliverer = Deliverer::new(&config, &store)?;
-    let digests = digest::tick(&mut store, &rules, clock::now())?;
+    let digests = digest::tick(&mut store, &rules.digests, clock::now())?;
     report.delivery = deliverer.run_due(&mut store).await?;
     report.delivery.digests = digests;
     report.messages = total.messages;
