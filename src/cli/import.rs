@@ -128,11 +128,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let mut compressing = store.train_payloads();
     let checkpoints = store::Checkpointer::start(&store)?;
     let mut react = ctx.reactor(&store)?;
-    let limits = store::Limits {
-        raw_limit: ctx.config.store.raw_limit,
-        max_events: ctx.config.limits.max_events_per_message,
-        trust: &ctx.config.trust,
-    };
+    let limits = crate::ingest::Limits::of(&ctx.config);
     // The total size is for the progress bar only: on a terminal. (For a Maildir it
     // means listing and stat-ing every file once more.)
     let total: u64 = if std::io::stderr().is_terminal() {
@@ -262,7 +258,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             // Extracted, so its bytes are the chunk block's next part.
             let raw_at = part;
             part += 1;
-            let done = store::ingest(
+            let done = crate::ingest::store_message(
                 &batch,
                 store::Raw {
                     bytes: &prepared.incoming.raw,

@@ -127,8 +127,9 @@ impl Context {
     /// transaction that stores it.
     pub fn reactor(&self, _store: &Store) -> anyhow::Result<Reactor> {
         let rules = self.rules()?;
+        let mut grouping = crate::ingest::group::Grouping::default();
         Ok(Box::new(move |tx, new| {
-            crate::ingest::rules::react(&rules, tx, new).map(|_| ())
+            crate::ingest::rules::react(&rules, &mut grouping, tx, new).map(|_| ())
         }))
     }
 }

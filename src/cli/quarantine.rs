@@ -3,7 +3,7 @@
 
 use super::{Context, EXIT_OK};
 use crate::extract::suggest;
-use crate::store::{self, query};
+use crate::store::query;
 use crate::term::printable;
 
 #[derive(Debug, clap::Args)]
@@ -130,11 +130,7 @@ struct Summary {
 pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_store()?;
     let mut react = ctx.reactor(&store)?;
-    let limits = store::Limits {
-        raw_limit: ctx.config.store.raw_limit,
-        max_events: ctx.config.limits.max_events_per_message,
-        trust: &ctx.config.trust,
-    };
+    let limits = crate::ingest::Limits::of(&ctx.config);
     let ids: Vec<(i64, String)> = {
         let sql = if args.all {
             "SELECT id, status FROM messages ORDER BY id"

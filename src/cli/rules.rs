@@ -479,6 +479,7 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
     let mut store = ctx.open_store()?;
     let tx = store.conn_mut().transaction()?;
     let given = crate::ingest::rules::Given::load(&tx)?;
+    let mut grouping = crate::ingest::group::Grouping::default();
     let filter = crate::store::query::EventFilter {
         since: Some(since.to_string()),
         ..Default::default()
@@ -525,7 +526,7 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
                 message,
                 event: &stored.event,
             };
-            crate::ingest::rules::queue(&tx, new, missing)?;
+            crate::ingest::rules::queue(&tx, &mut grouping, new, missing)?;
         }
     }
     if dry_run {

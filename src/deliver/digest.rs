@@ -104,23 +104,10 @@ pub fn preview_open(store: &Store, d: &Digest, now: DateTime<Utc>) -> Result<Val
 
 /// The digest mail of the last period sent.
 pub fn preview_last(store: &Store, d: &Digest) -> Result<Option<Value>> {
-    let run: Option<(i64, Option<String>, String)> = store
-        .conn()
-        .query_row(
-            "SELECT id, period_start, period_end FROM digest_runs WHERE digest = ?1 ORDER BY period_end DESC LIMIT 1",
-            [&d.name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .ok();
-    let Some((run, start, end)) = run else {
+    let Some((run, start, end)) = outbox::last_digest_run(store.conn(), &d.name)? else {
         return Ok(None);
     };
-    let mut stmt = store
-        .conn()
-        .prepare("SELECT event FROM digest_items WHERE run = ?1 ORDER BY event")?;
-    let ids: Vec<i64> = stmt
-        .query_map([run], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let ids = outbox::digest_run_events(store.conn(), run)?;
     let events = load(store.conn(), &ids)?;
     let dead = dead_deliveries(store.conn())?;
     Ok(Some(compose::digest(

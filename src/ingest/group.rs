@@ -9,13 +9,12 @@
 //! event up to [`LIST_TEXT`], event JSON up to [`JSON_TEXT`]; the counts tell the
 //! mail builder what was left out, so it can say so.
 
-use std::cell::RefCell;
-
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::action;
 use crate::store::Result;
+use crate::store::outbox::{self, ForwardGrowth};
 
 /// Summaries (with payload) are added in full while the mail's text is under this.
 const FULL_TEXT: usize = 32 << 10;
@@ -24,8 +23,8 @@ const LIST_TEXT: usize = 96 << 10;
 /// Events are added to the attached `events.json` while it is under this.
 const JSON_TEXT: usize = 128 << 10;
 
-/// A forward row being grown, as this thread last wrote it (so adding to it needs no
-/// read of its payload).
+/// A forward row being grown, as it was last written (so adding to it needs no read of
+/// its payload).
 struct Group {
     recipients: String,
     id: i64,
@@ -37,14 +36,23 @@ struct Group {
     json_len: usize,
 }
 
-thread_local! {
-    /// The forward rows of the message being stored on this thread.
-    static OPEN: RefCell<(i64, Vec<Group>)> = const { RefCell::new((0, Vec::new())) };
+/// The forward rows of the message being stored, one per recipients: kept by whoever
+/// runs the rules over a batch (one per transaction), and handed to every reaction.
+#[derive(Default)]
+pub struct Grouping {
+    message: i64,
+    open: Vec<Group>,
 }
 
 /// Remembers outbox row `id`, just queued with `payload`, as the forward of `message`
 /// to `recipients`.
-pub(super) fn started(message: i64, recipients: &str, id: i64, payload: &Value) {
+pub(super) fn started(
+    grouping: &mut Grouping,
+    message: i64,
+    recipients: &str,
+    id: i64,
+    payload: &Value,
+) {
     let group = Group {
         recipients: recipients.to_string(),
         id,
@@ -55,14 +63,12 @@ pub(super) fn started(message: i64, recipients: &str, id: i64, payload: &Value) 
         text_len: payload["text"].as_str().map_or(0, str::len),
         json_len: payload["payload_json"].as_str().map_or(0, str::len),
     };
-    OPEN.with(|open| {
-        let mut open = open.borrow_mut();
-        if open.0 != message {
-            *open = (message, Vec::new());
-        }
-        open.1.retain(|g| g.recipients != recipients);
-        open.1.push(group);
-    });
+    if grouping.message != message {
+        grouping.message = message;
+        grouping.open.clear();
+    }
+    grouping.open.retain(|g| g.recipients != recipients);
+    grouping.open.push(group);
 }
 
 /// Adds the forward `payload` (one event, from [`action::forward`]) to the row already
@@ -70,33 +76,28 @@ pub(super) fn started(message: i64, recipients: &str, id: i64, payload: &Value) 
 /// longer change (tried, claimed or sent): the caller queues a row of its own.
 pub(super) fn join(
     tx: &Connection,
+    grouping: &mut Grouping,
     message: i64,
     recipients: &str,
     payload: &Value,
 ) -> Result<bool> {
-    OPEN.with(|open| {
-        let mut open = open.borrow_mut();
-        if open.0 != message {
-            return Ok(false);
-        }
-        let Some(g) = open.1.iter_mut().find(|g| g.recipients == recipients) else {
-            return Ok(false);
-        };
-        // The remembered row must still be this forward, untouched: a rolled-back
-        // transaction may have dropped it, a deliverer may have claimed it.
-        let untouched = tx
-            .prepare_cached(
-                "SELECT 1 FROM outbox
-                 WHERE id = ?1 AND message = ?2 AND channel = 'forward' AND state = 'pending'
-                   AND attempts = 0 AND lease_until IS NULL",
-            )?
-            .exists(params![g.id, message])?;
-        if !untouched {
-            return Ok(false);
-        }
-        add(tx, g, payload)?;
-        Ok(true)
-    })
+    if grouping.message != message {
+        return Ok(false);
+    }
+    let Some(g) = grouping
+        .open
+        .iter_mut()
+        .find(|g| g.recipients == recipients)
+    else {
+        return Ok(false);
+    };
+    // The remembered row must still be this forward, untouched: a rolled-back
+    // transaction may have dropped it, a deliverer may have claimed it.
+    if !outbox::forward_untouched(tx, g.id, message)? {
+        return Ok(false);
+    }
+    add(tx, g, payload)?;
+    Ok(true)
 }
 
 fn add(tx: &Connection, g: &mut Group, payload: &Value) -> Result<()> {
@@ -128,33 +129,20 @@ fn add(tx: &Connection, g: &mut Group, payload: &Value) -> Result<()> {
         g.in_json += 1;
         g.json_len += json.len() + 4;
     }
-    tx.prepare_cached(
-        "UPDATE outbox SET payload = json_set(payload,
-            '$.subject', ?2, '$.subject_one', ?3, '$.events', ?4, '$.events_listed', ?5,
-            '$.events_in_json', ?6,
-            '$.text', CASE WHEN ?7 = '' THEN json_extract(payload, '$.text')
-                           ELSE json_extract(payload, '$.text') || ?7 END,
-            '$.payload_json', CASE ?8
-                WHEN 0 THEN json_extract(payload, '$.payload_json')
-                WHEN 1 THEN '[' || char(10) || json_extract(payload, '$.payload_json') || ','
-                            || char(10) || ?9 || char(10) || ']'
-                ELSE substr(json_extract(payload, '$.payload_json'), 1,
-                            length(json_extract(payload, '$.payload_json')) - 2)
-                     || ',' || char(10) || ?9 || char(10) || ']'
-            END)
-         WHERE id = ?1",
-    )?
-    .execute(params![
+    outbox::grow_forward(
+        tx,
         g.id,
-        action::group_subject(&g.subject_one, g.events),
-        g.subject_one,
-        g.events + 1,
-        g.listed,
-        g.in_json,
-        added,
-        json_mode,
-        json,
-    ])?;
+        &ForwardGrowth {
+            subject: &action::group_subject(&g.subject_one, g.events),
+            subject_one: &g.subject_one,
+            events: g.events + 1,
+            listed: g.listed,
+            in_json: g.in_json,
+            text: &added,
+            json_mode,
+            json,
+        },
+    )?;
     g.events += 1;
     Ok(())
 }

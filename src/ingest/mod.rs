@@ -5,9 +5,10 @@
 //! [`intake::Intake`]; `import` and `reparse` use the functions here directly. The
 //! store persists and answers queries; it runs no extractor and no rule.
 
-mod group;
+pub mod group;
 pub mod intake;
 pub mod live;
+pub mod policy;
 pub mod rules;
 
 use crate::config::Config;
@@ -16,6 +17,8 @@ use crate::rules::RuleSet;
 use crate::source::Source;
 use crate::store::cursors::{self, Cursor};
 use crate::store::{self, Store};
+
+pub use policy::Limits;
 
 /// A message hashed and, unless the store already has its content, extracted: the
 /// slow, pure part of ingesting, done before the write transaction opens so a message
@@ -47,7 +50,7 @@ pub fn known_in(conn: &rusqlite::Connection) -> impl Fn(&store::Hash) -> bool + 
 pub fn reparse(
     tx: &rusqlite::Transaction<'_>,
     message: i64,
-    limits: store::Limits<'_>,
+    limits: Limits<'_>,
     on_new: &mut dyn FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()>,
 ) -> store::Result<store::Reparsed> {
     let raw = match store::query::raw_message(tx, message)? {
@@ -60,7 +63,37 @@ pub fn reparse(
         }
     };
     let found = extract::extract(&raw);
-    store::reparse(tx, message, &raw, found, limits, on_new)
+    if found.events.len() > limits.max_events {
+        // Over the cap now (the limit was lowered): events stored before stay; a
+        // message without any is quarantined with the reason.
+        let count = found.events.len();
+        store::over_limit(
+            tx,
+            message,
+            &policy::too_many(count, limits.max_events),
+            count,
+        )?;
+        return Ok(store::Reparsed::default());
+    }
+    let mut found = found;
+    policy::judge(&mut found, &raw, limits.trust);
+    store::reparse(tx, message, policy::found_of(found), on_new)
+}
+
+/// Stores one read message at `source` inside the caller's transaction: the policy
+/// applied to what was extracted (None for content already stored), then the store.
+#[allow(clippy::too_many_arguments)]
+pub fn store_message(
+    tx: &rusqlite::Transaction<'_>,
+    raw: store::Raw<'_>,
+    source: &Source,
+    extraction: Option<Extraction>,
+    limits: Limits<'_>,
+    later: Option<&mut store::Later>,
+    on_new: &mut dyn FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()>,
+) -> store::Result<store::Ingested> {
+    let found = extraction.map(|x| policy::apply(x, raw.bytes, limits));
+    store::ingest(tx, raw, source, found, limits.raw_limit, later, on_new)
 }
 
 /// What storing a batch did.
@@ -131,6 +164,7 @@ fn store_batch(
         raw_limit,
     )?;
     let mut part = 0;
+    let mut grouping = group::Grouping::default();
     let tx = store.conn_mut().transaction()?;
     let mut b = Batch::default();
     let n = items.len() as u64;
@@ -146,7 +180,7 @@ fn store_batch(
             part += 1;
             part - 1
         });
-        let done = store::ingest(
+        let done = store_message(
             &tx,
             store::Raw {
                 bytes: &raw,
@@ -156,13 +190,9 @@ fn store_batch(
             },
             &source,
             extraction,
-            store::Limits {
-                raw_limit,
-                max_events: config.limits.max_events_per_message,
-                trust: &config.trust,
-            },
+            Limits::of(config),
             None,
-            &mut |tx, new| rules::react(rules, tx, new).map(|_| ()),
+            &mut |tx, new| rules::react(rules, &mut grouping, tx, new).map(|_| ()),
         )?;
         b.messages += 1;
         b.events_new += done.events_new.len() as u64;

@@ -6,17 +6,23 @@ use std::collections::HashSet;
 
 use rusqlite::{Connection, Transaction};
 
-use super::group;
+use super::group::{self, Grouping};
 use crate::action;
 use crate::clock;
 use crate::rules::{Action, RuleSet};
 use crate::store::outbox::{self, Channel, NewItem};
 use crate::store::{NewEvent, Result};
 
-/// Queues what `rules` ask for `new`. Returns how many deliveries were queued.
-pub fn react(rules: &RuleSet, tx: &Transaction<'_>, new: NewEvent<'_>) -> Result<usize> {
+/// Queues what `rules` ask for `new` (`grouping`: the forwards of the batch so far).
+/// Returns how many deliveries were queued.
+pub fn react(
+    rules: &RuleSet,
+    grouping: &mut Grouping,
+    tx: &Transaction<'_>,
+    new: NewEvent<'_>,
+) -> Result<usize> {
     let actions = rules.actions(new.event);
-    queue(tx, new, actions)
+    queue(tx, grouping, new, actions)
 }
 
 /// What an event already got: (event row, channel, recipients or URL) of its outbox
@@ -30,20 +36,11 @@ pub struct Given {
 impl Given {
     /// Everything queued for stored events so far.
     pub fn load(conn: &Connection) -> Result<Given> {
-        let mut given = Given::default();
-        let mut stmt = conn.prepare(
-            "SELECT event, channel, CASE channel WHEN 'webhook' THEN json_extract(payload, '$.url') ELSE target END
-             FROM outbox WHERE event IS NOT NULL",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        for row in rows {
-            given.deliveries.insert(row?);
-        }
-        let mut stmt = conn.prepare("SELECT digest, event FROM digest_items")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        for row in rows {
-            given.digests.insert(row?);
-        }
+        let (deliveries, digests) = outbox::given(conn)?;
+        let given = Given {
+            deliveries,
+            digests,
+        };
         Ok(given)
     }
 
@@ -64,7 +61,12 @@ impl Given {
 }
 
 /// Queues `actions` for `new`. Returns how many deliveries were queued.
-pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result<usize> {
+pub fn queue(
+    tx: &Connection,
+    grouping: &mut Grouping,
+    new: NewEvent<'_>,
+    actions: Vec<Action>,
+) -> Result<usize> {
     let now = clock::now();
     let mut queued = 0;
     for action in actions {
@@ -72,7 +74,7 @@ pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result
             Action::Forward { rule, forward } => {
                 let payload = action::forward(new.event, &forward, &rule, false);
                 let recipients = format!("{}|{}", forward.to.join(","), forward.cc.join(","));
-                if group::join(tx, new.message, &recipients, &payload)? {
+                if group::join(tx, grouping, new.message, &recipients, &payload)? {
                     continue;
                 }
                 let item = NewItem {
@@ -84,7 +86,7 @@ pub fn queue(tx: &Connection, new: NewEvent<'_>, actions: Vec<Action>) -> Result
                     payload,
                 };
                 let id = outbox::enqueue(tx, &item, now)?;
-                group::started(new.message, &recipients, id, &item.payload);
+                group::started(grouping, new.message, &recipients, id, &item.payload);
                 queued += 1;
             }
             Action::Webhook { rule, webhook } => {

@@ -13,10 +13,23 @@ use super::Result;
 use super::raw::Block;
 use crate::clock;
 use crate::event::Event;
-use crate::extract::Extraction;
 use crate::source::Source;
 use crate::text::to_hex;
-use crate::trust::TrustConfig;
+
+/// What a message holds, as the store keeps it: its header fields, its events (judged
+/// and within the limits already: the ingest stage applies the policy), further copies
+/// of them whose payload differs, and why nothing was found when nothing was.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub sender: Option<String>,
+    /// The Date header as RFC 3339, when it parses.
+    pub date: Option<String>,
+    pub events: Vec<Event>,
+    pub conflicts: Vec<Event>,
+    pub reason: Option<String>,
+}
 
 /// What storing one message did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,21 +96,6 @@ pub fn is_known(conn: &Connection, hash: &Hash) -> Result<bool> {
 /// bytes (`messages_hash`), comparing the whole hash in the row.
 const BY_HASH: &str = "substr(content_hash, 1, 8) = substr(?1, 1, 8) AND content_hash = ?1";
 
-/// Most events one message may hold by default (`[limits] max_events_per_message`):
-/// registrars send up to 100 per poll reply; a message with more is quarantined.
-pub const MAX_EVENTS_PER_MESSAGE: usize = 1000;
-
-/// What one message may cause, and whom to trust: the config's say in storing.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits<'a> {
-    /// Raw messages up to this size are kept whole (`[store] raw_limit`).
-    pub raw_limit: u64,
-    /// More events than this quarantine the message (`[limits] max_events_per_message`).
-    pub max_events: usize,
-    /// Sender authentication (`[trust]`).
-    pub trust: &'a TrustConfig,
-}
-
 /// A message's bytes as read, their hash, and where in a compressed block (built by the
 /// reader of a batch) they are to be kept; without one, a block of their own.
 pub struct Raw<'a> {
@@ -111,16 +109,17 @@ pub struct Raw<'a> {
     pub unstored: bool,
 }
 
-/// Stores `raw` as found at `source`. `extraction` may be passed when the caller
-/// already ran the extractors (see [`prepare`]); it is ignored for known content.
-/// `on_new` is called for every event stored for the first time, inside the same
-/// transaction.
+/// Stores `raw` as found at `source`, with what was `found` in it (required for new
+/// content; ignored for known content). Raw messages up to `raw_limit` bytes are kept
+/// whole. `on_new` is called for every event stored for the first time, inside the
+/// same transaction.
+#[allow(clippy::too_many_arguments)]
 pub fn ingest(
     tx: &Transaction<'_>,
     message: Raw<'_>,
     source: &Source,
-    extraction: Option<Extraction>,
-    limits: Limits<'_>,
+    found: Option<Found>,
+    raw_limit: u64,
     mut later: Option<&mut Later>,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Ingested> {
@@ -139,7 +138,7 @@ pub fn ingest(
         raise(tx, later, counts)?;
         return Ok(report);
     }
-    let Some(found) = extraction else {
+    let Some(found) = found else {
         // The pipeline extracts before storing; content it found known cannot have
         // become unknown since (nothing is ever removed).
         return Err(super::StoreError::File(format!(
@@ -147,14 +146,12 @@ pub fn ingest(
             hash_hex(hash)
         )));
     };
-    let mut found = capped(found, limits.max_events);
-    judge(&mut found, raw, limits.trust);
     let quarantined = found.events.is_empty();
     let mut alone;
     let (block, part) = match raw_at {
         Some(at) => at,
         None => {
-            alone = Block::pack([raw], limits.raw_limit)?;
+            alone = Block::pack([raw], raw_limit)?;
             (&mut alone, 0)
         }
     };
@@ -173,10 +170,10 @@ pub fn ingest(
     )?
     .execute(params![
         hash,
-        found.meta.message_id,
-        found.meta.subject,
-        found.meta.from,
-        found.meta.date,
+        found.message_id,
+        found.subject,
+        found.sender,
+        found.date,
         raw.len() as i64,
         if quarantined { "quarantined" } else { "parsed" },
         found.reason,
@@ -225,27 +222,6 @@ pub fn ingest(
         compare(tx, row, event, message, &now)?;
     }
     Ok(report)
-}
-
-/// Judges the sender of every event (DESIGN §8). Under `[trust] require`, a message
-/// with an event it does not vouch for is quarantined, with the reason.
-fn judge(found: &mut Extraction, raw: &[u8], trust: &TrustConfig) {
-    for e in found.events.iter_mut().chain(found.conflicts.iter_mut()) {
-        let v = crate::trust::verdict(trust, raw, e.registrar);
-        e.authenticated = Some(v.authenticated);
-        e.authentication = Some(v.reason);
-    }
-    if trust.require
-        && let Some(bad) = found.events.iter().find(|e| e.authenticated != Some(true))
-    {
-        found.reason = Some(format!(
-            "not authenticated ([trust] require = true): {}: {}",
-            bad.key(),
-            bad.authentication.as_deref().unwrap_or_default()
-        ));
-        found.events.clear();
-        found.conflicts.clear();
-    }
 }
 
 /// Another copy of a stored event: a different payload is recorded as a conflict (never
@@ -306,24 +282,6 @@ fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -
         message
     ])?;
     Ok(())
-}
-
-/// Over the cap, a message's events are not stored (nor acted on): the message is
-/// quarantined with the count and the setting that decides, so nothing is lost and
-/// `reparse` takes it once the limit is raised.
-fn capped(mut found: Extraction, max_events: usize) -> Extraction {
-    if found.events.len() > max_events {
-        found.reason = Some(too_many(found.events.len(), max_events));
-        found.events.clear();
-    }
-    found
-}
-
-fn too_many(count: usize, max_events: usize) -> String {
-    format!(
-        "{count} events in one message, over the limit of {max_events} \
-         ([limits] max_events_per_message; raise it and run mailroom reparse to take them)"
-    )
 }
 
 /// Messages stored before a writer's batch began, met again by it (`import`: the
@@ -590,36 +548,16 @@ pub struct Reparsed {
 }
 
 /// Stores what the extractors, run again over stored message `message` (after an
-/// extractor fix, see `ingest::reparse`), now find in `raw`: events it now finds are stored and linked to every place the message was seen, new
-/// ones are handed to `on_new`; the message's status and reason are brought up to date.
+/// extractor fix, see `ingest::reparse`), now find: events it now finds are stored and
+/// linked to every place the message was seen, new ones are handed to `on_new`; the
+/// message's status and reason are brought up to date.
 pub fn reparse(
     tx: &Transaction<'_>,
     message: i64,
-    raw: &[u8],
-    found: Extraction,
-    limits: Limits<'_>,
+    found: Found,
     on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
 ) -> Result<Reparsed> {
     let now = clock::now_stamp();
-    let mut found = found;
-    if found.events.len() > limits.max_events {
-        // Over the cap now (the limit was lowered): events stored before stay; a
-        // message without any is quarantined with the reason.
-        tx.prepare_cached(
-            "UPDATE messages SET reason = ?2, event_count = ?3
-             WHERE id = ?1 AND status = 'quarantined'",
-        )?
-        .execute(params![
-            message,
-            too_many(found.events.len(), limits.max_events),
-            found.events.len() as i64
-        ])?;
-        return Ok(Reparsed {
-            events_found: 0,
-            ..Reparsed::default()
-        });
-    }
-    judge(&mut found, raw, limits.trust);
     let sources: Vec<i64> = tx
         .prepare_cached("SELECT id FROM message_sources WHERE message = ?1 ORDER BY id")?
         .query_map([message], |r| r.get(0))?
@@ -663,4 +601,15 @@ pub fn reparse(
         found.events.len() as i64
     ])?;
     Ok(report)
+}
+
+/// A message found again over the event cap (the limit was lowered): events stored
+/// before stay; one without any (quarantined) gets `reason` and the count.
+pub fn over_limit(tx: &Transaction<'_>, message: i64, reason: &str, count: usize) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE messages SET reason = ?2, event_count = ?3
+         WHERE id = ?1 AND status = 'quarantined'",
+    )?
+    .execute(params![message, reason, count as i64])?;
+    Ok(())
 }

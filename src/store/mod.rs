@@ -18,9 +18,13 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use ingest::{
-    Hash, Ingested, Later, Limits, MAX_EVENTS_PER_MESSAGE, NewEvent, Raw, Recorded, Reparsed,
-    content_hash, event_key, hash_hex, ingest, is_known, reparse,
+    Found, Hash, Ingested, Later, NewEvent, Raw, Recorded, Reparsed, content_hash, event_key,
+    hash_hex, ingest, is_known, over_limit, reparse,
 };
+
+/// Most events one message may hold by default (`[limits] max_events_per_message`):
+/// registrars send up to 100 per poll reply; a message with more is quarantined.
+pub const MAX_EVENTS_PER_MESSAGE: usize = 1000;
 
 /// A store error: which file, what went wrong.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,8 @@
 //! short lease, so two of them never send the same item at once.
 
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -511,4 +513,108 @@ mod tests {
         assert_eq!(holder_alive("elsewhere.example:1:1"), None);
         assert_eq!(holder_alive("garbage"), Some(false));
     }
+}
+
+/// Deliveries and digest entries already queued for stored events: (event row,
+/// channel, recipients or webhook URL) of the outbox, and (digest, event row).
+pub fn given(
+    conn: &Connection,
+) -> Result<(HashSet<(i64, String, String)>, HashSet<(String, i64)>)> {
+    let mut deliveries = HashSet::new();
+    let mut stmt = conn.prepare(
+        "SELECT event, channel, CASE channel WHEN 'webhook' THEN json_extract(payload, '$.url') ELSE target END
+         FROM outbox WHERE event IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    for row in rows {
+        deliveries.insert(row?);
+    }
+    let mut digests = HashSet::new();
+    let mut stmt = conn.prepare("SELECT digest, event FROM digest_items")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    for row in rows {
+        digests.insert(row?);
+    }
+    Ok((deliveries, digests))
+}
+
+/// Whether forward row `id` of `message` is still untouched: pending, never tried, not
+/// claimed (only then may more events join it).
+pub fn forward_untouched(tx: &Connection, id: i64, message: i64) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT 1 FROM outbox
+             WHERE id = ?1 AND message = ?2 AND channel = 'forward' AND state = 'pending'
+               AND attempts = 0 AND lease_until IS NULL",
+        )?
+        .exists(params![id, message])?)
+}
+
+/// One more event joining a forward row (see `ingest::group`): the new subject and
+/// counts, the text to append (may be empty), and how `events.json` takes the event's
+/// JSON (0: not at all; 1: the single object becomes an array; 2: appended).
+pub struct ForwardGrowth<'a> {
+    pub subject: &'a str,
+    pub subject_one: &'a str,
+    pub events: i64,
+    pub listed: i64,
+    pub in_json: i64,
+    pub text: &'a str,
+    pub json_mode: u8,
+    pub json: &'a str,
+}
+
+/// Adds an event to forward row `id`, in place.
+pub fn grow_forward(tx: &Connection, id: i64, g: &ForwardGrowth<'_>) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE outbox SET payload = json_set(payload,
+            '$.subject', ?2, '$.subject_one', ?3, '$.events', ?4, '$.events_listed', ?5,
+            '$.events_in_json', ?6,
+            '$.text', CASE WHEN ?7 = '' THEN json_extract(payload, '$.text')
+                           ELSE json_extract(payload, '$.text') || ?7 END,
+            '$.payload_json', CASE ?8
+                WHEN 0 THEN json_extract(payload, '$.payload_json')
+                WHEN 1 THEN '[' || char(10) || json_extract(payload, '$.payload_json') || ','
+                            || char(10) || ?9 || char(10) || ']'
+                ELSE substr(json_extract(payload, '$.payload_json'), 1,
+                            length(json_extract(payload, '$.payload_json')) - 2)
+                     || ',' || char(10) || ?9 || char(10) || ']'
+            END)
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        g.subject,
+        g.subject_one,
+        g.events,
+        g.listed,
+        g.in_json,
+        g.text,
+        g.json_mode,
+        g.json,
+    ])?;
+    Ok(())
+}
+
+/// The last period sent of digest `digest`: its run id, start and end.
+pub fn last_digest_run(
+    conn: &Connection,
+    digest: &str,
+) -> Result<Option<(i64, Option<String>, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, period_start, period_end FROM digest_runs WHERE digest = ?1 ORDER BY period_end DESC LIMIT 1",
+            [digest],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// The events of digest run `run`, by row.
+pub fn digest_run_events(conn: &Connection, run: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare("SELECT event FROM digest_items WHERE run = ?1 ORDER BY event")?;
+    let ids = stmt
+        .query_map([run], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(ids)
 }

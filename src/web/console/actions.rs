@@ -88,13 +88,10 @@ pub(super) fn ack(web: &Web, ask: &Ask, event: i64) -> Reply {
 pub(super) fn reparse(web: &Web, ask: &Ask, message: Option<i64>) -> Reply {
     let config = &web.intake.config;
     let rules = std::sync::Arc::clone(&web.intake.rules);
-    let limits = store::Limits {
-        raw_limit: config.store.raw_limit,
-        max_events: config.limits.max_events_per_message,
-        trust: &config.trust,
-    };
+    let limits = crate::ingest::Limits::of(&config);
+    let mut grouping = crate::ingest::group::Grouping::default();
     let mut react = move |tx: &rusqlite::Transaction<'_>, new: store::NewEvent<'_>| {
-        crate::ingest::rules::react(&rules, tx, new).map(|_| ())
+        crate::ingest::rules::react(&rules, &mut grouping, tx, new).map(|_| ())
     };
     let mut writer = web.store();
     let ids: Vec<i64> = match message {
