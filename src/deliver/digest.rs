@@ -11,8 +11,8 @@ use super::digest_mail::{DeadDelivery, Entry};
 use crate::action::Digest;
 use crate::clock::stamp;
 use crate::store::outbox::{self, Channel, NewItem};
-use crate::store::query;
 use crate::store::{Result, Store};
+use crate::store::{digests, query};
 
 /// Closes every digest period that has ended by `now`. Returns how many were queued.
 pub fn tick(store: &mut Store, digests: &[Digest], now: DateTime<Utc>) -> Result<u64> {
@@ -22,7 +22,7 @@ pub fn tick(store: &mut Store, digests: &[Digest], now: DateTime<Utc>) -> Result
             continue;
         };
         let end = stamp(boundary);
-        let last = outbox::last_period_end(store.conn(), &d.name)?;
+        let last = digests::last_period_end(store.conn(), &d.name)?;
         if last.as_deref().is_some_and(|l| l >= end.as_str()) {
             continue;
         }
@@ -43,7 +43,7 @@ pub fn close_period(
     now: DateTime<Utc>,
 ) -> Result<Option<i64>> {
     let tx = store.conn_mut().transaction()?;
-    let ids = outbox::open_digest_items(&tx, &d.name, end)?;
+    let ids = digests::open_digest_items(&tx, &d.name, end)?;
     let events = load(&tx, &ids)?;
     let mut queued = None;
     if !events.is_empty() || d.send_empty {
@@ -59,7 +59,7 @@ pub fn close_period(
         };
         queued = Some(outbox::enqueue(&tx, &item, now)?);
     }
-    outbox::record_digest_run(&tx, &d.name, start, end, &ids, queued, now)?;
+    digests::record_digest_run(&tx, &d.name, start, end, &ids, queued, now)?;
     tx.commit()?;
     Ok(queued)
 }
@@ -95,8 +95,8 @@ pub fn dead_deliveries(conn: &rusqlite::Connection) -> Result<Vec<DeadDelivery>>
 /// The digest mail of the events still waiting (for `digest NAME --preview`).
 pub fn preview_open(store: &Store, d: &Digest, now: DateTime<Utc>) -> Result<Value> {
     let end = stamp(now);
-    let start = outbox::last_period_end(store.conn(), &d.name)?;
-    let ids = outbox::open_digest_items(store.conn(), &d.name, &end)?;
+    let start = digests::last_period_end(store.conn(), &d.name)?;
+    let ids = digests::open_digest_items(store.conn(), &d.name, &end)?;
     let events = load(store.conn(), &ids)?;
     let dead = dead_deliveries(store.conn())?;
     Ok(compose::digest(d, &events, &dead, start.as_deref(), &end))
@@ -104,10 +104,10 @@ pub fn preview_open(store: &Store, d: &Digest, now: DateTime<Utc>) -> Result<Val
 
 /// The digest mail of the last period sent.
 pub fn preview_last(store: &Store, d: &Digest) -> Result<Option<Value>> {
-    let Some((run, start, end)) = outbox::last_digest_run(store.conn(), &d.name)? else {
+    let Some((run, start, end)) = digests::last_digest_run(store.conn(), &d.name)? else {
         return Ok(None);
     };
-    let ids = outbox::digest_run_events(store.conn(), run)?;
+    let ids = digests::digest_run_events(store.conn(), run)?;
     let events = load(store.conn(), &ids)?;
     let dead = dead_deliveries(store.conn())?;
     Ok(Some(compose::digest(

@@ -11,7 +11,7 @@ use crate::action;
 use crate::clock;
 use crate::rules::{Action, RuleSet};
 use crate::store::outbox::{self, Channel, NewItem};
-use crate::store::{NewEvent, Result};
+use crate::store::{NewEvent, Result, digests};
 
 /// Queues what `rules` ask for `new` (`grouping`: the forwards of the batch so far).
 /// Returns how many deliveries were queued.
@@ -101,7 +101,7 @@ pub fn queue(
                 outbox::enqueue(tx, &item, now)?;
                 queued += 1;
             }
-            Action::Digest { digest, .. } => outbox::add_digest_item(tx, &digest, new.row, now)?,
+            Action::Digest { digest, .. } => digests::add_digest_item(tx, &digest, new.row, now)?,
         }
     }
     Ok(queued)

@@ -435,91 +435,13 @@ pub fn next_due(conn: &Connection) -> Result<Option<String>> {
     )?)
 }
 
-/// Adds an event to a digest's open items (once).
-pub fn add_digest_item(
-    conn: &Connection,
-    digest: &str,
-    event: i64,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    conn.prepare_cached("INSERT INTO digest_items (digest, event, added) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")?
-        .execute(params![digest, event, stamp(now)])?;
-    Ok(())
-}
-
-/// The end of the last period sent for a digest.
-pub fn last_period_end(conn: &Connection, digest: &str) -> Result<Option<String>> {
-    Ok(conn.query_row(
-        "SELECT MAX(period_end) FROM digest_runs WHERE digest = ?1",
-        [digest],
-        |r| r.get(0),
-    )?)
-}
-
-/// Row ids of events waiting in a digest, added before `before`.
-pub fn open_digest_items(conn: &Connection, digest: &str, before: &str) -> Result<Vec<i64>> {
-    let mut stmt =
-        conn.prepare("SELECT event FROM digest_items WHERE digest = ?1 AND run IS NULL AND added < ?2 ORDER BY event")?;
-    let rows = stmt.query_map(params![digest, before], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Records a digest period as sent (queued): fails if the period was recorded already.
-pub fn record_digest_run(
-    conn: &Connection,
-    digest: &str,
-    period_start: Option<&str>,
-    period_end: &str,
-    events: &[i64],
-    outbox: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO digest_runs (digest, period_start, period_end, events, outbox, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            digest,
-            period_start,
-            period_end,
-            events.len() as i64,
-            outbox,
-            stamp(now)
-        ],
-    )?;
-    let run = conn.last_insert_rowid();
-    let mut stmt =
-        conn.prepare_cached("UPDATE digest_items SET run = ?3 WHERE digest = ?1 AND event = ?2")?;
-    for e in events {
-        stmt.execute(params![digest, e, run])?;
-    }
-    Ok(run)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_holder_is_alive_while_its_process_runs() {
-        let me = holder();
-        assert_eq!(holder_alive(&me), Some(true));
-        // The same process id with another start time: a reused pid, not the holder.
-        let reused = format!("{}:{}:1", hostname(), std::process::id());
-        assert_eq!(holder_alive(&reused), Some(false));
-        assert_eq!(
-            holder_alive(&format!("{}:999999999:5", hostname())),
-            Some(false)
-        );
-        assert_eq!(holder_alive("elsewhere.example:1:1"), None);
-        assert_eq!(holder_alive("garbage"), Some(false));
-    }
-}
+/// (event row, channel, recipients or webhook URL) of queued deliveries, and (digest,
+/// event row) of digest entries: see [`given`].
+pub type Given = (HashSet<(i64, String, String)>, HashSet<(String, i64)>);
 
 /// Deliveries and digest entries already queued for stored events: (event row,
 /// channel, recipients or webhook URL) of the outbox, and (digest, event row).
-pub fn given(
-    conn: &Connection,
-) -> Result<(HashSet<(i64, String, String)>, HashSet<(String, i64)>)> {
+pub fn given(conn: &Connection) -> Result<Given> {
     let mut deliveries = HashSet::new();
     let mut stmt = conn.prepare(
         "SELECT event, channel, CASE channel WHEN 'webhook' THEN json_extract(payload, '$.url') ELSE target END
@@ -596,25 +518,22 @@ pub fn grow_forward(tx: &Connection, id: i64, g: &ForwardGrowth<'_>) -> Result<(
     Ok(())
 }
 
-/// The last period sent of digest `digest`: its run id, start and end.
-pub fn last_digest_run(
-    conn: &Connection,
-    digest: &str,
-) -> Result<Option<(i64, Option<String>, String)>> {
-    Ok(conn
-        .query_row(
-            "SELECT id, period_start, period_end FROM digest_runs WHERE digest = ?1 ORDER BY period_end DESC LIMIT 1",
-            [digest],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The events of digest run `run`, by row.
-pub fn digest_run_events(conn: &Connection, run: i64) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare("SELECT event FROM digest_items WHERE run = ?1 ORDER BY event")?;
-    let ids = stmt
-        .query_map([run], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(ids)
+    #[test]
+    fn a_holder_is_alive_while_its_process_runs() {
+        let me = holder();
+        assert_eq!(holder_alive(&me), Some(true));
+        // The same process id with another start time: a reused pid, not the holder.
+        let reused = format!("{}:{}:1", hostname(), std::process::id());
+        assert_eq!(holder_alive(&reused), Some(false));
+        assert_eq!(
+            holder_alive(&format!("{}:999999999:5", hostname())),
+            Some(false)
+        );
+        assert_eq!(holder_alive("elsewhere.example:1:1"), None);
+        assert_eq!(holder_alive("garbage"), Some(false));
+    }
 }

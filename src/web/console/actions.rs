@@ -88,7 +88,7 @@ pub(super) fn ack(web: &Web, ask: &Ask, event: i64) -> Reply {
 pub(super) fn reparse(web: &Web, ask: &Ask, message: Option<i64>) -> Reply {
     let config = &web.intake.config;
     let rules = std::sync::Arc::clone(&web.intake.rules);
-    let limits = crate::ingest::Limits::of(&config);
+    let limits = crate::ingest::Limits::of(config);
     let mut grouping = crate::ingest::group::Grouping::default();
     let mut react = move |tx: &rusqlite::Transaction<'_>, new: store::NewEvent<'_>| {
         crate::ingest::rules::react(&rules, &mut grouping, tx, new).map(|_| ())
