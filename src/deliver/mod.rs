@@ -6,7 +6,10 @@
 pub mod compose;
 pub mod digest;
 pub mod digest_mail;
+pub mod mailer;
+pub mod mime;
 pub mod smtp;
+pub mod transport;
 pub mod webhook;
 
 use chrono::{DateTime, Duration, Utc};
@@ -17,6 +20,7 @@ use crate::config::{Config, DeliveryConfig};
 use crate::store::outbox::{self, Channel, Item, NewItem};
 use crate::store::{Store, query};
 use crate::term::printable;
+use transport::Transport;
 
 /// Why a delivery failed, and whether trying again may help.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -108,7 +112,7 @@ const PER_DESTINATION: usize = 8;
 const LEASE_SECONDS: i64 = 60;
 
 pub struct Deliverer {
-    mailer: smtp::Mailer,
+    mailer: mailer::Mailer,
     hooks: webhook::Hooks,
     from: String,
     policy: DeliveryConfig,
@@ -141,7 +145,7 @@ impl Deliverer {
         Ok(Deliverer {
             holder: outbox::holder(),
             lease,
-            mailer: smtp::Mailer::from_config(config)?,
+            mailer: mailer::Mailer::from_config(config)?,
             hooks: webhook::Hooks::from_config(config)?,
             from: config.smtp.as_ref().map_or_else(
                 || "mailroom <mailroom@localhost>".to_string(),
@@ -156,7 +160,7 @@ impl Deliverer {
         })
     }
 
-    pub fn mailer(&self) -> &smtp::Mailer {
+    pub fn mailer(&self) -> &mailer::Mailer {
         &self.mailer
     }
 

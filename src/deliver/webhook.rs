@@ -7,7 +7,9 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::DeliveryError;
+use super::transport::Transport;
 use crate::config::{Config, Secret};
+use crate::secret::redact;
 use crate::text::to_hex;
 
 pub struct Hooks {
@@ -39,8 +41,14 @@ impl Hooks {
             timeout: config.webhook.timeout,
         })
     }
+}
 
-    pub async fn send(&self, call: &Value) -> Result<(), DeliveryError> {
+impl Transport for Hooks {
+    /// The call as queued: `url`, `body`, `idempotency_key`, and the secret's
+    /// `secret_env` or `secret_command`.
+    type Message = Value;
+
+    async fn send(&self, call: &Value) -> Result<(), DeliveryError> {
         let url = call["url"].as_str().unwrap_or_default();
         let body = call["body"].as_str().unwrap_or_default().to_string();
         let key = header_value(call["idempotency_key"].as_str().unwrap_or_default());
@@ -181,21 +189,6 @@ fn header_value(s: &str) -> String {
         }
     }
     out
-}
-
-/// A URL without its query and fragment, for messages.
-pub fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            if u.query().is_some() {
-                u.set_query(Some("…"));
-            }
-            u.set_fragment(None);
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => "(bad URL)".into(),
-    }
 }
 
 #[cfg(test)]

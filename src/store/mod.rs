@@ -26,10 +26,6 @@ pub use ingest::{
     hash_hex, ingest, is_known, over_limit, reparse,
 };
 
-/// Most events one message may hold by default (`[limits] max_events_per_message`):
-/// registrars send up to 100 per poll reply; a message with more is quarantined.
-pub const MAX_EVENTS_PER_MESSAGE: usize = 1000;
-
 /// A store error: which file, what went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

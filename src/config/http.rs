@@ -1,0 +1,162 @@
+//! The embedded HTTP server and its push receivers.
+
+use serde::Deserialize;
+
+use super::values::*;
+use super::*;
+
+/// The embedded HTTP server (`[http]`): registrar push receivers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8025`. Anything but a loopback
+    /// address needs a token on every `[[push]]`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest request body taken; bigger ones are answered 413. Default `1MiB`.
+    #[serde(default = "default_max_body", deserialize_with = "de_size")]
+    pub max_body: u64,
+    /// Environment variable holding the token for the console and the API (bearer token
+    /// for `/api/`, a login form for the console). Required unless `listen` is loopback.
+    pub token_env: Option<String>,
+    /// Command printing that token.
+    pub token_command: Option<String>,
+    /// True when the config file has an `[http]` table (the server then runs even
+    /// without `[[push]]`).
+    #[serde(skip_deserializing, default = "yes")]
+    pub present: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+            max_body: default_max_body(),
+            token_env: None,
+            token_command: None,
+            present: false,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The console and API token.
+    pub fn token(&self) -> Secret {
+        Secret {
+            password_env: self.token_env.clone(),
+            password_command: self.token_command.clone(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8025".into()
+}
+
+fn default_max_body() -> u64 {
+    1 << 20
+}
+
+/// A registrar push (webhook) receiver (`[[push]]`): `POST path` is stored and
+/// committed before it is answered 200.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    /// Names the source in `status` and in every event's sources.
+    pub name: String,
+    /// Whose pushes these are (for the operator; every format is read).
+    pub registrar: PollRegistrar,
+    /// URL path, e.g. `/push/autodns`.
+    pub path: String,
+    /// Environment variable holding a token the pusher must send (`?token=`, or the
+    /// `X-Mailroom-Token` or `Authorization: Bearer` header). Optional on loopback.
+    pub token_env: Option<String>,
+    /// Command printing the token.
+    pub token_command: Option<String>,
+    /// Source addresses or networks (CIDR) allowed; default: any.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+}
+
+impl std::fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("token", &self.token())
+            .field("allow_from", &self.allow_from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushConfig {
+    pub fn token(&self) -> Secret {
+        Secret {
+            password_env: self.token_env.clone(),
+            password_command: self.token_command.clone(),
+        }
+    }
+
+    /// The allowed networks, parsed; an error names the bad entry.
+    pub fn networks(&self) -> Result<Vec<Network>, String> {
+        self.allow_from.iter().map(|s| Network::parse(s)).collect()
+    }
+}
+
+/// An address with a prefix length (`62.116.129.216/32`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Network, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or CIDR network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: prefix length must be 0 to {max}"))?,
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
