@@ -1,5 +1,5 @@
 //! Where a message was found: the place every channel (`src/channel/`) names when it
-//! hands raw bytes to the pipeline, and the key that recognises the place across runs.
+//! hands raw bytes to the intake (`ingest::intake`), and the key that recognises the place across runs.
 
 /// The place a message was found. Its [`Source::key`] identifies the place across runs,
 /// so reading the same place again is recognised.
