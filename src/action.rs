@@ -211,6 +211,8 @@ mod tests {
             data: json!({"a": 1}),
             authenticated: None,
             authentication: None,
+            occurred_at_source: None,
+            rules_skipped: None,
         }
     }
 

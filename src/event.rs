@@ -112,6 +112,11 @@ pub struct Event {
     #[serde(default)]
     pub status_text: Option<String>,
     pub occurred_at: Option<String>,
+    /// Where `occurred_at` came from, once stored: `payload` (the registrar's own time),
+    /// `mail-date` (the notification's `Date:`) or `received` (when mailroom got it).
+    /// Absent from `parse`, which reads the payload only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at_source: Option<String>,
     pub format: Format,
     pub data: Value,
     /// Whether the message vouched for this registrar (DESIGN §8); set when stored,
@@ -121,12 +126,58 @@ pub struct Event {
     /// Why it is (or is not) authenticated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<String>,
+    /// Why no rule acted on the event when it was first stored (`older than 7d`:
+    /// `[limits] max_event_age`); `mailroom rules apply --since` can still act on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_skipped: Option<String>,
 }
 
 impl Event {
     /// `registrar:event_id`, the identity of an event everywhere (dedup, idempotency keys).
     pub fn key(&self) -> String {
         format!("{}:{}", self.registrar, self.event_id)
+    }
+
+    /// Whether this event says the same thing as a stored one under the same id: the
+    /// same domain, type and status. A copy that differs in any of them is a different
+    /// event reusing the id (kept under [`Event::variant_id`]), not a repeat.
+    pub fn same_identity(
+        &self,
+        domain: Option<&str>,
+        event_type: &str,
+        status: Option<&str>,
+    ) -> bool {
+        self.domain.as_deref() == domain
+            && self.event_type == event_type
+            && self.status.as_deref() == status
+    }
+
+    /// The id a different event reusing this event's id is kept under:
+    /// `<event_id>~<8 hex>`, the hex from its domain, type and status, so a repeat of
+    /// that copy finds it again.
+    pub fn variant_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [
+            self.domain.as_deref().unwrap_or_default(),
+            &self.event_type,
+            self.status.as_deref().unwrap_or_default(),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        let digest = h.finalize();
+        format!("{}~{}", self.event_id, crate::text::to_hex(&digest[..4]))
+    }
+
+    /// How listings mark a time that is not the registrar's own: empty for the
+    /// payload's, else ` (mail date)` or ` (received)`.
+    pub fn time_note(&self) -> &'static str {
+        match self.occurred_at_source.as_deref() {
+            Some("mail-date") => " (mail date)",
+            Some("received") => " (received)",
+            _ => "",
+        }
     }
 
     /// The value of a field by name, as rules and templates see it: the DESIGN §3 fields
@@ -148,6 +199,7 @@ impl Event {
             "authenticated" => Some(self.authenticated.map_or(Value::Null, Value::Bool)),
             "authentication" => opt(&self.authentication),
             "occurred_at" => opt(&self.occurred_at),
+            "occurred_at_source" => opt(&self.occurred_at_source),
             "format" => s(self.format.as_str()),
             "data" => Some(self.data.clone()),
             _ => {

@@ -5,6 +5,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+#[path = "support/age.rs"]
+mod age;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -495,7 +498,7 @@ fn digest_env(send_empty: bool) -> Env {
     env.write("work/rules/90-digest.toml", &rules);
     env.write(
         "work/mailroom.toml",
-        "db = \"m.db\"\n[smtp]\ndir = \"out\"\n",
+        &age::any_age("db = \"m.db\"\n[smtp]\ndir = \"out\"\n"),
     );
     std::fs::create_dir_all(env.path("work/out")).unwrap();
     env
@@ -766,7 +769,21 @@ fn verbose_and_quiet_set_the_log_level_unless_rust_log_does() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
+        // Each run starts a new database, which is worth a warning (a wrong path would
+        // otherwise start over silently); the levels are judged on the other lines.
         let text = stderr(&out);
+        if !flags.iter().any(|f| f.starts_with("-q")) && rust_log.is_none() {
+            assert!(
+                text.lines()
+                    .any(|l| l.contains(" WARN ") && l.contains("creating a new one")),
+                "{text}"
+            );
+        }
+        let text: String = text
+            .lines()
+            .filter(|l| !l.contains("creating a new one"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         ["TRACE", "DEBUG", "INFO", "WARN"]
             .into_iter()
             .filter(|l| text.contains(&format!(" {l} ")))

@@ -94,13 +94,13 @@ impl Env {
         };
         std::fs::write(
             dir.path().join("mailroom.toml"),
-            format!(
+            support::age::any_age(&format!(
                 "db = \"m.db\"\nrules = \"rules\"\n[smtp]\ndir = \"out\"\n\
                  [delivery]\ngive_up_after = \"1s\"\nfirst_backoff = \"1s\"\nmax_backoff = \"1s\"\n\
                  [http]\nlisten = \"127.0.0.1:{port}\"\n{token_line}\
                  [[maildir]]\nname = \"inbox\"\npath = \"inbox\"\n\
                  [[maildir]]\nname = \"gone\"\npath = \"no-such-folder\"\n"
-            ),
+            )),
         )
         .unwrap();
         std::fs::write(

@@ -21,7 +21,11 @@ struct Env {
 impl Env {
     fn new(config: &str, rules: &[(&str, &str)]) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("mailroom.toml"), config).unwrap();
+        std::fs::write(
+            dir.path().join("mailroom.toml"),
+            support::age::any_age(config),
+        )
+        .unwrap();
         std::fs::create_dir_all(dir.path().join("rules")).unwrap();
         for (name, text) in rules {
             std::fs::write(dir.path().join("rules").join(name), text).unwrap();

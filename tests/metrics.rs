@@ -33,10 +33,10 @@ impl Env {
         let port = support::free_port();
         std::fs::write(
             dir.path().join("mailroom.toml"),
-            format!(
+            support::age::any_age(&format!(
                 "db = \"m.db\"\n[smtp]\ndir = \"out\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
                  [watch]\npoll_interval = \"300ms\"\n{sources}"
-            ),
+            )),
         )
         .unwrap();
         std::fs::write(dir.path().join("rules/10.toml"), rules).unwrap();

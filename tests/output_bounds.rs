@@ -19,7 +19,11 @@ struct Env {
 impl Env {
     fn new(config: &str, rules: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("mailroom.toml"), config).unwrap();
+        std::fs::write(
+            dir.path().join("mailroom.toml"),
+            support::age::any_age(config),
+        )
+        .unwrap();
         std::fs::create_dir_all(dir.path().join("rules")).unwrap();
         std::fs::write(dir.path().join("rules/10.toml"), rules).unwrap();
         Env { dir }

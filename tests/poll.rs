@@ -30,7 +30,7 @@ impl Env {
         }
         std::fs::write(
             dir.path().join("mailroom.toml"),
-            format!("db = \"m.db\"\n[smtp]\ndir = \"out\"\n{extra}"),
+            support::age::any_age(&format!("db = \"m.db\"\n[smtp]\ndir = \"out\"\n{extra}")),
         )
         .unwrap();
         std::fs::write(

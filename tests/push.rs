@@ -30,11 +30,11 @@ impl Env {
         let port = support::free_port();
         std::fs::write(
             dir.path().join("mailroom.toml"),
-            format!(
+            support::age::any_age(&format!(
                 "db = \"m.db\"\n[smtp]\ndir = \"out\"\n[http]\nlisten = \"127.0.0.1:{port}\"\nmax_body = \"16KiB\"\n\
                  [[push]]\nname = \"adns-push\"\nregistrar = \"autodns\"\npath = \"/push/autodns\"\ntoken_env = \"PUSH_TOKEN\"\nallow_from = [\"127.0.0.0/8\"]\n\
                  [[push]]\nname = \"far\"\nregistrar = \"autodns\"\npath = \"/push/far\"\nallow_from = [\"62.116.129.216/32\"]\n{extra}"
-            ),
+            )),
         )
         .unwrap();
         std::fs::write(

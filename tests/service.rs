@@ -3,6 +3,9 @@
 //! reloading (and refusing a bad new set), and exit codes scripts can trust.
 
 use std::path::{Path, PathBuf};
+
+#[path = "support/age.rs"]
+mod age;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +19,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("inbox")).unwrap();
         std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-        std::fs::write(dir.path().join("mailroom.toml"), config).unwrap();
+        std::fs::write(dir.path().join("mailroom.toml"), age::any_age(config)).unwrap();
         Env { dir }
     }
 

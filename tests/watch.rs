@@ -35,7 +35,11 @@ impl Setup {
         let config = format!(
             "db = \"m.db\"\n{extra}\n[watch]\nidle_refresh = \"5m\"\ncommand_timeout = \"10s\"\nmax_reconnect_delay = \"2s\"\npoll_interval = \"1s\"\n\n[[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n{account}\n"
         );
-        std::fs::write(dir.path().join("mailroom.toml"), config).unwrap();
+        std::fs::write(
+            dir.path().join("mailroom.toml"),
+            support::age::any_age(&config),
+        )
+        .unwrap();
         std::fs::create_dir_all(dir.path().join("rules")).unwrap();
         std::fs::write(dir.path().join("rules/10.toml"), rules).unwrap();
         Setup { dir }
@@ -564,7 +568,11 @@ fn seen_and_move_left_undone_by_a_crash_are_finished_on_the_next_start() {
         "db = \"m.db\"\n[[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n{}\nafter = \"move\"\nmove_to = \"Processed\"\n",
         plain(&dovecot)
     );
-    std::fs::write(s.dir.path().join("mailroom.toml"), moved).unwrap();
+    std::fs::write(
+        s.dir.path().join("mailroom.toml"),
+        support::age::any_age(&moved),
+    )
+    .unwrap();
     let r = s.once();
     assert_eq!(
         (r["messages"].as_u64(), r["events_new"].as_u64()),
@@ -584,7 +592,11 @@ fn seen_and_move_left_undone_by_a_crash_are_finished_on_the_next_start() {
         "db = \"m.db\"\n[[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n{}\nafter = \"seen\"\n",
         plain(&dovecot)
     );
-    std::fs::write(s.dir.path().join("mailroom.toml"), seen).unwrap();
+    std::fs::write(
+        s.dir.path().join("mailroom.toml"),
+        support::age::any_age(&seen),
+    )
+    .unwrap();
     s.once();
     let flags: Vec<String> = dovecot
         .messages("INBOX")

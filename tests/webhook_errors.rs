@@ -15,7 +15,7 @@ fn last_error_for(url: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("mailroom.toml"),
-        "db = \"m.db\"\n[webhook]\ntimeout = \"1s\"\n",
+        support::age::any_age("db = \"m.db\"\n[webhook]\ntimeout = \"1s\"\n"),
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();

@@ -179,7 +179,11 @@ fn row(s: &StoredEvent) -> Vec<String> {
     };
     vec![
         s.id.to_string(),
-        local_time(e.occurred_at.as_deref().unwrap_or(&s.first_seen)),
+        format!(
+            "{}{}",
+            local_time(e.occurred_at.as_deref().unwrap_or(&s.first_seen)),
+            e.time_note()
+        ),
         e.registrar.as_str().to_string(),
         printable(&e.topic).into_owned(),
         printable(&e.event_type).into_owned(),
@@ -244,7 +248,13 @@ fn show(detail: &query::EventDetail) -> anyhow::Result<()> {
         println!("  domains     {}", printable(&e.domains.join(", ")));
     }
     println!("  status      {}", text(&e.status));
-    println!("  occurred    {}", text(&e.occurred_at));
+    println!("  occurred    {}{}", text(&e.occurred_at), e.time_note());
+    if let Some(why) = &e.rules_skipped {
+        println!(
+            "  rules       not run: {} ([limits] max_event_age; mailroom rules apply --since acts on it)",
+            printable(why)
+        );
+    }
     println!("  format      {}", e.format.as_str());
     match e.authenticated {
         Some(yes) => println!(

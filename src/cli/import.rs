@@ -22,7 +22,8 @@ use crate::store::{self, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print the summary as JSON: {"messages","events_new","duplicates","quarantined"}.
+    /// Print the summary as JSON: {"messages","events_new","duplicates","quarantined",
+    /// "rules_skipped"}.
     #[arg(long)]
     json: bool,
     /// Email files, directories of them, Maildir folders, mbox files, or `-` (stdin).
@@ -41,6 +42,8 @@ pub struct Summary {
     pub duplicates: u64,
     /// Messages with no event, kept in quarantine with the reason.
     pub quarantined: u64,
+    /// New events no rule acted on: older than `[limits] max_event_age`.
+    pub rules_skipped: u64,
 }
 
 impl Summary {
@@ -56,7 +59,15 @@ impl std::fmt::Display for Summary {
             f,
             "{} messages: {} new events, {} duplicates, {} quarantined",
             self.messages, self.events_new, self.duplicates, self.quarantined
-        )
+        )?;
+        if self.rules_skipped > 0 {
+            write!(
+                f,
+                "; {} too old for the rules ([limits] max_event_age)",
+                self.rules_skipped
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -274,6 +285,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             )?;
             summary.messages += 1;
             summary.events_new += done.events_new.len() as u64;
+            summary.rules_skipped += done.rules_skipped as u64;
             summary.duplicates += done.duplicates as u64;
             summary.quarantined += u64::from(done.quarantined);
             in_batch += 1;

@@ -191,6 +191,8 @@ fn test_event(topic: &str) -> Event {
         data: json!({"mailroom_test": true, "note": "test notification sent by mailroom rules test --send"}),
         authenticated: None,
         authentication: None,
+        occurred_at_source: None,
+        rules_skipped: None,
     }
 }
 
@@ -424,6 +426,8 @@ fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
             data: json!({}),
             authenticated: None,
             authentication: None,
+            occurred_at_source: None,
+            rules_skipped: None,
         };
         let mut subscribers = Vec::new();
         for r in &rules.rules {

@@ -3,6 +3,7 @@
 use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::service::{self, Mode, Outcome};
 use crate::store::{cursors, outbox};
+use crate::term::printable;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,6 +28,14 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     }
     let rules = super::preflight::service_rules(ctx)?;
     let db = ctx.db_path();
+    if !db.exists() {
+        // A wrong --db or `db` path would otherwise start over silently.
+        tracing::warn!(
+            db = %db.display(),
+            "no database at this path: creating a new one (every event found is new to it; \
+             rules act only on those younger than [limits] max_event_age)"
+        );
+    }
     // Create and migrate the database before any task opens it.
     drop(ctx.open_store()?);
     let mode = if args.once {
@@ -46,8 +55,16 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
+        let old = if report.rules_skipped > 0 {
+            format!(
+                " ({} too old for the rules: [limits] max_event_age)",
+                report.rules_skipped
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "{} messages: {} new events, {} duplicates, {} quarantined; {} delivered, {} failed, {} given up",
+            "{} messages: {} new events{old}, {} duplicates, {} quarantined; {} delivered, {} failed, {} given up",
             report.messages,
             report.events_new,
             report.duplicates,
@@ -119,6 +136,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
         .collect();
     // Shown, not failed on: a conflict is history to look at, not a running fault.
     let conflicts = crate::store::query::conflicted_events(conn)?;
+    let (reused, reused_list) = crate::store::query::reused_ids(conn, 10)?;
     if dead > 0 {
         problems.push(format!(
             "outbox: {dead} delivery(ies) given up (mailroom outbox lists them; mailroom outbox retry ID sends one again)"
@@ -133,6 +151,8 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
         let v = serde_json::json!({
             "ok": problems.is_empty(),
             "conflicts": conflicts,
+            "reused_ids": reused,
+            "reused_id_events": reused_list,
             "problems": problems,
             "folders": folders,
             "channels": channels,
@@ -154,6 +174,20 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
         println!(
             "conflicts: {conflicts} event(s) arrived again with a different payload (mailroom events show ID lists each copy)"
         );
+    }
+    if reused > 0 {
+        println!(
+            "reused ids: {reused} event(s) came under an id already used for another domain, type or status; each is an event of its own:"
+        );
+        for r in &reused_list {
+            println!(
+                "  #{} {} {} ({})",
+                r.id,
+                printable(&r.key),
+                printable(r.domain.as_deref().unwrap_or("-")),
+                printable(&r.topic)
+            );
+        }
     }
     for f in &folders {
         let name = if f.folder.is_empty() {

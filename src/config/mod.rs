@@ -130,14 +130,25 @@ pub struct LimitsConfig {
     /// (registrars send up to 100 per poll reply).
     #[serde(default = "default_max_events")]
     pub max_events_per_message: usize,
+    /// An event older than this when first stored is stored, listed and counted, but no
+    /// rule acts on it (a first run over years of mail sends no news of old events);
+    /// `mailroom rules apply --since` acts on such events deliberately. `"0"`: no
+    /// limit. Default `7d`.
+    #[serde(default = "default_max_event_age", deserialize_with = "de_duration")]
+    pub max_event_age: std::time::Duration,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_events_per_message: default_max_events(),
+            max_event_age: default_max_event_age(),
         }
     }
+}
+
+fn default_max_event_age() -> std::time::Duration {
+    std::time::Duration::from_secs(7 * 86400)
 }
 
 fn default_max_events() -> usize {

@@ -318,6 +318,8 @@ impl Draft {
             data: self.data,
             authenticated: None,
             authentication: None,
+            occurred_at_source: None,
+            rules_skipped: None,
         }
     }
 }

@@ -76,8 +76,13 @@ pub fn reparse(
         return Ok(store::Reparsed::default());
     }
     let mut found = found;
-    policy::judge(&mut found, &raw, limits.trust);
-    store::reparse(tx, message, policy::found_of(found), on_new)
+    policy::finish(&mut found, &raw, limits);
+    store::reparse(
+        tx,
+        message,
+        policy::found_of(found),
+        &mut acting(on_new, &mut 0),
+    )
 }
 
 /// Stores one read message at `source` inside the caller's transaction: the policy
@@ -93,7 +98,34 @@ pub fn store_message(
     on_new: &mut dyn FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()>,
 ) -> store::Result<store::Ingested> {
     let found = extraction.map(|x| policy::apply(x, raw.bytes, limits));
-    store::ingest(tx, raw, source, found, limits.raw_limit, later, on_new)
+    let mut old = 0;
+    let mut report = store::ingest(
+        tx,
+        raw,
+        source,
+        found,
+        limits.raw_limit,
+        later,
+        &mut acting(on_new, &mut old),
+    )?;
+    report.rules_skipped = old;
+    Ok(report)
+}
+
+/// `on_new` for the events the rules may act on; the others (older than `[limits]
+/// max_event_age`) are only counted in `skipped`.
+fn acting<'a>(
+    on_new: &'a mut dyn FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()>,
+    skipped: &'a mut usize,
+) -> impl FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()> + 'a {
+    move |tx, new| {
+        if new.event.rules_skipped.is_some() {
+            *skipped += 1;
+            Ok(())
+        } else {
+            on_new(tx, new)
+        }
+    }
 }
 
 /// What storing a batch did.
@@ -101,6 +133,8 @@ pub fn store_message(
 pub struct Batch {
     pub messages: u64,
     pub events_new: u64,
+    /// New events no rule acted on: older than `[limits] max_event_age`.
+    pub rules_skipped: u64,
     pub duplicates: u64,
     pub quarantined: u64,
 }
@@ -196,6 +230,7 @@ fn store_batch(
         )?;
         b.messages += 1;
         b.events_new += done.events_new.len() as u64;
+        b.rules_skipped += done.rules_skipped as u64;
         b.duplicates += done.duplicates as u64;
         b.quarantined += u64::from(done.quarantined);
         if done.quarantined && done.message_new {
@@ -219,6 +254,7 @@ fn store_batch(
 pub fn sum(total: &mut Batch, b: Batch) {
     total.messages += b.messages;
     total.events_new += b.events_new;
+    total.rules_skipped += b.rules_skipped;
     total.duplicates += b.duplicates;
     total.quarantined += b.quarantined;
 }

@@ -56,6 +56,8 @@ pub struct OnceReport {
     pub events_new: u64,
     pub duplicates: u64,
     pub quarantined: u64,
+    /// New events no rule acted on: older than `[limits] max_event_age`.
+    pub rules_skipped: u64,
     pub errors: Vec<String>,
     pub delivery: crate::deliver::Report,
 }
@@ -356,5 +358,6 @@ async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<Onc
     report.events_new = total.events_new;
     report.duplicates = total.duplicates;
     report.quarantined = total.quarantined;
+    report.rules_skipped = total.rules_skipped;
     Ok(report)
 }

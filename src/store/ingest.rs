@@ -6,6 +6,8 @@
 //! is known by `(registrar, event_id)`: found again in another message, it gains a
 //! source and a count, and nothing else about it changes.
 
+use std::borrow::Cow;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
@@ -46,6 +48,8 @@ pub struct Ingested {
     pub duplicates: usize,
     /// The message has no event; the reason is kept with it.
     pub quarantined: bool,
+    /// New events no rule acted on (set by the caller's policy, see `ingest`).
+    pub rules_skipped: usize,
 }
 
 /// An event stored for the first time: what the rules are run on.
@@ -194,8 +198,10 @@ pub fn ingest(
         quarantined,
         ..Ingested::default()
     };
-    for event in &found.events {
-        match insert_event(tx, event, message, &now)? {
+    for (i, event) in found.events.iter().chain(&found.conflicts).enumerate() {
+        let copy = i >= found.events.len();
+        let (stored, event) = place(tx, event, message, &now)?;
+        match stored {
             Stored::New(row) => {
                 link(tx, row, message, source_row, &now)?;
                 report.events_new.push(row);
@@ -204,22 +210,21 @@ pub fn ingest(
                     NewEvent {
                         row,
                         message,
-                        event,
+                        event: &event,
                     },
                 )?;
             }
+            // A different payload under the same id in this very message: recorded as
+            // a conflict of the event just stored.
+            Stored::Before(row) if copy => compare(tx, row, &event, message, &now)?,
             Stored::Before(row) => {
                 if link(tx, row, message, source_row, &now)? {
                     raise(tx, later.as_deref_mut(), [row])?;
                 }
-                compare(tx, row, event, message, &now)?;
+                compare(tx, row, &event, message, &now)?;
                 report.duplicates += 1;
             }
         }
-    }
-    for event in &found.conflicts {
-        let row = event_row(tx, event)?;
-        compare(tx, row, event, message, &now)?;
     }
     Ok(report)
 }
@@ -262,7 +267,8 @@ fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -
     tx.prepare_cached(
         "UPDATE events SET kind = ?2, object = ?3, type = ?4, topic = ?5, domain = ?6, domains = ?7,
            status = ?8, occurred_at = ?9, format = ?10, data = ?11, status_text = ?12,
-           authenticated = ?13, authentication = ?14, message = ?15 WHERE id = ?1",
+           authenticated = ?13, authentication = ?14, message = ?15, occurred_at_source = ?16
+         WHERE id = ?1",
     )?
     .execute(params![
         row,
@@ -279,7 +285,8 @@ fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -
         e.status_text,
         e.authenticated,
         kept_reason(e),
-        message
+        message,
+        e.occurred_at_source,
     ])?;
     Ok(())
 }
@@ -429,6 +436,36 @@ enum Stored {
     Before(i64),
 }
 
+/// Stores `e` (see [`insert_event`]), or finds it stored. When the event stored under its
+/// id names another domain, type or status, `e` is a different event reusing the id,
+/// never hidden as a copy: it gets a row of its own under [`Event::variant_id`] (and
+/// the first of them is noted as a conflict of the stored one). Returns the event as
+/// placed.
+fn place<'e>(
+    tx: &Transaction<'_>,
+    e: &'e Event,
+    message: i64,
+    now: &str,
+) -> Result<(Stored, Cow<'e, Event>)> {
+    let row = match insert_event(tx, e, message, now)? {
+        Stored::Before(row) => row,
+        new => return Ok((new, Cow::Borrowed(e))),
+    };
+    let (domain, event_type, status): (Option<String>, String, Option<String>) = tx
+        .prepare_cached("SELECT domain, type, status FROM events WHERE id = ?1")?
+        .query_row([row], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    if e.same_identity(domain.as_deref(), &event_type, status.as_deref()) {
+        return Ok((Stored::Before(row), Cow::Borrowed(e)));
+    }
+    let mut variant = e.clone();
+    variant.event_id = e.variant_id();
+    let stored = insert_event(tx, &variant, message, now)?;
+    if matches!(stored, Stored::New(_)) {
+        compare(tx, row, e, message, now)?;
+    }
+    Ok((stored, Cow::Owned(variant)))
+}
+
 /// Inserts the event unless `(registrar, event_id)` is stored (checked here, inside the
 /// writer's transaction: there is no unique index, see schema 10).
 fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Result<Stored> {
@@ -439,8 +476,10 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
     tx.prepare_cached(
         "INSERT INTO events (registrar, event_id, event_key, kind, object, type, topic, domain,
                              domains, status, occurred_at, format, data, message, first_seen,
-                             status_text, authenticated, authentication)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                             status_text, authenticated, authentication, occurred_at_source,
+                             rules_skipped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                 ?19, ?20)",
     )?
     .execute(params![
         e.registrar.as_str(),
@@ -461,6 +500,8 @@ fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Res
         e.status_text,
         e.authenticated,
         kept_reason(e),
+        e.occurred_at_source,
+        e.rules_skipped,
     ])?;
     Ok(Stored::New(tx.last_insert_rowid()))
 }
@@ -492,13 +533,6 @@ fn find_event(tx: &Transaction<'_>, e: &Event, key: i64) -> Result<Option<i64>> 
         .prepare_cached(&format!("SELECT id FROM events WHERE {BY_EVENT_KEY}"))?
         .query_row(params![e.registrar.as_str(), e.event_id, key], |r| r.get(0))
         .optional()?)
-}
-
-/// The row of an event known to be stored.
-fn event_row(tx: &Transaction<'_>, e: &Event) -> Result<i64> {
-    find_event(tx, e, event_key(e.registrar.as_str(), &e.event_id))?.ok_or_else(|| {
-        super::StoreError::File(format!("internal error: event {} is not stored", e.key()))
-    })
 }
 
 /// Links an event to a place it was seen; false when already linked.
@@ -567,9 +601,9 @@ pub fn reparse(
         ..Reparsed::default()
     };
     for event in &found.events {
-        let (row, new) = match insert_event(tx, event, message, &now)? {
-            Stored::New(row) => (row, true),
-            Stored::Before(row) => (row, false),
+        let (row, new, event) = match place(tx, event, message, &now)? {
+            (Stored::New(row), e) => (row, true, e),
+            (Stored::Before(row), e) => (row, false, e),
         };
         for (i, &source) in sources.iter().enumerate() {
             let linked = link(tx, row, message, source, &now)?;
@@ -585,7 +619,7 @@ pub fn reparse(
                 NewEvent {
                     row,
                     message,
-                    event,
+                    event: &event,
                 },
             )?;
         }

@@ -92,7 +92,7 @@ pub struct StoredEvent {
 pub(super) const EVENT_COLUMNS: &str = "id, registrar, event_id, kind, object, type, topic, domain, domains, \
                              status, occurred_at, format, data, seen_count, first_seen, \
                              COALESCE((SELECT max(seen_at) FROM event_sources WHERE event = events.id), last_seen, first_seen), \
-                             status_text, authenticated, authentication";
+                             status_text, authenticated, authentication, occurred_at_source, rules_skipped";
 
 /// Reads rows of [`EVENT_COLUMNS`] from `conn` (which holds the payload dictionaries).
 pub(super) fn stored_event(
@@ -155,6 +155,8 @@ fn stored_event_row(conn: &Connection, r: &Row<'_>) -> rusqlite::Result<StoredEv
             data: payload(12)?,
             authenticated: r.get(17)?,
             authentication: stored_reason(r.get(17)?, r.get(18)?),
+            occurred_at_source: r.get(19)?,
+            rules_skipped: r.get(20)?,
         },
         seen_count: r.get(13)?,
         first_seen: text(14)?,
@@ -248,6 +250,42 @@ pub fn conflicted_events(conn: &Connection) -> Result<i64> {
         [],
         |r| r.get(0),
     )?)
+}
+
+/// An event that came under an id already used for another domain, type or status,
+/// kept as its own event (under `<event_id>~<8 hex>`, see `Event::variant_id`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReusedId {
+    pub id: i64,
+    pub key: String,
+    pub domain: Option<String>,
+    pub topic: String,
+}
+
+/// How many events came under a reused id, and the newest `limit` of them.
+pub fn reused_ids(conn: &Connection, limit: usize) -> Result<(i64, Vec<ReusedId>)> {
+    const VARIANT: &str =
+        "event_id GLOB '*~[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'";
+    let count = conn.query_row(
+        &format!("SELECT COUNT(*) FROM events WHERE {VARIANT}"),
+        [],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, registrar || ':' || event_id, domain, topic FROM events WHERE {VARIANT}
+         ORDER BY id DESC LIMIT ?1"
+    ))?;
+    let rows = stmt
+        .query_map([limit as i64], |r| {
+            Ok(ReusedId {
+                id: r.get(0)?,
+                key: r.get(1)?,
+                domain: r.get(2)?,
+                topic: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((count, rows))
 }
 
 /// One event by row id, `registrar:event_id`, or a bare event id.

@@ -324,4 +324,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_topic ON events (topic);
     CREATE INDEX events_domain ON events (domain);
     "#,
+    // 11: where an event's time came from (`payload`, `mail-date`, `received`: an event
+    // whose payload gives no time is no longer shown as if it happened when it was
+    // stored), and why no rule acted on it (`[limits] max_event_age`). Events stored
+    // before get their message's Date, else their first sighting, and say so.
+    r#"
+    ALTER TABLE events ADD COLUMN occurred_at_source TEXT;
+    ALTER TABLE events ADD COLUMN rules_skipped TEXT;
+    UPDATE events SET occurred_at_source = 'payload' WHERE occurred_at IS NOT NULL;
+    UPDATE events SET
+        occurred_at = (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', m.date) FROM messages m WHERE m.id = events.message),
+        occurred_at_source = 'mail-date'
+    WHERE occurred_at IS NULL
+      AND (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', m.date) FROM messages m WHERE m.id = events.message) IS NOT NULL;
+    UPDATE events SET occurred_at = first_seen, occurred_at_source = 'received'
+    WHERE occurred_at IS NULL;
+    "#,
 ];

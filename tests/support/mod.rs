@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod age;
 pub mod browser;
 pub mod registrar;
 

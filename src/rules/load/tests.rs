@@ -19,6 +19,8 @@ fn event() -> Event {
         data: json!({"object_data": {"transfer_status": "completed", "ns": ["a", "b"]}}),
         authenticated: None,
         authentication: None,
+        occurred_at_source: None,
+        rules_skipped: None,
     }
 }
 

@@ -22,7 +22,11 @@ pub(super) fn row(s: &StoredEvent) -> Vec<String> {
     let target = format!("/events/{}", s.id);
     vec![
         link(&target, &format!("#{}", s.id)),
-        when(e.occurred_at.as_deref().unwrap_or(&s.first_seen)),
+        format!(
+            "{}{}",
+            when(e.occurred_at.as_deref().unwrap_or(&s.first_seen)),
+            esc(e.time_note())
+        ),
         esc(e.registrar.as_str()),
         esc(&e.topic),
         match &e.domain {
@@ -238,7 +242,10 @@ pub(super) fn detail(web: &Web, ask: &Ask, id: i64) -> Reply {
         ("Registrar's words", opt(e.status_text.as_deref())),
         (
             "Occurred",
-            e.occurred_at.as_deref().map_or_else(|| opt(None), when),
+            e.occurred_at.as_deref().map_or_else(
+                || opt(None),
+                |t| format!("{}{}", when(t), esc(e.time_note())),
+            ),
         ),
         ("Format", esc(e.format.as_str())),
         ("Sender authenticated", auth),
