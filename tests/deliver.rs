@@ -221,6 +221,49 @@ fn implicit_tls_and_refusal_of_an_unknown_certificate() {
 }
 
 #[test]
+fn retry_all_requeues_what_waits_behind_an_unreachable_smtp_server_and_deliver_says_why() {
+    let mut sink = SmtpSink::start(SmtpOptions::plain());
+    sink.stop();
+    let env = Env::new(
+        &smtp_config(sink.port(), "none", ""),
+        &[("10.toml", FORWARD_RULE)],
+    );
+    env.import(&[
+        transfer("w-1", "a.example", "completed"),
+        transfer("w-2", "b.example", "pending_owner"),
+        transfer("w-3", "c.example", "cancelled"),
+    ]);
+    let out = env.run(&["deliver"]);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    // The unreachable destination is the server, not a recipient.
+    let server = format!("127.0.0.1:{}", sink.port());
+    assert!(
+        log.lines()
+            .any(|l| l.contains("destination unreachable") && l.contains(&server)),
+        "{log}"
+    );
+    // The next run tries nothing yet, and says what waits and why.
+    let out = env.run(&["deliver"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("waiting: 2 mail item(s)"), "{said}");
+    assert!(said.contains("waiting: 1 mail item(s)"), "{said}");
+    assert!(said.contains("outbox retry --all"), "{said}");
+    // retry --all requeues every waiting item, the held-back ones too.
+    let out = env.run(&["outbox", "retry", "--all"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("3 item(s) requeued"), "{said}");
+    sink.start_again();
+    let out = env.run(&["deliver", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["delivered"],
+        3,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn smtp_down_keeps_items_queued_then_each_is_delivered_once() {
     let mut sink = SmtpSink::start(SmtpOptions::plain());
     sink.stop();

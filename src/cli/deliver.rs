@@ -35,6 +35,16 @@ pub fn run(args: &DeliverArgs, ctx: &Context) -> anyhow::Result<u8> {
             report.digests,
             outbox::depth(store.conn())?
         );
+        for w in outbox::waiting(store.conn(), clock::now())? {
+            let why = match &w.last_error {
+                Some(e) => format!("last error: {}", printable(e)),
+                None => "held back: its destination was found unreachable".to_string(),
+            };
+            eprintln!(
+                "waiting: {} {} item(s) until {} ({why}); mailroom outbox retry --all tries them now",
+                w.count, w.kind, w.next_attempt
+            );
+        }
     }
     Ok(if report.failed == 0 && report.dead == 0 {
         EXIT_OK
@@ -63,7 +73,8 @@ enum Retry {
         /// The item's id, as `mailroom outbox` lists it.
         #[arg(required_unless_present = "all")]
         id: Option<i64>,
-        /// Every dead or failing item.
+        /// Every item not delivered: dead, failing, or waiting behind an unreachable
+        /// destination.
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },

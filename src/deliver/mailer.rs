@@ -37,7 +37,7 @@ impl Mailer {
 
     pub fn describe(&self) -> String {
         match self {
-            Mailer::Smtp(_) => "smtp".into(),
+            Mailer::Smtp(t) => format!("SMTP server {}", t.address()),
             Mailer::Files(f) => format!("files in {}", f.dir().display()),
             Mailer::Unconfigured => "none".into(),
         }

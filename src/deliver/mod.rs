@@ -327,7 +327,11 @@ impl Deliverer {
             )?;
             report.deferred += deferred as u64;
             if deferred > 0 {
-                tracing::warn!(destination = %printable(&destination(&item)), deferred, "destination unreachable: its other deliveries wait");
+                let place = match webhook_origin(&item) {
+                    Some(origin) => origin,
+                    None => self.mailer.describe(),
+                };
+                tracing::warn!(destination = %printable(&place), deferred, "destination unreachable: its other deliveries wait");
             }
         }
         Ok(())
@@ -444,8 +448,10 @@ enum GiveUp {
 }
 
 /// Where an item goes, for log lines: a webhook's origin, else its recipients.
+/// Where an item goes, as the queue holds items back: a webhook's origin, or for mail
+/// (every mail goes through the one SMTP server) the server.
 fn destination(item: &Item) -> String {
-    webhook_origin(item).unwrap_or_else(|| item.target.clone())
+    webhook_origin(item).unwrap_or_else(|| "mail".to_string())
 }
 
 /// For a webhook item, the origin (`https://host:port`) its URL starts with.

@@ -38,6 +38,11 @@ pub struct SmtpTarget {
 const KEEP_IDLE: Duration = Duration::from_secs(10);
 
 impl SmtpTarget {
+    /// `host:port`, for messages.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
     pub(super) fn from_config(
         config: &Config,
         s: &SmtpConfig,

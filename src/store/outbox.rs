@@ -384,9 +384,11 @@ pub fn retry(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Result<u
              WHERE id = ?1 AND state != 'done'",
             params![id, now],
         )?,
+        // Every item not delivered: dead, failing, and those held back untried behind
+        // a destination found unreachable.
         None => conn.execute(
             "UPDATE outbox SET state = 'pending', next_attempt = ?1, window_start = ?1
-             WHERE state = 'dead' OR (state = 'pending' AND attempts > 0)",
+             WHERE state = 'dead' OR (state = 'pending' AND (attempts > 0 OR next_attempt > ?1))",
             params![now],
         )?,
     };
@@ -415,6 +417,37 @@ pub fn release_stale_claims(conn: &Connection) -> Result<usize> {
         }
     }
     Ok(released)
+}
+
+/// Items waiting for a later try, by kind (`mail` or `webhook`) and last error: how
+/// many, and the soonest next try.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub kind: String,
+    pub count: i64,
+    pub next_attempt: String,
+    pub last_error: Option<String>,
+}
+
+/// What waits for a later try (pending, not due at `now`), grouped by [`Waiting`].
+pub fn waiting(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Waiting>> {
+    let mut stmt = conn.prepare(
+        "SELECT CASE channel WHEN 'webhook' THEN 'webhook' ELSE 'mail' END AS kind,
+                COUNT(*), MIN(next_attempt), last_error
+         FROM outbox WHERE state = 'pending' AND next_attempt > ?1
+         GROUP BY kind, last_error ORDER BY MIN(next_attempt)",
+    )?;
+    let rows = stmt
+        .query_map([stamp(now)], |r| {
+            Ok(Waiting {
+                kind: r.get(0)?,
+                count: r.get(1)?,
+                next_attempt: r.get(2)?,
+                last_error: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
 }
 
 /// Items not yet delivered (pending, including retrying).
