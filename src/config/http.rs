@@ -21,6 +21,10 @@ pub struct HttpConfig {
     pub token_env: Option<String>,
     /// Command printing that token.
     pub token_command: Option<String>,
+    /// The attention page shows what happened within this long (`?all=1` shows
+    /// everything still open). `"0"`: no window. Default `30d`.
+    #[serde(default = "default_attention_window", deserialize_with = "de_duration")]
+    pub attention_window: std::time::Duration,
     /// True when the config file has an `[http]` table (the server then runs even
     /// without `[[push]]`).
     #[serde(skip_deserializing, default = "yes")]
@@ -38,6 +42,7 @@ impl Default for HttpConfig {
             max_body: default_max_body(),
             token_env: None,
             token_command: None,
+            attention_window: default_attention_window(),
             present: false,
         }
     }
@@ -51,6 +56,10 @@ impl HttpConfig {
             password_command: self.token_command.clone(),
         }
     }
+}
+
+fn default_attention_window() -> std::time::Duration {
+    std::time::Duration::from_secs(30 * 86400)
 }
 
 fn default_listen() -> String {

@@ -41,6 +41,17 @@ pub struct Rendered {
 /// Why an event needs a person, or None.
 pub fn attention(e: &Event) -> Option<&'static str> {
     let status = e.status.as_deref().unwrap_or("").to_ascii_lowercase();
+    // The state as it truly is: a rejected transfer out leaves the domain here, a
+    // pending deletion is only requested.
+    match (e.topic.as_str(), status.as_str()) {
+        ("transfer.out", "rejected" | "declined" | "nacked") => {
+            return Some("transfer out rejected (domain stays)");
+        }
+        ("domain.deleted", s) if s.starts_with("pending") || s == "requested" => {
+            return Some("deletion requested");
+        }
+        _ => {}
+    }
     if matches!(
         status.as_str(),
         "error" | "failed" | "failure" | "rejected" | "invalid" | "declined"
@@ -145,8 +156,10 @@ pub fn render(
             .cmp(when(&b.stored))
             .then(a.stored.id.cmp(&b.stored.id))
     });
+    // What needs attention, newest first: the latest is what is still open.
     let flagged: Vec<(&Entry, &str)> = ordered
         .iter()
+        .rev()
         .filter_map(|e| attention(&e.stored.event).map(|why| (*e, why)))
         .collect();
     // Topics in the order their first event happened; events in time order within.
@@ -429,6 +442,14 @@ mod tests {
             Some("transfer out pending")
         );
         assert_eq!(attention(&event("transfer.out", Some("completed"))), None);
+        assert_eq!(
+            attention(&event("transfer.out", Some("rejected"))),
+            Some("transfer out rejected (domain stays)")
+        );
+        assert_eq!(
+            attention(&event("domain.deleted", Some("pending"))),
+            Some("deletion requested")
+        );
         assert_eq!(
             attention(&event("domain.renewal_reminder", None)),
             Some("expiring soon")

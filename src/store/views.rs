@@ -68,43 +68,79 @@ fn latest_of_domain(topics: &str) -> String {
     )
 }
 
-/// Jobs the registrar reports as failed.
-pub fn failed_jobs(conn: &Connection, limit: u64) -> Result<(Vec<StoredEvent>, i64)> {
-    let clause = format!("topic = 'job.result' AND status IN ('error', 'failed') AND {NOT_ACKED}");
-    events_where(conn, &clause, &[], limit)
+/// Only events that happened after `since` (None: all).
+fn within(since: Option<&str>) -> (String, Vec<SqlValue>) {
+    match since {
+        Some(s) => (format!(" AND {WHEN} >= ?1"), vec![s.to_string().into()]),
+        None => (String::new(), Vec::new()),
+    }
+}
+
+/// Jobs the registrar reports as failed, unless a later job of the same type for the
+/// same domain succeeded.
+pub fn failed_jobs(
+    conn: &Connection,
+    since: Option<&str>,
+    limit: u64,
+) -> Result<(Vec<StoredEvent>, i64)> {
+    let (after, args) = within(since);
+    let clause = format!(
+        "topic = 'job.result' AND status IN ('error', 'failed') AND {NOT_ACKED}
+         AND NOT EXISTS (SELECT 1 FROM events l WHERE l.topic = 'job.result'
+           AND l.domain = events.domain AND l.type = events.type
+           AND l.status IN ('success', 'successful', 'completed', 'ok')
+           AND (COALESCE(l.occurred_at, l.first_seen) > {WHEN}
+                OR (COALESCE(l.occurred_at, l.first_seen) = {WHEN} AND l.id > events.id))){after}"
+    );
+    events_where(conn, &clause, &args, limit)
 }
 
 /// Transfers out whose domain's latest transfer-out event is still open (pending,
 /// approved, or without a status).
-pub fn open_transfers_out(conn: &Connection, limit: u64) -> Result<(Vec<StoredEvent>, i64)> {
+pub fn open_transfers_out(
+    conn: &Connection,
+    since: Option<&str>,
+    limit: u64,
+) -> Result<(Vec<StoredEvent>, i64)> {
+    let (after, args) = within(since);
     let clause = format!(
         "topic = 'transfer.out' AND (status IS NULL OR status = 'approved' OR status LIKE 'pending%')
-         AND {} AND {NOT_ACKED}",
+         AND {} AND {NOT_ACKED}{after}",
         latest_of_domain("'transfer.out'")
     );
-    events_where(conn, &clause, &[], limit)
+    events_where(conn, &clause, &args, limit)
 }
 
 /// Domains reminded of renewal, expired or deleted, with no renewal or restore since.
-pub fn expiring_domains(conn: &Connection, limit: u64) -> Result<(Vec<StoredEvent>, i64)> {
+pub fn expiring_domains(
+    conn: &Connection,
+    since: Option<&str>,
+    limit: u64,
+) -> Result<(Vec<StoredEvent>, i64)> {
+    let (after, args) = within(since);
     let clause = format!(
         "topic IN ('domain.renewal_reminder', 'domain.expired', 'domain.deleted')
-         AND {} AND {NOT_ACKED}",
+         AND {} AND {NOT_ACKED}{after}",
         latest_of_domain(
             "'domain.renewal_reminder', 'domain.expired', 'domain.deleted', 'domain.renewed', 'domain.restored'"
         )
     );
-    events_where(conn, &clause, &[], limit)
+    events_where(conn, &clause, &args, limit)
 }
 
 /// Domains whose latest zone check failed.
-pub fn failing_zone_checks(conn: &Connection, limit: u64) -> Result<(Vec<StoredEvent>, i64)> {
+pub fn failing_zone_checks(
+    conn: &Connection,
+    since: Option<&str>,
+    limit: u64,
+) -> Result<(Vec<StoredEvent>, i64)> {
+    let (after, args) = within(since);
     let clause = format!(
         "topic = 'domain.zone_check' AND status IN ('error', 'invalid', 'failed')
-         AND {} AND {NOT_ACKED}",
+         AND {} AND {NOT_ACKED}{after}",
         latest_of_domain("'domain.zone_check'")
     );
-    events_where(conn, &clause, &[], limit)
+    events_where(conn, &clause, &args, limit)
 }
 
 /// Takes an event off the attention page (it stays stored as it was).
@@ -506,7 +542,10 @@ mod tests {
             Some("completed"),
             "2026-01-02T00:00:00Z",
         );
-        assert_eq!(domains(open_transfers_out(c, 10).unwrap()), ["a.example"]);
+        assert_eq!(
+            domains(open_transfers_out(c, None, 10).unwrap()),
+            ["a.example"]
+        );
         // Expiring: c.example reminded then renewed; d.example expired.
         event(
             c,
@@ -532,7 +571,10 @@ mod tests {
             None,
             "2026-01-03T00:00:00Z",
         );
-        assert_eq!(domains(expiring_domains(c, 10).unwrap()), ["d.example"]);
+        assert_eq!(
+            domains(expiring_domains(c, None, 10).unwrap()),
+            ["d.example"]
+        );
         // Zone checks: e.example failed then passed; f.example passed then failed.
         event(
             c,
@@ -566,7 +608,10 @@ mod tests {
             Some("invalid"),
             "2026-01-02T00:00:00Z",
         );
-        assert_eq!(domains(failing_zone_checks(c, 10).unwrap()), ["f.example"]);
+        assert_eq!(
+            domains(failing_zone_checks(c, None, 10).unwrap()),
+            ["f.example"]
+        );
         // Failed jobs, until marked handled.
         event(
             c,
@@ -584,11 +629,41 @@ mod tests {
             Some("success"),
             "2026-01-01T00:00:00Z",
         );
-        let (jobs, total) = failed_jobs(c, 10).unwrap();
+        let (jobs, total) = failed_jobs(c, None, 10).unwrap();
         assert_eq!(total, 1);
         assert!(ack(c, jobs[0].id, "2026-01-05T00:00:00.000Z").unwrap());
-        assert_eq!(failed_jobs(c, 10).unwrap().1, 0);
+        assert_eq!(failed_jobs(c, None, 10).unwrap().1, 0);
         assert!(acked(c, jobs[0].id).unwrap().is_some());
         assert!(!ack(c, 999, "2026-01-05T00:00:00.000Z").unwrap());
+        // A failed job is closed by a later success of the same job for the domain.
+        event(
+            c,
+            "13",
+            "job.result",
+            "i.example",
+            Some("error"),
+            "2026-01-01T00:00:00Z",
+        );
+        assert_eq!(domains(failed_jobs(c, None, 10).unwrap()), ["i.example"]);
+        event(
+            c,
+            "14",
+            "job.result",
+            "i.example",
+            Some("success"),
+            "2026-01-02T00:00:00Z",
+        );
+        assert_eq!(failed_jobs(c, None, 10).unwrap().1, 0);
+        // Only what happened within the window, unless asked for all.
+        assert_eq!(
+            domains(open_transfers_out(c, None, 10).unwrap()),
+            ["a.example"]
+        );
+        assert_eq!(
+            open_transfers_out(c, Some("2026-02-01T00:00:00.000Z"), 10)
+                .unwrap()
+                .1,
+            0
+        );
     }
 }

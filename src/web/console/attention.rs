@@ -61,34 +61,47 @@ fn events_section(
     }
 }
 
+/// Since when the page shows events: `[http] attention_window` back from now, unless
+/// `?all=1` (or the window is `"0"`).
+fn since(web: &Web, ask: &Ask) -> Option<String> {
+    let window = web.intake.config.http.attention_window;
+    if window.is_zero() || ask.param("all") == "1" {
+        return None;
+    }
+    let window = chrono::Duration::from_std(window).ok()?;
+    Some(crate::clock::stamp(crate::clock::now() - window))
+}
+
 fn sections(web: &Web, ask: &Ask) -> Result<Vec<Section>, StoreError> {
     let conn = web.reader()?;
+    let since = since(web, ask);
+    let since = since.as_deref();
     let mut out = vec![
         events_section(
             "failed-jobs",
             "Failed jobs",
-            views::failed_jobs(&conn, SHOWN)?,
+            views::failed_jobs(&conn, since, SHOWN)?,
             href("/events", &[("topic", "job.result"), ("status", "error")]),
             ask,
         ),
         events_section(
             "transfers-out",
             "Transfers out pending",
-            views::open_transfers_out(&conn, SHOWN)?,
+            views::open_transfers_out(&conn, since, SHOWN)?,
             href("/events", &[("topic", "transfer.out")]),
             ask,
         ),
         events_section(
             "expiring",
             "Expiring and deleted domains",
-            views::expiring_domains(&conn, SHOWN)?,
+            views::expiring_domains(&conn, since, SHOWN)?,
             href("/events", &[("topic", "domain.expired")]),
             ask,
         ),
         events_section(
             "zone-checks",
             "Zone checks failing",
-            views::failing_zone_checks(&conn, SHOWN)?,
+            views::failing_zone_checks(&conn, since, SHOWN)?,
             href("/events", &[("topic", "domain.zone_check")]),
             ask,
         ),
@@ -182,6 +195,15 @@ pub(super) fn page(web: &Web, ask: &Ask) -> Reply {
     };
     let open: i64 = sections.iter().map(|s| s.total).sum();
     let mut body = String::from("<h1>Needs attention</h1>");
+    if since(web, ask).is_some() {
+        let _ = write!(
+            body,
+            "<p id=\"window\">Events of the last {} ([http] attention_window) · <a href=\"/?all=1\">everything still open</a></p>",
+            esc(&crate::ingest::policy::span(
+                web.intake.config.http.attention_window
+            ))
+        );
+    }
     if open == 0 {
         body.push_str("<p class=\"flash\" id=\"all-clear\">Nothing needs attention.</p>");
     }
