@@ -23,9 +23,7 @@ impl Flow {
             return Flow::Fixed;
         };
         let plain = ct.ctype().eq_ignore_ascii_case("text")
-            && ct
-                .subtype()
-                .is_none_or(|s| s.eq_ignore_ascii_case("plain"));
+            && ct.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain"));
         let param = |name: &str| {
             ct.attributes()
                 .unwrap_or_default()

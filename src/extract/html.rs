@@ -57,7 +57,8 @@ pub fn to_text(html: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'<' if lower[i..].starts_with("<!--") => {
-                i = memchr::memmem::find(&bytes[i + 4..], b"-->").map_or(bytes.len(), |e| i + 4 + e + 3);
+                i = memchr::memmem::find(&bytes[i + 4..], b"-->")
+                    .map_or(bytes.len(), |e| i + 4 + e + 3);
             }
             b'<' => match tag_at(&lower, i) {
                 Some(tag) => {
@@ -74,7 +75,11 @@ pub fn to_text(html: &str) -> String {
                     } else if BLOCKS.contains(&tag.name) {
                         out.line_end();
                         if tag.name == "pre" {
-                            pre = if tag.closing { pre.saturating_sub(1) } else { pre + 1 };
+                            pre = if tag.closing {
+                                pre.saturating_sub(1)
+                            } else {
+                                pre + 1
+                            };
                         }
                     } else if matches!(tag.name, "td" | "th") {
                         out.space();
@@ -217,7 +222,11 @@ fn tag_at(lower: &str, at: usize) -> Option<Tag<'_>> {
             _ => {}
         }
     }
-    Some(Tag { name, closing, end: i })
+    Some(Tag {
+        name,
+        closing,
+        end: i,
+    })
 }
 
 #[cfg(test)]

@@ -458,6 +458,12 @@ mod tests {
                 format!("{{\"\n{}", "x".repeat(filler / 512)).repeat(512),
             ),
             ("unclosed XML", "<response>".repeat(20_000) + &pad),
+            // Unicode spaces make every failed object worth a second, repairing read.
+            ("nbsp objects", "{\u{a0}\"\u{a0}".repeat(20_000) + &pad),
+            (
+                "nbsp spread broken strings",
+                format!("{{\u{a0}\"\n{}\u{a0}", "x".repeat(filler / 512)).repeat(512),
+            ),
             ("XML roots", "<epp ".repeat(20_000) + &pad),
         ]
     }

@@ -49,7 +49,11 @@ mod tests {
             assert!(is_unicode_space(c), "{c:?}");
             let mut buf = [0u8; 4];
             let encoded = c.encode_utf8(&mut buf);
-            assert_eq!(unicode_space_len(encoded.as_bytes()), encoded.len(), "{c:?}");
+            assert_eq!(
+                unicode_space_len(encoded.as_bytes()),
+                encoded.len(),
+                "{c:?}"
+            );
         }
     }
 

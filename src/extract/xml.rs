@@ -370,7 +370,21 @@ mod tests {
             XmlError::Truncated("r".into())
         );
         let deep = "<a>".repeat(100) + &"x/a>".repeat(100);
-        assert_eq!(parse_document_tolerant(&deep).unwrap_err(), XmlError::TooDeep);
+        assert_eq!(
+            parse_document_tolerant(&deep).unwrap_err(),
+            XmlError::TooDeep
+        );
+    }
+
+    #[test]
+    fn unicode_spaces_between_elements_are_white_space_and_kept_in_text() {
+        // XML forwarded in an Outlook HTML mail: `&nbsp;` indentation, a stray BOM.
+        let src = "<r>\n\u{a0}\u{a0}<a>1\u{a0}000</a>\u{feff}\n\u{a0}<b x=\"\u{a0}\"/></r>";
+        let (root, _) = parse_document(src).unwrap();
+        assert_eq!(
+            root.to_json(),
+            json!({"a": "1\u{a0}000", "b": {"@x": "\u{a0}"}})
+        );
     }
 
     #[test]
