@@ -79,6 +79,38 @@ pub fn unflow(text: &str, delsp: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mail_parser::MimeHeaders;
+
+    fn flow_of(content_type: &str) -> Flow {
+        let raw = format!("Subject: x\r\n{content_type}\r\n\r\nbody");
+        let message = crate::extract::parser().parse(raw.as_bytes()).unwrap();
+        Flow::of(message.parts[0].content_type())
+    }
+
+    #[test]
+    fn flow_parameters_are_read_without_regard_to_case() {
+        assert_eq!(
+            flow_of("Content-Type: text/plain; Format=Flowed; DelSp=Yes"),
+            Flow::Flowed { delsp: true }
+        );
+        assert_eq!(
+            flow_of("Content-Type: TEXT/Plain; format=\"flowed\"; delsp=no"),
+            Flow::Flowed { delsp: false }
+        );
+        assert_eq!(
+            flow_of("Content-Type: text/plain; format=flowed"),
+            Flow::Flowed { delsp: false }
+        );
+        assert_eq!(
+            flow_of("Content-Type: text/plain; format=fixed"),
+            Flow::Fixed
+        );
+        assert_eq!(
+            flow_of("Content-Type: text/html; format=flowed"),
+            Flow::Fixed
+        );
+        assert_eq!(flow_of("X-No-Content-Type: 1"), Flow::Fixed);
+    }
 
     #[test]
     fn a_soft_break_keeps_its_space_without_delsp() {

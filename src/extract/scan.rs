@@ -175,7 +175,8 @@ fn skip_white(s: &str) -> &str {
 }
 
 /// Parses the object at the start of `rest` as JSON, then as a repaired JSON (line
-/// breaks inside strings removed: hard-wrapped mail), then as a Python literal. After
+/// breaks inside strings removed: hard-wrapped mail; Unicode spaces between tokens read
+/// as spaces: Outlook's `&nbsp;`), then as a Python literal. After
 /// a failure it goes on past everything the parsers accepted, so no byte is parsed
 /// twice as part of a value; `reach` says how far they read.
 fn object_at(rest: &str, found: &mut Found) -> Attempt {
