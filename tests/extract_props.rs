@@ -14,6 +14,7 @@ fn seeds() -> Vec<Vec<u8>> {
     for dir in [
         "samples",
         "samples/extra",
+        "samples/relayed",
         "samples/malformed",
         "tests/corpora/mime-robustness/malformed",
     ] {

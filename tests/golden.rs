@@ -56,13 +56,15 @@ fn diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The golden corpora: samples/, samples/extra/ and samples/field/ (what registrars
-/// really send beyond the seed examples), each written independently from the
-/// registrars' documentation.
+/// The golden corpora: samples/, samples/extra/, samples/field/ (what registrars
+/// really send beyond the seed examples) and samples/relayed/ (notifications as a
+/// person's mail client passed them on: format=flowed, Outlook HTML forwards, quoted
+/// replies), each written independently from the registrars' documentation.
 fn golden_emls() -> Vec<PathBuf> {
     let mut emls = files(&samples(), "eml");
-    emls.extend(files(&samples().join("extra"), "eml"));
-    emls.extend(files(&samples().join("field"), "eml"));
+    for dir in ["extra", "field", "relayed"] {
+        emls.extend(files(&samples().join(dir), "eml"));
+    }
     emls
 }
 

@@ -148,3 +148,37 @@ fn tolerant_xml_pass_keeps_hostile_documents_out() {
     let mismatched = format!("<epp>{}", "<a></b>".repeat(50_000));
     quarantine_reason(&email("poll", &mismatched));
 }
+
+/// What relayed mail needs read differently (issue 20) stays linear on hostile input:
+/// format=flowed text whose every line is a soft break (one 8 MB line once unflowed),
+/// HTML-only mail of unclosed elements, comments and `&nbsp;`-indented objects, a
+/// reply quoting payload candidates (read twice: as it stands, then unquoted) and XML
+/// whose closing tags all lost their `<`.
+#[test]
+fn relayed_mail_worst_cases_are_quarantined_in_bounded_time() {
+    let flowed_line = "{\"object\": \"DOMAIN\", \"event_id\": \"a \r\n";
+    let flowed = format!(
+        "From: notifications@opensrs.net\r\nSubject: Event notification: DOMAIN: CREATED: 1\r\n\
+         Content-Type: text/plain; format=flowed; delsp=yes\r\n\r\n{}",
+        flowed_line.repeat((8 << 20) / flowed_line.len())
+    );
+    assert!(quarantine_reason(flowed.as_bytes()).contains("JSON"));
+
+    let unit = "<div>&nbsp;{&nbsp;&quot;event_id&quot;:&nbsp;&quot;1<style><!-- x --><p class=x '>";
+    let html = format!(
+        "From: notifications@opensrs.net\r\nSubject: Event notification: DOMAIN: CREATED: 1\r\n\
+         Content-Type: text/html\r\n\r\n{}<!-- never closed {}",
+        unit.repeat((4 << 20) / unit.len()),
+        "<script>".repeat(100_000)
+    );
+    quarantine_reason(html.as_bytes());
+
+    let quoted = "> {\"event_id\": \"1\",\n> \u{a0}\"object\": [\n".repeat(200_000);
+    quarantine_reason(&email(
+        "Re: Event notification: DOMAIN: CREATED: 1",
+        &quoted,
+    ));
+
+    let lost = format!("<response>{}", "<a><b>x/a>/c>".repeat(200_000));
+    quarantine_reason(&email("AutoDNS", &lost));
+}

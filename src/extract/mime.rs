@@ -1,13 +1,15 @@
-//! Walks a parsed email to the texts worth scanning: text parts, textual attachments
-//! (`event_data.json`), HTML (entities unescaped) when the plain parts gave nothing,
-//! and messages forwarded inside it (`message/rfc822`), each with its own context.
+//! Walks a parsed email to the texts worth scanning: text parts (`format=flowed`
+//! unflowed), textual attachments (`event_data.json`), HTML (as text, see [`html`])
+//! when the plain parts gave nothing, and messages forwarded inside it
+//! (`message/rfc822`), each with its own context.
 
 use std::borrow::Cow;
 
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 use serde::Serialize;
 
-use super::{Context, Run};
+use super::flowed::{self, Flow};
+use super::{Context, Run, html};
 
 /// How many forwarded-message levels are followed.
 const MAX_NESTING: usize = 8;
@@ -46,7 +48,7 @@ fn walk_level(message: &Message<'_>, ctx: &Context, run: &mut Run, depth: usize)
     let mut html = Vec::new();
     for part in &message.parts {
         match &part.body {
-            PartType::Text(text) => found += run.text(text, ctx),
+            PartType::Text(text) => found += run.text(&unflowed(part, text), ctx),
             PartType::Html(_) => html.push(part),
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 if is_forwarded_file(part) && depth < MAX_NESTING {
@@ -55,7 +57,7 @@ fn walk_level(message: &Message<'_>, ctx: &Context, run: &mut Run, depth: usize)
                         walk_level(&inner, &inner_ctx, run, depth + 1);
                     }
                 } else if is_textual(part) {
-                    found += run.text(&decode_text(bytes), ctx);
+                    found += run.text(&unflowed(part, &decode_text(bytes)), ctx);
                 }
             }
             PartType::Message(inner) if depth < MAX_NESTING => {
@@ -72,11 +74,19 @@ fn walk_level(message: &Message<'_>, ctx: &Context, run: &mut Run, depth: usize)
         let PartType::Html(source) = &part.body else {
             continue;
         };
-        let text = mail_parser::decoders::html::html_to_text(source);
+        let text = html::to_text(source);
         if run.text(&text, ctx) == 0 {
             // XML sent raw inside HTML loses its tags in the conversion.
             run.text(source, ctx);
         }
+    }
+}
+
+/// The part's text as its sender wrote it: `format=flowed` soft breaks joined.
+fn unflowed<'a>(part: &MessagePart<'_>, text: &'a str) -> Cow<'a, str> {
+    match Flow::of(part.content_type()) {
+        Flow::Fixed => Cow::Borrowed(text),
+        Flow::Flowed { delsp } => Cow::Owned(flowed::unflow(text, delsp)),
     }
 }
 

@@ -10,12 +10,15 @@ mod autodns_json;
 mod autodns_text;
 mod autodns_xml;
 pub mod canonical;
+mod flowed;
 mod gandi;
+mod html;
 mod mime;
 mod opensrs;
 pub mod opensrs_ops;
 pub mod pyliteral;
 mod scan;
+mod spaces;
 pub mod suggest;
 pub mod time;
 pub mod xml;
@@ -345,16 +348,27 @@ pub(crate) struct Run {
 
 impl Run {
     /// Scans one decoded text and turns its payloads into events. Returns how many
-    /// new events it added.
+    /// new events it added. A reply quotes the notification (`> `, also `> > `): when
+    /// the text as it stands gave no event, it is read again without quote markers.
+    /// No event rather than no payload, because the quoted text itself can look like
+    /// one: quoted Standard blocks (`> <system>`) are blocks whose lines all fail to
+    /// read as `key: value`.
     pub(crate) fn text(&mut self, text: &str, ctx: &Context) -> usize {
         self.texts += 1;
         self.shaped = self.shaped.or(ctx.hint);
         let before = self.events.len();
+        self.payloads(text, ctx);
+        if self.events.len() == before && (text.starts_with('>') || text.contains("\n>")) {
+            self.payloads(&unquote(text), ctx);
+        }
+        self.events.len() - before
+    }
+
+    /// The events of the payloads in one text.
+    fn payloads(&mut self, text: &str, ctx: &Context) {
+        let before = self.events.len();
         let mut found = scan::Found::default();
         scan::scan(text, &mut found);
-        if found.payloads.is_empty() && text.contains("\n>") {
-            scan::scan(&unquote(text), &mut found);
-        }
         self.errors.append(&mut found.errors);
         let mut standard = Vec::new();
         for payload in found.payloads {
@@ -386,7 +400,6 @@ impl Run {
                 }
             }
         }
-        self.events.len() - before
     }
 
     fn value(&mut self, v: &Value, ctx: &Context, format: Format, depth: usize) {

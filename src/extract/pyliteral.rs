@@ -48,6 +48,13 @@ impl Parser<'_> {
             match c {
                 b' ' | b'\t' | b'\r' | b'\n' => self.pos += 1,
                 b'\\' if self.s.get(self.pos + 1) == Some(&b'\n') => self.pos += 2,
+                // Outlook's `&nbsp;` indentation and the like, between tokens.
+                0xc2 | 0xe2 | 0xe3 | 0xef => {
+                    match super::spaces::unicode_space_len(&self.s[self.pos..]) {
+                        0 => break,
+                        n => self.pos += n,
+                    }
+                }
                 _ => break,
             }
         }

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::pyliteral;
 use super::xml::{self, Element};
+use super::{pyliteral, spaces};
 
 /// A payload found in the text, not yet interpreted.
 #[derive(Debug, Clone)]
@@ -158,9 +158,10 @@ fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
     s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
-/// `{` followed (after whitespace) by a quote, `u'`/`u"`, or `}`: the start of an object.
+/// `{` followed (after white space, Unicode spaces included) by a quote or `u'`/`u"`:
+/// the start of an object.
 fn looks_like_object(rest: &str) -> bool {
-    let mut it = rest[1..].bytes().skip_while(|c| c.is_ascii_whitespace());
+    let mut it = skip_white(&rest[1..]).bytes();
     match it.next() {
         Some(b'"' | b'\'') => true,
         Some(b'u' | b'U') => matches!(it.next(), Some(b'"' | b'\'')),
@@ -168,8 +169,14 @@ fn looks_like_object(rest: &str) -> bool {
     }
 }
 
+/// `s` from its first character that is neither white space nor a Unicode space.
+fn skip_white(s: &str) -> &str {
+    s.trim_start_matches(|c: char| c.is_whitespace() || spaces::is_unicode_space(c))
+}
+
 /// Parses the object at the start of `rest` as JSON, then as a repaired JSON (line
-/// breaks inside strings removed: hard-wrapped mail), then as a Python literal. After
+/// breaks inside strings removed: hard-wrapped mail; Unicode spaces between tokens read
+/// as spaces: Outlook's `&nbsp;`), then as a Python literal. After
 /// a failure it goes on past everything the parsers accepted, so no byte is parsed
 /// twice as part of a value; `reach` says how far they read.
 fn object_at(rest: &str, found: &mut Found) -> Attempt {
@@ -179,7 +186,7 @@ fn object_at(rest: &str, found: &mut Found) -> Attempt {
         reach: reach.max(skip),
     };
     // `{'` and `{u'` are Python literals (Gandi): no JSON attempt.
-    let first = rest[1..].trim_start().as_bytes();
+    let first = skip_white(&rest[1..]).as_bytes();
     if matches!(first, [b'\'', ..] | [b'u' | b'U', b'\'', ..]) {
         return match pyliteral::parse_prefix(rest) {
             Ok((v @ Value::Object(_), used)) => {
@@ -201,7 +208,11 @@ fn object_at(rest: &str, found: &mut Found) -> Attempt {
         Err(e) => e,
     };
     let mut reach = json_reached;
-    if json_err.starts_with("invalid JSON: control character") {
+    // Hard-wrapped strings, or Unicode spaces (Outlook's `&nbsp;`) between tokens up
+    // to where the parser stopped (plus the longest such character).
+    if json_err.starts_with("invalid JSON: control character")
+        || spaces::has_unicode_space(rest, json_reached + 3)
+    {
         match repaired_json(rest) {
             Ok((v, used)) => {
                 found.payloads.push(Payload::Json(v));
@@ -271,9 +282,9 @@ fn offset_of(s: &str, line: usize, column: usize) -> usize {
     (offset + column).min(s.len())
 }
 
-/// JSON whose strings were broken across lines by a mail client: drop CR/LF inside
-/// strings (and the quote markers `> ` a reply added) up to the balancing brace. On
-/// failure, how many bytes it read.
+/// JSON as a mail client left it, repaired up to the balancing brace: CR/LF inside
+/// strings dropped (lines broken by the client), Unicode spaces between tokens read
+/// as spaces (inside strings they are kept). On failure, how many bytes it read.
 fn repaired_json(rest: &str) -> Result<(Value, usize), usize> {
     let mut out = String::with_capacity(rest.len().min(1 << 16));
     let mut depth = 0usize;
@@ -297,6 +308,11 @@ fn repaired_json(rest: &str) -> Result<(Value, usize), usize> {
         }
         match c {
             '"' => in_string = true,
+            c if spaces::is_unicode_space(c) => {
+                out.push(' ');
+                changed = true;
+                continue;
+            }
             '{' | '[' => depth += 1,
             '}' | ']' => {
                 depth = depth.checked_sub(1).ok_or(i + 1)?;
@@ -388,6 +404,29 @@ mod tests {
     }
 
     #[test]
+    fn unicode_spaces_between_json_tokens_are_white_space_and_kept_in_strings() {
+        // Outlook's HTML-to-text: `&nbsp;` indentation, an em space, a byte order mark.
+        let f = run("{\n\u{a0}\u{a0} \"note\":\u{a0}\"a\u{a0}b\",\u{2003}\"n\": 1\u{feff}}");
+        assert!(
+            matches!(&f.payloads[0], Payload::Json(v) if v["note"] == "a\u{a0}b" && v["n"] == 1),
+            "{:?} {:?}",
+            f.payloads,
+            f.errors
+        );
+    }
+
+    #[test]
+    fn unicode_spaces_between_python_literal_tokens_are_white_space() {
+        let f = run("{\u{a0}'a':\u{3000}u'x\u{a0}y',\u{a0}\n\u{a0}'b': None}");
+        assert!(
+            matches!(&f.payloads[0], Payload::Python(v) if v["a"] == "x\u{a0}y" && v["b"].is_null()),
+            "{:?} {:?}",
+            f.payloads,
+            f.errors
+        );
+    }
+
+    #[test]
     fn python_literal_and_truncation() {
         let f = run("{'a': u'b', 'c': None}");
         assert!(matches!(&f.payloads[0], Payload::Python(v) if v["a"] == "b"));
@@ -420,6 +459,12 @@ mod tests {
                 format!("{{\"\n{}", "x".repeat(filler / 512)).repeat(512),
             ),
             ("unclosed XML", "<response>".repeat(20_000) + &pad),
+            // Unicode spaces make every failed object worth a second, repairing read.
+            ("nbsp objects", "{\u{a0}\"\u{a0}".repeat(20_000) + &pad),
+            (
+                "nbsp spread broken strings",
+                format!("{{\u{a0}\"\n{}\u{a0}", "x".repeat(filler / 512)).repeat(512),
+            ),
             ("XML roots", "<epp ".repeat(20_000) + &pad),
         ]
     }

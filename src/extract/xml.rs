@@ -62,7 +62,7 @@ impl Element {
 
     /// Trimmed text of the element at `names`, if present and non-empty.
     pub fn text_at(&self, names: &[&str]) -> Option<&str> {
-        let t = self.path(names)?.text.trim();
+        let t = super::spaces::trim(&self.path(names)?.text);
         (!t.is_empty()).then_some(t)
     }
 
@@ -93,7 +93,7 @@ impl Element {
             .iter()
             .filter(|(k, _)| k != "xmlns" && !k.starts_with("xmlns:"))
             .collect();
-        let text = self.text.trim();
+        let text = super::spaces::trim(&self.text);
         if attrs.is_empty() && self.children.is_empty() {
             return Value::String(text.to_string());
         }
@@ -129,10 +129,14 @@ pub fn parse_document(src: &str) -> Result<(Element, usize), XmlError> {
     parse_with(src, false)
 }
 
-/// The second, forgiving pass for a document the strict pass refused as malformed: a
-/// closing tag that does not match (`<code>S0101</cdoe>`, a typo) closes the open
-/// element. Everything hostile is refused exactly as by [`parse_document`]: entity
-/// declarations, undefined entities, depth and size limits, truncation.
+/// The second, forgiving pass for a document the strict pass refused as malformed. A
+/// closing tag that does not match closes the open element (`<code>S0101</cdoe>`, a
+/// typo), or every element up to the one it names when that one is open further out
+/// (`<a><b>x</a>`, a lost closing tag); a closing tag that lost its `<`
+/// (`<text>…polled successfully./text>`, as in InterNetX's own published example)
+/// closes the open element it names. Everything hostile is refused exactly as by
+/// [`parse_document`]: entity declarations, undefined entities, depth and size limits,
+/// truncation.
 pub fn parse_document_tolerant(src: &str) -> Result<(Element, usize), XmlError> {
     parse_with(src, true)
 }
@@ -174,19 +178,37 @@ fn parse_with(src: &str, tolerant: bool) -> Result<(Element, usize), XmlError> {
                     None => return Ok((el, reader.buffer_position() as usize)),
                 }
             }
-            XmlEvent::End(_) => {
-                let Some(el) = stack.pop() else {
-                    return Err(XmlError::NoRoot);
+            XmlEvent::End(e) => {
+                // Strict: quick-xml has checked that it closes the open element.
+                let levels = if tolerant {
+                    levels_closed(&stack, e.name().as_ref())
+                } else {
+                    1
                 };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => return Ok((el, reader.buffer_position() as usize)),
+                for _ in 0..levels {
+                    if let Some(root) = close(&mut stack)? {
+                        return Ok((root, reader.buffer_position() as usize));
+                    }
                 }
             }
             XmlEvent::Text(t) => {
+                let text = t.decode().map_err(|e| malformed(&reader, e))?;
+                let mut text: &str = &text;
+                // `…successfully./text>`: the open element's closing tag without its `<`.
+                while tolerant && let Some(open) = stack.last() {
+                    let lost = format!("/{}>", open.name);
+                    let Some(at) = text.find(&lost) else { break };
+                    if let Some(el) = stack.last_mut() {
+                        el.text.push_str(&text[..at]);
+                    }
+                    text = &text[at + lost.len()..];
+                    if let Some(root) = close(&mut stack)? {
+                        let end = reader.buffer_position() as usize - text.len();
+                        return Ok((root, end));
+                    }
+                }
                 if let Some(el) = stack.last_mut() {
-                    el.text
-                        .push_str(&t.decode().map_err(|e| malformed(&reader, e))?);
+                    el.text.push_str(text);
                 }
             }
             XmlEvent::CData(t) => {
@@ -210,6 +232,29 @@ fn parse_with(src: &str, tolerant: bool) -> Result<(Element, usize), XmlError> {
             XmlEvent::Decl(_) | XmlEvent::PI(_) | XmlEvent::Comment(_) => {}
         }
     }
+}
+
+/// Ends the open element: it becomes its parent's child, or, when it is the root, the
+/// document (returned).
+fn close(stack: &mut Vec<Element>) -> Result<Option<Element>, XmlError> {
+    let el = stack.pop().ok_or(XmlError::NoRoot)?;
+    Ok(match stack.last_mut() {
+        Some(parent) => {
+            parent.children.push(el);
+            None
+        }
+        None => Some(el),
+    })
+}
+
+/// How many open elements a closing tag `name` ends in the forgiving pass: up to the
+/// innermost open element of that name, else (a misspelt name) the innermost one.
+fn levels_closed(stack: &[Element], name: &[u8]) -> usize {
+    stack
+        .iter()
+        .rev()
+        .position(|open| open.name.as_bytes() == name)
+        .map_or(1, |i| i + 1)
 }
 
 fn malformed(reader: &Reader<&[u8]>, e: impl std::fmt::Display) -> XmlError {
@@ -286,6 +331,60 @@ mod tests {
         assert_eq!(root.to_json(), json!({"k":["1","2","3"]}));
         let (root, _) = parse_document("<r><k><k>1</k><k>2</k></k></r>").unwrap();
         assert_eq!(root.to_json(), json!({"k":{"k":["1","2"]}}));
+    }
+
+    #[test]
+    fn forgiving_pass_recovers_a_closing_tag_that_lost_its_angle_bracket() {
+        let src = "<response><status><code>S0905</code><text>The notification was polled successfully./text>\n  <type>success</type></status></response> after";
+        assert!(matches!(
+            parse_document(src),
+            Err(XmlError::Malformed { .. })
+        ));
+        let (root, used) = parse_document_tolerant(src).unwrap();
+        assert_eq!(&src[used..], " after");
+        assert_eq!(
+            root.to_json(),
+            json!({"status": {"code": "S0905",
+                "text": "The notification was polled successfully.", "type": "success"}})
+        );
+    }
+
+    #[test]
+    fn forgiving_pass_closes_misspelt_and_lost_closing_tags() {
+        let src = "<r><a>1</b><c><d>2</c><e>3</e></r>";
+        assert!(parse_document(src).is_err());
+        let (root, used) = parse_document_tolerant(src).unwrap();
+        assert_eq!(used, src.len());
+        assert_eq!(root.to_json(), json!({"a": "1", "c": {"d": "2"}, "e": "3"}));
+    }
+
+    #[test]
+    fn forgiving_pass_refuses_what_the_strict_pass_refuses_as_hostile() {
+        let bomb = "<!DOCTYPE r [<!ENTITY a \"b\">]><r>&a;</x></r>";
+        assert_eq!(
+            parse_document_tolerant(bomb).unwrap_err(),
+            XmlError::EntityDeclaration
+        );
+        assert_eq!(
+            parse_document_tolerant("<r><a>x/a>").unwrap_err(),
+            XmlError::Truncated("r".into())
+        );
+        let deep = "<a>".repeat(100) + &"x/a>".repeat(100);
+        assert_eq!(
+            parse_document_tolerant(&deep).unwrap_err(),
+            XmlError::TooDeep
+        );
+    }
+
+    #[test]
+    fn unicode_spaces_between_elements_are_white_space_and_kept_in_text() {
+        // XML forwarded in an Outlook HTML mail: `&nbsp;` indentation, a stray BOM.
+        let src = "<r>\n\u{a0}\u{a0}<a>1\u{a0}000</a>\u{feff}\n\u{a0}<b x=\"\u{a0}\"/></r>";
+        let (root, _) = parse_document(src).unwrap();
+        assert_eq!(
+            root.to_json(),
+            json!({"a": "1\u{a0}000", "b": {"@x": "\u{a0}"}})
+        );
     }
 
     #[test]
