@@ -68,12 +68,18 @@ fn latest_of_domain(topics: &str) -> String {
     )
 }
 
-/// Only events that happened after `since` (None: all).
-fn within(since: Option<&str>) -> (String, Vec<SqlValue>) {
-    match since {
-        Some(s) => (format!(" AND {WHEN} >= ?1"), vec![s.to_string().into()]),
-        None => (String::new(), Vec::new()),
-    }
+/// Attention items: events matching `clause`, not marked handled, that happened after
+/// `since` (None: whenever), newest first.
+fn open_items(
+    conn: &Connection,
+    clause: &str,
+    since: Option<&str>,
+    limit: u64,
+) -> Result<(Vec<StoredEvent>, i64)> {
+    let after = since.map_or(String::new(), |_| format!(" AND {WHEN} >= ?1"));
+    let args: Vec<SqlValue> = since.map(|s| s.to_string().into()).into_iter().collect();
+    let clause = format!("{clause} AND {NOT_ACKED}{after}");
+    events_where(conn, &clause, &args, limit)
 }
 
 /// Jobs the registrar reports as failed, unless a later job of the same type for the
@@ -83,16 +89,15 @@ pub fn failed_jobs(
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
-    let (after, args) = within(since);
     let clause = format!(
-        "topic = 'job.result' AND status IN ('error', 'failed') AND {NOT_ACKED}
+        "topic = 'job.result' AND status IN ('error', 'failed')
          AND NOT EXISTS (SELECT 1 FROM events l WHERE l.topic = 'job.result'
            AND l.domain = events.domain AND l.type = events.type
            AND l.status IN ('success', 'successful', 'completed', 'ok')
            AND (COALESCE(l.occurred_at, l.first_seen) > {WHEN}
-                OR (COALESCE(l.occurred_at, l.first_seen) = {WHEN} AND l.id > events.id))){after}"
+                OR (COALESCE(l.occurred_at, l.first_seen) = {WHEN} AND l.id > events.id)))"
     );
-    events_where(conn, &clause, &args, limit)
+    open_items(conn, &clause, since, limit)
 }
 
 /// Transfers out whose domain's latest transfer-out event is still open (pending,
@@ -102,13 +107,12 @@ pub fn open_transfers_out(
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
-    let (after, args) = within(since);
     let clause = format!(
         "topic = 'transfer.out' AND (status IS NULL OR status = 'approved' OR status LIKE 'pending%')
-         AND {} AND {NOT_ACKED}{after}",
+         AND {}",
         latest_of_domain("'transfer.out'")
     );
-    events_where(conn, &clause, &args, limit)
+    open_items(conn, &clause, since, limit)
 }
 
 /// Domains reminded of renewal, expired or deleted, with no renewal or restore since.
@@ -117,15 +121,13 @@ pub fn expiring_domains(
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
-    let (after, args) = within(since);
     let clause = format!(
-        "topic IN ('domain.renewal_reminder', 'domain.expired', 'domain.deleted')
-         AND {} AND {NOT_ACKED}{after}",
+        "topic IN ('domain.renewal_reminder', 'domain.expired', 'domain.deleted') AND {}",
         latest_of_domain(
             "'domain.renewal_reminder', 'domain.expired', 'domain.deleted', 'domain.renewed', 'domain.restored'"
         )
     );
-    events_where(conn, &clause, &args, limit)
+    open_items(conn, &clause, since, limit)
 }
 
 /// Domains whose latest zone check failed.
@@ -134,13 +136,11 @@ pub fn failing_zone_checks(
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
-    let (after, args) = within(since);
     let clause = format!(
-        "topic = 'domain.zone_check' AND status IN ('error', 'invalid', 'failed')
-         AND {} AND {NOT_ACKED}{after}",
+        "topic = 'domain.zone_check' AND status IN ('error', 'invalid', 'failed') AND {}",
         latest_of_domain("'domain.zone_check'")
     );
-    events_where(conn, &clause, &args, limit)
+    open_items(conn, &clause, since, limit)
 }
 
 /// Takes an event off the attention page (it stays stored as it was).
