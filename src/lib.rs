@@ -21,6 +21,7 @@ pub mod event;
 pub mod extract;
 pub mod filter;
 pub mod ingest;
+pub mod oauth2;
 pub mod reason;
 pub mod rules;
 pub mod schedule;
