@@ -6,6 +6,7 @@ mod digest;
 mod events;
 mod import;
 mod manual;
+mod oauth2;
 mod parse;
 mod preflight;
 mod quarantine;
@@ -75,6 +76,10 @@ pub enum Command {
     Serve(serve::Args),
     /// Per folder: last sync, last error, cursor; and the outbox depth.
     Status(watch::StatusArgs),
+    /// OAuth2 sign-in for an account: `mailroom oauth2 login ACCOUNT`.
+    Oauth2(oauth2::Args),
+    /// The provider presets (`provider = "…"`): hosts, ports, login method.
+    Providers(oauth2::ProvidersArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(manual::CompletionsArgs),
     /// Print the manual page (roff), or write one per command into a directory.
@@ -149,6 +154,8 @@ fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Watch(args) => watch::run(args, ctx),
         Command::Serve(args) => serve::run(args, ctx),
         Command::Status(args) => watch::status(args, ctx),
+        Command::Oauth2(args) => oauth2::run(args, ctx),
+        Command::Providers(args) => oauth2::providers(args),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::oauth2::{Auth, OAuth2Config};
 use super::values::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -66,8 +67,14 @@ impl Secret {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
-    /// SMTP server. Either `host` or `dir` must be given.
+    /// SMTP server. Either `host` (or `provider`) or `dir` must be given.
     pub host: Option<String>,
+    /// A preset (`mailroom providers`): fills host, the login method and the OAuth2
+    /// endpoints and scope where they are left out.
+    pub provider: Option<String>,
+    /// `password` (default), `xoauth2` or `oauthbearer` (then `[smtp.oauth2]`).
+    pub auth: Option<Auth>,
+    pub oauth2: Option<OAuth2Config>,
     /// Default 465 for implicit TLS, 587 for STARTTLS, 25 for none.
     pub port: Option<u16>,
     /// Default `starttls`.
@@ -102,6 +109,11 @@ fn default_max_message_size() -> u64 {
 }
 
 impl SmtpConfig {
+    /// How mailroom logs in to the server.
+    pub fn auth(&self) -> Auth {
+        self.auth.unwrap_or_default()
+    }
+
     /// Where the password comes from. (Not a flattened field: serde cannot refuse
     /// unknown keys beside a flattened struct, and a typo must not pass silently.)
     pub fn password(&self) -> Secret {

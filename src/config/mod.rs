@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 mod http;
 mod mail;
+pub mod oauth2;
 mod sources;
 #[cfg(test)]
 mod tests;
@@ -14,6 +15,7 @@ mod values;
 
 pub use http::*;
 pub use mail::*;
+pub use oauth2::{Auth, OAuth2Config};
 pub use sources::*;
 use values::*;
 pub use values::{parse_duration, parse_size};
@@ -117,6 +119,46 @@ fn default_raw_limit() -> u64 {
     25 << 20
 }
 
+/// `file:line:column` of the first line of `src` that sets `key` (to `value`, when
+/// given); the file alone when no line does.
+fn position(file: &Path, src: &str, key: &str, value: Option<&str>) -> String {
+    let mut offset = 0;
+    for line in src.split_inclusive('\n') {
+        let body = line.trim_start();
+        if let Some(rest) = body.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+            && value.is_none_or(|v| rest.contains(v))
+        {
+            let (l, c) = line_col(src, offset + (line.len() - body.len()));
+            return format!("{}:{l}:{c}", file.display());
+        }
+        offset += line.len();
+    }
+    file.display().to_string()
+}
+
+/// What is wrong with a login's settings: (key, value, message).
+fn login_problem(
+    what: &str,
+    auth: Auth,
+    oauth2: Option<&OAuth2Config>,
+) -> Option<(&'static str, Option<String>, String)> {
+    match (auth.is_oauth2(), oauth2) {
+        (false, _) => None,
+        (true, None) => Some((
+            "auth",
+            Some(auth.as_str().to_string()),
+            format!(
+                "{what}: auth = \"{}\" needs an oauth2 table (token_url, client_id, token_file)",
+                auth.as_str()
+            ),
+        )),
+        (true, Some(o)) => o
+            .problem()
+            .map(|(key, msg)| (key, None, format!("{what}: {msg}"))),
+    }
+}
+
 /// How many events one message may bring before it is quarantined instead (see
 /// [`LimitsConfig`]).
 pub const MAX_EVENTS_PER_MESSAGE: usize = 1000;
@@ -184,9 +226,71 @@ impl Config {
             toml::from_str(&src).map_err(|e| FileError::from_toml(&path, &src, &e))?;
         config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         tracing::debug!(file = %path.display(), "config read");
+        config.presets(&path, &src)?;
         config.check(&path, &src)?;
         config.origin = Some((path.clone(), src));
         Ok(config)
+    }
+
+    /// Fills what `provider` presets know and the file leaves out, then checks the login
+    /// settings (an OAuth2 login needs its endpoint, client and token source).
+    fn presets(&mut self, path: &Path, src: &str) -> anyhow::Result<()> {
+        let unknown = |name: &str| {
+            anyhow::anyhow!(
+                "{}: unknown provider {name:?} (known: {}; mailroom providers lists them)",
+                position(path, src, "provider", Some(name)),
+                oauth2::provider_names()
+            )
+        };
+        let mut problems = Vec::new();
+        for a in &mut self.accounts {
+            if let Some(name) = &a.provider {
+                let p = oauth2::provider(name).ok_or_else(|| unknown(name))?;
+                if a.host.is_empty() {
+                    a.host = p.imap_host.to_string();
+                }
+                a.auth.get_or_insert(p.auth);
+                if a.auth().is_oauth2() {
+                    a.oauth2
+                        .get_or_insert_with(OAuth2Config::default)
+                        .fill(p, false);
+                }
+            }
+            if a.host.is_empty() {
+                problems.push((
+                    "name",
+                    Some(a.name.clone()),
+                    format!("account {}: host is missing (or set provider)", a.name),
+                ));
+            }
+            let problem =
+                login_problem(&format!("account {}", a.name), a.auth(), a.oauth2.as_ref());
+            // A missing key has no line: point at the account.
+            problems.extend(problem.map(|(key, value, msg)| match key {
+                "oauth2" => ("name", Some(a.name.clone()), msg),
+                _ => (key, value, msg),
+            }));
+        }
+        if let Some(s) = &mut self.smtp {
+            if let Some(name) = &s.provider {
+                let p = oauth2::provider(name).ok_or_else(|| unknown(name))?;
+                s.host.get_or_insert_with(|| p.smtp_host.to_string());
+                s.auth.get_or_insert(p.auth);
+                if s.auth().is_oauth2() {
+                    s.oauth2
+                        .get_or_insert_with(OAuth2Config::default)
+                        .fill(p, true);
+                }
+            }
+            problems.extend(login_problem("[smtp]", s.auth(), s.oauth2.as_ref()));
+        }
+        match problems.into_iter().next() {
+            Some((key, value, msg)) => Err(anyhow::anyhow!(
+                "{}: {msg}",
+                self.position_in(path, src, key, value.as_deref())
+            )),
+            None => Ok(()),
+        }
     }
 
     fn check(&self, path: &Path, src: &str) -> anyhow::Result<()> {
@@ -311,19 +415,7 @@ impl Config {
     }
 
     fn position_in(&self, file: &Path, src: &str, key: &str, value: Option<&str>) -> String {
-        let mut offset = 0;
-        for line in src.split_inclusive('\n') {
-            let body = line.trim_start();
-            if let Some(rest) = body.strip_prefix(key)
-                && rest.trim_start().starts_with('=')
-                && value.is_none_or(|v| rest.contains(v))
-            {
-                let (l, c) = line_col(src, offset + (line.len() - body.len()));
-                return format!("{}:{l}:{c}", file.display());
-            }
-            offset += line.len();
-        }
-        file.display().to_string()
+        position(file, src, key, value)
     }
 
     /// A path from the config, relative to the config file's directory.

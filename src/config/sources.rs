@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::oauth2::{Auth, OAuth2Config};
 use super::values::*;
 use super::*;
 
@@ -79,6 +80,11 @@ pub enum Start {
 pub struct AccountConfig {
     /// Name used in sources, logs and `mailroom status`.
     pub name: String,
+    /// A preset (`mailroom providers` lists them): fills host, port, TLS, the login
+    /// method and the OAuth2 endpoints and scope where they are left out.
+    pub provider: Option<String>,
+    /// Required unless `provider` gives it.
+    #[serde(default)]
     pub host: String,
     /// Default 993 for implicit TLS, else 143.
     pub port: Option<u16>,
@@ -94,6 +100,9 @@ pub struct AccountConfig {
     pub password_env: Option<String>,
     /// Command printing the password (first line of its output).
     pub password_command: Option<String>,
+    /// `password` (default), `xoauth2` or `oauthbearer` (then `[account.oauth2]`).
+    pub auth: Option<Auth>,
+    pub oauth2: Option<OAuth2Config>,
     /// Default `["INBOX"]`.
     #[serde(default = "default_folders")]
     pub folders: Vec<String>,
@@ -106,6 +115,11 @@ pub struct AccountConfig {
 }
 
 impl AccountConfig {
+    /// How this account logs in.
+    pub fn auth(&self) -> Auth {
+        self.auth.unwrap_or_default()
+    }
+
     /// Where the password comes from.
     pub fn password(&self) -> Secret {
         Secret {

@@ -93,3 +93,69 @@ fn unknown_keys_are_refused_with_position() {
     assert_eq!((fe.line, fe.column), (3, 1));
     assert!(fe.message.contains("unknown field"), "{}", fe.message);
 }
+
+fn load(text: &str) -> anyhow::Result<Config> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mailroom.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(Some(&path)).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[test]
+fn a_provider_preset_fills_what_is_left_out_and_keys_set_win() {
+    let c = load(
+        "[[account]]\nname = \"m365\"\nprovider = \"microsoft365\"\nusername = \"n@r.example\"\n\
+         [account.oauth2]\nclient_id = \"app\"\ntoken_file = \"m365.token\"\n\
+         [smtp]\nprovider = \"gmail\"\nauth = \"password\"\nusername = \"n@r.example\"\npassword_env = \"P\"\n",
+    )
+    .unwrap();
+    let a = &c.accounts[0];
+    assert_eq!(a.host, "outlook.office365.com");
+    assert_eq!(a.auth(), Auth::Xoauth2);
+    let o = a.oauth2.as_ref().unwrap();
+    assert_eq!(
+        o.token_url.as_deref(),
+        Some("https://login.microsoftonline.com/common/oauth2/v2.0/token")
+    );
+    assert!(
+        o.scope
+            .as_deref()
+            .unwrap()
+            .contains("IMAP.AccessAsUser.All")
+    );
+    let s = c.smtp.as_ref().unwrap();
+    assert_eq!(s.host.as_deref(), Some("smtp.gmail.com"));
+    assert_eq!(s.auth(), Auth::Password, "an explicit auth wins");
+}
+
+#[test]
+fn oauth2_logins_that_cannot_work_are_refused_at_load_with_the_line() {
+    let e = load("[[account]]\nname = \"x\"\nprovider = \"hotmail\"\nusername = \"u\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("mailroom.toml:3:1: unknown provider \"hotmail\""),
+        "{e}"
+    );
+    let e = load(
+        "[[account]]\nname = \"x\"\nhost = \"imap.example\"\nusername = \"u\"\nauth = \"xoauth2\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(":5:1: account x: auth = \"xoauth2\" needs an oauth2 table"),
+        "{e}"
+    );
+    let e = load(
+        "[[account]]\nname = \"x\"\nhost = \"imap.example\"\nusername = \"u\"\nauth = \"oauthbearer\"\n\
+         [account.oauth2]\ntoken_url = \"http://login.example/token\"\nclient_id = \"c\"\ntoken_file = \"t\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(":7:1: account x: token_url"), "{e}");
+    assert!(e.contains("plain http"), "{e}");
+    let e = load("[[account]]\nname = \"x\"\nusername = \"u\"\npassword_env = \"P\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("host is missing"), "{e}");
+}

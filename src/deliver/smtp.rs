@@ -17,7 +17,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::DeliveryError;
 use super::transport::Transport;
-use crate::config::{Config, SmtpConfig, Tls as TlsMode};
+use crate::config::{Auth, Config, SmtpConfig, Tls as TlsMode};
 
 /// An SMTP server and how to talk to it. Each mail gets its own session over a
 /// connection with Nagle's algorithm off (a mail's last line otherwise waits for the
@@ -27,11 +27,24 @@ pub struct SmtpTarget {
     port: u16,
     mode: TlsMode,
     tls: Option<crate::tls::Client>,
-    credentials: Option<Credentials>,
+    login: Login,
     timeout: Duration,
     /// The session of the last mail, kept for the next one for a short while (a batch
     /// of forwards goes over one session, RSET between mails).
     idle: tokio::sync::Mutex<Option<(AsyncSmtpConnection, std::time::Instant)>>,
+}
+
+/// How mailroom logs in to the server.
+enum Login {
+    None,
+    /// PLAIN or LOGIN.
+    Password(Credentials),
+    /// SASL XOAUTH2 or OAUTHBEARER with an access token from `tokens`.
+    OAuth2 {
+        user: String,
+        auth: Auth,
+        tokens: Box<crate::oauth2::Tokens>,
+    },
 }
 
 /// How long an idle session is kept for the next mail.
@@ -61,23 +74,36 @@ impl SmtpTarget {
                 Some(client)
             }
         };
-        let credentials = match &s.username {
+        let login = match &s.username {
+            Some(user) if s.auth().is_oauth2() => {
+                let o = s.oauth2.clone().unwrap_or_default();
+                let settings = o
+                    .settings("smtp", |p| config.resolve(p), s.timeout)
+                    .map_err(|e| DeliveryError::config(format!("{e:#}")))?;
+                let tokens = crate::oauth2::Tokens::new(settings)
+                    .map_err(|e| DeliveryError::config(e.to_string()))?;
+                Login::OAuth2 {
+                    user: user.clone(),
+                    auth: s.auth(),
+                    tokens: Box::new(tokens),
+                }
+            }
             Some(user) => {
                 let password = s
                     .password()
                     .resolve()
                     .map_err(|e| DeliveryError::config(format!("smtp password: {e}")))?
                     .unwrap_or_default();
-                Some(Credentials::new(user.clone(), password))
+                Login::Password(Credentials::new(user.clone(), password))
             }
-            None => None,
+            None => Login::None,
         };
         Ok(SmtpTarget {
             host: s.host.clone().unwrap_or_default(),
             port,
             mode: s.tls,
             tls,
-            credentials,
+            login,
             timeout: s.timeout,
             idle: tokio::sync::Mutex::new(None),
         })
@@ -169,15 +195,72 @@ impl SmtpTarget {
         &self,
         mut conn: AsyncSmtpConnection,
     ) -> Result<AsyncSmtpConnection, DeliveryError> {
-        if let Some(c) = &self.credentials {
-            let mechanisms = [Mechanism::Plain, Mechanism::Login];
-            match tokio::time::timeout(self.timeout, conn.auth(&mechanisms, c)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(DeliveryError::from_smtp(e)),
-                Err(_) => return Err(DeliveryError::transient("SMTP AUTH: timed out".into())),
+        match &self.login {
+            Login::None => Ok(conn),
+            Login::Password(c) => {
+                let mechanisms = [Mechanism::Plain, Mechanism::Login];
+                match tokio::time::timeout(self.timeout, conn.auth(&mechanisms, c)).await {
+                    Ok(Ok(_)) => Ok(conn),
+                    Ok(Err(e)) => Err(DeliveryError::from_smtp(e)),
+                    Err(_) => Err(DeliveryError::transient("SMTP AUTH: timed out".into())),
+                }
+            }
+            Login::OAuth2 { user, auth, tokens } => {
+                let token = tokens.access_token().await.map_err(oauth_failed)?;
+                match self.sasl(&mut conn, user, *auth, &token).await {
+                    Err(e) if e.is_permanent() => {
+                        // Revoked or ended early: once more with a new token, in a new
+                        // session (the refused one may be left mid-exchange).
+                        tokens.invalidate().await;
+                        let token = tokens.access_token().await.map_err(oauth_failed)?;
+                        let mut conn = self.reach().await.map_err(DeliveryError::unreachable)?;
+                        self.sasl(&mut conn, user, *auth, &token).await?;
+                        Ok(conn)
+                    }
+                    Err(e) => Err(e),
+                    Ok(()) => Ok(conn),
+                }
             }
         }
-        Ok(conn)
+    }
+
+    /// `AUTH XOAUTH2` or `AUTH OAUTHBEARER` with an initial response; an error challenge
+    /// (334 with the server's JSON) is answered with an empty line, as the mechanisms
+    /// ask, so the server ends the exchange with its refusal.
+    async fn sasl(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        user: &str,
+        auth: Auth,
+        token: &str,
+    ) -> Result<(), DeliveryError> {
+        use base64::Engine as _;
+        let (name, initial) = match auth {
+            Auth::Oauthbearer => (
+                "OAUTHBEARER",
+                crate::oauth2::oauthbearer(user, &self.host, self.port, token),
+            ),
+            _ => ("XOAUTH2", crate::oauth2::xoauth2(user, token)),
+        };
+        let line = format!(
+            "AUTH {name} {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(initial)
+        );
+        let exchange = async {
+            let response = conn.command(line).await?;
+            if response.has_code(334) {
+                // The server's reason, then its refusal to the empty answer.
+                return conn.command("\r\n").await.map(|_| ());
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(DeliveryError::from_smtp(e)),
+            Err(_) => Err(DeliveryError::transient(format!(
+                "SMTP AUTH {name}: timed out"
+            ))),
+        }
     }
 
     /// Ends the kept session, if any (at the end of a delivery pass).
@@ -186,6 +269,11 @@ impl SmtpTarget {
             let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
         }
     }
+}
+
+/// No access token: retried (the endpoint may come back), and said plainly.
+fn oauth_failed(e: crate::oauth2::OAuthError) -> DeliveryError {
+    DeliveryError::config(format!("SMTP login: {e}"))
 }
 
 impl Transport for SmtpTarget {
