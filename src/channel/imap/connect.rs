@@ -289,6 +289,9 @@ pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSes
             }
         }
     }
+    if account.auth().is_oauth2() {
+        return super::oauth::login(config, account, port, client, limit).await;
+    }
     let password = account
         .password()
         .resolve()

@@ -8,6 +8,7 @@
 mod catch_up;
 pub mod commands;
 pub mod connect;
+mod oauth;
 
 use std::time::{Duration, Instant};
 

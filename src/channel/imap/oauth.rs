@@ -1,0 +1,128 @@
+//! IMAP login with an OAuth2 access token: `AUTHENTICATE XOAUTH2` or `AUTHENTICATE
+//! OAUTHBEARER` (RFC 7628). The tokens of an account are shared by all its connections
+//! (one cache per account and settings), fetched again when due and once more after the
+//! server refused one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use super::connect::{ImapError, ImapSession, Stream, server_text};
+use crate::config::{AccountConfig, Auth, Config};
+use crate::oauth2::{OAuthError, Tokens};
+
+/// The first answer is the initial response; an error challenge afterwards is answered
+/// with an empty line, as both mechanisms ask, so the server ends with its refusal.
+struct Sasl {
+    initial: Option<String>,
+}
+
+impl async_imap::Authenticator for Sasl {
+    type Response = String;
+
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        self.initial.take().unwrap_or_default()
+    }
+}
+
+/// The token source of `account`, made once per account and settings.
+fn tokens(config: &Config, account: &AccountConfig) -> Result<Arc<Tokens>, ImapError> {
+    static ALL: OnceLock<Mutex<HashMap<String, Arc<Tokens>>>> = OnceLock::new();
+    let setup = |message: String| ImapError::Setup {
+        account: account.name.clone(),
+        message,
+    };
+    let o = account.oauth2.clone().unwrap_or_default();
+    // Settings that change (a SIGHUP) give a new source.
+    let key = format!(
+        "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+        account.name, o.token_url, o.client_id, o.token_file, o.scope
+    );
+    let mut all = ALL
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(t) = all.get(&key) {
+        return Ok(Arc::clone(t));
+    }
+    let settings = o
+        .settings(
+            &account.name,
+            |p| config.resolve(p),
+            config.watch.command_timeout,
+        )
+        .map_err(|e| setup(format!("{e:#}")))?;
+    let t = Arc::new(Tokens::new(settings).map_err(|e| setup(e.to_string()))?);
+    all.insert(key, Arc::clone(&t));
+    Ok(t)
+}
+
+fn token_error(account: &AccountConfig, e: OAuthError) -> ImapError {
+    if e.needs_a_person() {
+        ImapError::Setup {
+            account: account.name.clone(),
+            message: e.to_string(),
+        }
+    } else {
+        ImapError::Other {
+            account: account.name.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Logs `client` in with a token; after a refusal, once more with a fresh one.
+pub async fn login(
+    config: &Config,
+    account: &AccountConfig,
+    port: u16,
+    client: async_imap::Client<Box<dyn Stream>>,
+    limit: Duration,
+) -> Result<ImapSession, ImapError> {
+    let tokens = tokens(config, account)?;
+    let mut client = client;
+    let mut retried = false;
+    loop {
+        let token = tokens
+            .access_token()
+            .await
+            .map_err(|e| token_error(account, e))?;
+        let (mechanism, initial) = match account.auth() {
+            Auth::Oauthbearer => (
+                "OAUTHBEARER",
+                crate::oauth2::oauthbearer(&account.username, &account.host, port, &token),
+            ),
+            _ => ("XOAUTH2", crate::oauth2::xoauth2(&account.username, &token)),
+        };
+        let sasl = Sasl {
+            initial: Some(initial),
+        };
+        match tokio::time::timeout(limit, client.authenticate(mechanism, sasl)).await {
+            Ok(Ok(session)) => return Ok(session),
+            Ok(Err((e, back))) => {
+                if !retried {
+                    retried = true;
+                    tokens.invalidate().await;
+                    client = back;
+                    continue;
+                }
+                return Err(ImapError::Auth {
+                    account: account.name.clone(),
+                    host: account.host.clone(),
+                    user: account.username.clone(),
+                    message: format!(
+                        "AUTHENTICATE {mechanism} with a fresh access token: {} (check the app's IMAP permission and scope in [account.oauth2])",
+                        server_text(&e)
+                    ),
+                });
+            }
+            Err(_) => {
+                return Err(ImapError::Timeout {
+                    account: account.name.clone(),
+                    what: format!("AUTHENTICATE {mechanism}"),
+                    secs: limit.as_secs(),
+                });
+            }
+        }
+    }
+}
