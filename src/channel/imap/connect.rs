@@ -290,7 +290,9 @@ pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSes
         }
     }
     if account.auth().is_oauth2() {
-        return super::oauth::login(config, account, port, client, limit).await;
+        return super::oauth::login(config, account, port, client, limit)
+            .await
+            .map_err(|f| oauth_failure(account, limit, f));
     }
     let password = account
         .password()
@@ -313,6 +315,36 @@ pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSes
             what: "LOGIN".into(),
             secs: limit.as_secs(),
         }),
+    }
+}
+
+/// An OAuth2 login's failure, sorted like the others.
+fn oauth_failure(account: &AccountConfig, limit: Duration, f: super::oauth::Failure) -> ImapError {
+    use super::oauth::Failure;
+    let name = account.name.clone();
+    match f {
+        Failure::Token(e) if e.needs_a_person() => ImapError::Setup {
+            account: name,
+            message: e.to_string(),
+        },
+        Failure::Token(e) => ImapError::Other {
+            account: name,
+            message: e.to_string(),
+        },
+        Failure::Refused(mechanism, e) => ImapError::Auth {
+            account: name,
+            host: account.host.clone(),
+            user: account.username.clone(),
+            message: format!(
+                "AUTHENTICATE {mechanism} with a fresh access token: {} (check the app's IMAP permission and the scope in [account.oauth2])",
+                server_text(&e)
+            ),
+        },
+        Failure::Timeout(mechanism) => ImapError::Timeout {
+            account: name,
+            what: format!("AUTHENTICATE {mechanism}"),
+            secs: limit.as_secs(),
+        },
     }
 }
 

@@ -7,9 +7,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use super::connect::{ImapError, ImapSession, Stream, server_text};
+use async_imap::{Client, Session};
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use crate::config::{AccountConfig, Auth, Config};
 use crate::oauth2::{OAuthError, Tokens};
+
+/// Why the login failed (`connect` words it).
+#[derive(Debug)]
+pub enum Failure {
+    /// No token: the settings or the provider.
+    Token(OAuthError),
+    /// The server refused a fresh token too (mechanism, the server's error).
+    Refused(&'static str, async_imap::error::Error),
+    /// No answer within the command timeout (mechanism).
+    Timeout(&'static str),
+}
 
 /// The first answer is the initial response; an error challenge afterwards is answered
 /// with an empty line, as both mechanisms ask, so the server ends with its refusal.
@@ -26,11 +39,11 @@ impl async_imap::Authenticator for Sasl {
 }
 
 /// The token source of `account`, made once per account and settings.
-fn tokens(config: &Config, account: &AccountConfig) -> Result<Arc<Tokens>, ImapError> {
+fn tokens(config: &Config, account: &AccountConfig) -> Result<Arc<Tokens>, OAuthError> {
     static ALL: OnceLock<Mutex<HashMap<String, Arc<Tokens>>>> = OnceLock::new();
-    let setup = |message: String| ImapError::Setup {
-        account: account.name.clone(),
-        message,
+    let setup = |reason: String| OAuthError::Setup {
+        name: account.name.clone(),
+        reason,
     };
     let o = account.oauth2.clone().unwrap_or_default();
     // Settings that change (a SIGHUP) give a new source.
@@ -52,41 +65,27 @@ fn tokens(config: &Config, account: &AccountConfig) -> Result<Arc<Tokens>, ImapE
             config.watch.command_timeout,
         )
         .map_err(|e| setup(format!("{e:#}")))?;
-    let t = Arc::new(Tokens::new(settings).map_err(|e| setup(e.to_string()))?);
+    let t = Arc::new(Tokens::new(settings)?);
     all.insert(key, Arc::clone(&t));
     Ok(t)
 }
 
-fn token_error(account: &AccountConfig, e: OAuthError) -> ImapError {
-    if e.needs_a_person() {
-        ImapError::Setup {
-            account: account.name.clone(),
-            message: e.to_string(),
-        }
-    } else {
-        ImapError::Other {
-            account: account.name.clone(),
-            message: e.to_string(),
-        }
-    }
-}
-
 /// Logs `client` in with a token; after a refusal, once more with a fresh one.
-pub async fn login(
+pub async fn login<T>(
     config: &Config,
     account: &AccountConfig,
     port: u16,
-    client: async_imap::Client<Box<dyn Stream>>,
+    client: Client<T>,
     limit: Duration,
-) -> Result<ImapSession, ImapError> {
-    let tokens = tokens(config, account)?;
+) -> Result<Session<T>, Failure>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let tokens = tokens(config, account).map_err(Failure::Token)?;
     let mut client = client;
     let mut retried = false;
     loop {
-        let token = tokens
-            .access_token()
-            .await
-            .map_err(|e| token_error(account, e))?;
+        let token = tokens.access_token().await.map_err(Failure::Token)?;
         let (mechanism, initial) = match account.auth() {
             Auth::Oauthbearer => (
                 "OAUTHBEARER",
@@ -99,30 +98,14 @@ pub async fn login(
         };
         match tokio::time::timeout(limit, client.authenticate(mechanism, sasl)).await {
             Ok(Ok(session)) => return Ok(session),
-            Ok(Err((e, back))) => {
-                if !retried {
-                    retried = true;
-                    tokens.invalidate().await;
-                    client = back;
-                    continue;
-                }
-                return Err(ImapError::Auth {
-                    account: account.name.clone(),
-                    host: account.host.clone(),
-                    user: account.username.clone(),
-                    message: format!(
-                        "AUTHENTICATE {mechanism} with a fresh access token: {} (check the app's IMAP permission and scope in [account.oauth2])",
-                        server_text(&e)
-                    ),
-                });
+            Ok(Err((_, back))) if !retried => {
+                // Revoked or ended early: once more with a new token.
+                retried = true;
+                tokens.invalidate().await;
+                client = back;
             }
-            Err(_) => {
-                return Err(ImapError::Timeout {
-                    account: account.name.clone(),
-                    what: format!("AUTHENTICATE {mechanism}"),
-                    secs: limit.as_secs(),
-                });
-            }
+            Ok(Err((e, _))) => return Err(Failure::Refused(mechanism, e)),
+            Err(_) => return Err(Failure::Timeout(mechanism)),
         }
     }
 }
