@@ -23,7 +23,8 @@ pub fn redact(url: &str) -> String {
             }
             u.set_fragment(None);
             let _ = u.set_password(None);
-            u.to_string()
+            // The mark as a person reads it, not percent-encoded.
+            u.to_string().replace("%E2%80%A6", "…")
         }
         Err(_) => "(bad URL)".into(),
     }

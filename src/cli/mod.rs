@@ -1,10 +1,12 @@
 //! The command line: arguments are parsed and validated here, then each verb (one file
 //! each) does its work through the library and returns its exit status.
 
+mod check;
 mod deliver;
 mod digest;
 mod events;
 mod import;
+mod init;
 mod manual;
 mod oauth2;
 mod parse;
@@ -76,6 +78,13 @@ pub enum Command {
     Serve(serve::Args),
     /// Per folder: last sync, last error, cursor; and the outbox depth.
     Status(watch::StatusArgs),
+    /// Write a commented mailroom.toml and rules/ for one mailbox (asks on a terminal,
+    /// or takes flags), then check it.
+    Init(init::Args),
+    /// Whether every configured source and destination would work (like fetchmail -c):
+    /// logins, folders, SMTP, webhook hosts, registrar credentials, rule files. Sends
+    /// nothing, creates no database.
+    Check(check::Args),
     /// OAuth2 sign-in for an account: `mailroom oauth2 login ACCOUNT`.
     Oauth2(oauth2::Args),
     /// The provider presets (`provider = "…"`): hosts, ports, login method.
@@ -154,6 +163,8 @@ fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Watch(args) => watch::run(args, ctx),
         Command::Serve(args) => serve::run(args, ctx),
         Command::Status(args) => watch::status(args, ctx),
+        Command::Check(args) => check::run(args, ctx),
+        Command::Init(args) => init::run(args),
         Command::Oauth2(args) => oauth2::run(args, ctx),
         Command::Providers(args) => oauth2::providers(args),
         Command::Completions(args) => manual::completions(args),

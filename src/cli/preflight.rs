@@ -31,13 +31,20 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
     if let Some(smtp) = &config.smtp
         && smtp.host.is_some()
     {
-        if smtp.username.is_some() || smtp.password().is_set() {
+        if smtp.auth().is_oauth2() {
+            oauth2_ready(ctx, "[smtp]", "smtp", smtp.oauth2.as_ref(), &mut problems);
+        } else if smtp.username.is_some() || smtp.password().is_set() {
             secret(ctx, "[smtp]", &smtp.password(), &mut problems);
         }
         ca_file(ctx, "[smtp]", smtp.ca_file.as_deref(), &mut problems);
     }
     for a in &config.accounts {
         let what = format!("account {}", a.name);
+        if a.auth().is_oauth2() {
+            oauth2_ready(ctx, &what, &a.name, a.oauth2.as_ref(), &mut problems);
+            ca_file(ctx, &what, a.ca_file.as_deref(), &mut problems);
+            continue;
+        }
         if !a.password().is_set() {
             problems.push(format!(
                 "{}: {what} has no password: set password_env or password_command",
@@ -121,6 +128,46 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
         Ok(rules)
     } else {
         anyhow::bail!("{}", problems.join("\n"))
+    }
+}
+
+/// An OAuth2 login's secrets are set and its token file is there (else: sign in).
+fn oauth2_ready(
+    ctx: &Context,
+    what: &str,
+    login_name: &str,
+    o: Option<&crate::config::OAuth2Config>,
+    problems: &mut Vec<String>,
+) {
+    let Some(o) = o else { return };
+    for s in [
+        Secret {
+            password_env: o.client_secret_env.clone(),
+            password_command: o.client_secret_command.clone(),
+        },
+        Secret {
+            password_env: o.refresh_token_env.clone(),
+            password_command: o.refresh_token_command.clone(),
+        },
+    ] {
+        if s.is_set() {
+            secret(ctx, what, &s, problems);
+        }
+    }
+    if let Some(file) = &o.token_file
+        && o.access_token_command.is_none()
+    {
+        let path = ctx.config.resolve(file);
+        if let Err(e) = crate::oauth2::read_token_file(&path) {
+            problems.push(format!(
+                "{}: {what}: {}",
+                ctx.config.position("token_file", None, "config"),
+                e.replace(
+                    "run `mailroom oauth2 login` to create it",
+                    &format!("run `mailroom oauth2 login {login_name}` to create it")
+                )
+            ));
+        }
     }
 }
 

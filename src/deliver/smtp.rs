@@ -271,6 +271,28 @@ impl SmtpTarget {
     }
 }
 
+/// Connects, starts TLS and logs in as a delivery would, then says QUIT: what `mailroom
+/// check` reports about `[smtp]`. Sends nothing.
+pub async fn probe(config: &Config, s: &SmtpConfig) -> Result<String, DeliveryError> {
+    let target = SmtpTarget::from_config(config, s)?;
+    let mut conn = target.session().await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
+    let login = match &target.login {
+        Login::None => "no login".to_string(),
+        Login::Password(_) => "logged in with a password".to_string(),
+        Login::OAuth2 { auth, .. } => format!("logged in with {}", auth.as_str()),
+    };
+    Ok(format!(
+        "{} reached ({}), {login}; nothing sent",
+        target.address(),
+        match s.tls {
+            TlsMode::Implicit => "implicit TLS",
+            TlsMode::Starttls => "STARTTLS",
+            TlsMode::None => "no TLS",
+        }
+    ))
+}
+
 /// No access token: retried (the endpoint may come back), and said plainly.
 fn oauth_failed(e: crate::oauth2::OAuthError) -> DeliveryError {
     DeliveryError::config(format!("SMTP login: {e}"))

@@ -191,6 +191,45 @@ fn header_value(s: &str) -> String {
     out
 }
 
+/// Whether `url`'s host answers: a TCP connection and, for https, a verified TLS
+/// handshake (with `[webhook] ca_file`); no request is made. What `mailroom check` says.
+pub async fn reachable(
+    config: &Config,
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<String, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("{}: {e}", redact(url)))?;
+    let host = u
+        .host_str()
+        .ok_or_else(|| format!("{}: no host", redact(url)))?
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_string();
+    let port = u
+        .port_or_known_default()
+        .ok_or_else(|| format!("{}: no port", redact(url)))?;
+    let tcp = tokio::time::timeout(
+        timeout,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| format!("{host}:{port}: no answer within {} s", timeout.as_secs()))?
+    .map_err(|e| format!("{host}:{port}: {}", crate::reason::io(&e)))?;
+    if u.scheme() != "https" {
+        return Ok(format!(
+            "{host}:{port} reached (plain http); no request made"
+        ));
+    }
+    let ca = config.webhook.ca_file.as_ref().map(|p| config.resolve(p));
+    let client = crate::tls::client(ca.as_deref(), None)?;
+    tokio::time::timeout(timeout, crate::tls::connect(tcp, &host, &client))
+        .await
+        .map_err(|_| format!("{host}:{port}: TLS handshake timed out"))?
+        .map_err(|e| e.explain(&host))?;
+    Ok(format!(
+        "{host}:{port} reached, certificate valid; no request made"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,7 +251,7 @@ mod tests {
         );
         assert_eq!(
             redact("https://h.example/hook?token=s3cret"),
-            "https://h.example/hook?%E2%80%A6"
+            "https://h.example/hook?…"
         );
     }
 }
