@@ -149,7 +149,7 @@ fn quoted(s: &str) -> String {
 
 fn config_text(a: &Answers) -> String {
     let mut t = String::from(
-        "# mailroom.toml, written by `mailroom init`. Every key: README \"Configuration\".\n\
+        "# mailroom.toml, written by `mailroom init`. Every key: docs/CONFIGURATION.md.\n\
          # Check it any time with `mailroom check`.\n\n\
          db = \"mailroom.db\"          # the events, beside this file\n\
          rules = \"rules\"             # the rule files, read in name order\n\n",

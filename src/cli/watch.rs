@@ -23,7 +23,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         && ctx.config.pushes.is_empty()
     {
         anyhow::bail!(
-            "nothing to watch: add [[account]], [[maildir]], [[poll]] or [[push]] sections to the config (see README)"
+            "nothing to watch: add [[account]], [[maildir]], [[poll]] or [[push]] sections to the config (mailroom init writes one; docs/CONFIGURATION.md lists every key)"
         );
     }
     let rules = super::preflight::service_rules(ctx)?;
