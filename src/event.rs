@@ -11,14 +11,18 @@ pub enum Registrar {
     Opensrs,
     Autodns,
     Gandi,
+    /// mailroom's own alerts about itself and the world around it (`mailroom.*`
+    /// topics).
+    Mailroom,
     Unknown,
 }
 
 impl Registrar {
-    pub const ALL: [Registrar; 4] = [
+    pub const ALL: [Registrar; 5] = [
         Registrar::Opensrs,
         Registrar::Autodns,
         Registrar::Gandi,
+        Registrar::Mailroom,
         Registrar::Unknown,
     ];
 
@@ -27,6 +31,7 @@ impl Registrar {
             Registrar::Opensrs => "opensrs",
             Registrar::Autodns => "autodns",
             Registrar::Gandi => "gandi",
+            Registrar::Mailroom => "mailroom",
             Registrar::Unknown => "unknown",
         }
     }

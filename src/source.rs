@@ -26,6 +26,8 @@ pub enum Source {
     /// A body a registrar pushed to `[[push]]` `name`; `id` is a prefix of its content
     /// hash (a repeated push of the same body is the same place).
     Push { name: String, id: String },
+    /// An alert mailroom raised about itself (`id`: the alert's event id).
+    Alert { id: String },
 }
 
 impl Source {
@@ -43,6 +45,7 @@ impl Source {
             } => format!("imap:{account}/{folder};uidvalidity={uidvalidity};uid={uid}"),
             Source::Poll { name, id } => format!("poll:{name}#{id}"),
             Source::Push { name, id } => format!("push:{name}#{id}"),
+            Source::Alert { id } => format!("alert:{id}"),
         }
     }
 

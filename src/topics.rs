@@ -402,6 +402,54 @@ pub const TOPICS: &[Topic] = &[
     ),
 ];
 
+/// mailroom's own alerts (registrar `mailroom`): raised by the service about itself and
+/// the world around it, stored and acted on like any event. Apart from [`TOPICS`],
+/// which lists what registrars document.
+pub const ALERTS: &[Topic] = &[
+    t(
+        Registrar::Mailroom,
+        "source_failing",
+        "mailroom.source_failing",
+        "source",
+        Some("failing"),
+    ),
+    t(
+        Registrar::Mailroom,
+        "source_recovered",
+        "mailroom.source_recovered",
+        "source",
+        Some("recovered"),
+    ),
+    t(
+        Registrar::Mailroom,
+        "registrar_quiet",
+        "mailroom.registrar_quiet",
+        "registrar",
+        Some("quiet"),
+    ),
+    t(
+        Registrar::Mailroom,
+        "format_unknown",
+        "mailroom.format_unknown",
+        "message",
+        Some("quarantined"),
+    ),
+    t(
+        Registrar::Mailroom,
+        "delivery_dead",
+        "mailroom.delivery_dead",
+        "delivery",
+        Some("dead"),
+    ),
+    t(
+        Registrar::Mailroom,
+        "probe_failed",
+        "mailroom.probe_failed",
+        "probe",
+        Some("failed"),
+    ),
+];
+
 /// The topic of a test message, whatever it tests.
 pub const TEST_TOPIC: &str = "test";
 /// The topic of a name nobody documented.
@@ -416,7 +464,7 @@ pub fn lookup(registrar: Registrar, name: &str) -> Option<&'static Topic> {
 
 /// Every topic an event can have, sorted, each once.
 pub fn known_topics() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = TOPICS.iter().map(|t| t.topic).collect();
+    let mut all: Vec<&'static str> = TOPICS.iter().chain(ALERTS).map(|t| t.topic).collect();
     all.extend([TEST_TOPIC, OTHER_TOPIC]);
     all.sort_unstable();
     all.dedup();
@@ -424,7 +472,7 @@ pub fn known_topics() -> Vec<&'static str> {
 }
 
 /// Every value an event's `registrar` can have.
-pub const REGISTRARS: &[&str] = &["opensrs", "autodns", "gandi", "unknown"];
+pub const REGISTRARS: &[&str] = &["opensrs", "autodns", "gandi", "mailroom", "unknown"];
 
 /// Folds the spelling variants the registrars' own documentation uses
 /// (`autoupdate_deffered_error` in AutoDNS's German pages).

@@ -37,17 +37,23 @@ pub fn default_domains(registrar: Registrar) -> &'static [&'static str] {
         Registrar::Opensrs => &["opensrs.net", "opensrs.com", "tucows.com"],
         Registrar::Autodns => &["internetx.com", "internetx.de", "autodns.com", "autodns.de"],
         Registrar::Gandi => &["gandi.net"],
-        Registrar::Unknown => &[],
+        Registrar::Mailroom | Registrar::Unknown => &[],
     }
 }
 
 impl TrustConfig {
+    /// The domains `registrar`'s notifications are sent from (configured, else its
+    /// documented ones).
+    pub fn sending_domains(&self, registrar: Registrar) -> Vec<String> {
+        self.domains(registrar)
+    }
+
     fn domains(&self, registrar: Registrar) -> Vec<String> {
         let own = match registrar {
             Registrar::Opensrs => &self.opensrs,
             Registrar::Autodns => &self.autodns,
             Registrar::Gandi => &self.gandi,
-            Registrar::Unknown => &None,
+            Registrar::Mailroom | Registrar::Unknown => &None,
         };
         match own {
             Some(list) => list.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),

@@ -43,6 +43,11 @@ impl Health {
         self.0.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the channel was working since the last [`Health::take`], leaving it.
+    pub fn peek(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
     /// Whether the channel was working since the last call.
     pub fn take(&self) -> bool {
         self.0.swap(false, Ordering::Relaxed)

@@ -133,8 +133,16 @@ impl Context {
     }
 
     /// The rule files, checked; a bad file is an error naming file, line and reason.
+    /// With `[alerts] to`, a built-in rule ahead of them forwards every alert.
     pub fn rules(&self) -> anyhow::Result<RuleSet> {
-        crate::rules::load_dir(&self.config.rules_dir()).map_err(|e| anyhow::anyhow!("{e}"))
+        let mut rules =
+            crate::rules::load_dir(&self.config.rules_dir()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !self.config.alerts.to.is_empty() {
+            rules
+                .rules
+                .insert(0, crate::rules::alerts_rule(&self.config.alerts.to));
+        }
+        Ok(rules)
     }
 
     /// What happens to a new event: its rules run and their actions are queued, in the

@@ -173,7 +173,10 @@ fn describe(a: &Action) -> String {
 
 /// A clearly marked event of `topic`, sent by `rules test --topic T --send`.
 fn test_event(topic: &str) -> Event {
-    let entry = TOPICS.iter().find(|t| t.topic == topic);
+    let entry = TOPICS
+        .iter()
+        .chain(crate::topics::ALERTS)
+        .find(|t| t.topic == topic);
     let now = clock::now();
     Event {
         registrar: entry.map_or(Registrar::Unknown, |t| t.registrar),
@@ -402,7 +405,7 @@ fn stored(conn: &rusqlite::Connection, l: &TopicLine) -> anyhow::Result<i64> {
 
 fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
     let mut out = Vec::new();
-    for t in TOPICS {
+    for t in TOPICS.iter().chain(crate::topics::ALERTS) {
         if only.is_some_and(|r| !t.registrar.as_str().eq_ignore_ascii_case(r)) {
             continue;
         }

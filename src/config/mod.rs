@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod alerts;
 mod http;
 mod mail;
 pub mod oauth2;
@@ -13,6 +14,7 @@ mod sources;
 mod tests;
 mod values;
 
+pub use alerts::AlertsConfig;
 pub use http::*;
 pub use mail::*;
 pub use oauth2::{Auth, OAuth2Config};
@@ -74,6 +76,9 @@ pub struct Config {
     pub trust: crate::trust::TrustConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// mailroom's own alerts (`mailroom.*` events).
+    #[serde(default)]
+    pub alerts: AlertsConfig,
     /// IMAP accounts to watch.
     #[serde(default, rename = "account")]
     pub accounts: Vec<AccountConfig>,
@@ -329,6 +334,15 @@ impl Config {
             }
         }
         self.check_push(path, src)?;
+        for e in &self.alerts.expect {
+            if !matches!(e.registrar.as_str(), "opensrs" | "autodns" | "gandi") {
+                return Err(anyhow::anyhow!(
+                    "{}: [[alerts.expect]] registrar {:?} is not one mailroom reads (opensrs, autodns, gandi)",
+                    self.position_in(path, src, "registrar", Some(&e.registrar)),
+                    e.registrar
+                ));
+            }
+        }
         let mut names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
         names.extend(self.maildirs.iter().map(|m| m.name.as_str()));
         names.extend(self.polls.iter().map(|p| p.name.as_str()));

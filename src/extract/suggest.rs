@@ -149,7 +149,7 @@ pub fn without_payload(registrar: Registrar) -> Suggestion {
             &["<system>/<reply> blocks", "JSON or XML message"],
         ),
         Registrar::Gandi => ("gandi", &["Python-literal or JSON payload"]),
-        Registrar::Unknown => ("none", &["payload"]),
+        Registrar::Mailroom | Registrar::Unknown => ("none", &["payload"]),
     };
     Suggestion {
         extractor,

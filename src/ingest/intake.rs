@@ -20,6 +20,8 @@ use tokio::sync::Notify;
 use super::live::Live;
 use super::{Batch, Prepared, ingest_batch, prepare};
 use crate::config::Config;
+use crate::event::Event;
+use crate::extract::{Extraction, MessageMeta};
 use crate::rules::RuleSet;
 use crate::source::Source;
 use crate::store::cursors::{self, Cursor};
@@ -141,6 +143,50 @@ impl Intake {
         Storing(tokio::task::spawn_blocking(move || {
             intake.ingest_here(items, at)
         }))
+    }
+
+    /// Stores one of mailroom's own alerts (registrar `mailroom`) as a message of its
+    /// own, through the rules like any event, on a blocking thread. The same alert
+    /// raised again (same event id) stays one event.
+    pub fn raise(&self, alert: Event) -> Storing {
+        let intake = self.clone();
+        Storing(tokio::task::spawn_blocking(move || {
+            intake.raise_here(alert)
+        }))
+    }
+
+    /// [`Intake::raise`] on the calling thread.
+    pub fn raise_here(&self, alert: Event) -> Result<Batch, IngestError> {
+        let raw = serde_json::to_vec_pretty(&serde_json::json!({ "mailroom_alert": &alert }))
+            .unwrap_or_default();
+        let meta = MessageMeta {
+            message_id: None,
+            subject: alert.status_text.clone(),
+            from: Some("mailroom".into()),
+            date: alert.occurred_at.clone(),
+        };
+        let prepared = Prepared {
+            source: Source::Alert {
+                id: alert.event_id.clone(),
+            },
+            hash: store::content_hash(&raw),
+            raw,
+            extraction: Some(Extraction {
+                meta,
+                events: vec![alert],
+                conflicts: Vec::new(),
+                reason: None,
+            }),
+        };
+        let batch = ingest_batch(
+            &mut self.store(),
+            &self.config,
+            &self.rules,
+            vec![prepared],
+            None,
+        )?;
+        self.wake_delivery();
+        Ok(batch)
     }
 
     /// [`Intake::ingest`] on the calling thread (which must not be the async runtime's).

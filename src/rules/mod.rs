@@ -38,6 +38,27 @@ pub struct Rule {
     pub stop: bool,
 }
 
+/// The rule `[alerts] to` stands for: every `mailroom.*` alert forwarded to `to`.
+pub fn alerts_rule(to: &[String]) -> Rule {
+    Rule {
+        name: "[alerts] to".into(),
+        origin: "config [alerts]".into(),
+        when: vec![Condition {
+            field: "registrar".into(),
+            matcher: condition::Matcher::Exact("mailroom".into()),
+        }],
+        forward: Some(crate::action::Forward {
+            to: to.to_vec(),
+            cc: Vec::new(),
+            subject: Some("[mailroom alert] {{ status_text }}".into()),
+            body: None,
+        }),
+        webhook: None,
+        digests: Vec::new(),
+        stop: false,
+    }
+}
+
 /// A digest's own filter (`when` in its `[[digest]]`): every new event matching it joins
 /// the digest, whatever the rules say (rules may add more with `digest = "name"`).
 #[derive(Debug, Clone)]

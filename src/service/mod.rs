@@ -6,6 +6,7 @@
 //! the one supervisor (`supervise`); delivery is its own task (`delivery`). Nothing
 //! imports this module but the CLI.
 
+pub mod alerts;
 mod delivery;
 mod lock;
 mod supervise;
@@ -203,7 +204,7 @@ async fn stop(trigger: Trigger, tasks: &mut JoinSet<()>) {
 
 /// Every task of `watch`: a supervised channel per IMAP folder, local folder and
 /// registrar API (each on a database connection of its own), the HTTP server when
-/// there is something to serve, and delivery.
+/// there is something to serve, delivery, and mailroom's checks on itself (alerts).
 fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     let config = Arc::clone(&root.config);
@@ -281,6 +282,9 @@ fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
         tasks.spawn(crate::web::serve(root.clone(), shutdown.clone()));
     }
     tasks.spawn(delivery::run(root.clone(), shutdown.clone()));
+    if let Some(intake) = connect("alerts") {
+        tasks.spawn(alerts::watch(intake, shutdown.clone()));
+    }
     tracing::info!(
         imap_folders = config
             .accounts

@@ -28,7 +28,26 @@ pub struct Task {
     pub kind: &'static str,
 }
 
+impl Task {
+    /// The source as an alert names it.
+    fn alerted(&self) -> super::alerts::Source<'_> {
+        super::alerts::Source {
+            source: &self.source,
+            folder: &self.folder,
+            kind: self.kind,
+        }
+    }
+}
+
+/// A failure period of a source: since when, and whether it was raised as an alert.
+struct Failing {
+    since: chrono::DateTime<chrono::Utc>,
+    alerted: bool,
+}
+
 /// Runs `watch` (given a health flag and the stop) until it returns `Ok` at shutdown.
+/// A source failing for longer than `[alerts] source_failing_after` raises
+/// `mailroom.source_failing` once, and `mailroom.source_recovered` when it works again.
 pub async fn supervise<E, F, Fut>(intake: Intake, mut shutdown: Shutdown, task: Task, mut watch: F)
 where
     E: Failure,
@@ -42,26 +61,48 @@ where
         .max(Duration::from_secs(1));
     let mut delay = Duration::from_secs(1);
     let health = Health::default();
+    let mut failing: Option<Failing> = None;
     loop {
         let mut stop = shutdown.clone();
         let abandon = async move {
             stop.recv().await;
             tokio::time::sleep(STOP_WAIT).await;
         };
-        let result = tokio::select! {
-            r = watch(health.clone(), shutdown.clone()) => r,
-            _ = abandon => {
-                tracing::warn!(source = %task.source, folder = %task.folder, "stopping without waiting for the server");
-                return;
+        tokio::pin!(abandon);
+        let run = watch(health.clone(), shutdown.clone());
+        tokio::pin!(run);
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = &mut abandon => {
+                    tracing::warn!(source = %task.source, folder = %task.folder, "stopping without waiting for the server");
+                    return;
+                }
+                // While a failed source runs again, its recovery is seen as it happens.
+                _ = tokio::time::sleep(Duration::from_secs(1)), if failing.is_some() => {
+                    if health.peek() {
+                        recovered(&intake, &task, failing.take()).await;
+                    }
+                }
             }
         };
         let Err(e) = result else { return };
         if health.take() {
             delay = Duration::from_secs(1);
+            recovered(&intake, &task, failing.take()).await;
         }
         let message = e.to_string();
-        let _ = intake.failed(&task.source, &task.folder, &message);
+        let record = intake.clone();
+        let (source, folder, text) = (task.source.clone(), task.folder.clone(), message.clone());
+        let _ = tokio::task::spawn_blocking(move || record.failed(&source, &folder, &text)).await;
         intake.live.source_error(&task.source, &task.folder);
+        let now = crate::clock::now();
+        let period = failing.get_or_insert(Failing {
+            since: now,
+            alerted: false,
+        });
+        let after = intake.config.alerts.source_failing_after;
+        let failing_for = (now - period.since).to_std().unwrap_or_default();
         let wait = if e.needs_a_person() {
             delay.max(Duration::from_secs(60))
         } else {
@@ -77,9 +118,35 @@ where
             task.kind
         );
         let jitter = Duration::from_millis(fastrand::u64(0..=wait.as_millis() as u64 / 5 + 1));
-        if shutdown.sleep(wait + jitter).await {
+        let mut pause = wait + jitter;
+        if !period.alerted && failing_for + pause >= after {
+            // The failure period reaches the threshold during this pause: say so then.
+            let until = after.saturating_sub(failing_for);
+            if shutdown.sleep(until).await {
+                return;
+            }
+            pause = pause.saturating_sub(until);
+            period.alerted = true;
+            let alert =
+                super::alerts::source_failing(&task.alerted(), period.since, &message, after);
+            if let Err(e) = intake.raise(alert).await {
+                tracing::error!(source = %task.source, error = %e, "the alert could not be stored");
+            }
+        }
+        if shutdown.sleep(pause).await {
             return;
         }
         delay = (delay * 2).min(max);
+    }
+}
+
+/// The end of a failure period: raised when its start was.
+async fn recovered(intake: &Intake, task: &Task, period: Option<Failing>) {
+    let Some(period) = period.filter(|p| p.alerted) else {
+        return;
+    };
+    let alert = super::alerts::source_recovered(&task.alerted(), period.since);
+    if let Err(e) = intake.raise(alert).await {
+        tracing::error!(source = %task.source, error = %e, "the alert could not be stored");
     }
 }

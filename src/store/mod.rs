@@ -2,6 +2,7 @@
 //! stored once per `(registrar, event_id)`; messages once per content hash; every
 //! place either was seen is recorded beside it.
 
+pub mod alerts;
 pub mod channels;
 mod checkpoint;
 pub mod cursors;

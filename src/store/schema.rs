@@ -339,5 +339,6 @@ pub const MIGRATIONS: &[&str] = &[
       AND (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', m.date) FROM messages m WHERE m.id = events.message) IS NOT NULL;
     UPDATE events SET occurred_at = first_seen, occurred_at_source = 'received'
     WHERE occurred_at IS NULL;
+    CREATE INDEX outbox_dead ON outbox (id) WHERE state = 'dead';
     "#,
 ];

@@ -78,6 +78,13 @@ fn sections(web: &Web, ask: &Ask) -> Result<Vec<Section>, StoreError> {
     let since = since.as_deref();
     let mut out = vec![
         events_section(
+            "alerts",
+            "mailroom's alerts",
+            views::open_alerts(&conn, since, SHOWN)?,
+            href("/events", &[("registrar", "mailroom")]),
+            ask,
+        ),
+        events_section(
             "failed-jobs",
             "Failed jobs",
             views::failed_jobs(&conn, since, SHOWN)?,
