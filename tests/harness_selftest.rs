@@ -686,7 +686,7 @@ fn oauth2_server_speaks_rfc_6749_7636_7662_8628() {
     );
     // The failures above did not use up rt3; the access token ran out after 1 s.
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(introspect(&oauth, &access).0, false, "expired access token");
+    assert!(!introspect(&oauth, &access).0, "expired access token");
     // RFC 7662: the introspection endpoint wants the resource server's credentials.
     let (status, _, _) = post_form(&oauth, "/introspect", "", &[("token", &access)]);
     assert_eq!(status, 401);
@@ -722,7 +722,7 @@ fn oauth2_server_speaks_rfc_6749_7636_7662_8628() {
     let scoped = v["refresh_token"].as_str().unwrap().to_string();
     oauth.set_expires_in(3600);
     assert_eq!(oauth.revoke(&scoped), 1);
-    assert_eq!(introspect(&oauth, &access).0, false);
+    assert!(!introspect(&oauth, &access).0);
     let (status, v, _) = post_form(
         &oauth,
         "/token",
@@ -778,7 +778,7 @@ fn oauth2_server_speaks_rfc_6749_7636_7662_8628() {
     // A code used twice is refused, and what it gave is revoked (§4.1.2).
     let (status, v, _) = code_grant(&code, verifier, redirect);
     assert_eq!((status, error_of(&v)), (400, "invalid_grant"), "{v}");
-    assert_eq!(introspect(&oauth, &from_code).0, false);
+    assert!(!introspect(&oauth, &from_code).0);
     // A wrong verifier, another redirect_uri: invalid_grant.
     let q = query_of(&authorize(&pkce).1.unwrap());
     let (status, v, _) = code_grant(

@@ -394,6 +394,40 @@ impl OAuth2Server {
         }
     }
 
+    /// RFC 7662 introspection of `token` as a resource server asks:
+    /// `{"active": true, "username", "scope", "exp", ...}` or `{"active": false}`.
+    pub fn introspect(&self, token: &str) -> Value {
+        use base64::Engine as _;
+        let auth = match &self.options.introspect_auth {
+            Some((u, p)) => format!(
+                "Authorization: Basic {}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            ),
+            None => String::new(),
+        };
+        let body: String = url_form(&[("token", token)]);
+        let reply = http(
+            self.port,
+            "POST",
+            "/introspect",
+            &format!("Content-Type: application/x-www-form-urlencoded\r\n{auth}"),
+            body.as_bytes(),
+        );
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    /// Whether `token` is a live access token of `user`.
+    pub fn is_live_for(&self, token: &str, user: &str) -> bool {
+        let v = self.introspect(token);
+        v["active"] == true && v["username"] == user
+    }
+
     /// The user entered `user_code` and signed in as `user`.
     pub fn approve_device(&self, user_code: &str, user: &str) {
         self.admin(
@@ -424,4 +458,23 @@ impl Drop for OAuth2Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `application/x-www-form-urlencoded` of `pairs`.
+pub fn url_form(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }

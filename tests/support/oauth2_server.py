@@ -289,8 +289,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return client_id
 
     def scope_within(self, asked, granted):
-        if asked is None:
-            return granted
+        """RFC 6749 §6: no scope asked is the scope granted; a wider one is refused. A
+        grant made by /admin/issue without a scope has no limit (any scope is fine)."""
+        if asked is None or granted is None:
+            return asked if asked is not None else granted
         if not set(asked.split()) <= set((granted or "").split()):
             raise OAuthError("invalid_scope", "the scope asked exceeds the scope granted")
         return asked
