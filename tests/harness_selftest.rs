@@ -857,13 +857,13 @@ fn oauth2_server_speaks_rfc_6749_7636_7662_8628() {
         );
         (status, v)
     };
+    // Polled before the interval passed: slow_down (and 5 s more from now on).
     let (fast, _) = device();
+    let (status, v) = poll(&fast);
+    assert_eq!((status, error_of(&v)), (400, "slow_down"), "{v}");
     let (approved, approved_code) = device();
     let (denied, denied_code) = device();
     let (expired, expired_code) = device();
-    // Polled before the interval passed: slow_down (and 5 s more from now on).
-    let (status, v) = poll(&fast);
-    assert_eq!((status, error_of(&v)), (400, "slow_down"), "{v}");
     std::thread::sleep(Duration::from_millis(1050));
     let (status, v) = poll(&approved);
     assert_eq!(
@@ -975,15 +975,16 @@ fn dovecot_logs_in_with_oauth2_tokens_checked_by_introspection() {
     let challenge: serde_json::Value = serde_json::from_str(&challenge.unwrap()).unwrap();
     assert_eq!(challenge["status"], "invalid_token", "{challenge}");
 
-    // Expired: a 1-second token works, then is refused once its time is up.
-    oauth.set_expires_in(1);
+    // Expired: a 2-second token works, then is refused once its time is up.
+    oauth.set_expires_in(2);
     let short = oauth.access_token_for(Dovecot::USER);
+    let issued = Instant::now();
     assert!(
         imap_oauth(port, "XOAUTH2", Dovecot::USER, &short)
             .1
             .contains(" OK ")
     );
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(2100).saturating_sub(issued.elapsed()));
     let (_, done) = imap_oauth(port, "XOAUTH2", Dovecot::USER, &short);
     assert!(done.contains(" NO "), "{done}");
     // And a fresh one from a new grant works again.

@@ -254,7 +254,11 @@ fn finish(
 
 #[test]
 fn the_device_flow_gives_a_refresh_token_once_the_user_approves() {
-    let oauth = OAuth2Server::start(OAuth2Options::default().offline_access_required(true));
+    let oauth = OAuth2Server::start(
+        OAuth2Options::default()
+            .offline_access_required(true)
+            .authorize_user(USER),
+    );
     let rt_ = runtime();
     let flow = Flow::Device {
         device_url: oauth.device_url(),
@@ -276,7 +280,23 @@ fn the_device_flow_gives_a_refresh_token_once_the_user_approves() {
         assert!(Instant::now() < deadline, "no poll");
         std::thread::sleep(Duration::from_millis(20));
     }
-    oauth.approve_device(&code, USER);
+    // The user opens the verification page and enters the code.
+    let page = support::http(oauth.port(), "GET", "/device", "", b"");
+    assert_eq!(page.status, 200);
+    let form = support::oauth2::url_form(&[("user_code", &code), ("action", "approve")]);
+    let answer = support::http(
+        oauth.port(),
+        "POST",
+        "/device",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        form.as_bytes(),
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let refresh = finish(&rt_, handle).unwrap();
     assert_eq!(oauth.counter("device_grants"), 1);
     assert_eq!(

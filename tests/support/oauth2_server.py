@@ -9,6 +9,8 @@
                      client's secret by HTTP Basic or by the form field, never both.
   POST /devicecode   RFC 8628 §3.1/3.2: device_code, user_code, verification_uri,
                      verification_uri_complete, expires_in, interval.
+  GET|POST /device   RFC 8628 §3.3: the verification page; POST user_code=...&action=
+                     approve|deny answers as the user authorize_user.
   GET  /authorize    RFC 6749 §4.1.1/4.1.2 + RFC 7636 §4.3 + RFC 8252 §7.3 (loopback
                      redirect URIs, any port): 302 to redirect_uri with code and state, or
                      with error=access_denied when so configured; a bad client_id or
@@ -457,6 +459,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "interval": cfg["device_interval"],
         }
 
+    # -- /device: the verification page (RFC 8628 §3.3) --------------------------------
+    def device_page(self, query):
+        """GET: a page asking for the user code (prefilled from verification_uri_complete).
+        POST user_code=...&action=approve|deny: the user, signed in as authorize_user,
+        answers the request (tests may use /admin/device instead)."""
+        if self.command == "GET":
+            q = dict(urllib.parse.parse_qsl(query))
+            code = "".join(c for c in q.get("user_code", "") if c.isalnum() or c == "-")
+            return self.send(200, "<html><body><form method=post>Code: <input name=user_code value='%s'>"
+                                  "<button name=action value=approve>Allow</button>"
+                                  "<button name=action value=deny>Deny</button></form></body></html>\n" % code,
+                             "text/html;charset=UTF-8")
+        form = self.form()
+        st = self.st
+        want = form.get("user_code", "").upper().replace(" ", "")
+        for d in st.devices.values():
+            if d["user_code"] == want and d["status"] == "pending" and d["exp"] > now():
+                if form.get("action") == "deny":
+                    d["status"] = "denied"
+                else:
+                    d["status"] = "approved"
+                    d["user"] = st.config["authorize_user"]
+                st.event(endpoint="device", action=form.get("action") or "approve")
+                return self.send(200, "Done: you can return to your device.\n", "text/plain")
+        return self.send(400, "Unknown or expired code.\n", "text/plain")
+
     # -- /authorize ------------------------------------------------------------------
     def authorize(self, query):
         st = self.st
@@ -676,6 +704,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         return self.admin(path)
                     if self.command == "GET" and path == "/authorize":
                         return self.authorize(query)
+                    if path == "/device" and self.command in ("GET", "POST"):
+                        return self.device_page(query)
                     routes = {
                         "/token": self.token_endpoint,
                         "/devicecode": self.device_authorization,
