@@ -888,6 +888,25 @@ fn oauth2_server_speaks_rfc_6749_7636_7662_8628() {
     );
     assert_eq!(error_of(&poll(&denied).1), "access_denied");
     assert_eq!(error_of(&poll(&expired).1), "expired_token");
+    // RFC 7009: the client revokes its access token, and with it the grant.
+    let (status, _, _) = post_form(
+        &oauth,
+        "/revoke",
+        &basic(id, "s3cret"),
+        &[("token", &access)],
+    );
+    assert_eq!(status, 200);
+    assert!(!introspect(&oauth, &access).0);
+    let (status, _, _) = post_form(
+        &oauth,
+        "/revoke",
+        &basic(id, "s3cret"),
+        &[("token", "unknown")],
+    );
+    assert_eq!(
+        status, 200,
+        "RFC 7009 §2.2: unknown tokens are answered 200 too"
+    );
 
     let counters = &oauth.state()["counters"];
     assert_eq!(counters["slow_downs"], 1, "{counters}");
