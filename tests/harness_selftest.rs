@@ -485,3 +485,657 @@ fn https_sink_over_tls() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("HTTP/1.1 202"), "{text}");
 }
+
+// ---------------------------------------------------------------------------
+// OAuth2: the authorization server, Dovecot's oauth2 passdb, the SMTP sink's XOAUTH2
+// ---------------------------------------------------------------------------
+
+use support::oauth2::{OAuth2Options, OAuth2Server};
+
+/// A form POST to the OAuth2 server: (status, JSON body, head).
+fn post_form(
+    server: &OAuth2Server,
+    path: &str,
+    extra_headers: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value, String) {
+    let body: String = form
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let reply = support::http(
+        server.port(),
+        "POST",
+        path,
+        &format!("Content-Type: application/x-www-form-urlencoded\r\n{extra_headers}"),
+        body.as_bytes(),
+    );
+    let json = serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null);
+    (reply.status, json, reply.head)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Authorization: Basic {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}
+
+/// RFC 7662 as Dovecot asks: (active, username).
+fn introspect(server: &OAuth2Server, token: &str) -> (bool, String) {
+    let (status, v, _) = post_form(
+        server,
+        "/introspect",
+        &basic("dovecot", "introspect-secret"),
+        &[("token", token)],
+    );
+    assert_eq!(status, 200, "{v}");
+    (
+        v["active"].as_bool().unwrap(),
+        v["username"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn error_of(v: &serde_json::Value) -> &str {
+    v["error"].as_str().unwrap_or("(no error)")
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The query parameters of a URL (percent-decoded).
+fn query_of(url: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn oauth2_server_speaks_rfc_6749_7636_7662_8628() {
+    let oauth = OAuth2Server::start(
+        OAuth2Options::default()
+            .confidential("s3cret")
+            .expires_in(1)
+            .rotate(true),
+    );
+    let id = OAuth2Server::CLIENT_ID;
+    let rt = oauth.refresh_token_for("reseller");
+
+    // RFC 6749 §6 with the secret in the form; §5.1 answer, not cached; rotation.
+    let (status, v, head) = post_form(
+        &oauth,
+        "/token",
+        "",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("client_id", id),
+            ("client_secret", "s3cret"),
+        ],
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["expires_in"], 1);
+    assert_eq!(header(&head, "Cache-Control"), Some("no-store"), "{head}");
+    let access = v["access_token"].as_str().unwrap().to_string();
+    let rt2 = v["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt2, rt, "rotation gives a new refresh token");
+    assert_eq!(introspect(&oauth, &access), (true, "reseller".into()));
+    // The rotated-out token is void: §5.2 invalid_grant, 400, JSON with a description.
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        "",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("client_id", id),
+            ("client_secret", "s3cret"),
+        ],
+    );
+    assert_eq!((status, error_of(&v)), (400, "invalid_grant"), "{v}");
+    assert!(v["error_description"].as_str().unwrap().contains("rotated"));
+    // §2.3.1: HTTP Basic works; Basic and the form field together are refused.
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        &basic(id, "s3cret"),
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt2)],
+    );
+    assert_eq!(status, 200, "{v}");
+    let rt3 = v["refresh_token"].as_str().unwrap().to_string();
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        &basic(id, "s3cret"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt3),
+            ("client_secret", "s3cret"),
+        ],
+    );
+    assert_eq!((status, error_of(&v)), (400, "invalid_request"), "{v}");
+    // A wrong secret by Basic: 401 with a Basic challenge; no secret: 401.
+    let (status, v, head) = post_form(
+        &oauth,
+        "/token",
+        &basic(id, "wrong"),
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt3)],
+    );
+    assert_eq!((status, error_of(&v)), (401, "invalid_client"), "{v}");
+    assert!(
+        header(&head, "WWW-Authenticate").is_some_and(|h| h.starts_with("Basic")),
+        "{head}"
+    );
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        "",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt3),
+            ("client_id", id),
+        ],
+    );
+    assert_eq!((status, error_of(&v)), (401, "invalid_client"), "{v}");
+    // Unknown grant type, a repeated parameter, GET: refused as the RFC says.
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        &basic(id, "s3cret"),
+        &[("grant_type", "password")],
+    );
+    assert_eq!((status, error_of(&v)), (400, "unsupported_grant_type"));
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        &basic(id, "s3cret"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt3),
+            ("refresh_token", &rt3),
+        ],
+    );
+    assert_eq!((status, error_of(&v)), (400, "invalid_request"), "{v}");
+    assert_eq!(
+        support::http(oauth.port(), "GET", "/token", "", b"").status,
+        405
+    );
+    // The failures above did not use up rt3; the access token ran out after 1 s.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(!introspect(&oauth, &access).0, "expired access token");
+    // RFC 7662: the introspection endpoint wants the resource server's credentials.
+    let (status, _, _) = post_form(&oauth, "/introspect", "", &[("token", &access)]);
+    assert_eq!(status, 401);
+    // Scope (§6): narrower is fine, wider is invalid_scope.
+    let scoped = oauth.issue("reseller", Some("mail offline_access"))["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        &basic(id, "s3cret"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &scoped),
+            ("scope", "calendar"),
+        ],
+    );
+    assert_eq!((status, error_of(&v)), (400, "invalid_scope"), "{v}");
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        &basic(id, "s3cret"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &scoped),
+            ("scope", "mail"),
+        ],
+    );
+    assert_eq!((status, v["scope"].as_str()), (200, Some("mail")), "{v}");
+    // Revoking voids the grant: its refresh token and its live access tokens.
+    let access = v["access_token"].as_str().unwrap().to_string();
+    let scoped = v["refresh_token"].as_str().unwrap().to_string();
+    oauth.set_expires_in(3600);
+    assert_eq!(oauth.revoke(&scoped), 1);
+    assert!(!introspect(&oauth, &access).0);
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        &basic(id, "s3cret"),
+        &[("grant_type", "refresh_token"), ("refresh_token", &scoped)],
+    );
+    assert_eq!((status, error_of(&v)), (400, "invalid_grant"), "{v}");
+
+    // RFC 6749 §4.1 + RFC 7636 (its Appendix B verifier and challenge) + RFC 8252 §7.3.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let redirect = "http://127.0.0.1:5555/cb";
+    let authorize = |extra: &str| {
+        let target = format!(
+            "/authorize?response_type=code&client_id={id}&redirect_uri={}&state=xyz&scope=mail{extra}",
+            urlencode(redirect)
+        );
+        let reply = support::http(oauth.port(), "GET", &target, "", b"");
+        (
+            reply.status,
+            header(&reply.head, "Location").map(str::to_string),
+        )
+    };
+    let pkce = format!("&code_challenge={challenge}&code_challenge_method=S256");
+    let (status, location) = authorize(&pkce);
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert!(
+        location.starts_with("http://127.0.0.1:5555/cb?"),
+        "{location}"
+    );
+    let q = query_of(&location);
+    assert_eq!(param(&q, "state"), Some("xyz"));
+    let code = param(&q, "code").unwrap().to_string();
+    let code_grant = |code: &str, verifier: &str, redirect: &str| {
+        post_form(
+            &oauth,
+            "/token",
+            &basic(id, "s3cret"),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier),
+            ],
+        )
+    };
+    let (status, v, _) = code_grant(&code, verifier, redirect);
+    assert_eq!(status, 200, "{v}");
+    let from_code = v["access_token"].as_str().unwrap().to_string();
+    assert!(v["refresh_token"].is_string());
+    assert_eq!(introspect(&oauth, &from_code), (true, "reseller".into()));
+    // A code used twice is refused, and what it gave is revoked (§4.1.2).
+    let (status, v, _) = code_grant(&code, verifier, redirect);
+    assert_eq!((status, error_of(&v)), (400, "invalid_grant"), "{v}");
+    assert!(!introspect(&oauth, &from_code).0);
+    // A wrong verifier, another redirect_uri: invalid_grant.
+    let q = query_of(&authorize(&pkce).1.unwrap());
+    let (status, v, _) = code_grant(
+        param(&q, "code").unwrap(),
+        "aBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        redirect,
+    );
+    assert_eq!((status, error_of(&v)), (400, "invalid_grant"), "{v}");
+    let q = query_of(&authorize(&pkce).1.unwrap());
+    let (status, v, _) = code_grant(
+        param(&q, "code").unwrap(),
+        verifier,
+        "http://127.0.0.1:5556/cb",
+    );
+    assert_eq!((status, error_of(&v)), (400, "invalid_grant"), "{v}");
+    // No challenge, or the plain method: error=invalid_request at the redirect URI.
+    let q = query_of(&authorize("").1.unwrap());
+    assert_eq!(param(&q, "error"), Some("invalid_request"));
+    let q = query_of(
+        &authorize(&format!(
+            "&code_challenge={challenge}&code_challenge_method=plain"
+        ))
+        .1
+        .unwrap(),
+    );
+    assert_eq!(param(&q, "error"), Some("invalid_request"));
+    // A redirect URI that is not loopback is never redirected to.
+    let reply = support::http(
+        oauth.port(),
+        "GET",
+        &format!(
+            "/authorize?response_type=code&client_id={id}&redirect_uri={}{pkce}",
+            urlencode("https://evil.example/cb")
+        ),
+        "",
+        b"",
+    );
+    assert_eq!(reply.status, 400);
+    assert!(header(&reply.head, "Location").is_none());
+    // The user says no: error=access_denied with the state.
+    oauth.deny_authorize(true);
+    let q = query_of(&authorize(&pkce).1.unwrap());
+    assert_eq!(
+        (param(&q, "error"), param(&q, "state")),
+        (Some("access_denied"), Some("xyz"))
+    );
+
+    // RFC 8628: device authorization, then polling.
+    let device = || {
+        let (status, v, _) = post_form(
+            &oauth,
+            "/devicecode",
+            &basic(id, "s3cret"),
+            &[("scope", "mail")],
+        );
+        assert_eq!(status, 200, "{v}");
+        for k in ["device_code", "user_code", "verification_uri"] {
+            assert!(v[k].is_string(), "{k} in {v}");
+        }
+        assert_eq!(v["interval"], 1);
+        assert!(v["expires_in"].as_u64().unwrap() > 0);
+        (
+            v["device_code"].as_str().unwrap().to_string(),
+            v["user_code"].as_str().unwrap().to_string(),
+        )
+    };
+    let poll = |dc: &str| {
+        let (status, v, _) = post_form(
+            &oauth,
+            "/token",
+            &basic(id, "s3cret"),
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", dc),
+            ],
+        );
+        (status, v)
+    };
+    // Polled before the interval passed: slow_down (and 5 s more from now on).
+    let (fast, _) = device();
+    let (status, v) = poll(&fast);
+    assert_eq!((status, error_of(&v)), (400, "slow_down"), "{v}");
+    let (approved, approved_code) = device();
+    let (denied, denied_code) = device();
+    let (expired, expired_code) = device();
+    std::thread::sleep(Duration::from_millis(1050));
+    let (status, v) = poll(&approved);
+    assert_eq!(
+        (status, error_of(&v)),
+        (400, "authorization_pending"),
+        "{v}"
+    );
+    assert_eq!(oauth.pending_devices().len(), 4);
+    oauth.approve_device(&approved_code, "reseller");
+    oauth.deny_device(&denied_code);
+    oauth.expire_device(&expired_code);
+    std::thread::sleep(Duration::from_millis(1050));
+    let (status, v) = poll(&approved);
+    assert_eq!(status, 200, "{v}");
+    let access = v["access_token"].as_str().unwrap().to_string();
+    assert!(v["refresh_token"].is_string());
+    assert_eq!(introspect(&oauth, &access), (true, "reseller".into()));
+    assert_eq!(
+        error_of(&poll(&approved).1),
+        "invalid_grant",
+        "a device code is used once"
+    );
+    assert_eq!(error_of(&poll(&denied).1), "access_denied");
+    assert_eq!(error_of(&poll(&expired).1), "expired_token");
+    // RFC 7009: the client revokes its access token, and with it the grant.
+    let (status, _, _) = post_form(
+        &oauth,
+        "/revoke",
+        &basic(id, "s3cret"),
+        &[("token", &access)],
+    );
+    assert_eq!(status, 200);
+    assert!(!introspect(&oauth, &access).0);
+    let (status, _, _) = post_form(
+        &oauth,
+        "/revoke",
+        &basic(id, "s3cret"),
+        &[("token", "unknown")],
+    );
+    assert_eq!(
+        status, 200,
+        "RFC 7009 §2.2: unknown tokens are answered 200 too"
+    );
+
+    let counters = &oauth.state()["counters"];
+    assert_eq!(counters["slow_downs"], 1, "{counters}");
+    assert_eq!(counters["device_grants"], 1, "{counters}");
+    assert_eq!(counters["code_grants"], 1, "{counters}");
+    assert_eq!(oauth.grants(), 3, "{counters}");
+    // Nothing secret in the server's log (request lines only, no query strings).
+    let log = oauth.log_tail(1000);
+    assert!(!log.contains(&rt) && !log.contains(challenge), "{log}");
+}
+
+/// `AUTHENTICATE XOAUTH2` / `OAUTHBEARER` against Dovecot's oauth2 passdb.
+fn imap_oauth(port: u16, mechanism: &str, user: &str, token: &str) -> (Option<String>, String) {
+    let mut c = ImapConn::connect(port);
+    let (initial, after) = match mechanism {
+        "XOAUTH2" => (mailroom::oauth2::xoauth2(user, token), ""),
+        _ => (
+            mailroom::oauth2::oauthbearer(user, "127.0.0.1", port, token),
+            "AQ==",
+        ),
+    };
+    let (challenge, done) = c.authenticate(mechanism, &initial, after);
+    if done.contains(" OK ") {
+        // Logged in for real: the mailbox answers.
+        c.ok("SELECT INBOX");
+        c.logout();
+    }
+    (challenge, done)
+}
+
+#[test]
+fn dovecot_logs_in_with_oauth2_tokens_checked_by_introspection() {
+    let certs = Certs::generate();
+    let oauth = OAuth2Server::start(OAuth2Options::default());
+    let dovecot = Dovecot::start_with(&certs, support::DovecotOptions::default().oauth2(&oauth));
+    let caps = ImapConn::connect(dovecot.imap_port())
+        .ok("CAPABILITY")
+        .join(" ");
+    assert!(
+        caps.contains("AUTH=XOAUTH2") && caps.contains("AUTH=OAUTHBEARER"),
+        "{caps}"
+    );
+    // A token as a client gets it: the refresh_token grant at the token endpoint.
+    let rt = oauth.refresh_token_for(Dovecot::USER);
+    let (status, v, _) = post_form(
+        &oauth,
+        "/token",
+        "",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("client_id", OAuth2Server::CLIENT_ID),
+        ],
+    );
+    assert_eq!(status, 200, "{v}");
+    let token = v["access_token"].as_str().unwrap().to_string();
+    let port = dovecot.imap_port();
+    for mech in ["XOAUTH2", "OAUTHBEARER"] {
+        let (challenge, done) = imap_oauth(port, mech, Dovecot::USER, &token);
+        assert!(
+            done.contains(" OK ") && challenge.is_none(),
+            "{mech}: {done} {challenge:?}\n{}",
+            dovecot.log_tail(20)
+        );
+    }
+    assert!(oauth.counter("introspections_active") >= 2);
+    assert_eq!(oauth.counter("introspections_unauthorized"), 0);
+    // Passwords still work for everyone else.
+    ImapConn::login(port).logout();
+
+    // Another user's token is refused (Dovecot compares `username`).
+    let other = oauth.access_token_for("intruder");
+    let (challenge, done) = imap_oauth(port, "XOAUTH2", Dovecot::USER, &other);
+    assert!(done.contains(" NO "), "{done}");
+    let challenge: serde_json::Value = serde_json::from_str(&challenge.unwrap()).unwrap();
+    assert_eq!(challenge["status"], "401", "{challenge}");
+
+    // Revoked: the same token no longer logs in, by either mechanism.
+    assert_eq!(oauth.revoke(&rt), 1);
+    let (challenge, done) = imap_oauth(port, "XOAUTH2", Dovecot::USER, &token);
+    assert!(done.contains(" NO [AUTHENTICATIONFAILED]"), "{done}");
+    assert!(challenge.is_some(), "XOAUTH2 errors come as a challenge");
+    let (challenge, done) = imap_oauth(port, "OAUTHBEARER", Dovecot::USER, &token);
+    assert!(done.contains(" NO "), "{done}");
+    let challenge: serde_json::Value = serde_json::from_str(&challenge.unwrap()).unwrap();
+    assert_eq!(challenge["status"], "invalid_token", "{challenge}");
+
+    // Expired: a 2-second token works, then is refused once its time is up.
+    oauth.set_expires_in(2);
+    let short = oauth.access_token_for(Dovecot::USER);
+    let issued = Instant::now();
+    assert!(
+        imap_oauth(port, "XOAUTH2", Dovecot::USER, &short)
+            .1
+            .contains(" OK ")
+    );
+    std::thread::sleep(Duration::from_millis(2100).saturating_sub(issued.elapsed()));
+    let (_, done) = imap_oauth(port, "XOAUTH2", Dovecot::USER, &short);
+    assert!(done.contains(" NO "), "{done}");
+    // And a fresh one from a new grant works again.
+    let fresh = oauth.access_token_for(Dovecot::USER);
+    assert!(
+        imap_oauth(port, "OAUTHBEARER", Dovecot::USER, &fresh)
+            .1
+            .contains(" OK ")
+    );
+    assert!(
+        dovecot.log_tail(200).contains("oauth2 failed"),
+        "{}",
+        dovecot.log_tail(30)
+    );
+}
+
+#[test]
+fn smtp_sink_accepts_xoauth2_and_oauthbearer() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let oauth = OAuth2Server::start(OAuth2Options::default());
+    let sink = SmtpSink::start(SmtpOptions::plain().oauth2(&oauth));
+    let port = sink.port();
+    let user = "notifications@reseller.example";
+    let rt = oauth.refresh_token_for(user);
+    let (_, v, _) = post_form(
+        &oauth,
+        "/token",
+        "",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("client_id", OAuth2Server::CLIENT_ID),
+        ],
+    );
+    let token = v["access_token"].as_str().unwrap().to_string();
+
+    let mut c = Smtp::connect(port);
+    let ehlo = c.expect("EHLO client.example", 250);
+    assert!(
+        ehlo.contains("AUTH OAUTHBEARER XOAUTH2") && !ehlo.contains("PLAIN"),
+        "{ehlo}"
+    );
+    c.expect("MAIL FROM:<a@example.net>", 530);
+    c.expect(
+        &format!(
+            "AUTH XOAUTH2 {}",
+            b64(&mailroom::oauth2::xoauth2(user, &token))
+        ),
+        235,
+    );
+    smtp_send(&mut c, user, &["ops@example.com"], &msg("xoauth2"));
+    assert_eq!(sink.wait_for(1, T).len(), 1);
+
+    // OAUTHBEARER, the initial response after an empty challenge.
+    let mut c = Smtp::connect(port);
+    c.expect("EHLO client.example", 250);
+    let (code, text) = c.cmd("AUTH OAUTHBEARER");
+    assert_eq!((code, text.trim_end()), (334, "334"), "{text}");
+    c.expect(
+        &b64(&mailroom::oauth2::oauthbearer(
+            user,
+            "127.0.0.1",
+            port,
+            &token,
+        )),
+        235,
+    );
+
+    // Another user's token: refused as Gmail does, 334 + JSON, then 535 after "".
+    let other = oauth.access_token_for("someone@else.example");
+    let mut c = Smtp::connect(port);
+    c.expect("EHLO client.example", 250);
+    let (code, text) = c.cmd(&format!(
+        "AUTH XOAUTH2 {}",
+        b64(&mailroom::oauth2::xoauth2(user, &other))
+    ));
+    assert_eq!(code, 334, "{text}");
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(text[4..].trim())
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json["status"], "401", "{json}");
+    assert_eq!(json["schemes"], "bearer", "{json}");
+    c.expect("", 535);
+
+    // Revoked: OAUTHBEARER's error challenge (RFC 7628 §4.3), AQ==, then 535.
+    oauth.revoke(&rt);
+    let (code, text) = c.cmd(&format!(
+        "AUTH OAUTHBEARER {}",
+        b64(&mailroom::oauth2::oauthbearer(
+            user,
+            "127.0.0.1",
+            port,
+            &token
+        ))
+    ));
+    assert_eq!(code, 334, "{text}");
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(text[4..].trim())
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json["status"], "invalid_token", "{json}");
+    c.expect("AQ==", 535);
+    // Anything else than %x01 after the error challenge is a protocol error.
+    c.cmd(&format!(
+        "AUTH OAUTHBEARER {}",
+        b64(&mailroom::oauth2::oauthbearer(
+            user,
+            "127.0.0.1",
+            port,
+            &token
+        ))
+    ));
+    c.expect("", 501);
+    c.expect("MAIL FROM:<a@example.net>", 530);
+
+    // The introspection endpoint down: a temporary failure (454), not a refusal.
+    let mut oauth = oauth;
+    oauth.stop();
+    let fresh_user_token = "at-whatever";
+    c.expect(
+        &format!(
+            "AUTH XOAUTH2 {}",
+            b64(&mailroom::oauth2::xoauth2(user, fresh_user_token))
+        ),
+        454,
+    );
+    let log = sink.log_tail(100);
+    assert!(
+        log.contains("AUTH XOAUTH2 for 'notifications@reseller.example': ok"),
+        "{log}"
+    );
+    assert!(!log.contains(&token), "the sink logged a token\n{log}");
+}

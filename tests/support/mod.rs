@@ -1,7 +1,10 @@
-//! Real-server test harness: Dovecot (IMAP/IMAPS/STARTTLS), an aiosmtpd SMTP sink
-//! and a tiny HTTP(S) sink, each on free loopback ports in its own temp dir.
+//! Real-server test harness: Dovecot (IMAP/IMAPS/STARTTLS, password or OAuth2
+//! logins), an aiosmtpd SMTP sink, a tiny HTTP(S) sink, an OAuth2 authorization
+//! server (`oauth2`) and registrar APIs (`registrar`), each on free loopback ports in
+//! its own temp dir.
 //!
-//! Use from an integration test with `mod support;`. Std only (plus `tempfile`).
+//! Use from an integration test with `mod support;`. Std only (plus `tempfile`, and
+//! `serde_json`/`base64` from the crate's own dependencies).
 //! Needs `dovecot`, `openssl` and `python3` with `aiosmtpd` on PATH:
 //! `scripts/install-test-deps.sh` installs what is missing. Dovecot needs root
 //! (mail processes run as `nobody`).
@@ -36,6 +39,7 @@ use tempfile::TempDir;
 
 pub mod age;
 pub mod browser;
+pub mod oauth2;
 pub mod registrar;
 
 /// How long any server gets to start listening.
@@ -630,6 +634,48 @@ impl ImapConn {
         untagged
     }
 
+    /// `AUTHENTICATE mechanism <initial response>` (SASL-IR, RFC 4959; `initial` is
+    /// the SASL message before base64, e.g. `mailroom::oauth2::xoauth2(user, token)`).
+    /// A challenge (`+ …`: for XOAUTH2 and OAUTHBEARER the server's error JSON) is
+    /// answered with `after_challenge` (already base64: `""` for XOAUTH2, `"AQ=="` —
+    /// a single %x01 — for OAUTHBEARER, RFC 7628 §3.2.3). Returns the decoded
+    /// challenge, if there was one, and the tagged completion line.
+    pub fn authenticate(
+        &mut self,
+        mechanism: &str,
+        initial: &str,
+        after_challenge: &str,
+    ) -> (Option<String>, String) {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let tag = self.next_tag();
+        // The token stays out of the transcript.
+        let _ = writeln!(
+            self.transcript,
+            "C: {tag} AUTHENTICATE {mechanism} <initial response>"
+        );
+        self.send_raw(
+            format!("{tag} AUTHENTICATE {mechanism} {}\r\n", b64.encode(initial)).as_bytes(),
+        );
+        let mut challenge = None;
+        loop {
+            let line = self.read_line();
+            if let Some(rest) = line.strip_prefix('+') {
+                let decoded = b64.decode(rest.trim()).unwrap_or_else(|e| {
+                    panic!(
+                        "AUTHENTICATE challenge not base64 ({e}): {line}\n{}",
+                        self.transcript
+                    )
+                });
+                challenge = Some(String::from_utf8_lossy(&decoded).into_owned());
+                let _ = writeln!(self.transcript, "C: {after_challenge}");
+                self.send_raw(format!("{after_challenge}\r\n").as_bytes());
+            } else if line.starts_with(&format!("{tag} ")) {
+                return (challenge, line);
+            }
+        }
+    }
+
     /// APPENDs `message` to `folder` (quoted) with a synchronizing literal.
     /// Returns the tagged completion line (contains `[APPENDUID v uid]`).
     pub fn append(&mut self, folder: &str, message: &[u8]) -> String {
@@ -789,11 +835,33 @@ pub struct Dovecot {
     watchdog: Option<Child>,
 }
 
+/// How Dovecot is set up beyond the defaults of [`Dovecot::start`].
+#[derive(Debug, Clone, Default)]
+pub struct DovecotOptions {
+    /// Also log in with `AUTHENTICATE XOAUTH2` / `OAUTHBEARER`: Dovecot's `oauth2`
+    /// passdb checks each token at this RFC 7662 introspection URL (POST `token=…`,
+    /// `username` must be the user, `active` must be true). Password logins keep
+    /// working (their passdb is restricted to PLAIN and LOGIN).
+    pub oauth2_introspect: Option<String>,
+}
+
+impl DovecotOptions {
+    /// Tokens are checked at `server`'s introspection endpoint.
+    pub fn oauth2(mut self, server: &oauth2::OAuth2Server) -> Self {
+        self.oauth2_introspect = Some(server.introspect_url());
+        self
+    }
+}
+
 impl Dovecot {
     pub const USER: &'static str = "reseller";
     pub const PASSWORD: &'static str = "secret";
 
     pub fn start(certs: &Certs) -> Dovecot {
+        Self::start_with(certs, DovecotOptions::default())
+    }
+
+    pub fn start_with(certs: &Certs, options: DovecotOptions) -> Dovecot {
         assert!(
             is_root(),
             "support::Dovecot needs root (mail processes run as nobody, listeners as dovecot)"
@@ -826,6 +894,40 @@ impl Dovecot {
         let imap_port = free_port();
         let imaps_port = free_port();
         let td = t.display();
+        let (mechanisms, oauth2_passdb) = match &options.oauth2_introspect {
+            None => ("plain login", String::new()),
+            Some(url) => {
+                // Dovecot 2.3's oauth2 passdb (doc.dovecot.org, "Open Authentication
+                // v2.0 database"), the RFC 7662 way: POST token=… with HTTP Basic from
+                // the URL's user:password. Tokens are opaque (never JWTs), no cache.
+                fs::write(
+                    t.join("dovecot-oauth2.conf.ext"),
+                    format!(
+                        "introspection_mode = post\n\
+                         introspection_url = {url}\n\
+                         username_attribute = username\n\
+                         active_attribute = active\n\
+                         active_value = true\n"
+                    ),
+                )
+                .unwrap();
+                // Read by the auth process (user dovecot); holds the introspection
+                // credentials of a throwaway test server.
+                chmod(&t.join("dovecot-oauth2.conf.ext"), 0o644);
+                (
+                    "plain login xoauth2 oauthbearer",
+                    format!(
+                        "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+                         args = {td}/dovecot-oauth2.conf.ext\n}}\n"
+                    ),
+                )
+            }
+        };
+        let password_mechanisms = if options.oauth2_introspect.is_some() {
+            "  mechanisms = plain login\n"
+        } else {
+            ""
+        };
         let conf = format!(
             r#"# mailroom test harness
 protocols = imap
@@ -838,7 +940,7 @@ ssl = yes
 ssl_cert = <{td}/cert.pem
 ssl_key = <{td}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_verbose = yes
 # tests of wrong passwords should not wait the default 2 s
 auth_failure_delay = 0
@@ -846,9 +948,9 @@ mail_fsync = never
 mail_location = maildir:{td}/mail/%n
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN {td}/users
+{password_mechanisms}  args = scheme=PLAIN {td}/users
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={td}/mail/%n
 }}
@@ -1194,6 +1296,10 @@ pub struct SmtpOptions<'a> {
     pub certs: Option<&'a Certs>,
     /// Answer DATA only after this long (a slow server).
     pub data_delay: Option<Duration>,
+    /// Also accept AUTH XOAUTH2 and OAUTHBEARER, each token checked at this OAuth2
+    /// server's introspection endpoint (refusals answered as Gmail does: a 334 with
+    /// base64 JSON, then 535 after the client's empty line, or `AQ==` for OAUTHBEARER).
+    pub oauth2: Option<&'a oauth2::OAuth2Server>,
 }
 
 impl<'a> SmtpOptions<'a> {
@@ -1215,6 +1321,11 @@ impl<'a> SmtpOptions<'a> {
     }
     pub fn data_delay(mut self, delay: Duration) -> Self {
         self.data_delay = Some(delay);
+        self
+    }
+    /// AUTH XOAUTH2 / OAUTHBEARER (AUTH is then required before MAIL, like `auth`).
+    pub fn oauth2(mut self, server: &'a oauth2::OAuth2Server) -> Self {
+        self.oauth2 = Some(server);
         self
     }
     pub fn implicit_tls(mut self, certs: &'a Certs) -> Self {
@@ -1284,6 +1395,9 @@ impl SmtpSink {
         }
         if let Some((u, p)) = opts.auth {
             args.extend(["--auth".into(), format!("{u}:{p}")]);
+        }
+        if let Some(server) = opts.oauth2 {
+            args.extend(["--oauth2-introspect".into(), server.introspect_url()]);
         }
         if let Some(d) = opts.data_delay {
             args.extend(["--data-delay".into(), d.as_secs_f64().to_string()]);
