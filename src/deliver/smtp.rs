@@ -225,8 +225,8 @@ impl SmtpTarget {
     }
 
     /// `AUTH XOAUTH2` or `AUTH OAUTHBEARER` with an initial response; an error challenge
-    /// (334 with the server's JSON) is answered with an empty line, as the mechanisms
-    /// ask, so the server ends the exchange with its refusal.
+    /// (334 with the server's JSON) is answered as each mechanism asks, so the server
+    /// ends the exchange with its refusal.
     async fn sasl(
         &self,
         conn: &mut AsyncSmtpConnection,
@@ -246,11 +246,17 @@ impl SmtpTarget {
             "AUTH {name} {}\r\n",
             base64::engine::general_purpose::STANDARD.encode(initial)
         );
+        // After an error challenge: XOAUTH2 answers with an empty line, OAUTHBEARER
+        // with a single %x01 (RFC 7628 §3.2.3), and the server then refuses.
+        let abort = if auth == Auth::Oauthbearer {
+            "AQ==\r\n"
+        } else {
+            "\r\n"
+        };
         let exchange = async {
             let response = conn.command(line).await?;
             if response.has_code(334) {
-                // The server's reason, then its refusal to the empty answer.
-                return conn.command("\r\n").await.map(|_| ());
+                return conn.command(abort).await.map(|_| ());
             }
             Ok(())
         };

@@ -25,16 +25,20 @@ pub enum Failure {
 }
 
 /// The first answer is the initial response; an error challenge afterwards is answered
-/// with an empty line, as both mechanisms ask, so the server ends with its refusal.
+/// as the mechanism asks (XOAUTH2: empty; OAUTHBEARER: a single %x01, RFC 7628
+/// §3.2.3), so the server ends with its refusal.
 struct Sasl {
     initial: Option<String>,
+    abort: &'static str,
 }
 
 impl async_imap::Authenticator for Sasl {
     type Response = String;
 
     fn process(&mut self, _challenge: &[u8]) -> String {
-        self.initial.take().unwrap_or_default()
+        self.initial
+            .take()
+            .unwrap_or_else(|| self.abort.to_string())
     }
 }
 
@@ -95,6 +99,11 @@ where
         };
         let sasl = Sasl {
             initial: Some(initial),
+            abort: if mechanism == "OAUTHBEARER" {
+                "\u{1}"
+            } else {
+                ""
+            },
         };
         match tokio::time::timeout(limit, client.authenticate(mechanism, sasl)).await {
             Ok(Ok(session)) => return Ok(session),
