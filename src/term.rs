@@ -1,10 +1,82 @@
-//! Text for a terminal: values from registrar mail (domains, subjects, payload
-//! strings) may hold ESC, BEL or other control characters that would move the cursor,
-//! retitle the window or ring the bell. Everything printed for people goes through
-//! [`printable`], which shows them escaped instead.
+//! Text for a terminal. Values from registrar mail (domains, subjects, payload strings)
+//! may hold ESC, BEL or other control characters that would move the cursor, retitle
+//! the window or ring the bell: everything printed for people goes through
+//! [`printable`], which shows them escaped instead. Listings fit the terminal they are
+//! printed on ([`width`], [`table`]), and times read the same everywhere ([`local_time`]).
+
+mod table;
+
+pub use table::{Column, Cut, Table, line};
 
 use std::borrow::Cow;
 use std::fmt::Write;
+use std::io::IsTerminal;
+
+use chrono::{DateTime, Local};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+/// How wide a listing may be: `None` (no limit) when stdout is not a terminal, so piped
+/// output keeps every value whole, or when `wide` asks for everything; else `COLUMNS`
+/// when set, else the terminal's own width (80 if it will not say).
+pub fn width(wide: bool) -> Option<usize> {
+    if wide || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0);
+    Some(columns.or_else(window_columns).unwrap_or(80))
+}
+
+/// The terminal's width as the kernel knows it (what `stty size` shows).
+fn window_columns() -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct passed, which we own.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+/// How many terminal columns `s` takes (a CJK character two, a combining mark none).
+pub fn columns(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
+}
+
+/// `s` in at most `max` columns: whole when it fits, else cut with `…` where `how`
+/// says (a domain keeps its end: `…ng-name.example.com`).
+pub fn cut(s: &str, max: usize, how: Cut) -> Cow<'_, str> {
+    if how == Cut::Never || columns(s) <= max {
+        return Cow::Borrowed(s);
+    }
+    let room = max.saturating_sub(1);
+    let mut used = 0;
+    let keep = |c: &char| {
+        used += c.width().unwrap_or(0);
+        used <= room
+    };
+    let ellipsis = std::iter::once('…').take(max.min(1));
+    Cow::Owned(match how {
+        Cut::Start => {
+            let tail: Vec<char> = s.chars().rev().take_while(keep).collect();
+            ellipsis.chain(tail.into_iter().rev()).collect()
+        }
+        _ => s.chars().take_while(keep).chain(ellipsis).collect(),
+    })
+}
+
+/// A stored UTC time (RFC 3339) as people read it everywhere: local time to the
+/// minute, `2026-11-20 14:30` (`TZ` decides the zone). Anything else is shown as it is.
+pub fn local_time(stamp: &str) -> String {
+    match DateTime::parse_from_rfc3339(stamp) {
+        Ok(t) => t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => one_line(stamp).into_owned(),
+    }
+}
 
 /// `s` with every control character except newline and tab shown as `\u{1b}`: C0
 /// (including CR, which could overwrite a line), DEL and C1. Borrowed when there is
@@ -52,5 +124,26 @@ mod tests {
             printable("a\u{9b}31mb\x00\x7f"),
             "a\\u{9b}31mb\\u{0}\\u{7f}"
         );
+    }
+
+    #[test]
+    fn a_long_value_is_cut_with_an_ellipsis_where_asked() {
+        let domain = "a-very-long-testing-name.example.com";
+        assert_eq!(cut(domain, 20, Cut::Start), "…ng-name.example.com");
+        assert_eq!(cut(domain, 20, Cut::End), "a-very-long-testing…");
+        assert_eq!(cut(domain, 20, Cut::Never), domain);
+        assert!(matches!(cut("short", 5, Cut::End), Cow::Borrowed(_)));
+        assert_eq!(columns(&cut(domain, 20, Cut::Start)), 20);
+        // Wide characters count twice: never half a character past the edge.
+        assert_eq!(cut("日本語ドメイン.jp", 8, Cut::End), "日本語…");
+        assert_eq!(cut("日本語ドメイン.jp", 8, Cut::Start), "…イン.jp");
+    }
+
+    #[test]
+    fn times_read_as_local_minutes() {
+        // The zone is the process's; UTC and an offset in the stamp both convert.
+        let utc = local_time("2026-11-20T14:30:59.123Z");
+        assert_eq!(utc.len(), "2026-11-20 14:30".len(), "{utc}");
+        assert_eq!(local_time("not a time\x1b"), "not a time\\u{1b}");
     }
 }
