@@ -116,16 +116,22 @@ impl Table {
     /// fit `width`; and the gap between columns, one space when room is short (before
     /// any cell loses text).
     fn widths(&self, rows: &[Vec<String>], width: Option<usize>) -> (Vec<usize>, usize) {
-        let mut widths: Vec<usize> = self
+        // What the cells need (never under a header), and that padded.
+        let mut content: Vec<usize> = self
             .columns
             .iter()
-            .map(|c| c.pad.max(if self.header { columns(c.title) } else { 0 }))
+            .map(|c| if self.header { columns(c.title) } else { 0 })
             .collect();
         for row in rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
+            for (w, cell) in content.iter_mut().zip(row) {
                 *w = (*w).max(columns(cell));
             }
         }
+        let mut widths: Vec<usize> = content
+            .iter()
+            .zip(&self.columns)
+            .map(|(w, c)| (*w).max(c.pad))
+            .collect();
         let Some(room) = width else {
             return (widths, self.gap);
         };
@@ -136,6 +142,12 @@ impl Table {
             self.gap
         };
         let mut over = total(gap).saturating_sub(room);
+        // Padding goes before any text does.
+        for (w, need) in widths.iter_mut().zip(&content) {
+            let spare = (*w - need).min(over);
+            *w -= spare;
+            over -= spare;
+        }
         // The floor a column keeps: its own, never under its header.
         let floor = |c: &Column| c.floor.max(if self.header { columns(c.title) } else { 0 });
         while over > 0 {
