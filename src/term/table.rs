@@ -142,8 +142,9 @@ impl Table {
             self.gap
         };
         let mut over = total(gap).saturating_sub(room);
-        // Padding goes before any text does.
-        for (w, need) in widths.iter_mut().zip(&content) {
+        // Padding goes before any text does, from the right: the first columns, where
+        // the eye starts, stay where they always were.
+        for (w, need) in widths.iter_mut().zip(&content).rev() {
             let spare = (*w - need).min(over);
             *w -= spare;
             over -= spare;
