@@ -69,6 +69,47 @@ pub fn cut(s: &str, max: usize, how: Cut) -> Cow<'_, str> {
     })
 }
 
+/// A line of prose (a digest's text) in lines of at most `width` columns, broken
+/// between words; the lines after the first indented under it, so a wrapped line
+/// reads as one. A word longer than a line is broken where it must.
+pub fn wrap(line: &str, width: usize) -> Vec<String> {
+    if columns(line) <= width {
+        return vec![line.to_string()];
+    }
+    let lead = line.len() - line.trim_start().len();
+    let indent = " ".repeat((lead + 6).min(width / 2));
+    let mut out = Vec::new();
+    let mut rest = line;
+    loop {
+        let prefix = if out.is_empty() { "" } else { indent.as_str() };
+        let room = width - prefix.len();
+        if columns(rest) <= room {
+            out.push(format!("{prefix}{rest}"));
+            return out;
+        }
+        // The last space that fits, else as many characters as fit (at least one).
+        let mut used = 0;
+        let mut space = None;
+        let mut end = 0;
+        for (i, c) in rest.char_indices() {
+            used += c.width().unwrap_or(0);
+            if used > room {
+                break;
+            }
+            if c == ' ' && i > 0 {
+                space = Some(i);
+            }
+            end = i + c.len_utf8();
+        }
+        let at = space.unwrap_or(end.max(rest.chars().next().map_or(1, char::len_utf8)));
+        out.push(format!("{prefix}{}", rest[..at].trim_end()));
+        rest = rest[at..].trim_start();
+        if rest.is_empty() {
+            return out;
+        }
+    }
+}
+
 /// A stored UTC time (RFC 3339) as people read it everywhere: local time to the
 /// minute, `2026-11-20 14:30` (`TZ` decides the zone). Anything else is shown as it is.
 pub fn local_time(stamp: &str) -> String {
@@ -137,6 +178,23 @@ mod tests {
         // Wide characters count twice: never half a character past the edge.
         assert_eq!(cut("日本語ドメイン.jp", 8, Cut::End), "日本語…");
         assert_eq!(cut("日本語ドメイン.jp", 8, Cut::Start), "…イン.jp");
+    }
+
+    #[test]
+    fn prose_wraps_between_words_under_its_first_line() {
+        let line = "* example.de: failed (opensrs ZONE_CHECK_STATUS_CHANGE invalid, domain.zone_check) 2026-11-14 20:29";
+        let lines = wrap(line, 40);
+        assert!(lines.iter().all(|l| columns(l) <= 40), "{lines:#?}");
+        assert_eq!(lines[0], "* example.de: failed (opensrs");
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with("      ")),
+            "{lines:#?}"
+        );
+        let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(&lines.join(" ")), words(line));
+        assert_eq!(wrap("short", 40), ["short"]);
+        let long = wrap(&"x".repeat(30), 12);
+        assert!(long.iter().all(|l| columns(l) <= 12), "{long:#?}");
     }
 
     #[test]
