@@ -1,6 +1,7 @@
 //! What a long-running service would only find out in flight, refused at start
-//! (`watch`, `watch --once`, `rules check`): a rules folder that does not exist, secrets
-//! that cannot be read, CA files that are not there. Each reason names the file, line
+//! (`watch`, `watch --once`, `rules check`): a rules folder that does not exist, a
+//! `[[maildir]]` folder that is not there, secrets that cannot be read, CA files that
+//! are not there. Each reason names the file, line
 //! and column of the setting that fixes it. A rules folder with no rule is a warning.
 
 use std::path::Path;
@@ -13,21 +14,39 @@ use crate::rules::RuleSet;
 pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
     let config = &ctx.config;
     let dir = config.rules_dir();
-    if !dir.is_dir() {
+    if !dir.exists() {
         let at = config.position("rules", None, &dir.display().to_string());
         anyhow::bail!(
             "{at}: rules folder {} does not exist (create it, or set rules = \"…\" in the config to the folder of your rule files)",
             dir.display()
         );
     }
+    // A rules path that is a file says so (Context::rules).
     let rules = ctx.rules()?;
+    // A folder to watch that is not there fails now, with the line to fix, not after
+    // a run that read nothing.
+    let mut problems = Vec::new();
+    for m in &config.maildirs {
+        let path = config.resolve(&m.path);
+        let problem = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => "is a file, not a folder".to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
+            Err(e) => format!("cannot be read: {}", crate::reason::io(&e)),
+        };
+        let at = config.position("path", Some(&m.path.display().to_string()), "config");
+        problems.push(format!(
+            "{at}: [[maildir]] {}: folder {} {problem} (set path to the folder your notification mail is delivered to)",
+            m.name,
+            path.display()
+        ));
+    }
     if rules.rules.is_empty() && rules.digests.is_empty() {
         tracing::warn!(
             folder = %dir.display(),
             "the rules folder holds no rule: events are stored, but nothing is forwarded, posted or collected"
         );
     }
-    let mut problems = Vec::new();
     if let Some(smtp) = &config.smtp
         && smtp.host.is_some()
     {

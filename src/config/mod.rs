@@ -166,6 +166,12 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         });
+        // Who named the file, for a message that says what to change.
+        let by = if path.is_some() {
+            "--config "
+        } else {
+            "MAILROOM_CONFIG="
+        };
         let (path, required) = match named {
             Some(p) => (p, true),
             None => match search_path().into_iter().find(|p| p.is_file()) {
@@ -173,12 +179,24 @@ impl Config {
                 None => return Ok(Config::default()),
             },
         };
+        if required && path.is_dir() {
+            anyhow::bail!(
+                "{by}{}: is a folder; name the config file itself, e.g. {by}{}",
+                path.display(),
+                path.join("mailroom.toml").display()
+            );
+        }
         let src = match std::fs::read_to_string(&path) {
             Ok(s) => s,
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Config::default());
             }
-            Err(e) => anyhow::bail!("{}: {e}", path.display()),
+            Err(e) if required => anyhow::bail!(
+                "{by}{}: {} (name an existing mailroom.toml)",
+                path.display(),
+                crate::reason::io(&e)
+            ),
+            Err(e) => anyhow::bail!("{}: {}", path.display(), crate::reason::io(&e)),
         };
         let mut config: Config =
             toml::from_str(&src).map_err(|e| FileError::from_toml(&path, &src, &e))?;
