@@ -19,8 +19,9 @@ pub struct Args {
     /// Counts per registrar and topic.
     #[arg(long)]
     stats: bool,
-    /// Print JSON: an array of events (DESIGN §3 plus id, seen_count, first_seen,
-    /// last_seen), newest first; with --count `{"count": N}`, with --stats the rows.
+    /// Print JSON: an array of events (the fields of docs/EVENTS.md plus id,
+    /// seen_count, first_seen, last_seen), newest first; with --count `{"count": N}`,
+    /// with --stats the rows.
     #[arg(long)]
     json: bool,
     /// Every cell whole, however wide the terminal (piped output always is).

@@ -18,14 +18,29 @@ pub use sources::*;
 use values::*;
 pub use values::{parse_duration, parse_size};
 
-/// Where a config or rule file is wrong: file, line, column, reason.
+/// Where a config or rule file is wrong: file, line, column, reason (line 0: the file
+/// as a whole, such as one that cannot be read).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", file.display())]
 pub struct FileError {
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            0 => write!(f, "{}: {}", self.file.display(), self.message),
+            line => write!(
+                f,
+                "{}:{line}:{}: {}",
+                self.file.display(),
+                self.column,
+                self.message
+            ),
+        }
+    }
 }
 
 impl FileError {
