@@ -83,7 +83,15 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
 
 fn check(ctx: &Context) -> anyhow::Result<u8> {
     let dir = ctx.config.rules_dir();
-    match super::preflight::service_rules(ctx) {
+    let checked = super::preflight::service_rules(ctx).and_then(|set| {
+        let missing = super::preflight::maildirs(&ctx.config);
+        if missing.is_empty() {
+            Ok(set)
+        } else {
+            anyhow::bail!("{}", missing.join("\n"))
+        }
+    });
+    match checked {
         Ok(set) => {
             println!(
                 "{}: {} rule(s) and {} digest(s) in {} file(s): OK",

@@ -27,6 +27,13 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         );
     }
     let rules = super::preflight::service_rules(ctx)?;
+    let missing = super::preflight::maildirs(&ctx.config);
+    if args.once && !missing.is_empty() {
+        anyhow::bail!("{}", missing.join("\n"));
+    }
+    for m in &missing {
+        tracing::warn!("{m}; retried until it appears");
+    }
     let db = ctx.db_path();
     if !db.exists() {
         // A wrong --db or `db` path would otherwise start over silently.
