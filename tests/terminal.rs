@@ -331,6 +331,11 @@ fn human_times_read_as_local_minutes_and_json_keeps_utc() {
         quarantine.contains(" 2026-11-20 14:30 from "),
         "{quarantine}"
     );
+    let apply = env.piped(&["rules", "apply", "--since", "2026-11-20", "--dry-run"]);
+    assert!(
+        apply.contains(" events since 2026-11-20 00:00: "),
+        "{apply}"
+    );
 }
 
 #[test]

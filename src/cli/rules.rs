@@ -586,8 +586,9 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
         }
         let verb = if dry_run { "would queue" } else { "queued" };
         println!(
-            "{} events since {since}: {verb} {} action(s)",
+            "{} events since {}: {verb} {} action(s)",
             events.len(),
+            term::local_time(since),
             applied.len()
         );
     }
