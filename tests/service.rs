@@ -235,9 +235,20 @@ fn status_and_watch_once_exit_1_when_something_failed() {
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(st["folders"][0]["messages"], 1, "{st}");
     assert_eq!(out.status.code(), Some(0), "{st}");
-    // A source whose last attempt failed: exit 1, naming it.
+    // A folder that went away: watch refuses to start, naming the setting.
     std::fs::remove_dir_all(env.path("inbox")).unwrap();
-    assert_eq!(env.run(&["watch", "--once"]).status.code(), Some(1));
+    let out = env.run(&["watch", "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[[maildir]] local: folder"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A source whose last attempt failed (as a running service records it): exit 1,
+    // naming it.
+    let store = mailroom::store::Store::open(&env.path("m.db")).unwrap();
+    mailroom::store::cursors::failed(store.conn(), "local", "", "inbox: gone").unwrap();
+    drop(store);
     let out = env.run(&["status"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("local: last attempt failed"));

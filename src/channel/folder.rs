@@ -82,7 +82,14 @@ fn new_messages(intake: &Intake, dir: &Path) -> crate::store::Result<Vec<(Source
 fn catch_up(intake: &Intake, m: &MaildirConfig) -> Result<Batch, FolderError> {
     let dir = intake.config.resolve(&m.path);
     let dir = std::fs::canonicalize(&dir)
-        .map_err(|e| FolderError(format!("{}: {}: {e}", m.name, dir.display())))?;
+        .map_err(|e| {
+            FolderError(format!(
+                "[[maildir]] {}: path {}: {} (set path to the folder your notification mail is delivered to)",
+                m.name,
+                dir.display(),
+                crate::reason::io(&e)
+            ))
+        })?;
     let new = new_messages(intake, &dir).map_err(|e| FolderError(format!("{}: {e}", m.name)))?;
     let mut total = Batch::default();
     for chunk in new.chunks(CHUNK) {

@@ -5,7 +5,7 @@ use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::clock;
 use crate::deliver::{self, Deliverer};
 use crate::store::outbox;
-use crate::term::printable;
+use crate::term::{self, Column, Cut, Table, local_time, printable};
 
 #[derive(Debug, clap::Args)]
 pub struct DeliverArgs {
@@ -42,7 +42,9 @@ pub fn run(args: &DeliverArgs, ctx: &Context) -> anyhow::Result<u8> {
             };
             eprintln!(
                 "waiting: {} {} item(s) until {} ({why}); mailroom outbox retry --all tries them now",
-                w.count, w.kind, w.next_attempt
+                w.count,
+                w.kind,
+                local_time(&w.next_attempt)
             );
         }
     }
@@ -58,12 +60,16 @@ pub fn run(args: &DeliverArgs, ctx: &Context) -> anyhow::Result<u8> {
 pub struct OutboxArgs {
     #[command(subcommand)]
     retry: Option<Retry>,
-    /// Show delivered items too.
+    /// Show delivered items too, with when each was delivered.
     #[arg(long)]
     all: bool,
-    /// Print JSON: the items with state, attempts, next attempt and last error.
+    /// Print JSON: the items with state, attempts, next attempt, last error and when
+    /// delivered (done_at).
     #[arg(long)]
     json: bool,
+    /// Every cell whole, however wide the terminal (piped output always is).
+    #[arg(long)]
+    wide: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -96,28 +102,55 @@ pub fn outbox(args: &OutboxArgs, ctx: &Context) -> anyhow::Result<u8> {
     if items.is_empty() {
         eprintln!("outbox is empty");
     }
-    for i in &items {
-        let state = match (i.state.as_str(), i.attempts) {
-            ("pending", 0) => "pending".to_string(),
-            ("pending", n) => format!("failed x{n}"),
-            (s, _) => s.to_string(),
-        };
-        println!(
-            "#{:<5} {:<10} {:<9} {:<40} rule {:<20} next {}",
-            i.id,
-            state,
-            i.channel.as_str(),
-            printable(&i.target),
-            i.rule.as_deref().unwrap_or("-"),
-            if i.state == "pending" {
-                i.next_attempt.as_str()
-            } else {
-                "-"
-            }
-        );
+    // The layout it always had (no header, fixed widths); on a narrow screen the rule
+    // gives way first, then the target; the state and the time never.
+    let table = Table::new(vec![
+        Column::left("id").pad(6),
+        Column::left("state").pad(10),
+        Column::left("channel").pad(9),
+        Column::left("target").pad(40).cut(Cut::End, 16, 1),
+        Column::left("rule").pad(25).cut(Cut::End, 14, 0),
+        Column::left("when"),
+    ])
+    .headless()
+    .gap(1);
+    let width = term::width(args.wide);
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    for (i, line) in items.iter().zip(table.render(&rows, width)) {
+        println!("{line}");
         if let Some(e) = &i.last_error {
-            println!("       last error: {}", printable(e));
+            let e = printable(e);
+            println!(
+                "{}",
+                term::line(
+                    &[("       last error: ", Cut::Never), (&e, Cut::End)],
+                    width
+                )
+            );
         }
     }
     Ok(EXIT_OK)
+}
+
+/// One item as `mailroom outbox` lists it: when it is next tried, or (with `--all`) when
+/// it was delivered.
+fn row(i: &outbox::Item) -> Vec<String> {
+    let state = match (i.state.as_str(), i.attempts) {
+        ("pending", 0) => "pending".to_string(),
+        ("pending", n) => format!("failed x{n}"),
+        (s, _) => s.to_string(),
+    };
+    let when = match (i.state.as_str(), &i.done_at) {
+        ("pending", _) => format!("next {}", local_time(&i.next_attempt)),
+        ("done", Some(at)) => format!("delivered {}", local_time(at)),
+        _ => "next -".to_string(),
+    };
+    vec![
+        format!("#{}", i.id),
+        state,
+        i.channel.as_str().to_string(),
+        printable(&i.target).into_owned(),
+        format!("rule {}", printable(i.rule.as_deref().unwrap_or("-"))),
+        when,
+    ]
 }

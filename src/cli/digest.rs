@@ -5,7 +5,7 @@ use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::clock;
 use crate::deliver::{Deliverer, digest};
 use crate::store::digests;
-use crate::term::printable;
+use crate::term::{self, printable};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,9 +18,16 @@ pub struct Args {
     /// (the last one sent).
     #[arg(long, default_value = "open", value_parser = ["open", "last"])]
     period: String,
-    /// Print the HTML part instead of the text.
+    /// Print only the HTML part on stdout (Subject and To go to stderr), ready to save
+    /// as a file or open in a browser.
     #[arg(long)]
     html: bool,
+    /// With --html: print Subject and To on stdout too, before the HTML.
+    #[arg(long, requires = "html")]
+    headers: bool,
+    /// The text as it is, however wide the terminal (piped output always is).
+    #[arg(long)]
+    wide: bool,
     /// Close the open period now and send it.
     #[arg(long)]
     send: bool,
@@ -82,12 +89,32 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     };
     // Event values may hold control characters: shown escaped, never sent to the
     // terminal raw.
-    println!(
-        "Subject: {}",
-        printable(mail["subject"].as_str().unwrap_or_default())
+    let headers = format!(
+        "Subject: {}\nTo: {}\n",
+        printable(mail["subject"].as_str().unwrap_or_default()),
+        printable(&d.to.join(", "))
     );
-    println!("To: {}\n", printable(&d.to.join(", ")));
-    let part = if args.html { "html" } else { "text" };
-    println!("{}", printable(mail[part].as_str().unwrap_or_default()));
+    if args.html {
+        // Only the page on stdout, unless asked: `> digest.html` must be a page.
+        if args.headers {
+            println!("{headers}");
+        } else {
+            eprint!("{headers}");
+        }
+        println!("{}", printable(mail["html"].as_str().unwrap_or_default()));
+        return Ok(EXIT_OK);
+    }
+    let text = format!(
+        "{headers}\n{}",
+        printable(mail["text"].as_str().unwrap_or_default())
+    );
+    match term::width(args.wide) {
+        Some(width) => {
+            for line in text.lines().flat_map(|l| term::wrap(l, width)) {
+                println!("{line}");
+            }
+        }
+        None => println!("{text}"),
+    }
     Ok(EXIT_OK)
 }

@@ -1,7 +1,6 @@
 //! `mailroom events`: list, count and show stored events, with filters.
 
-use crate::term::one_line as printable;
-use chrono::{DateTime, Local};
+use crate::term::{self, Column, Cut, Table, local_time, one_line as printable};
 
 use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::filter::{domain_forms, parse_when};
@@ -20,10 +19,14 @@ pub struct Args {
     /// Counts per registrar and topic.
     #[arg(long)]
     stats: bool,
-    /// Print JSON: an array of events (DESIGN §3 plus id, seen_count, first_seen,
-    /// last_seen), newest first; with --count `{"count": N}`, with --stats the rows.
+    /// Print JSON: an array of events (the fields of docs/EVENTS.md plus id,
+    /// seen_count, first_seen, last_seen), newest first; with --count `{"count": N}`,
+    /// with --stats the rows.
     #[arg(long)]
     json: bool,
+    /// Every cell whole, however wide the terminal (piped output always is).
+    #[arg(long)]
+    wide: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -66,17 +69,6 @@ struct FilterArgs {
     /// At most this many events: the latest ones.
     #[arg(long)]
     limit: Option<u64>,
-}
-
-/// A stored UTC time as local time for people, to the second.
-fn local_time(stamp: &str) -> String {
-    match DateTime::parse_from_rfc3339(stamp) {
-        Ok(t) => t
-            .with_timezone(&Local)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string(),
-        Err(_) => printable(stamp).into_owned(),
-    }
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
@@ -140,7 +132,13 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
                 ]
             })
             .collect();
-        print_table(&["registrar", "topic", "events", "seen"], &[2, 3], &table);
+        let columns = vec![
+            Column::left("registrar"),
+            Column::left("topic").cut(Cut::End, 10, 0),
+            Column::right("events"),
+            Column::right("seen"),
+        ];
+        print_table(Table::new(columns), &table, args.wide);
         return Ok(EXIT_OK);
     }
     let events = query::events(conn, &filter)?;
@@ -153,20 +151,19 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         return Ok(EXIT_OK);
     }
     let table: Vec<Vec<String>> = events.iter().map(row).collect();
-    print_table(
-        &[
-            "id",
-            "time",
-            "registrar",
-            "topic",
-            "type",
-            "domain",
-            "status",
-            "seen",
-        ],
-        &[0, 7],
-        &table,
-    );
+    // On a narrow screen the registrar's own event name gives way first, the domain
+    // last (and it keeps its end: the name people recognise).
+    let columns = vec![
+        Column::right("id"),
+        Column::left("time").cut(Cut::End, 16, 0),
+        Column::left("registrar"),
+        Column::left("topic").cut(Cut::End, 10, 2),
+        Column::left("type").cut(Cut::End, 4, 0),
+        Column::left("domain").cut(Cut::Start, 16, 3),
+        Column::left("status").cut(Cut::End, 9, 1),
+        Column::right("seen"),
+    ];
+    print_table(Table::new(columns), &table, args.wide);
     Ok(EXIT_OK)
 }
 
@@ -193,36 +190,12 @@ fn row(s: &StoredEvent) -> Vec<String> {
     ]
 }
 
-/// A header row and aligned columns (`right`: the numeric ones, aligned right).
-fn print_table(header: &[&str], right: &[usize], rows: &[Vec<String>]) {
-    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (w, cell) in width.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut out = String::new();
-        for (i, cell) in cells.enumerate() {
-            let pad = width[i].saturating_sub(cell.chars().count());
-            if i > 0 {
-                out.push_str("  ");
-            }
-            if right.contains(&i) {
-                out.extend(std::iter::repeat_n(' ', pad));
-                out.push_str(cell);
-            } else {
-                out.push_str(cell);
-                if i + 1 < width.len() {
-                    out.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(&mut header.iter().copied());
-    for r in rows {
-        line(&mut r.iter().map(String::as_str));
+/// The table, fitted to the terminal unless piped or `--wide`.
+fn print_table(table: Table, rows: &[Vec<String>], wide: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in table.render(rows, term::width(wide)) {
+        let _ = writeln!(out, "{line}");
     }
 }
 
@@ -248,7 +221,8 @@ fn show(detail: &query::EventDetail) -> anyhow::Result<()> {
         println!("  domains     {}", printable(&e.domains.join(", ")));
     }
     println!("  status      {}", text(&e.status));
-    println!("  occurred    {}{}", text(&e.occurred_at), e.time_note());
+    let time = |v: &Option<String>| v.as_deref().map_or("-".into(), local_time);
+    println!("  occurred    {}{}", time(&e.occurred_at), e.time_note());
     if let Some(why) = &e.rules_skipped {
         println!(
             "  rules       not run: {} ([limits] max_event_age; mailroom rules apply --since acts on it)",
@@ -270,13 +244,15 @@ fn show(detail: &query::EventDetail) -> anyhow::Result<()> {
     }
     println!(
         "  seen        {} time(s), first {}, last {}",
-        s.seen_count, s.first_seen, s.last_seen
+        s.seen_count,
+        local_time(&s.first_seen),
+        local_time(&s.last_seen)
     );
     println!("  sources");
     for src in &detail.sources {
         println!(
             "    {}  {}  (message #{}, from {}, subject \"{}\")",
-            src.seen_at,
+            local_time(&src.seen_at),
             printable(&src.source),
             src.message,
             text(&src.sender),
@@ -297,7 +273,7 @@ fn show(detail: &query::EventDetail) -> anyhow::Result<()> {
                 "a different"
             },
             c.message,
-            c.seen_at,
+            local_time(&c.seen_at),
             match c.authenticated {
                 Some(true) => "authenticated".to_string(),
                 _ => format!("not authenticated: {}", text(&c.authentication)),

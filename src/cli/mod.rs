@@ -135,8 +135,21 @@ impl Context {
     /// The rule files, checked; a bad file is an error naming file, line and reason.
     /// With `[alerts] to`, a built-in rule ahead of them forwards every alert.
     pub fn rules(&self) -> anyhow::Result<RuleSet> {
-        let mut rules =
-            crate::rules::load_dir(&self.config.rules_dir()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dir = self.config.rules_dir();
+        if dir.is_file() {
+            let at = self
+                .config
+                .position("rules", None, &dir.display().to_string());
+            anyhow::bail!(
+                "{at}: rules = {} names a file; it must name the folder holding your rule files (*.toml): set rules = \"{}\" in the config, or move the file into a folder",
+                dir.display(),
+                dir.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .display()
+            );
+        }
+        let mut rules = crate::rules::load_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
         if !self.config.alerts.to.is_empty() {
             rules
                 .rules
@@ -209,7 +222,7 @@ fn init_logging(format: LogFormat, verbose: u8, quiet: u8) {
     };
 }
 
-/// Exit statuses (DESIGN §6).
+/// Exit statuses (`mailroom man`, EXIT STATUS).
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 

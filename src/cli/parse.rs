@@ -11,7 +11,8 @@ use crate::extract;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print one JSON array of every event (DESIGN §3 shape plus "source").
+    /// Print one JSON array of every event (the fields of docs/EVENTS.md plus
+    /// "source").
     #[arg(long)]
     json: bool,
     /// Email files (`-` reads one message from standard input).

@@ -1,7 +1,8 @@
 //! What a long-running service would only find out in flight, refused at start
 //! (`watch`, `watch --once`, `rules check`): a rules folder that does not exist, secrets
-//! that cannot be read, CA files that are not there. Each reason names the file, line
-//! and column of the setting that fixes it. A rules folder with no rule is a warning.
+//! that cannot be read, CA files that are not there; and [`maildirs`] that are not
+//! there. Each reason names the file, line and column of the setting that fixes it. A
+//! rules folder with no rule is a warning.
 
 use std::path::Path;
 
@@ -13,13 +14,14 @@ use crate::rules::RuleSet;
 pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
     let config = &ctx.config;
     let dir = config.rules_dir();
-    if !dir.is_dir() {
+    if !dir.exists() {
         let at = config.position("rules", None, &dir.display().to_string());
         anyhow::bail!(
             "{at}: rules folder {} does not exist (create it, or set rules = \"…\" in the config to the folder of your rule files)",
             dir.display()
         );
     }
+    // A rules path that is a file says so (Context::rules).
     let rules = ctx.rules()?;
     if rules.rules.is_empty() && rules.digests.is_empty() {
         tracing::warn!(
@@ -169,6 +171,30 @@ fn oauth2_ready(
             ));
         }
     }
+}
+
+/// Each `[[maildir]]` folder that is not there, with the config line to fix. Fatal
+/// where a run would only read nothing (`watch --once`, `rules check`); the service
+/// warns and keeps retrying, as it does for a server that is down (a mount may come
+/// later).
+pub fn maildirs(config: &crate::config::Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for m in &config.maildirs {
+        let path = config.resolve(&m.path);
+        let problem = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => "is a file, not a folder".to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
+            Err(e) => format!("cannot be read: {}", crate::reason::io(&e)),
+        };
+        let at = config.position("path", Some(&m.path.display().to_string()), "config");
+        problems.push(format!(
+            "{at}: [[maildir]] {}: folder {} {problem} (set path to the folder your notification mail is delivered to)",
+            m.name,
+            path.display()
+        ));
+    }
+    problems
 }
 
 fn secret(ctx: &Context, what: &str, s: &Secret, problems: &mut Vec<String>) {

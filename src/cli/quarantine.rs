@@ -4,7 +4,7 @@
 use super::{Context, EXIT_OK};
 use crate::extract::suggest;
 use crate::store::query;
-use crate::term::printable;
+use crate::term::{self, Column, Cut, Table, local_time, one_line};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,6 +16,10 @@ pub struct Args {
     /// find: the samples worth sending upstream.
     #[arg(long)]
     suggest: bool,
+    /// Every value whole on one line per message, however wide the terminal (piped
+    /// output always is).
+    #[arg(long)]
+    wide: bool,
 }
 
 /// A quarantined message worth a look, as `--suggest` shows it.
@@ -66,15 +70,15 @@ fn run_suggest(list: &[query::Quarantined], json: bool) -> anyhow::Result<u8> {
     for s in &found {
         let q = s.message;
         println!(
-            "#{} from {} subject {:?}: closest extractor {}, could not find {}",
+            "#{} from {} subject \"{}\": closest extractor {}, could not find {}",
             q.id,
-            q.sender.as_deref().unwrap_or("-"),
-            q.subject.as_deref().unwrap_or(""),
+            one_line(q.sender.as_deref().unwrap_or("-")),
+            one_line(q.subject.as_deref().unwrap_or("")),
             s.closest_extractor,
             s.missing.join(", ")
         );
         for src in &q.sources {
-            println!("    {src}");
+            println!("    {}", one_line(src));
         }
     }
     Ok(EXIT_OK)
@@ -93,20 +97,58 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     if list.is_empty() {
         eprintln!("quarantine is empty");
     }
+    let width = term::width(args.wide);
     for q in &list {
-        println!(
-            "#{} {} from {} subject {:?}: {}",
-            q.id,
-            q.first_seen,
-            printable(q.sender.as_deref().unwrap_or("-")),
-            q.subject.as_deref().unwrap_or(""),
-            printable(&q.reason)
-        );
-        for s in &q.sources {
-            println!("    {}", printable(&s.to_string()));
+        for line in lines(q, width) {
+            println!("{line}");
         }
     }
     Ok(EXIT_OK)
+}
+
+/// One quarantined message: `#ID TIME from SENDER subject "SUBJECT": REASON`, then its
+/// sources. On a terminal the reason gets a line of its own and each line is fitted
+/// to the screen (a source keeps its end: the file or folder name).
+fn lines(q: &query::Quarantined, width: Option<usize>) -> Vec<String> {
+    let head = format!("#{} {} from ", q.id, local_time(&q.first_seen));
+    let sender = one_line(q.sender.as_deref().unwrap_or("-"));
+    let subject = one_line(q.subject.as_deref().unwrap_or(""));
+    let reason = one_line(&q.reason);
+    let mut out = Vec::new();
+    let Some(room) = width else {
+        out.push(format!("{head}{sender} subject \"{subject}\": {reason}"));
+        out.extend(q.sources.iter().map(|s| format!("    {}", one_line(s))));
+        return out;
+    };
+    // The sender gives way before the subject does.
+    let table = Table::new(vec![
+        Column::left(""),
+        Column::left("").cut(Cut::End, 12, 0),
+        Column::left(""),
+        Column::left("").cut(Cut::End, 12, 1),
+        Column::left(""),
+    ])
+    .headless()
+    .gap(0);
+    let row = [
+        head,
+        sender.into_owned(),
+        " subject \"".into(),
+        subject.into_owned(),
+        "\"".into(),
+    ];
+    out.extend(table.render(&[row.to_vec()], Some(room)));
+    out.push(term::line(
+        &[("    ", Cut::Never), (&reason, Cut::End)],
+        Some(room),
+    ));
+    for s in &q.sources {
+        out.push(term::line(
+            &[("    ", Cut::Never), (&one_line(s), Cut::Start)],
+            Some(room),
+        ));
+    }
+    out
 }
 
 #[derive(Debug, clap::Args)]

@@ -14,7 +14,7 @@ use crate::deliver::{Deliverer, compose};
 use crate::event::{Event, Format, Kind, Registrar};
 use crate::rules::{Action, RuleSet, Subscription};
 use crate::store::outbox::{Channel, Item};
-use crate::term::printable;
+use crate::term::{self, Column, Cut, Table, printable};
 use crate::topics::TOPICS;
 
 #[derive(Debug, clap::Args)]
@@ -83,7 +83,15 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
 
 fn check(ctx: &Context) -> anyhow::Result<u8> {
     let dir = ctx.config.rules_dir();
-    match super::preflight::service_rules(ctx) {
+    let checked = super::preflight::service_rules(ctx).and_then(|set| {
+        let missing = super::preflight::maildirs(&ctx.config);
+        if missing.is_empty() {
+            Ok(set)
+        } else {
+            anyhow::bail!("{}", missing.join("\n"))
+        }
+    });
+    match checked {
         Ok(set) => {
             println!(
                 "{}: {} rule(s) and {} digest(s) in {} file(s): OK",
@@ -318,6 +326,9 @@ pub struct TopicsArgs {
     /// Print JSON: every notification type with its topic and subscribers.
     #[arg(long)]
     json: bool,
+    /// Every cell whole, however wide the terminal (piped output always is).
+    #[arg(long)]
+    wide: bool,
 }
 
 #[derive(Serialize)]
@@ -352,17 +363,36 @@ pub fn topics(args: &TopicsArgs, ctx: &Context) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&lines)?);
         return Ok(EXIT_OK);
     }
-    for l in &lines {
-        let state = if l.active { "active" } else { "inactive" };
-        let later = if l.announced_only {
-            " (announced, not yet sent)"
-        } else {
-            ""
-        };
-        println!(
-            "{:<8} {:<46} {:<32} {:>6} stored  {state}{later}",
-            l.registrar, l.name, l.topic, l.stored
-        );
+    // The layout it always had; on a narrow screen the registrar's name for the
+    // notification gives way before the topic.
+    let table = Table::new(vec![
+        Column::left("registrar").pad(8),
+        Column::left("name").pad(46).cut(Cut::End, 12, 1),
+        Column::left("topic").pad(32).cut(Cut::End, 14, 2),
+        Column::left("stored").cut(Cut::End, 23, 0),
+    ])
+    .headless()
+    .gap(1);
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            let state = if l.active { "active" } else { "inactive" };
+            let later = if l.announced_only {
+                " (announced, not yet sent)"
+            } else {
+                ""
+            };
+            vec![
+                l.registrar.to_string(),
+                l.name.to_string(),
+                l.topic.to_string(),
+                format!("{:>6} stored  {state}{later}", l.stored),
+            ]
+        })
+        .collect();
+    let width = term::width(args.wide);
+    for (l, line) in lines.iter().zip(table.render(&rows, width)) {
+        println!("{line}");
         for s in &l.subscribers {
             let who = match (&s.rule, &s.digest) {
                 (Some(r), _) => format!("rule {r}"),
@@ -374,7 +404,11 @@ pub fn topics(args: &TopicsArgs, ctx: &Context) -> anyhow::Result<u8> {
             } else {
                 ""
             };
-            println!("           {who}: {}{cond}", s.channels.join("; "));
+            let text = printable(&format!("{who}: {}{cond}", s.channels.join("; "))).into_owned();
+            println!(
+                "{}",
+                term::line(&[("           ", Cut::Never), (&text, Cut::End)], width)
+            );
         }
     }
     Ok(EXIT_OK)
@@ -555,8 +589,9 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
         }
         let verb = if dry_run { "would queue" } else { "queued" };
         println!(
-            "{} events since {since}: {verb} {} action(s)",
+            "{} events since {}: {verb} {} action(s)",
             events.len(),
+            term::local_time(since),
             applied.len()
         );
     }

@@ -3,7 +3,7 @@
 use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::service::{self, Mode, Outcome};
 use crate::store::{cursors, outbox};
-use crate::term::printable;
+use crate::term::{self, Column, Cut, Table, local_time, printable};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,6 +27,13 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         );
     }
     let rules = super::preflight::service_rules(ctx)?;
+    let missing = super::preflight::maildirs(&ctx.config);
+    if args.once && !missing.is_empty() {
+        anyhow::bail!("{}", missing.join("\n"));
+    }
+    for m in &missing {
+        tracing::warn!("{m}; retried until it appears");
+    }
     let db = ctx.db_path();
     if !db.exists() {
         // A wrong --db or `db` path would otherwise start over silently.
@@ -90,6 +97,9 @@ pub struct StatusArgs {
     /// Print the status as JSON (folders, problems, outbox and event counts).
     #[arg(long)]
     json: bool,
+    /// Every value whole, however wide the terminal (piped output always is).
+    #[arg(long)]
+    wide: bool,
 }
 
 pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -165,68 +175,96 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(code);
     }
+    let width = term::width(args.wide);
+    // Free text is cut at its end on a narrow screen; a path keeps its end.
+    let say = |text: &str| println!("{}", term::line(&[(text, Cut::End)], width));
+    let db = store.path().display().to_string();
     println!(
-        "database {}: {events} events, {quarantined} quarantined messages",
-        store.path().display()
+        "{}",
+        term::line(
+            &[
+                ("database ", Cut::Never),
+                (&printable(&db), Cut::Start),
+                (
+                    &format!(": {events} events, {quarantined} quarantined messages"),
+                    Cut::Never
+                ),
+            ],
+            width
+        )
     );
-    println!("outbox: {depth} pending, {dead} dead");
+    say(&format!("outbox: {depth} pending, {dead} dead"));
     if conflicts > 0 {
-        println!(
+        say(&format!(
             "conflicts: {conflicts} event(s) arrived again with a different payload (mailroom events show ID lists each copy)"
-        );
+        ));
     }
     if reused > 0 {
-        println!(
+        say(&format!(
             "reused ids: {reused} event(s) came under an id already used for another domain, type or status; each is an event of its own:"
-        );
+        ));
         for r in &reused_list {
-            println!(
+            say(&format!(
                 "  #{} {} {} ({})",
                 r.id,
                 printable(&r.key),
                 printable(r.domain.as_deref().unwrap_or("-")),
                 printable(&r.topic)
-            );
+            ));
         }
     }
-    for f in &folders {
-        let name = if f.folder.is_empty() {
-            f.source.clone()
+    // The layout it always had; on a narrow screen the cursor gives way first, then
+    // the folder's name.
+    let table = Table::new(vec![
+        Column::left("folder").pad(32).cut(Cut::End, 12, 1),
+        Column::left("last sync").pad(26),
+        Column::left("cursor").pad(35).cut(Cut::End, 10, 0),
+        Column::left("messages"),
+    ])
+    .headless()
+    .gap(1);
+    let name_of = |source: &str, folder: &str| {
+        printable(&if folder.is_empty() {
+            source.to_string()
         } else {
-            format!("{}/{}", f.source, f.folder)
-        };
-        let cursor = match f.uidvalidity {
-            Some(v) => format!("uidvalidity {v} uid {}", f.last_uid),
-            None => "-".into(),
-        };
-        println!(
-            "{name:<32} last sync {:<26} cursor {cursor:<28} {} messages",
-            f.last_sync.as_deref().unwrap_or("never"),
-            f.messages
-        );
+            format!("{source}/{folder}")
+        })
+        .into_owned()
+    };
+    let rows: Vec<Vec<String>> = folders
+        .iter()
+        .map(|f| {
+            let cursor = match f.uidvalidity {
+                Some(v) => format!("uidvalidity {v} uid {}", f.last_uid),
+                None => "-".into(),
+            };
+            vec![
+                name_of(&f.source, &f.folder),
+                format!(
+                    "last sync {}",
+                    f.last_sync.as_deref().map_or("never".into(), local_time)
+                ),
+                format!("cursor {cursor}"),
+                format!("{} messages", f.messages),
+            ]
+        })
+        .collect();
+    let indent = " ".repeat(33);
+    for (f, line) in folders.iter().zip(table.render(&rows, width)) {
+        println!("{line}");
         if let Some(counters) = channels.get(&f.source)
             && f.folder.is_empty()
         {
             let text: Vec<String> = counters.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            println!("{:<32} {}", "", text.join(", "));
+            say(&format!("{indent}{}", text.join(", ")));
         }
         if let Some(e) = &f.last_error {
-            println!(
-                "{:<32} last error at {}: {e}",
-                "",
-                f.last_error_at.as_deref().unwrap_or("?")
-            );
+            let at = f.last_error_at.as_deref().map_or("?".into(), local_time);
+            say(&format!("{indent}last error at {at}: {}", printable(e)));
         }
     }
     for (s, f) in never {
-        println!(
-            "{:<32} never synced",
-            if f.is_empty() {
-                s.clone()
-            } else {
-                format!("{s}/{f}")
-            }
-        );
+        say(&format!("{:<32} never synced", name_of(s, f)));
     }
     for p in &problems {
         eprintln!("problem: {p}");

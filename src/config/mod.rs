@@ -22,14 +22,29 @@ pub use sources::*;
 use values::*;
 pub use values::{parse_duration, parse_size};
 
-/// Where a config or rule file is wrong: file, line, column, reason.
+/// Where a config or rule file is wrong: file, line, column, reason (line 0: the file
+/// as a whole, such as one that cannot be read).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", file.display())]
 pub struct FileError {
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            0 => write!(f, "{}: {}", self.file.display(), self.message),
+            line => write!(
+                f,
+                "{}:{line}:{}: {}",
+                self.file.display(),
+                self.column,
+                self.message
+            ),
+        }
+    }
 }
 
 impl FileError {
@@ -213,6 +228,12 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         });
+        // Who named the file, for a message that says what to change.
+        let by = if path.is_some() {
+            "--config "
+        } else {
+            "MAILROOM_CONFIG="
+        };
         let (path, required) = match named {
             Some(p) => (p, true),
             None => match search_path().into_iter().find(|p| p.is_file()) {
@@ -220,12 +241,24 @@ impl Config {
                 None => return Ok(Config::default()),
             },
         };
+        if required && path.is_dir() {
+            anyhow::bail!(
+                "{by}{}: is a folder; name the config file itself, e.g. {by}{}",
+                path.display(),
+                path.join("mailroom.toml").display()
+            );
+        }
         let src = match std::fs::read_to_string(&path) {
             Ok(s) => s,
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Config::default());
             }
-            Err(e) => anyhow::bail!("{}: {e}", path.display()),
+            Err(e) if required => anyhow::bail!(
+                "{by}{}: {} (name an existing mailroom.toml)",
+                path.display(),
+                crate::reason::io(&e)
+            ),
+            Err(e) => anyhow::bail!("{}: {}", path.display(), crate::reason::io(&e)),
         };
         let mut config: Config =
             toml::from_str(&src).map_err(|e| FileError::from_toml(&path, &src, &e))?;

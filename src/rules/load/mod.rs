@@ -141,7 +141,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadError> {
                     file: dir.to_path_buf(),
                     line: 0,
                     column: 0,
-                    message: e.to_string(),
+                    message: crate::reason::io(&e),
                 }],
             });
         }
@@ -157,7 +157,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadError> {
                 file: file.clone(),
                 line: 0,
                 column: 0,
-                message: e.to_string(),
+                message: crate::reason::io(&e),
             }),
         }
     }
@@ -176,7 +176,7 @@ pub fn load_file(file: &Path) -> Result<RuleSet, LoadError> {
             file: file.to_path_buf(),
             line: 0,
             column: 0,
-            message: e.to_string(),
+            message: crate::reason::io(&e),
         }],
     })?;
     load_str(file, &src)
