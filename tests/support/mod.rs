@@ -36,6 +36,7 @@ use tempfile::TempDir;
 
 pub mod browser;
 pub mod registrar;
+pub mod sockets;
 
 /// How long any server gets to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(15);

@@ -78,15 +78,31 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
         until: None,
         limit: None,
     };
-    let page: u64 = ask.param("page").parse().unwrap_or(1).max(1);
     let conn = match web.reader() {
         Ok(c) => c,
         Err(e) => return Reply::store_error(&e, ask),
     };
-    let (events, total) = match views::events_page(&conn, &filter, (page - 1) * PAGE, PAGE) {
+    let page = page_number(ask);
+    let id = |k: &str| ask.param(k).parse::<i64>().ok();
+    let start = match (id("before"), id("after")) {
+        (Some(e), _) => views::Start::Older(e),
+        (None, Some(e)) => views::Start::Newer(e),
+        (None, None) => views::Start::Skip((page - 1) * PAGE),
+    };
+    let (mut events, mut total) = match views::events_page(&conn, &filter, start, PAGE) {
         Ok(r) => r,
         Err(e) => return Reply::store_error(&e, ask),
     };
+    // A page past the end (a number typed in, events gone): the last page instead.
+    let pages = (total.max(0) as u64).div_ceil(PAGE).max(1);
+    let mut page = page.min(pages);
+    if events.is_empty() && total > 0 {
+        page = pages;
+        match views::events_page(&conn, &filter, views::Start::Skip((pages - 1) * PAGE), PAGE) {
+            Ok(r) => (events, total) = r,
+            Err(e) => return Reply::store_error(&e, ask),
+        }
+    }
     let (topics, statuses) = views::vocabulary(&conn).unwrap_or_default();
     let mut body = String::from("<h1>Events</h1>");
     body.push_str(&filter_form(ask, &topics, &statuses));
@@ -101,16 +117,52 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
             body,
             "<p id=\"count\">Events {}–{} of {total}, newest first.</p>",
             (first + 1).min(total as u64),
-            first + events.len() as u64
+            (first + events.len() as u64).min(total as u64)
         );
         body.push_str(&list_of(&events));
     }
     let params: Vec<(&str, &str)> = FILTERS.iter().map(|k| (*k, ask.param(k))).collect();
-    body.push_str(&super::queues::pager("/events", &params, page, total));
+    body.push_str(&pager(&params, page, pages, &events));
     Reply::Page(
         StatusCode::OK,
         html::page("Events", "/events", &ask.frame(), &body),
     )
+}
+
+/// The page number asked for: 1 when absent or not a number, and never so large that
+/// its first row could not be counted.
+pub(super) fn page_number(ask: &Ask) -> u64 {
+    const MOST: u64 = u32::MAX as u64;
+    match ask.param("page").parse::<u64>() {
+        Ok(n) => n.clamp(1, MOST),
+        Err(_) if !ask.param("page").is_empty() && ask.param("page").bytes().all(|b| b.is_ascii_digit()) => MOST,
+        Err(_) => 1,
+    }
+}
+
+/// Newer and older links of the event list: each names the event next to it (keyset:
+/// the next page is found through the index, however deep), and carries the page
+/// number to show.
+fn pager(params: &[(&str, &str)], page: u64, pages: u64, shown: &[StoredEvent]) -> String {
+    let at = |p: u64, key: &str, id: i64| {
+        let (p, id) = (p.to_string(), id.to_string());
+        let mut all = params.to_vec();
+        if p != "1" {
+            all.push((key, &id));
+        }
+        all.push(("page", &p));
+        href("/events", &all)
+    };
+    let mut out = String::from("<nav class=\"pager\" aria-label=\"pages\">");
+    if let (true, Some(first)) = (page > 1, shown.first()) {
+        let _ = write!(out, "<a rel=\"prev\" href=\"{}\">← Newer</a>", at(page - 1, "after", first.id));
+    }
+    let _ = write!(out, "<span>Page {page} of {pages}</span>");
+    if let (true, Some(last)) = (page < pages, shown.last()) {
+        let _ = write!(out, "<a rel=\"next\" href=\"{}\">Older →</a>", at(page + 1, "before", last.id));
+    }
+    out.push_str("</nav>");
+    out
 }
 
 fn filter_form(ask: &Ask, topics: &[String], statuses: &[String]) -> String {
