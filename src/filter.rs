@@ -63,7 +63,12 @@ fn parse_age(s: &str) -> Option<Option<chrono::Duration>> {
         if weeks.is_empty() || !weeks.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        return Some(weeks.parse::<i64>().ok().and_then(chrono::Duration::try_weeks));
+        return Some(
+            weeks
+                .parse::<i64>()
+                .ok()
+                .and_then(chrono::Duration::try_weeks),
+        );
     }
     match parse_duration(s) {
         Ok(age) => Some(chrono::Duration::from_std(age).ok()),
@@ -114,7 +119,11 @@ mod tests {
         assert!(parse_when("2026-11-20 14:30").is_ok());
         assert!(parse_when("2026-11-20T14:30").is_ok());
         assert!(parse_when("last tuesday").is_err());
-        for huge in ["99999999999999999999d", "1000000000w", "99999999999999999999w"] {
+        for huge in [
+            "99999999999999999999d",
+            "1000000000w",
+            "99999999999999999999w",
+        ] {
             let e = parse_when(huge).unwrap_err();
             assert!(e.contains("further back than any date"), "{huge}: {e}");
         }

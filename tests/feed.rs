@@ -445,10 +445,19 @@ fn a_get_never_makes_a_consumer_a_post_does_up_to_the_cap() {
     for _ in 0..3 {
         let r = env.get("/api/v1/consumers/junk-from-an-img/poll");
         assert_eq!(r.status, 404, "{}", r.body);
-        assert!(r.json()["error"].as_str().unwrap().contains("POST /api/v1/consumers"));
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("POST /api/v1/consumers")
+        );
     }
     let list = env.ok("/api/v1/consumers");
-    assert_eq!(list["consumers"], json!([]), "a poll made a consumer: {list}");
+    assert_eq!(
+        list["consumers"],
+        json!([]),
+        "a poll made a consumer: {list}"
+    );
     // A form on another site can send neither JSON nor a foreign-Origin-free request.
     let form = env.request(
         "POST",
@@ -486,10 +495,27 @@ fn a_get_never_makes_a_consumer_a_post_does_up_to_the_cap() {
     assert!(why.contains("100") && why.contains("DELETE"), "{why}");
     let all = env.ok("/api/v1/consumers");
     assert_eq!(all["consumers"].as_array().unwrap().len(), 100);
-    assert!(all["consumers"].as_array().unwrap().iter().all(|c| c["lag"] == 3));
-    assert_eq!(env.request("GET", "/api/v1/consumers/c7", "", b"").status, 405);
-    assert_eq!(env.request("DELETE", "/api/v1/consumers/c7", "", b"").status, 200);
-    assert_eq!(env.request("DELETE", "/api/v1/consumers/c7", "", b"").status, 404);
+    assert!(
+        all["consumers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["lag"] == 3)
+    );
+    assert_eq!(
+        env.request("GET", "/api/v1/consumers/c7", "", b"").status,
+        405
+    );
+    assert_eq!(
+        env.request("DELETE", "/api/v1/consumers/c7", "", b"")
+            .status,
+        200
+    );
+    assert_eq!(
+        env.request("DELETE", "/api/v1/consumers/c7", "", b"")
+            .status,
+        404
+    );
     assert_eq!(env.create("one-too-many").status, 201);
     watch.kill().unwrap();
     watch.wait().unwrap();

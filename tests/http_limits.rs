@@ -151,7 +151,8 @@ impl Drop for Locker {
 /// sending `trickle` a byte every half second meanwhile when given.
 fn closed_after(mut s: TcpStream, trickle: Option<&[u8]>) -> Duration {
     let started = Instant::now();
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut buf = [0u8; 4096];
     let mut sent = 0;
     loop {
@@ -200,7 +201,11 @@ fn health_answers_within_100ms_while_another_process_holds_the_write_lock() {
         })
         .collect();
     for r in refused {
-        assert_eq!(r.join().unwrap(), 403, "refused without waiting for the lock");
+        assert_eq!(
+            r.join().unwrap(),
+            403,
+            "refused without waiting for the lock"
+        );
     }
     std::thread::sleep(Duration::from_millis(700));
     let mut slowest = Duration::ZERO;
@@ -225,10 +230,12 @@ fn slow_clients_give_their_connection_back_and_others_are_still_served() {
     let _watch = env.spawn_watch();
     let port = env.port;
     // Silent, slowloris (headers a byte at a time), slow body: each from 127.0.0.2.
-    let silent = std::thread::spawn(move || closed_after(connect_from("127.0.0.2", port).unwrap(), None));
+    let silent =
+        std::thread::spawn(move || closed_after(connect_from("127.0.0.2", port).unwrap(), None));
     let slowloris = std::thread::spawn(move || {
         let mut s = connect_from("127.0.0.2", port).unwrap();
-        s.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+        s.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .unwrap();
         closed_after(s, Some(b"X-Slow: yes\r\n"))
     });
     let slow_body = std::thread::spawn(move || {
@@ -259,15 +266,27 @@ fn slow_clients_give_their_connection_back_and_others_are_still_served() {
     assert!(turned_away >= 50, "only {turned_away} of 100 turned away");
     for _ in 0..10 {
         let t = env.health();
-        assert!(t < Duration::from_millis(100), "/healthz took {t:?} under the crowd");
+        assert!(
+            t < Duration::from_millis(100),
+            "/healthz took {t:?} under the crowd"
+        );
     }
     let limit = Duration::from_secs(8);
     let silent = silent.join().unwrap();
-    assert!(silent < limit, "a silent client kept its connection {silent:?}");
+    assert!(
+        silent < limit,
+        "a silent client kept its connection {silent:?}"
+    );
     let slowloris = slowloris.join().unwrap();
-    assert!(slowloris < limit, "a slowloris kept its connection {slowloris:?}");
+    assert!(
+        slowloris < limit,
+        "a slowloris kept its connection {slowloris:?}"
+    );
     let slow_body = slow_body.join().unwrap();
-    assert!(slow_body < Duration::from_secs(14), "a slow body kept its connection {slow_body:?}");
+    assert!(
+        slow_body < Duration::from_secs(14),
+        "a slow body kept its connection {slow_body:?}"
+    );
     drop(crowd);
 }
 
@@ -283,12 +302,19 @@ fn a_keep_alive_connection_in_use_is_not_cut_for_its_age() {
     // A feed client polling every 2 s over one connection, for longer than the 120 s
     // every connection used to be cut at.
     while started.elapsed() < Duration::from_secs(130) {
-        let request = format!("GET /api/v1/events?limit=1 HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", env.port);
+        let request = format!(
+            "GET /api/v1/events?limit=1 HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            env.port
+        );
         s.write_all(request.as_bytes())
             .unwrap_or_else(|e| panic!("cut after {:?}: {e}", started.elapsed()));
         let mut status = String::new();
         let n = reader.read_line(&mut status).unwrap_or(0);
-        assert!(n > 0, "connection cut after {:?} and {answered} answers", started.elapsed());
+        assert!(
+            n > 0,
+            "connection cut after {:?} and {answered} answers",
+            started.elapsed()
+        );
         assert!(status.starts_with("HTTP/1.1 200"), "{status}");
         let mut length = 0;
         loop {

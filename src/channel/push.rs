@@ -167,10 +167,8 @@ impl Endpoint {
             })
         {
             let outcome = PushOutcome::Unauthorized;
-            self.recorder.record(
-                outcome,
-                Some(format!("wrong or missing token from {peer}")),
-            );
+            self.recorder
+                .record(outcome, Some(format!("wrong or missing token from {peer}")));
             tracing::warn!(source = %name, %peer, "push refused: wrong or missing token");
             return Err(outcome);
         }

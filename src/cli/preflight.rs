@@ -49,7 +49,12 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
     }
     // Registrar API keys and push tokens: (what, secret, the keys that may name it).
     // Tokens (the last field true) must not be empty: empty is no token at all.
-    type Named<'a> = (String, Secret, Vec<(&'static str, &'a Option<String>)>, bool);
+    type Named<'a> = (
+        String,
+        Secret,
+        Vec<(&'static str, &'a Option<String>)>,
+        bool,
+    );
     let mut api_secrets: Vec<Named<'_>> = Vec::new();
     for p in &config.polls {
         api_secrets.push((
@@ -165,11 +170,19 @@ fn explain(s: &Secret, error: &str) -> String {
 
 /// Why an empty token is refused, and what to do.
 fn empty_token(s: &Secret, why: &str) -> String {
-    let fix = match &s.password_env {
-        Some(var) => format!("set {var} to a long random value (openssl rand -hex 32)"),
-        None => "make token_command print the token on its first line".into(),
+    let (setting, fix) = match &s.password_env {
+        Some(var) => (
+            format!("token_env = \"{var}\""),
+            format!("set {var} to a long random value (openssl rand -hex 32)"),
+        ),
+        None => (
+            "token_command".to_string(),
+            "make token_command print the token on its first line".to_string(),
+        ),
     };
-    format!("{why}: an empty token would let anyone in, so mailroom does not start with one; {fix}")
+    format!(
+        "{setting}: {why}: an empty token would let anyone in, so mailroom does not start with one; {fix}"
+    )
 }
 
 fn ca_file(ctx: &Context, what: &str, file: Option<&Path>, problems: &mut Vec<String>) {

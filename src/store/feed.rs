@@ -74,7 +74,9 @@ pub const MAX_CONSUMERS: i64 = 100;
 /// `events_order` index (migration 11) rather than the table's rows.
 fn count_between(conn: &Connection, after: i64, upto: i64) -> Result<i64> {
     Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM events INDEXED BY events_order WHERE id > ?1 AND id <= ?2")?
+        .prepare_cached(
+            "SELECT COUNT(*) FROM events INDEXED BY events_order WHERE id > ?1 AND id <= ?2",
+        )?
         .query_row([after, upto], |r| r.get(0))?)
 }
 
@@ -240,9 +242,8 @@ fn with_lag(name: String, row: Row, lags: &std::collections::HashMap<i64, i64>) 
 
 /// Every consumer, by name.
 pub fn consumers(conn: &Connection) -> Result<Vec<Consumer>> {
-    let mut stmt = conn.prepare(
-        "SELECT name, acked, created, updated, last_poll FROM consumers ORDER BY name",
-    )?;
+    let mut stmt = conn
+        .prepare("SELECT name, acked, created, updated, last_poll FROM consumers ORDER BY name")?;
     let rows: Vec<(String, Row)> = stmt
         .query_map([], |r| {
             Ok((
@@ -300,7 +301,10 @@ mod tests {
         let store = super::super::Store::open(&dir.path().join("m.db")).unwrap();
         let conn = store.conn();
         assert_eq!(ack(conn, "x", 0).unwrap().unwrap_err(), AckError::Unknown);
-        assert!(poll(conn, "x", 10).unwrap().is_none(), "a poll creates nothing");
+        assert!(
+            poll(conn, "x", 10).unwrap().is_none(),
+            "a poll creates nothing"
+        );
         assert!(matches!(create(conn, "x").unwrap(), Created::New(_)));
         assert!(matches!(create(conn, "x").unwrap(), Created::Existing(_)));
         let p = poll(conn, "x", 10).unwrap().unwrap();
@@ -363,6 +367,9 @@ mod tests {
         assert!(matches!(create(conn, "a").unwrap(), Created::Existing(_)));
         assert!(delete(conn, "a").unwrap());
         assert!(!delete(conn, "a").unwrap());
-        assert!(matches!(create(conn, "one-too-many").unwrap(), Created::New(_)));
+        assert!(matches!(
+            create(conn, "one-too-many").unwrap(),
+            Created::New(_)
+        ));
     }
 }

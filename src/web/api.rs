@@ -39,9 +39,7 @@ pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
         },
         ["consumers"] if method == Method::POST => create(web, req).await,
         ["consumers"] => match only(&method, Method::GET) {
-            Some(r) => {
-                allow(r, "GET, HEAD, POST")
-            }
+            Some(r) => allow(r, "GET, HEAD, POST"),
             None => list(web).await,
         },
         ["consumers", name] => {

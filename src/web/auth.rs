@@ -165,7 +165,10 @@ pub fn start_session() -> String {
         let now = crate::clock::now().timestamp();
         live.retain(|_, until| *until > now);
         if live.len() >= MAX_SESSIONS
-            && let Some(oldest) = live.iter().min_by_key(|(_, until)| **until).map(|(k, _)| k.clone())
+            && let Some(oldest) = live
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(k, _)| k.clone())
         {
             live.remove(&oldest);
         }

@@ -49,6 +49,8 @@ pub struct Web {
     pushes: Vec<Endpoint>,
     /// Wrong tokens per client address (login, API, push).
     pub guesses: guesses::Guesses,
+    /// Messages by channel and result as of the last `/metrics` scrape.
+    pub messages: std::sync::Mutex<Option<crate::store::figures::MessageTally>>,
 }
 
 impl Web {
@@ -109,12 +111,7 @@ pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Body
         return Err(BodyError::TooLarge);
     }
     let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    match tokio::time::timeout(
-        BODY_TIMEOUT,
-        Limited::new(req.into_body(), cap).collect(),
-    )
-    .await
-    {
+    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), cap).collect()).await {
         Ok(Ok(b)) => Ok(b.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
         _ => Err(BodyError::Unreadable),
@@ -177,7 +174,10 @@ fn wrong_host(path: &str, host: Option<&str>, push: bool) -> Resp {
         "This server has no [http] token, so it answers only requests sent to a loopback name \
          (http://127.0.0.1:PORT/ or http://localhost:PORT/), not to {}. Set [http] token_env \
          (and a token on each [[push]]) to serve it under other names.",
-        host.map_or_else(|| "a request without a Host header".to_string(), |h| format!("Host {h:?}"))
+        host.map_or_else(
+            || "a request without a Host header".to_string(),
+            |h| format!("Host {h:?}")
+        )
     );
     if path.starts_with("/api/") {
         json(StatusCode::FORBIDDEN, &serde_json::json!({ "error": text }))

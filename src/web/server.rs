@@ -107,6 +107,7 @@ async fn run(intake: Intake, mut shutdown: Shutdown) {
         max_body: config.http.max_body,
         pushes,
         guesses: guesses::Guesses::default(),
+        messages: Default::default(),
     });
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let clients = Arc::new(Clients::default());
@@ -276,6 +277,9 @@ mod tests {
         assert!(clients.enter("192.0.2.2".parse().unwrap()).is_some());
         drop(seats);
         assert!(clients.enter(a).is_some());
-        assert_eq!(BUSY.len() - BUSY.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4, 55);
+        assert_eq!(
+            BUSY.len() - BUSY.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4,
+            55
+        );
     }
 }

@@ -11,7 +11,7 @@ use super::{Ask, PAGE, Reply, Web};
 use crate::event::Registrar;
 use crate::filter::{domain_forms, parse_when};
 use crate::store::query::{self, EventFilter, StoredEvent};
-use crate::store::views;
+use crate::store::{listing, views};
 
 /// The filter parameters of `/events`, as given.
 const FILTERS: [&str; 6] = ["registrar", "topic", "type", "status", "domain", "since"];
@@ -82,14 +82,14 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
         Ok(c) => c,
         Err(e) => return Reply::store_error(&e, ask),
     };
-    let page = page_number(ask);
+    let page = super::page_number(ask);
     let id = |k: &str| ask.param(k).parse::<i64>().ok();
     let start = match (id("before"), id("after")) {
-        (Some(e), _) => views::Start::Older(e),
-        (None, Some(e)) => views::Start::Newer(e),
-        (None, None) => views::Start::Skip((page - 1) * PAGE),
+        (Some(e), _) => listing::Start::Older(e),
+        (None, Some(e)) => listing::Start::Newer(e),
+        (None, None) => listing::Start::Skip((page - 1) * PAGE),
     };
-    let (mut events, mut total) = match views::events_page(&conn, &filter, start, PAGE) {
+    let (mut events, mut total) = match listing::events_page(&conn, &filter, start, PAGE) {
         Ok(r) => r,
         Err(e) => return Reply::store_error(&e, ask),
     };
@@ -98,7 +98,12 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
     let mut page = page.min(pages);
     if events.is_empty() && total > 0 {
         page = pages;
-        match views::events_page(&conn, &filter, views::Start::Skip((pages - 1) * PAGE), PAGE) {
+        match listing::events_page(
+            &conn,
+            &filter,
+            listing::Start::Skip((pages - 1) * PAGE),
+            PAGE,
+        ) {
             Ok(r) => (events, total) = r,
             Err(e) => return Reply::store_error(&e, ask),
         }
@@ -129,17 +134,6 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
     )
 }
 
-/// The page number asked for: 1 when absent or not a number, and never so large that
-/// its first row could not be counted.
-pub(super) fn page_number(ask: &Ask) -> u64 {
-    const MOST: u64 = u32::MAX as u64;
-    match ask.param("page").parse::<u64>() {
-        Ok(n) => n.clamp(1, MOST),
-        Err(_) if !ask.param("page").is_empty() && ask.param("page").bytes().all(|b| b.is_ascii_digit()) => MOST,
-        Err(_) => 1,
-    }
-}
-
 /// Newer and older links of the event list: each names the event next to it (keyset:
 /// the next page is found through the index, however deep), and carries the page
 /// number to show.
@@ -155,11 +149,19 @@ fn pager(params: &[(&str, &str)], page: u64, pages: u64, shown: &[StoredEvent]) 
     };
     let mut out = String::from("<nav class=\"pager\" aria-label=\"pages\">");
     if let (true, Some(first)) = (page > 1, shown.first()) {
-        let _ = write!(out, "<a rel=\"prev\" href=\"{}\">← Newer</a>", at(page - 1, "after", first.id));
+        let _ = write!(
+            out,
+            "<a rel=\"prev\" href=\"{}\">← Newer</a>",
+            at(page - 1, "after", first.id)
+        );
     }
     let _ = write!(out, "<span>Page {page} of {pages}</span>");
     if let (true, Some(last)) = (page < pages, shown.last()) {
-        let _ = write!(out, "<a rel=\"next\" href=\"{}\">Older →</a>", at(page + 1, "before", last.id));
+        let _ = write!(
+            out,
+            "<a rel=\"next\" href=\"{}\">Older →</a>",
+            at(page + 1, "before", last.id)
+        );
     }
     out.push_str("</nav>");
     out

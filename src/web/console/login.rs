@@ -96,7 +96,10 @@ pub(super) async fn handle(
             "Too many wrong tokens from your address: try again in {} s.",
             wait.as_secs().max(1)
         );
-        return respond(form(StatusCode::TOO_MANY_REQUESTS, &next, Some(&text)), false);
+        return respond(
+            form(StatusCode::TOO_MANY_REQUESTS, &next, Some(&text)),
+            false,
+        );
     }
     if !field("token").is_some_and(|t| auth::token_matches(t.trim(), &want)) {
         web.guesses.wrong(peer);

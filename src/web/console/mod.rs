@@ -69,6 +69,22 @@ impl Ask {
     }
 }
 
+/// The page number asked for: 1 when absent or not a number, and never so large that
+/// its first row could not be counted.
+pub(crate) fn page_number(ask: &Ask) -> u64 {
+    const MOST: u64 = u32::MAX as u64;
+    match ask.param("page").parse::<u64>() {
+        Ok(n) => n.clamp(1, MOST),
+        Err(_)
+            if !ask.param("page").is_empty()
+                && ask.param("page").bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            MOST
+        }
+        Err(_) => 1,
+    }
+}
+
 /// What a page answers.
 pub(crate) enum Reply {
     Page(StatusCode, String),
