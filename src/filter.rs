@@ -40,26 +40,41 @@ pub fn parse_when(s: &str) -> Result<String, String> {
             .ok_or_else(|| format!("{s} does not exist in the local time zone"))?;
         return Ok(clock::stamp(t.with_timezone(&Utc)));
     }
-    let age = parse_age(s).ok_or_else(|| {
+    let not_a_time = || {
         format!(
             "{s} is not a date (2026-11-20), a local time (2026-11-20 14:30), \
              RFC 3339, or an age like 36h, 7d, 1w"
         )
-    })?;
-    Ok(clock::stamp(clock::now() - age))
+    };
+    let age = parse_age(s).ok_or_else(not_a_time)?;
+    // An age reaching before the calendar's start (1000000000w) is an error, not a panic.
+    let too_far = || format!("{s} reaches further back than any date: give a shorter age");
+    let at = age
+        .ok_or_else(too_far)
+        .and_then(|age| clock::now().checked_sub_signed(age).ok_or_else(too_far))?;
+    Ok(clock::stamp(at))
 }
 
-/// `90m`, `36h`, `7d`, `2w`: how far back.
-fn parse_age(s: &str) -> Option<chrono::Duration> {
+/// `90m`, `36h`, `7d`, `2w`: how far back. `Some(None)` for an age written right but too
+/// long to count (`99999999999999999999d`).
+fn parse_age(s: &str) -> Option<Option<chrono::Duration>> {
     if let Some(weeks) = s.strip_suffix('w') {
-        return weeks
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .and_then(chrono::Duration::try_weeks);
+        let weeks = weeks.trim();
+        if weeks.is_empty() || !weeks.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        return Some(
+            weeks
+                .parse::<i64>()
+                .ok()
+                .and_then(chrono::Duration::try_weeks),
+        );
     }
-    let age = parse_duration(s).ok()?;
-    chrono::Duration::from_std(age).ok()
+    match parse_duration(s) {
+        Ok(age) => Some(chrono::Duration::from_std(age).ok()),
+        Err(e) if e.ends_with("is too long") => Some(None),
+        Err(_) => None,
+    }
 }
 
 /// The spellings under which a domain filter finds events: the name as given, lower
@@ -99,11 +114,19 @@ mod tests {
 
     #[test]
     fn ages_and_local_times() {
-        assert_eq!(parse_age("1w"), Some(chrono::Duration::days(7)));
-        assert_eq!(parse_age("7d"), Some(chrono::Duration::days(7)));
+        assert_eq!(parse_age("1w"), Some(Some(chrono::Duration::days(7))));
+        assert_eq!(parse_age("7d"), Some(Some(chrono::Duration::days(7))));
         assert!(parse_when("2026-11-20 14:30").is_ok());
         assert!(parse_when("2026-11-20T14:30").is_ok());
         assert!(parse_when("last tuesday").is_err());
+        for huge in [
+            "99999999999999999999d",
+            "1000000000w",
+            "99999999999999999999w",
+        ] {
+            let e = parse_when(huge).unwrap_err();
+            assert!(e.contains("further back than any date"), "{huge}: {e}");
+        }
         assert_eq!(
             parse_when("2026-11-20T14:30:00+01:00").unwrap(),
             "2026-11-20T13:30:00.000Z"

@@ -136,6 +136,16 @@ impl Env {
         r.json()
     }
 
+    /// Makes a consumer (POST), as a client does once before its first poll.
+    fn create(&self, consumer: &str) -> Reply {
+        self.request(
+            "POST",
+            "/api/v1/consumers",
+            "Content-Type: application/json\r\n",
+            json!({ "name": consumer }).to_string().as_bytes(),
+        )
+    }
+
     fn ack(&self, consumer: &str, cursor: &str) -> Reply {
         self.request(
             "POST",
@@ -280,7 +290,10 @@ fn two_consumers_get_every_event_exactly_once_across_a_kill_between_poll_and_ack
     }
     assert_eq!(env.request("POST", "/api/v1/events", "", b"").status, 405);
     assert_eq!(env.get("/api/v1/consumers/a/ack").status, 405);
-    assert_eq!(env.ack("never-polled", "").status, 404);
+    assert_eq!(env.ack("never-made", "").status, 404);
+    for c in ["billing", "crm-sync"] {
+        assert_eq!(env.create(c).status, 201);
+    }
 
     // Two consumers, each its own pace: A acknowledges 10, B polls 25 and dies unacked.
     let a1 = env.ok("/api/v1/consumers/billing/poll?limit=10");
@@ -418,6 +431,92 @@ fn the_feed_wants_the_bearer_token_when_one_is_set() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["events"].as_array().unwrap().len(), 2);
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+}
+
+#[test]
+fn a_get_never_makes_a_consumer_a_post_does_up_to_the_cap() {
+    let env = Env::new("");
+    env.deliver_mail(0, 3);
+    let mut watch = env.spawn_watch();
+    env.wait_stored(3);
+    // An <img> on any page can send a GET: it must not make anything.
+    for _ in 0..3 {
+        let r = env.get("/api/v1/consumers/junk-from-an-img/poll");
+        assert_eq!(r.status, 404, "{}", r.body);
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("POST /api/v1/consumers")
+        );
+    }
+    let list = env.ok("/api/v1/consumers");
+    assert_eq!(
+        list["consumers"],
+        json!([]),
+        "a poll made a consumer: {list}"
+    );
+    // A form on another site can send neither JSON nor a foreign-Origin-free request.
+    let form = env.request(
+        "POST",
+        "/api/v1/consumers",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        b"name=evil",
+    );
+    assert_eq!(form.status, 415, "{}", form.body);
+    let foreign = env.request(
+        "POST",
+        "/api/v1/consumers",
+        "Content-Type: application/json\r\nOrigin: http://evil.example\r\n",
+        br#"{"name":"evil"}"#,
+    );
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
+    assert_eq!(env.create("bad name").status, 400);
+    // Made by POST: 201, then 200 (it exists); served from the start of the feed.
+    let made = env.create("billing");
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.json()["consumer"]["lag"], 3);
+    assert_eq!(env.create("billing").status, 200);
+    assert_eq!(
+        keys(&env.ok("/api/v1/consumers/billing/poll")).len(),
+        3,
+        "a new consumer starts at the first event"
+    );
+    // At most 100: the 101st is refused with a reason; a DELETE makes room.
+    for n in 1..100 {
+        let r = env.create(&format!("c{n}"));
+        assert_eq!(r.status, 201, "c{n}: {}", r.body);
+    }
+    let over = env.create("one-too-many");
+    assert_eq!(over.status, 409, "{}", over.body);
+    let why = over.json()["error"].as_str().unwrap().to_string();
+    assert!(why.contains("100") && why.contains("DELETE"), "{why}");
+    let all = env.ok("/api/v1/consumers");
+    assert_eq!(all["consumers"].as_array().unwrap().len(), 100);
+    assert!(
+        all["consumers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["lag"] == 3)
+    );
+    assert_eq!(
+        env.request("GET", "/api/v1/consumers/c7", "", b"").status,
+        405
+    );
+    assert_eq!(
+        env.request("DELETE", "/api/v1/consumers/c7", "", b"")
+            .status,
+        200
+    );
+    assert_eq!(
+        env.request("DELETE", "/api/v1/consumers/c7", "", b"")
+            .status,
+        404
+    );
+    assert_eq!(env.create("one-too-many").status, 201);
     watch.kill().unwrap();
     watch.wait().unwrap();
 }

@@ -5,7 +5,9 @@
 //! server turns into 200 only after the body is committed, so the registrar retries
 //! whatever was not: 401 a wrong token, 403 a source outside `allow_from`, 413 a body
 //! over `[http] max_body`, 400 a body with no notification (kept in quarantine with its
-//! bytes), 503 when the database fails.
+//! bytes), 503 when the database fails. What was answered is written to the database
+//! for `status` and `/metrics` afterwards, in order, on a thread of the receiver's own
+//! ([`Recorder`]): an answer never waits for that write.
 
 use std::net::IpAddr;
 
@@ -18,13 +20,15 @@ pub struct Endpoint {
     pub config: PushConfig,
     token: Option<String>,
     networks: Vec<Network>,
+    recorder: Recorder,
 }
 
-/// The configured receivers whose token resolves (one that does not is logged).
-pub fn endpoints(config: &Config) -> Vec<Endpoint> {
+/// The configured receivers whose token resolves (one that does not, or is empty, is
+/// logged and not started; `watch` and `serve` refuse both at start).
+pub fn endpoints(config: &Config, intake: &Intake) -> Vec<Endpoint> {
     let mut endpoints = Vec::new();
     for p in &config.pushes {
-        let token = match p.token().resolve() {
+        let token = match p.token().resolve_token() {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(source = %p.name, error = %format!("{e:#}"), "push receiver not started: token");
@@ -33,6 +37,7 @@ pub fn endpoints(config: &Config) -> Vec<Endpoint> {
         };
         endpoints.push(Endpoint {
             networks: p.networks().unwrap_or_default(),
+            recorder: Recorder::start(intake, &p.name),
             config: p.clone(),
             token,
         });
@@ -86,48 +91,84 @@ impl PushOutcome {
     }
 }
 
-/// Records an answer for `status`: accepted bodies as read messages, refusals (with
-/// why) as the last error.
-fn record(intake: &Intake, name: &str, outcome: PushOutcome, why: Option<String>) {
-    let _ = intake.count(name, &format!("answered {}", outcome.status()), 1);
-    let _ = match why {
-        None => intake
-            .read(name, "", 1)
-            .and_then(|_| intake.synced(name, "")),
-        Some(e) => intake.failed(name, "", &format!("HTTP {}: {e}", outcome.status())),
-    };
+/// What a receiver answered, to be written for `status`: accepted bodies as read
+/// messages, refusals (with why) as the last error.
+struct Answer {
+    status: u16,
+    why: Option<String>,
+}
+
+/// Answers waiting to be written at most; beyond, an answer is left out of the figures
+/// (never out of the reply) until the database takes writes again.
+const RECORDS_QUEUED: usize = 1000;
+
+/// Writes a receiver's answers in the order given, on a thread of its own. Another
+/// process may hold the database's write lock for minutes: the HTTP server's threads
+/// never wait for it, and a flood of refused pushes costs a bounded queue.
+struct Recorder(std::sync::mpsc::SyncSender<Answer>);
+
+impl Recorder {
+    fn start(intake: &Intake, name: &str) -> Recorder {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Answer>(RECORDS_QUEUED);
+        let (intake, name) = (intake.clone(), name.to_string());
+        // Ends when the endpoint (its sender) is dropped, after the queue is written.
+        let spawned = std::thread::Builder::new()
+            .name("push-records".into())
+            .spawn(move || {
+                for a in rx {
+                    let _ = intake.count(&name, &format!("answered {}", a.status), 1);
+                    let _ = match a.why {
+                        None => intake
+                            .read(&name, "", 1)
+                            .and_then(|_| intake.synced(&name, "")),
+                        Some(e) => intake.failed(&name, "", &format!("HTTP {}: {e}", a.status)),
+                    };
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "push receiver: answers will not be counted");
+        }
+        Recorder(tx)
+    }
+
+    fn record(&self, outcome: PushOutcome, why: Option<String>) {
+        let answer = Answer {
+            status: outcome.status(),
+            why,
+        };
+        if self.0.try_send(answer).is_err() {
+            tracing::warn!(
+                "push receiver: the database is not taking writes; this answer is not counted"
+            );
+        }
+    }
 }
 
 impl Endpoint {
-    /// Whether a push from `peer` presenting `token` may be read at all.
-    pub fn admit(
-        &self,
-        intake: &Intake,
-        peer: IpAddr,
-        token: Option<&str>,
-    ) -> Result<(), PushOutcome> {
+    /// Whether the receiver has a token of its own.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Whether a push from `peer` presenting `token` may be read at all. Decided
+    /// without the database (the answer is recorded afterwards).
+    pub fn admit(&self, peer: IpAddr, token: Option<&str>) -> Result<(), PushOutcome> {
         let name = &self.config.name;
         if !self.networks.is_empty() && !self.networks.iter().any(|n| n.contains(peer)) {
             let outcome = PushOutcome::Forbidden;
-            record(
-                intake,
-                name,
-                outcome,
-                Some(format!("{peer} is not in allow_from")),
-            );
+            self.recorder
+                .record(outcome, Some(format!("{peer} is not in allow_from")));
             tracing::warn!(source = %name, %peer, "push refused: not in allow_from");
             return Err(outcome);
         }
         if let Some(want) = &self.token
-            && !token.is_some_and(|t| crate::secret::same(t.as_bytes(), want.as_bytes()))
+            && !token.is_some_and(|t| {
+                !t.is_empty() && crate::secret::same(t.as_bytes(), want.as_bytes())
+            })
         {
             let outcome = PushOutcome::Unauthorized;
-            record(
-                intake,
-                name,
-                outcome,
-                Some(format!("wrong or missing token from {peer}")),
-            );
+            self.recorder
+                .record(outcome, Some(format!("wrong or missing token from {peer}")));
             tracing::warn!(source = %name, %peer, "push refused: wrong or missing token");
             return Err(outcome);
         }
@@ -135,17 +176,17 @@ impl Endpoint {
     }
 
     /// A body over `[http] max_body` was refused unread.
-    pub fn too_large(&self, intake: &Intake, peer: IpAddr) -> PushOutcome {
-        let name = &self.config.name;
+    pub fn too_large(&self, peer: IpAddr) -> PushOutcome {
         let outcome = PushOutcome::TooLarge;
-        record(
-            intake,
-            name,
-            outcome,
-            Some("body over [http] max_body".into()),
-        );
-        tracing::warn!(source = %name, %peer, "push refused: body too large");
+        self.recorder
+            .record(outcome, Some("body over [http] max_body".into()));
+        tracing::warn!(source = %self.config.name, %peer, "push refused: body too large");
         outcome
+    }
+
+    /// An answer given without reading the body (the HTTP server's own refusals).
+    pub fn refused(&self, outcome: PushOutcome, why: &str) {
+        self.recorder.record(outcome, Some(why.to_string()));
     }
 }
 
@@ -165,9 +206,7 @@ pub async fn receive(
     match intake.ingest(vec![Item::new(source, body)], None).await {
         Ok(b) if b.events_new == 0 && b.duplicates == 0 => {
             let outcome = PushOutcome::NoNotification;
-            record(
-                intake,
-                &name,
+            endpoint.recorder.record(
                 outcome,
                 Some("no notification found in the body (kept in quarantine)".into()),
             );
@@ -179,7 +218,7 @@ pub async fn receive(
                 new: b.events_new,
                 duplicates: b.duplicates,
             };
-            record(intake, &name, outcome, None);
+            endpoint.recorder.record(outcome, None);
             tracing::info!(source = %name, new_events = b.events_new, duplicates = b.duplicates, "pushed");
             outcome
         }
@@ -187,7 +226,7 @@ pub async fn receive(
             let msg = e.to_string();
             tracing::error!(source = %name, error = %msg, "push not stored: answered 503");
             let outcome = PushOutcome::Unavailable;
-            record(intake, &name, outcome, Some(msg));
+            endpoint.recorder.record(outcome, Some(msg));
             outcome
         }
     }

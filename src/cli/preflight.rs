@@ -57,7 +57,13 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
         ca_file(ctx, &what, a.ca_file.as_deref(), &mut problems);
     }
     // Registrar API keys and push tokens: (what, secret, the keys that may name it).
-    type Named<'a> = (String, Secret, Vec<(&'static str, &'a Option<String>)>);
+    // Tokens (the last field true) must not be empty: empty is no token at all.
+    type Named<'a> = (
+        String,
+        Secret,
+        Vec<(&'static str, &'a Option<String>)>,
+        bool,
+    );
     let mut api_secrets: Vec<Named<'_>> = Vec::new();
     for p in &config.polls {
         api_secrets.push((
@@ -69,6 +75,7 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
                 ("password_env", &p.password_env),
                 ("password_command", &p.password_command),
             ],
+            false,
         ));
     }
     for p in &config.pushes {
@@ -79,6 +86,7 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
                 ("token_env", &p.token_env),
                 ("token_command", &p.token_command),
             ],
+            true,
         ));
     }
     if config.http.present || !config.pushes.is_empty() {
@@ -89,10 +97,16 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
                 ("token_env", &config.http.token_env),
                 ("token_command", &config.http.token_command),
             ],
+            true,
         ));
     }
-    for (what, s, keys) in api_secrets {
-        if let Err(e) = s.resolve() {
+    for (what, s, keys, token) in api_secrets {
+        let read = if token {
+            s.resolve_token()
+        } else {
+            s.resolve()
+        };
+        if let Err(e) = read {
             let at = keys
                 .iter()
                 .find_map(|(key, v)| {
@@ -101,7 +115,13 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
                     Some(config.position(key, key.ends_with("_env").then_some(&*quoted), "config"))
                 })
                 .unwrap_or_else(|| "config".into());
-            problems.push(format!("{at}: {what}: {}", explain(&s, &e.to_string())));
+            let why = e.to_string();
+            let reason = if why.ends_with("is empty") || why.ends_with("printed nothing") {
+                empty_token(&s, &why)
+            } else {
+                explain(&s, &why)
+            };
+            problems.push(format!("{at}: {what}: {reason}"));
         }
     }
     ca_file(
@@ -219,6 +239,23 @@ fn explain(s: &Secret, error: &str) -> String {
         ),
         None => error.to_string(),
     }
+}
+
+/// Why an empty token is refused, and what to do.
+fn empty_token(s: &Secret, why: &str) -> String {
+    let (setting, fix) = match &s.password_env {
+        Some(var) => (
+            format!("token_env = \"{var}\""),
+            format!("set {var} to a long random value (openssl rand -hex 32)"),
+        ),
+        None => (
+            "token_command".to_string(),
+            "make token_command print the token on its first line".to_string(),
+        ),
+    };
+    format!(
+        "{setting}: {why}: an empty token would let anyone in, so mailroom does not start with one; {fix}"
+    )
 }
 
 fn ca_file(ctx: &Context, what: &str, file: Option<&Path>, problems: &mut Vec<String>) {

@@ -62,6 +62,19 @@ impl Secret {
         }
         Ok(None)
     }
+
+    /// Reads a token that lets someone in (`[http]`, a `[[push]]`): as [`Secret::resolve`],
+    /// but an empty (or blank) value is an error. Empty is unset: a server started with it
+    /// would take an empty guess for the token.
+    pub fn resolve_token(&self) -> anyhow::Result<Option<String>> {
+        match self.resolve()? {
+            Some(t) if t.trim().is_empty() => match &self.password_env {
+                Some(var) => anyhow::bail!("environment variable {var} is empty"),
+                None => anyhow::bail!("token_command printed nothing"),
+            },
+            t => Ok(t),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

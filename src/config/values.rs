@@ -31,7 +31,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs_f64(secs))
+    // A number too large for a duration is a mistake to report, not a crash.
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is too long"))
 }
 
 /// `10MiB`, `512KiB`, `1GB`, or a bare number of bytes.

@@ -18,7 +18,7 @@ use crate::shutdown::Shutdown;
 use crate::store::alerts as seen;
 
 /// How often the quarantine and the dead deliveries are looked at.
-const CHECK_EVERY: Duration = Duration::from_secs(60);
+const CHECK_EVERY: Duration = Duration::from_secs(10);
 /// How often the registrars' silences are measured.
 const QUIET_EVERY: Duration = Duration::from_secs(15 * 60);
 /// The window a registrar's usual rhythm is measured over.

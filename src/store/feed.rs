@@ -2,7 +2,9 @@
 //! only grows: one writer at a time assigns it, and a reader sees whole commits), behind
 //! a cursor; and named consumers whose acknowledged cursor the store keeps, so a
 //! consumer that dies between a poll and its ack is served the same events again
-//! (at-least-once, resumable).
+//! (at-least-once, resumable). Consumers are made by [`create`] only (a poll of an
+//! unknown name changes nothing), at most [`MAX_CONSUMERS`]; their lag is counted in one
+//! pass over the events after the furthest-behind cursor, not one pass per consumer.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -65,13 +67,36 @@ pub fn last_position(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
 }
 
-/// Events after a position: how far behind a consumer is.
-pub fn lag(conn: &Connection, after: i64) -> Result<i64> {
-    Ok(
-        conn.query_row("SELECT COUNT(*) FROM events WHERE id > ?1", [after], |r| {
-            r.get(0)
-        })?,
-    )
+/// Consumers kept at most: each is counted on every `/metrics` scrape.
+pub const MAX_CONSUMERS: i64 = 100;
+
+/// Events after position `after` up to and including `upto`, counted on the narrow
+/// `events_order` index (migration 11) rather than the table's rows.
+fn count_between(conn: &Connection, after: i64, upto: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM events INDEXED BY events_order WHERE id > ?1 AND id <= ?2",
+        )?
+        .query_row([after, upto], |r| r.get(0))?)
+}
+
+/// Events after each of `positions`: how far behind consumers are. One pass over the
+/// events after the smallest position, in slices between consecutive positions.
+fn lags(conn: &Connection, positions: &[i64]) -> Result<std::collections::HashMap<i64, i64>> {
+    let mut sorted: Vec<i64> = positions.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut upto = last_position(conn)?;
+    let mut behind = 0;
+    let mut out = std::collections::HashMap::with_capacity(sorted.len());
+    for &p in sorted.iter().rev() {
+        if p < upto {
+            behind += count_between(conn, p, upto)?;
+            upto = p;
+        }
+        out.insert(p, behind);
+    }
+    Ok(out)
 }
 
 /// A consumer name: `[A-Za-z0-9._-]{1,64}`.
@@ -83,7 +108,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// A named consumer as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Consumer {
     pub name: String,
     /// Cursor of the last event acknowledged.
@@ -120,23 +145,55 @@ fn consumer_row(conn: &Connection, name: &str) -> Result<Option<Row>> {
         .optional()?)
 }
 
-/// A consumer's next page: the events after its acknowledged cursor (the cursor does not
-/// move). A consumer polled for the first time is created at the start of the feed.
-pub fn poll(conn: &Connection, name: &str, limit: usize) -> Result<Page> {
-    let now = clock::now_stamp();
-    conn.execute(
-        "INSERT INTO consumers (name, acked, created, updated, last_poll) VALUES (?1, 0, ?2, ?2, ?2)
-         ON CONFLICT (name) DO UPDATE SET last_poll = ?2",
-        params![name, now],
+/// What became of a request to create a consumer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    /// Made now, at the start of the feed.
+    New(Consumer),
+    /// It existed already (unchanged).
+    Existing(Consumer),
+    /// There are [`MAX_CONSUMERS`] already.
+    Full,
+}
+
+/// Makes a consumer at the start of the feed, unless it exists or there are
+/// [`MAX_CONSUMERS`] (checked in the same statement).
+pub fn create(conn: &Connection, name: &str) -> Result<Created> {
+    let made = conn.execute(
+        "INSERT INTO consumers (name, acked, created, updated)
+         SELECT ?1, 0, ?2, ?2 WHERE (SELECT COUNT(*) FROM consumers) < ?3
+         ON CONFLICT (name) DO NOTHING",
+        params![name, clock::now_stamp(), MAX_CONSUMERS],
     )?;
-    let acked = consumer_row(conn, name)?.map_or(0, |c| c.acked);
-    page(conn, acked, limit)
+    Ok(match consumer(conn, name)? {
+        Some(c) if made == 1 => Created::New(c),
+        Some(c) => Created::Existing(c),
+        None => Created::Full,
+    })
+}
+
+/// Forgets a consumer and its cursor; false when there was none by that name.
+pub fn delete(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM consumers WHERE name = ?1", [name])? == 1)
+}
+
+/// A consumer's next page: the events after its acknowledged cursor (the cursor does not
+/// move); None when there is no consumer by that name.
+pub fn poll(conn: &Connection, name: &str, limit: usize) -> Result<Option<Page>> {
+    let Some(row) = consumer_row(conn, name)? else {
+        return Ok(None);
+    };
+    conn.execute(
+        "UPDATE consumers SET last_poll = ?2 WHERE name = ?1",
+        params![name, clock::now_stamp()],
+    )?;
+    Ok(Some(page(conn, row.acked, limit)?))
 }
 
 /// Why an acknowledgement was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AckError {
-    /// No consumer by that name has polled yet.
+    /// No consumer by that name.
     Unknown,
     /// The cursor lies beyond the newest event: it was never served.
     Beyond { last: i64 },
@@ -168,29 +225,44 @@ pub fn consumer(conn: &Connection, name: &str) -> Result<Option<Consumer>> {
     let Some(row) = consumer_row(conn, name)? else {
         return Ok(None);
     };
-    Ok(Some(Consumer {
-        name: name.to_string(),
+    let lag = lags(conn, &[row.acked])?;
+    Ok(Some(with_lag(name.to_string(), row, &lag)))
+}
+
+fn with_lag(name: String, row: Row, lags: &std::collections::HashMap<i64, i64>) -> Consumer {
+    Consumer {
+        name,
         acked: encode(row.acked),
-        lag: lag(conn, row.acked)?,
+        lag: lags.get(&row.acked).copied().unwrap_or(0),
         created: row.created,
         updated: row.updated,
         last_poll: row.last_poll,
-    }))
+    }
 }
 
 /// Every consumer, by name.
 pub fn consumers(conn: &Connection) -> Result<Vec<Consumer>> {
-    let mut stmt = conn.prepare("SELECT name FROM consumers ORDER BY name")?;
-    let names: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
+    let mut stmt = conn
+        .prepare("SELECT name, acked, created, updated, last_poll FROM consumers ORDER BY name")?;
+    let rows: Vec<(String, Row)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Row {
+                    acked: r.get(1)?,
+                    created: r.get(2)?,
+                    updated: r.get(3)?,
+                    last_poll: r.get(4)?,
+                },
+            ))
+        })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut out = Vec::with_capacity(names.len());
-    for n in names {
-        if let Some(c) = consumer(conn, &n)? {
-            out.push(c);
-        }
-    }
-    Ok(out)
+    let positions: Vec<i64> = rows.iter().map(|(_, r)| r.acked).collect();
+    let lags = lags(conn, &positions)?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, row)| with_lag(name, row, &lags))
+        .collect())
 }
 
 #[cfg(test)]
@@ -229,7 +301,13 @@ mod tests {
         let store = super::super::Store::open(&dir.path().join("m.db")).unwrap();
         let conn = store.conn();
         assert_eq!(ack(conn, "x", 0).unwrap().unwrap_err(), AckError::Unknown);
-        let p = poll(conn, "x", 10).unwrap();
+        assert!(
+            poll(conn, "x", 10).unwrap().is_none(),
+            "a poll creates nothing"
+        );
+        assert!(matches!(create(conn, "x").unwrap(), Created::New(_)));
+        assert!(matches!(create(conn, "x").unwrap(), Created::Existing(_)));
+        let p = poll(conn, "x", 10).unwrap().unwrap();
         assert!(p.events.is_empty() && !p.more && p.next == 0);
         assert_eq!(
             ack(conn, "x", 5).unwrap().unwrap_err(),
@@ -243,12 +321,55 @@ mod tests {
                       (2, 'gandi', 'b', 2, 'event', 'domain', 't', 'other', '[]', 'json', '{}', 1, 't', 't');",
         )
         .unwrap();
-        assert_eq!(poll(conn, "x", 1).unwrap().next, 1);
-        assert!(poll(conn, "x", 1).unwrap().more);
+        assert_eq!(poll(conn, "x", 1).unwrap().unwrap().next, 1);
+        assert!(poll(conn, "x", 1).unwrap().unwrap().more);
         let c = ack(conn, "x", 2).unwrap().unwrap();
         assert_eq!((c.acked.as_str(), c.lag), ("ev1-2", 0));
         let c = ack(conn, "x", 1).unwrap().unwrap();
         assert_eq!(c.acked, "ev1-2", "never moved back");
-        assert!(poll(conn, "x", 10).unwrap().events.is_empty());
+        assert!(poll(conn, "x", 10).unwrap().unwrap().events.is_empty());
+    }
+
+    #[test]
+    fn lags_are_counted_per_consumer_and_consumers_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open(&dir.path().join("m.db")).unwrap();
+        let conn = store.conn();
+        conn.execute_batch(
+            "INSERT INTO messages (id, content_hash, size, status, first_seen, last_seen)
+               VALUES (1, 'h', 1, 'parsed', 't', 't');",
+        )
+        .unwrap();
+        for id in [1, 2, 3, 5, 8] {
+            conn.execute(
+                "INSERT INTO events (id, registrar, event_id, event_key, kind, object, type, topic, domains, format, data, message, first_seen, last_seen)
+                 VALUES (?1, 'gandi', ?1, ?1, 'event', 'domain', 't', 'other', '[]', 'json', '{}', 1, 't', 't')",
+                [id],
+            )
+            .unwrap();
+        }
+        for (name, at) in [("a", 0), ("b", 2), ("c", 5), ("d", 8), ("e", 2)] {
+            create(conn, name).unwrap();
+            ack(conn, name, at).unwrap().unwrap();
+        }
+        let lag: Vec<(String, i64)> = consumers(conn)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.lag))
+            .collect();
+        let want = [("a", 5), ("b", 3), ("c", 1), ("d", 0), ("e", 3)];
+        assert_eq!(lag, want.map(|(n, l)| (n.to_string(), l)));
+        assert_eq!(consumer(conn, "b").unwrap().unwrap().lag, 3);
+        for n in 5..MAX_CONSUMERS {
+            create(conn, &format!("c{n}")).unwrap();
+        }
+        assert_eq!(create(conn, "one-too-many").unwrap(), Created::Full);
+        assert!(matches!(create(conn, "a").unwrap(), Created::Existing(_)));
+        assert!(delete(conn, "a").unwrap());
+        assert!(!delete(conn, "a").unwrap());
+        assert!(matches!(
+            create(conn, "one-too-many").unwrap(),
+            Created::New(_)
+        ));
     }
 }

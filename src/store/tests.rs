@@ -163,7 +163,17 @@ fn a_version_9_file_finds_its_events_by_key() {
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
-    assert_eq!(indexes, ["events_domain", "events_key", "events_topic"]);
+    // The unique index on both texts is gone (later migrations add their own).
+    for want in ["events_domain", "events_key", "events_topic"] {
+        assert!(
+            indexes.iter().any(|i| i == want),
+            "{want} missing: {indexes:?}"
+        );
+    }
+    assert!(
+        !indexes.iter().any(|i| i.starts_with("sqlite_autoindex")),
+        "{indexes:?}"
+    );
     let a = query::event_detail(s.conn(), "opensrs:a")
         .unwrap()
         .unwrap()

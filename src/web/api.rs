@@ -4,9 +4,10 @@
 //! in the store); the cursors travel beside the events, in the envelope. How to use it:
 //! docs/FEED.md.
 //!
-//! The bearer token (`auth::api`) is checked before these handlers run. The one request
-//! that changes state, an ack, must be a POST of `application/json` whose `Origin`, when
-//! sent, is this server: an HTML form on another site can send neither.
+//! The bearer token (`auth::api`) is checked before these handlers run. What changes
+//! state — making a consumer, acking, deleting one — must not be a GET (an `<img>` on
+//! any page can send a GET): a POST of `application/json` (or a DELETE) whose `Origin`,
+//! when sent, is this server; an HTML form on another site can send none of them.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::{BodyError, Resp, Web};
-use crate::store::feed::{self, AckError, Page};
+use crate::store::feed::{self, AckError, Created, Page};
 
 pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
@@ -36,10 +37,18 @@ pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
             Some(r) => r,
             None => events(web, &req).await,
         },
+        ["consumers"] if method == Method::POST => create(web, req).await,
         ["consumers"] => match only(&method, Method::GET) {
-            Some(r) => r,
+            Some(r) => allow(r, "GET, HEAD, POST"),
             None => list(web).await,
         },
+        ["consumers", name] => {
+            let name = name.to_string();
+            match only(&method, Method::DELETE) {
+                Some(r) => r,
+                None => delete(web, &name, &req).await,
+            }
+        }
         ["consumers", name, "poll"] => {
             let name = name.to_string();
             match only(&method, Method::GET) {
@@ -59,6 +68,15 @@ pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
             "no such API endpoint (see docs/FEED.md)",
         ),
     }
+}
+
+/// `r` with `Allow: methods`.
+fn allow(mut r: Resp, methods: &'static str) -> Resp {
+    r.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static(methods),
+    );
+    r
 }
 
 /// `{"error": "..."}` with its status.
@@ -177,11 +195,107 @@ async fn poll(web: &Arc<Web>, name: &str, req: &Request<Incoming>) -> Resp {
     };
     let (w, n) = (Arc::clone(web), name.to_string());
     match blocking(move || feed::poll(w.store().conn(), &n, limit)).await {
-        Ok(page) => {
+        Ok(Some(page)) => {
             let mut v = page_json(&page);
             v["consumer"] = Value::String(name.to_string());
             super::json(StatusCode::OK, &v)
         }
+        Ok(None) => unknown(name),
+        Err(r) => *r,
+    }
+}
+
+/// 404 for a consumer that was never made, saying how to make it.
+fn unknown(name: &str) -> Resp {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "no consumer named {name}: make it first with POST /api/v1/consumers and the body {{\"name\": \"{name}\"}} (see docs/FEED.md)"
+        ),
+    )
+}
+
+/// Refuses what a page on another site could make a browser send: an `Origin` naming
+/// another server, or a body that is not JSON.
+fn forged(req: &Request<Incoming>, body: bool) -> Option<Resp> {
+    if !same_origin(req) {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: the Origin header does not name this server",
+        ));
+    }
+    if body && !is_json(req) {
+        return Some(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as Content-Type: application/json",
+        ));
+    }
+    None
+}
+
+/// A JSON body's object, or the answer saying what is wrong with it.
+async fn json_body(web: &Web, req: Request<Incoming>) -> Result<Value, Box<Resp>> {
+    let body = match super::read_body(req, web.max_body).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return Err(Box::new(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body over [http] max_body",
+            )));
+        }
+        Err(BodyError::Unreadable) => {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "the body could not be read",
+            )));
+        }
+    };
+    Ok(serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null))
+}
+
+/// `POST /api/v1/consumers` with `{"name": "..."}`: 201 made, 200 it existed, 409 when
+/// there are as many as are kept.
+async fn create(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
+    if let Some(r) = forged(&req, true) {
+        return r;
+    }
+    let body = match json_body(web, req).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_string) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object with \"name\": the consumer's name",
+        );
+    };
+    if let Some(r) = bad_name(&name) {
+        return r;
+    }
+    let w = Arc::clone(web);
+    match blocking(move || feed::create(w.store().conn(), &name)).await {
+        Ok(Created::New(c)) => super::json(StatusCode::CREATED, &json!({ "consumer": c })),
+        Ok(Created::Existing(c)) => super::json(StatusCode::OK, &json!({ "consumer": c })),
+        Ok(Created::Full) => error(
+            StatusCode::CONFLICT,
+            &format!(
+                "there are {} consumers already, as many as this server keeps: delete one no longer used (DELETE /api/v1/consumers/NAME; GET /api/v1/consumers lists them)",
+                feed::MAX_CONSUMERS
+            ),
+        ),
+        Err(r) => *r,
+    }
+}
+
+/// `DELETE /api/v1/consumers/NAME`
+async fn delete(web: &Arc<Web>, name: &str, req: &Request<Incoming>) -> Resp {
+    if let Some(r) = bad_name(name).or_else(|| forged(req, false)) {
+        return r;
+    }
+    let (w, n) = (Arc::clone(web), name.to_string());
+    match blocking(move || feed::delete(w.store().conn(), &n)).await {
+        Ok(true) => super::json(StatusCode::OK, &json!({ "deleted": name })),
+        Ok(false) => unknown(name),
         Err(r) => *r,
     }
 }
@@ -214,33 +328,17 @@ fn is_json(req: &Request<Incoming>) -> bool {
 
 /// `POST /api/v1/consumers/NAME/ack` with `{"cursor": "..."}`
 async fn ack(web: &Arc<Web>, name: &str, req: Request<Incoming>) -> Resp {
-    if let Some(r) = bad_name(name) {
+    if let Some(r) = bad_name(name).or_else(|| forged(&req, true)) {
         return r;
     }
-    if !same_origin(&req) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "cross-site request refused: the Origin header does not name this server",
-        );
-    }
-    if !is_json(&req) {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the body as Content-Type: application/json, {\"cursor\": \"...\"}",
-        );
-    }
-    let body = match super::read_body(req, web.max_body).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "body over [http] max_body");
-        }
-        Err(BodyError::Unreadable) => {
-            return error(StatusCode::BAD_REQUEST, "the body could not be read");
-        }
+    let body = match json_body(web, req).await {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
-    let cursor = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.get("cursor").and_then(Value::as_str).map(str::to_string));
+    let cursor = body
+        .get("cursor")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let Some(cursor) = cursor else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -256,10 +354,7 @@ async fn ack(web: &Arc<Web>, name: &str, req: Request<Incoming>) -> Resp {
     let (w, n) = (Arc::clone(web), name.to_string());
     match blocking(move || feed::ack(w.store().conn(), &n, position)).await {
         Ok(Ok(c)) => super::json(StatusCode::OK, &json!({ "consumer": c })),
-        Ok(Err(AckError::Unknown)) => error(
-            StatusCode::NOT_FOUND,
-            "no consumer by that name: poll it first (GET /api/v1/consumers/NAME/poll)",
-        ),
+        Ok(Err(AckError::Unknown)) => unknown(name),
         Ok(Err(AckError::Beyond { last })) => error(
             StatusCode::CONFLICT,
             &format!(

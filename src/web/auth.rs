@@ -1,6 +1,12 @@
 //! Who may use the console and the API. On a loopback address without `[http]
-//! token_env` anyone local may; otherwise the API wants `Authorization: Bearer TOKEN`
-//! and the console a login (a form setting a secure cookie; see `console`).
+//! token_env` anyone local may (through a loopback `Host` only: [`loopback_host`]);
+//! otherwise the API wants `Authorization: Bearer TOKEN` and the console a login (a form
+//! setting a secure cookie; see `console`). Wrong tokens are slowed and limited per
+//! address (`guesses`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
 use hyper::body::Incoming;
@@ -22,13 +28,42 @@ pub fn bearer(req: &Request<Incoming>) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Lets an API request through, or answers 401.
-pub fn api(web: &Web, req: &Request<Incoming>) -> Result<(), Box<Resp>> {
+/// 429 for an address that guessed wrong too often, saying when to try again.
+pub fn too_many(wait: std::time::Duration, json: bool) -> Resp {
+    let secs = wait.as_secs().max(1);
+    let text = format!(
+        "too many wrong tokens from this address: try again in {secs} s (the token is the value of the variable [http] token_env names)"
+    );
+    let mut r = if json {
+        super::json(
+            StatusCode::TOO_MANY_REQUESTS,
+            &serde_json::json!({ "error": text }),
+        )
+    } else {
+        super::text(StatusCode::TOO_MANY_REQUESTS, &text)
+    };
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Lets an API request through, or answers 401 (a wrong token after a pause) or 429.
+pub async fn api(web: &Web, peer: IpAddr, req: &Request<Incoming>) -> Result<(), Box<Resp>> {
     let Some(want) = &web.token else {
         return Ok(());
     };
-    if bearer(req).is_some_and(|t| same(t.as_bytes(), want.as_bytes())) {
-        return Ok(());
+    if let Some(wait) = web.guesses.blocked(peer) {
+        return Err(Box::new(too_many(wait, true)));
+    }
+    match bearer(req) {
+        Some(t) if token_matches(t, want) => return Ok(()),
+        Some(_) => {
+            web.guesses.wrong(peer);
+            tracing::warn!(%peer, "API: a request with a wrong token");
+            tokio::time::sleep(super::guesses::PAUSE).await;
+        }
+        None => {}
     }
     let mut r = super::json(
         StatusCode::UNAUTHORIZED,
@@ -100,18 +135,45 @@ pub struct Session {
 }
 
 /// Whether `given` is the `[http]` token (compared as digests: equal in time whatever
-/// the length or the first difference).
+/// the length or the first difference). Nothing matches an empty token.
 pub fn token_matches(given: &str, want: &str) -> bool {
-    same(
-        &Sha256::digest(given.as_bytes()),
-        &Sha256::digest(want.as_bytes()),
-    )
+    !given.is_empty()
+        && !want.is_empty()
+        && same(
+            &Sha256::digest(given.as_bytes()),
+            &Sha256::digest(want.as_bytes()),
+        )
 }
+
+/// Sessions started by this process and not ended, with when each expires: a cookie
+/// counts only while its session is here, so a logout ends it on the server too (a
+/// copy of the cookie kept elsewhere is worth nothing after it).
+fn live_sessions() -> &'static Mutex<HashMap<String, i64>> {
+    static LIVE: std::sync::OnceLock<Mutex<HashMap<String, i64>>> = std::sync::OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+/// Sessions kept at most (each needs a login with the token); the oldest go first.
+const MAX_SESSIONS: usize = 10_000;
 
 /// A new session: the `Set-Cookie` value that starts it.
 pub fn start_session() -> String {
     let id = random_id();
     let expires = (crate::clock::now() + chrono::Duration::hours(SESSION_HOURS)).timestamp();
+    {
+        let mut live = live_sessions().lock().unwrap_or_else(|e| e.into_inner());
+        let now = crate::clock::now().timestamp();
+        live.retain(|_, until| *until > now);
+        if live.len() >= MAX_SESSIONS
+            && let Some(oldest) = live
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(k, _)| k.clone())
+        {
+            live.remove(&oldest);
+        }
+        live.insert(id.clone(), expires);
+    }
     let value = format!(
         "{id}.{expires}.{}",
         mac(&[b"cookie", id.as_bytes(), expires.to_string().as_bytes()])
@@ -122,8 +184,14 @@ pub fn start_session() -> String {
     )
 }
 
-/// The `Set-Cookie` value that ends a session.
-pub fn end_session() -> String {
+/// Ends `session` on the server; the `Set-Cookie` value that ends it in the browser.
+pub fn end_session(session: Option<&Session>) -> String {
+    if let Some(s) = session {
+        live_sessions()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&s.id);
+    }
     format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
 }
 
@@ -145,7 +213,12 @@ pub fn session(req: &Request<Incoming>) -> Option<Session> {
         return None;
     }
     let expires: i64 = expires.parse().ok()?;
-    (expires > crate::clock::now().timestamp()).then(|| Session { id: id.to_string() })
+    let live = live_sessions()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(id)
+        .is_some_and(|until| *until == expires);
+    (live && expires > crate::clock::now().timestamp()).then(|| Session { id: id.to_string() })
 }
 
 /// The CSRF token forms carry for this session (or for a console without login).
@@ -237,5 +310,6 @@ mod tests {
         assert!(!csrf_ok(None, None));
         assert!(token_matches("t0ken", "t0ken"));
         assert!(!token_matches("t0ke", "t0ken"));
+        assert!(!token_matches("", ""), "an empty token matches nothing");
     }
 }

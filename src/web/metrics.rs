@@ -16,7 +16,10 @@ mod ready;
 
 use super::{Resp, Web};
 use crate::ingest::live::{BUCKETS, Live};
-use crate::store::{channels, cursors, feed};
+use crate::store::{channels, cursors, feed, figures};
+
+/// The paths answered here.
+pub const PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -29,6 +32,7 @@ pub async fn handle(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
     }
     let path = req.uri().path().to_string();
     if path == "/healthz" {
+        // Answered from memory: a database another process holds locked does not slow it.
         return super::text(StatusCode::OK, "ok");
     }
     let web = Arc::clone(web);
@@ -123,50 +127,37 @@ fn seconds(stamp: &str) -> Option<f64> {
         .map(|t| t.timestamp_millis() as f64 / 1000.0)
 }
 
-/// Rows of `(label values…, count)` from a grouping query.
-fn grouped(
-    conn: &Connection,
-    sql: &str,
-    labels: usize,
-) -> crate::store::Result<Vec<(Vec<String>, i64)>> {
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| {
-        let mut l = Vec::with_capacity(labels);
-        for i in 0..labels {
-            l.push(r.get::<_, Option<String>>(i)?.unwrap_or_default());
-        }
-        Ok((l, r.get::<_, i64>(labels)?))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 /// Every metric, from the read-only connection and [`Live`].
 fn render(web: &Web) -> crate::store::Result<String> {
     let conn = web.reader()?;
-    // One snapshot for every query: the figures agree with each other.
-    conn.execute_batch("BEGIN")?;
-    let result = figures(&conn, &web.intake.live);
-    let _ = conn.execute_batch("COMMIT");
-    result
+    figures::snapshot(&conn, |conn| {
+        // The message tally is brought up to date from the last scrape's (store::figures).
+        let mut kept = web.messages.lock().unwrap_or_else(|e| e.into_inner());
+        let tally = figures::message_tally(conn, kept.take())?;
+        let out = figures_text(conn, &web.intake.live, &tally.counts);
+        *kept = Some(tally);
+        out
+    })
 }
 
-fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
+fn figures_text(
+    conn: &Connection,
+    live: &Live,
+    messages: &BTreeMap<(String, String), i64>,
+) -> crate::store::Result<String> {
     let mut out = Exposition(String::new());
-
+    // Both event figures in one pass over an index (store::figures).
+    let tally = figures::events_by_topic(conn)?;
     out.family(
         "mailroom_events_stored",
         "gauge",
         "Events stored (each once per registrar and event id), by registrar and topic; as mailroom events --stats counts them.",
     );
-    for (l, n) in grouped(
-        conn,
-        "SELECT registrar, topic, COUNT(*) FROM events GROUP BY registrar, topic ORDER BY registrar, topic",
-        2,
-    )? {
+    for (registrar, topic, n, _) in &tally {
         out.sample(
             "mailroom_events_stored",
-            &[("registrar", &l[0]), ("topic", &l[1])],
-            n as f64,
+            &[("registrar", registrar), ("topic", topic)],
+            *n as f64,
         );
     }
     out.family(
@@ -174,15 +165,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "gauge",
         "Places events were seen (an event seen again raises this, not events_stored), by registrar and topic.",
     );
-    for (l, n) in grouped(
-        conn,
-        "SELECT registrar, topic, SUM(seen_count) FROM events GROUP BY registrar, topic ORDER BY registrar, topic",
-        2,
-    )? {
+    for (registrar, topic, _, seen) in &tally {
         out.sample(
             "mailroom_events_seen",
-            &[("registrar", &l[0]), ("topic", &l[1])],
-            n as f64,
+            &[("registrar", registrar), ("topic", topic)],
+            *seen as f64,
         );
     }
 
@@ -191,20 +178,6 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "gauge",
         "Messages read, by channel (imap, maildir, file, mbox, stdin, poll, push) and result: parsed or quarantined where a message was first found, duplicate for every further place the same message was found.",
     );
-    let mut messages: BTreeMap<(String, String), i64> = BTreeMap::new();
-    for (l, n) in grouped(
-        conn,
-        "SELECT CASE WHEN instr(s.source, ':') > 0 THEN substr(s.source, 1, instr(s.source, ':') - 1) ELSE s.source END,
-                CASE WHEN s.id = f.first THEN m.status ELSE 'duplicate' END,
-                COUNT(*)
-         FROM message_sources s
-         JOIN (SELECT message, MIN(id) AS first FROM message_sources GROUP BY message) f ON f.message = s.message
-         JOIN messages m ON m.id = s.message
-         GROUP BY 1, 2",
-        2,
-    )? {
-        messages.insert((l[0].clone(), l[1].clone()), n);
-    }
     let channels_seen: std::collections::BTreeSet<String> =
         messages.keys().map(|k| k.0.clone()).collect();
     for ch in &channels_seen {
@@ -225,12 +198,11 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "gauge",
         "Messages in quarantine (no event found; mailroom quarantine lists them).",
     );
-    let quarantined: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM messages WHERE status = 'quarantined'",
-        [],
-        |r| r.get(0),
-    )?;
-    out.sample("mailroom_quarantined_messages", &[], quarantined as f64);
+    out.sample(
+        "mailroom_quarantined_messages",
+        &[],
+        figures::quarantined(conn)? as f64,
+    );
     out.family(
         "mailroom_event_conflicts",
         "gauge",
@@ -251,8 +223,8 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    for (l, n) in grouped(conn, "SELECT state, COUNT(*) FROM outbox GROUP BY state", 1)? {
-        states.insert(l[0].clone(), n);
+    for (state, n) in figures::outbox_states(conn)? {
+        states.insert(state, n);
     }
     for (s, n) in &states {
         out.sample("mailroom_outbox_items", &[("state", s)], *n as f64);
@@ -262,18 +234,10 @@ fn figures(conn: &Connection, live: &Live) -> crate::store::Result<String> {
         "gauge",
         "Deliveries by kind (forward, webhook, digest, fallback) and result: delivered, dead (given up), retrying (pending after a failed attempt), queued (not tried yet).",
     );
-    for (l, n) in grouped(
-        conn,
-        "SELECT channel,
-                CASE WHEN state = 'done' THEN 'delivered' WHEN state = 'dead' THEN 'dead'
-                     WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
-                COUNT(*)
-         FROM outbox GROUP BY 1, 2 ORDER BY 1, 2",
-        2,
-    )? {
+    for (kind, result, n) in figures::deliveries(conn)? {
         out.sample(
             "mailroom_deliveries",
-            &[("kind", &l[0]), ("result", &l[1])],
+            &[("kind", &kind), ("result", &result)],
             n as f64,
         );
     }

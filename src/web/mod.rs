@@ -6,32 +6,35 @@
 //! Routing: a `[[push]]` path goes to its receiver (its own token), `/healthz`,
 //! `/readyz` and `/metrics` to `metrics`, `/api/` to `api` behind the bearer token
 //! (`auth::api`), everything else to the console (login cookie and CSRF, its own).
+//! Before any of them: a request that carries no credential (no `[http]` token, or a
+//! receiver without one) is answered only when its `Host` is a loopback name.
+//! Connections, their limits and time-outs: `server`.
 
 pub mod api;
 pub mod auth;
 pub mod console;
+pub mod guesses;
 pub mod metrics;
 mod push;
+mod server;
 
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 
-use crate::channel::push::{Endpoint, endpoints};
+use crate::channel::push::Endpoint;
 use crate::ingest::intake::Intake;
-use crate::shutdown::Shutdown;
 use crate::store::Store;
 
-/// Connections served at once; more wait to be accepted.
-const MAX_CONNECTIONS: usize = 64;
-/// Whole request (headers and body) must arrive within this.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub use server::serve;
+
+/// A request body (a push, a form, an ack) must arrive within this once its headers
+/// have: a client sending it slower gives up its connection.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -44,6 +47,10 @@ pub struct Web {
     pub token: Option<String>,
     pub max_body: u64,
     pushes: Vec<Endpoint>,
+    /// Wrong tokens per client address (login, API, push).
+    pub guesses: guesses::Guesses,
+    /// Messages by channel and result as of the last `/metrics` scrape.
+    pub messages: std::sync::Mutex<Option<crate::store::figures::MessageTally>>,
 }
 
 impl Web {
@@ -93,7 +100,7 @@ pub enum BodyError {
     Unreadable,
 }
 
-/// Reads a request body of at most `limit` bytes, within the request timeout.
+/// Reads a request body of at most `limit` bytes, within [`BODY_TIMEOUT`].
 pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, BodyError> {
     let declared = req
         .headers()
@@ -104,12 +111,7 @@ pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Body
         return Err(BodyError::TooLarge);
     }
     let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    match tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        Limited::new(req.into_body(), cap).collect(),
-    )
-    .await
-    {
+    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), cap).collect()).await {
         Ok(Ok(b)) => Ok(b.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
         _ => Err(BodyError::Unreadable),
@@ -159,83 +161,63 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn route(web: Arc<Web>, peer: IpAddr, req: Request<Incoming>) -> Resp {
+/// The request's `Host` header.
+fn host(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The answer to a request without a credential sent to a name that is not loopback.
+fn wrong_host(path: &str, host: Option<&str>, push: bool) -> Resp {
+    let text = format!(
+        "This server has no [http] token, so it answers only requests sent to a loopback name \
+         (http://127.0.0.1:PORT/ or http://localhost:PORT/), not to {}. Set [http] token_env \
+         (and a token on each [[push]]) to serve it under other names.",
+        host.map_or_else(
+            || "a request without a Host header".to_string(),
+            |h| format!("Host {h:?}")
+        )
+    );
+    if path.starts_with("/api/") {
+        json(StatusCode::FORBIDDEN, &serde_json::json!({ "error": text }))
+    } else if push || metrics::PATHS.contains(&path) {
+        self::text(StatusCode::FORBIDDEN, &text)
+    } else {
+        console::refused(StatusCode::FORBIDDEN, &text)
+    }
+}
+
+pub(crate) async fn route(web: Arc<Web>, peer: IpAddr, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
-    if let Some(i) = web.pushes.iter().position(|e| e.config.path == path) {
+    let push = web.pushes.iter().position(|e| e.config.path == path);
+    // Without a credential, the Host a request was sent to is all that tells a local
+    // program from another site's page that rebound its own name to 127.0.0.1 (DNS
+    // rebinding): such a page could read the feed, ack it away, or forge pushes. One
+    // check here, for every route, before any of them runs.
+    let open = match push {
+        Some(i) => !web.pushes[i].has_token(),
+        None => web.token.is_none(),
+    };
+    if open && !auth::loopback_host(host(&req)) {
+        let r = wrong_host(&path, host(&req), push.is_some());
+        if let Some(i) = push {
+            web.pushes[i].refused(
+                crate::channel::push::PushOutcome::Forbidden,
+                "sent to a Host that is not a loopback name, and the receiver has no token",
+            );
+        }
+        return r;
+    }
+    if let Some(i) = push {
         return push::handle(&web, i, peer, req).await;
     }
     match path.as_str() {
-        "/healthz" | "/readyz" | "/metrics" => metrics::handle(&web, req).await,
-        p if p.starts_with("/api/") => match auth::api(&web, &req) {
+        p if metrics::PATHS.contains(&p) => metrics::handle(&web, req).await,
+        p if p.starts_with("/api/") => match auth::api(&web, peer, &req).await {
             Ok(()) => api::handle(&web, req).await,
             Err(r) => *r,
         },
         _ => console::handle(&web, peer, req).await,
-    }
-}
-
-/// Serves `[http] listen` until shutdown, on a connection of its own to the database.
-pub async fn serve(intake: Intake, mut shutdown: Shutdown) {
-    let config = Arc::clone(&intake.config);
-    let token = match config.http.token().resolve() {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "HTTP server not started: [http] token");
-            return;
-        }
-    };
-    let pushes = endpoints(&config);
-    let intake = match intake.connect() {
-        Ok(i) => i,
-        Err(e) => {
-            tracing::error!(error = %e, "HTTP server: cannot open the database");
-            return;
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(&config.http.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(listen = %config.http.listen, error = %e, "HTTP server cannot listen");
-            return;
-        }
-    };
-    tracing::info!(listen = %config.http.listen, receivers = pushes.len(), "HTTP server listening");
-    let web = Arc::new(Web {
-        intake,
-        token,
-        max_body: config.http.max_body,
-        pushes,
-    });
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&slots).acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = shutdown.recv() => return,
-        };
-        let (stream, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "HTTP accept");
-                    if shutdown.sleep(Duration::from_millis(100)).await { return; }
-                    continue;
-                }
-            },
-            _ = shutdown.recv() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let web = Arc::clone(&web);
-        tokio::spawn(async move {
-            let _permit = permit;
-            let service = hyper::service::service_fn(move |req| {
-                let web = Arc::clone(&web);
-                async move { Ok::<_, Infallible>(route(web, peer.ip(), req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(REQUEST_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(REQUEST_TIMEOUT * 4, conn).await;
-        });
     }
 }

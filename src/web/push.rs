@@ -40,12 +40,24 @@ pub async fn handle(web: &Arc<Web>, i: usize, peer: IpAddr, req: Request<Incomin
     if req.method() != Method::POST {
         return super::text(StatusCode::METHOD_NOT_ALLOWED, "POST only");
     }
-    if let Err(refused) = endpoint.admit(&web.intake, peer, token_of(&req).as_deref()) {
+    if endpoint.has_token()
+        && let Some(wait) = web.guesses.blocked(peer)
+    {
+        // Not counted as an answer of the receiver: a flood is not a push.
+        return super::auth::too_many(wait, false);
+    }
+    let token = token_of(&req);
+    if let Err(refused) = endpoint.admit(peer, token.as_deref()) {
+        if refused == PushOutcome::Unauthorized && token.is_some() {
+            // A guess: counted, and answered after a pause.
+            web.guesses.wrong(peer);
+            tokio::time::sleep(super::guesses::PAUSE).await;
+        }
         return answer(refused);
     }
     let body = match super::read_body(req, web.max_body).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => return answer(endpoint.too_large(&web.intake, peer)),
+        Err(BodyError::TooLarge) => return answer(endpoint.too_large(peer)),
         Err(BodyError::Unreadable) => return answer(PushOutcome::Unreadable),
     };
     answer(push::receive(&web.intake, endpoint, peer, body.to_vec()).await)

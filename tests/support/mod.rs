@@ -41,6 +41,7 @@ pub mod age;
 pub mod browser;
 pub mod oauth2;
 pub mod registrar;
+pub mod sockets;
 
 /// How long any server gets to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(15);

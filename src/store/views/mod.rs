@@ -7,32 +7,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::Result;
-use super::query::{EVENT_COLUMNS, EventFilter, Quarantined, StoredEvent, stored_event};
+use super::query::{EVENT_COLUMNS, Quarantined, StoredEvent, stored_event};
 
 /// The time an event is ordered by: when it happened, else when it was first seen.
 const WHEN: &str = "COALESCE(occurred_at, first_seen)";
-
-/// Events matching `filter`, newest first, `limit` of them after skipping `offset`;
-/// and how many match in all.
-pub fn events_page(
-    conn: &Connection,
-    filter: &EventFilter,
-    offset: u64,
-    limit: u64,
-) -> Result<(Vec<StoredEvent>, i64)> {
-    let (clause, args) = filter.where_clause();
-    let total: i64 = conn.query_row(
-        &format!("SELECT COUNT(*) FROM events {clause}"),
-        params_from_iter(args.clone()),
-        |r| r.get(0),
-    )?;
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY {WHEN} DESC, id DESC LIMIT {limit} OFFSET {offset}"
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), stored_event(conn))?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
-}
 
 /// Events by a `WHERE` clause over `events`, newest first: the first `limit`, and the
 /// count.

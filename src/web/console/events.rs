@@ -11,7 +11,7 @@ use super::{Ask, PAGE, Reply, Web};
 use crate::event::Registrar;
 use crate::filter::{domain_forms, parse_when};
 use crate::store::query::{self, EventFilter, StoredEvent};
-use crate::store::views;
+use crate::store::{listing, views};
 
 /// The filter parameters of `/events`, as given.
 const FILTERS: [&str; 6] = ["registrar", "topic", "type", "status", "domain", "since"];
@@ -82,15 +82,36 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
         until: None,
         limit: None,
     };
-    let page: u64 = ask.param("page").parse().unwrap_or(1).max(1);
     let conn = match web.reader() {
         Ok(c) => c,
         Err(e) => return Reply::store_error(&e, ask),
     };
-    let (events, total) = match views::events_page(&conn, &filter, (page - 1) * PAGE, PAGE) {
+    let page = super::page_number(ask);
+    let id = |k: &str| ask.param(k).parse::<i64>().ok();
+    let start = match (id("before"), id("after")) {
+        (Some(e), _) => listing::Start::Older(e),
+        (None, Some(e)) => listing::Start::Newer(e),
+        (None, None) => listing::Start::Skip((page - 1) * PAGE),
+    };
+    let (mut events, mut total) = match listing::events_page(&conn, &filter, start, PAGE) {
         Ok(r) => r,
         Err(e) => return Reply::store_error(&e, ask),
     };
+    // A page past the end (a number typed in, events gone): the last page instead.
+    let pages = (total.max(0) as u64).div_ceil(PAGE).max(1);
+    let mut page = page.min(pages);
+    if events.is_empty() && total > 0 {
+        page = pages;
+        match listing::events_page(
+            &conn,
+            &filter,
+            listing::Start::Skip((pages - 1) * PAGE),
+            PAGE,
+        ) {
+            Ok(r) => (events, total) = r,
+            Err(e) => return Reply::store_error(&e, ask),
+        }
+    }
     let (topics, statuses) = views::vocabulary(&conn).unwrap_or_default();
     let mut body = String::from("<h1>Events</h1>");
     body.push_str(&filter_form(ask, &topics, &statuses));
@@ -105,16 +126,49 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
             body,
             "<p id=\"count\">Events {}–{} of {total}, newest first.</p>",
             (first + 1).min(total as u64),
-            first + events.len() as u64
+            (first + events.len() as u64).min(total as u64)
         );
         body.push_str(&list_of(&events));
     }
     let params: Vec<(&str, &str)> = FILTERS.iter().map(|k| (*k, ask.param(k))).collect();
-    body.push_str(&super::queues::pager("/events", &params, page, total));
+    body.push_str(&pager(&params, page, pages, &events));
     Reply::Page(
         StatusCode::OK,
         html::page("Events", "/events", &ask.frame(), &body),
     )
+}
+
+/// Newer and older links of the event list: each names the event next to it (keyset:
+/// the next page is found through the index, however deep), and carries the page
+/// number to show.
+fn pager(params: &[(&str, &str)], page: u64, pages: u64, shown: &[StoredEvent]) -> String {
+    let at = |p: u64, key: &str, id: i64| {
+        let (p, id) = (p.to_string(), id.to_string());
+        let mut all = params.to_vec();
+        if p != "1" {
+            all.push((key, &id));
+        }
+        all.push(("page", &p));
+        href("/events", &all)
+    };
+    let mut out = String::from("<nav class=\"pager\" aria-label=\"pages\">");
+    if let (true, Some(first)) = (page > 1, shown.first()) {
+        let _ = write!(
+            out,
+            "<a rel=\"prev\" href=\"{}\">← Newer</a>",
+            at(page - 1, "after", first.id)
+        );
+    }
+    let _ = write!(out, "<span>Page {page} of {pages}</span>");
+    if let (true, Some(last)) = (page < pages, shown.last()) {
+        let _ = write!(
+            out,
+            "<a rel=\"next\" href=\"{}\">Older →</a>",
+            at(page + 1, "before", last.id)
+        );
+    }
+    out.push_str("</nav>");
+    out
 }
 
 fn filter_form(ask: &Ask, topics: &[String], statuses: &[String]) -> String {

@@ -1,8 +1,9 @@
 //! `/login`: the form asking for the `[http]` token, and the session cookie it sets
-//! (see `auth`). A wrong token is answered after a pause, with the form again.
+//! (see `auth`). A wrong token is answered after a pause, with the form again; an
+//! address with too many wrong tokens is answered 429 for a while (`guesses`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -12,11 +13,9 @@ use super::{Ask, Reply, is_local_path, redirect, respond};
 use crate::web::auth::{self, Session};
 use crate::web::{BodyError, Resp, Web};
 
-/// How long a wrong token waits for its answer (guessing stays slow).
-const WRONG_TOKEN_PAUSE: Duration = Duration::from_secs(1);
-
 pub(super) async fn handle(
     web: &Arc<Web>,
+    peer: IpAddr,
     req: Request<Incoming>,
     session: Option<Session>,
 ) -> Resp {
@@ -92,8 +91,19 @@ pub(super) async fn handle(
         .filter(|n| is_local_path(n))
         .unwrap_or(&next)
         .to_string();
+    if let Some(wait) = web.guesses.blocked(peer) {
+        let text = format!(
+            "Too many wrong tokens from your address: try again in {} s.",
+            wait.as_secs().max(1)
+        );
+        return respond(
+            form(StatusCode::TOO_MANY_REQUESTS, &next, Some(&text)),
+            false,
+        );
+    }
     if !field("token").is_some_and(|t| auth::token_matches(t.trim(), &want)) {
-        tokio::time::sleep(WRONG_TOKEN_PAUSE).await;
+        web.guesses.wrong(peer);
+        tokio::time::sleep(crate::web::guesses::PAUSE).await;
         tracing::warn!("console: a login with a wrong token");
         return respond(
             form(

@@ -3,8 +3,9 @@
 //! mail at `/messages/ID.eml`), *Quarantine*, *Outbox*, *Sources*, *Digests*.
 //!
 //! Security: with an `[http]` token every page wants a login (`/login` sets a session
-//! cookie, see `auth`); without one only a loopback `Host` is answered (a page that
-//! rebinds its own name to 127.0.0.1 cannot read the console). Pages only read; what
+//! cookie, see `auth`; `/logout` ends it on the server too); without one only a loopback
+//! `Host` is answered (checked for every route in `web::route`: a page that rebinds its
+//! own name to 127.0.0.1 cannot read the console). Pages only read; what
 //! changes state (retry, reparse, acknowledge) is a POST carrying the form's CSRF token
 //! from the console's own origin. Every page is sent with a Content-Security-Policy that
 //! runs no script at all, and every stored value is escaped (`html::esc`).
@@ -65,6 +66,22 @@ impl Ask {
             logged_in: self.logged_in,
             flash: actions::flash(self),
         }
+    }
+}
+
+/// The page number asked for: 1 when absent or not a number, and never so large that
+/// its first row could not be counted.
+pub(crate) fn page_number(ask: &Ask) -> u64 {
+    const MOST: u64 = u32::MAX as u64;
+    match ask.param("page").parse::<u64>() {
+        Ok(n) => n.clamp(1, MOST),
+        Err(_)
+            if !ask.param("page").is_empty()
+                && ask.param("page").bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            MOST
+        }
+        Err(_) => 1,
     }
 }
 
@@ -199,21 +216,17 @@ fn refuse(status: StatusCode, text: &str) -> Resp {
     respond(Reply::problem(status, "Refused", text, &ask), false)
 }
 
-pub async fn handle(web: &Arc<Web>, _peer: IpAddr, req: Request<Incoming>) -> Resp {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    if web.token.is_none() && !auth::loopback_host(host) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "This console has no login, so it answers only when opened by a loopback name (http://127.0.0.1:PORT/ or http://localhost:PORT/). Set [http] token_env to open it under other names.",
-        );
-    }
+/// The console's answer to a request refused before it was read (a `Host` that is not
+/// a loopback name on a server without a token: see `web::route`).
+pub(crate) fn refused(status: StatusCode, text: &str) -> Resp {
+    refuse(status, text)
+}
+
+pub async fn handle(web: &Arc<Web>, peer: IpAddr, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     let session = auth::session(&req);
     if path == "/login" {
-        return login::handle(web, req, session).await;
+        return login::handle(web, peer, req, session).await;
     }
     let method = req.method().clone();
     if web.token.is_some() && session.is_none() {
@@ -257,7 +270,7 @@ pub async fn handle(web: &Arc<Web>, _peer: IpAddr, req: Request<Incoming>) -> Re
             );
         }
         if path == "/logout" {
-            return redirect("/login", Some(&auth::end_session()));
+            return redirect("/login", Some(&auth::end_session(session.as_ref())));
         }
     } else if method != Method::GET && !head_only {
         let mut r = refuse(

@@ -99,7 +99,7 @@ pub(super) fn outbox(web: &Web, ask: &Ask) -> Reply {
         s @ ("pending" | "retrying" | "dead" | "done") => Some(s),
         _ => None,
     };
-    let page: u64 = ask.param("page").parse().unwrap_or(1).max(1);
+    let page = super::page_number(ask);
     let (counts, (items, total)) = match (|| {
         Ok::<_, crate::store::StoreError>((
             views::outbox_counts(&conn)?,
@@ -146,7 +146,7 @@ pub(super) fn quarantine(web: &Web, ask: &Ask) -> Reply {
         Ok(c) => c,
         Err(e) => return Reply::store_error(&e, ask),
     };
-    let page: u64 = ask.param("page").parse().unwrap_or(1).max(1);
+    let page = super::page_number(ask);
     let (items, total) = match views::quarantined_page(&conn, (page - 1) * PAGE, PAGE) {
         Ok(r) => r,
         Err(e) => return Reply::store_error(&e, ask),
