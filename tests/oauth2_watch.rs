@@ -207,3 +207,54 @@ fn a_revoked_refresh_token_says_to_sign_in_again_and_watch_keeps_running() {
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("mailroom oauth2 login m365"), "{text}");
 }
+
+#[test]
+fn oauth2_login_by_device_code_writes_the_token_file_the_account_then_uses() {
+    let oauth = OAuth2Server::start(OAuth2Options::default());
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start_with(&certs, DovecotOptions::default().oauth2(&oauth));
+    dovecot.deliver("INBOX", &notification(7));
+    let s = Setup {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    std::fs::create_dir_all(s.path("rules")).unwrap();
+    std::fs::write(
+        s.path("mailroom.toml"),
+        format!(
+            "db = \"m.db\"\n[limits]\nmax_event_age = \"0\"\n\
+             [[account]]\nname = \"m365\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             username = \"{}\"\nauth = \"xoauth2\"\n\
+             [account.oauth2]\ntoken_url = \"{}\"\ndevice_url = \"{}\"\nclient_id = \"{}\"\n\
+             scope = \"mail offline_access\"\ntoken_file = \"m365.token\"\n",
+            dovecot.imap_port(),
+            Dovecot::USER,
+            oauth.token_url(),
+            oauth.device_url(),
+            OAuth2Server::CLIENT_ID,
+        ),
+    )
+    .unwrap();
+    let login = s
+        .cmd()
+        .args(["oauth2", "login", "m365", "--wait", "30s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = oauth.wait_device(Duration::from_secs(20));
+    oauth.approve_device(&code, Dovecot::USER);
+    let out = login.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains(&code), "the code to enter is shown: {said}");
+    let token = std::fs::read_to_string(s.path("m365.token")).unwrap();
+    assert!(!said.contains(token.trim()), "{said}");
+    // The account now logs in with it.
+    let once = s.cmd().args(["watch", "--once"]).output().unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    assert_eq!(s.events().len(), 1);
+}
