@@ -102,6 +102,13 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
             problems.push(format!("{at}: {what}: {}", explain(&s, &e.to_string())));
         }
     }
+    // The probe needs the key from the start; without a probe only `mailroom gandi` does.
+    if let Some(g) = &config.gandi
+        && g.probe.is_some()
+        && let Some(problem) = super::gandi::apikey_problem(config, g)
+    {
+        problems.push(problem);
+    }
     ca_file(
         ctx,
         "[webhook]",

@@ -11,6 +11,7 @@ pub mod feed;
 mod ingest;
 pub mod outbox;
 pub mod packed;
+pub mod probes;
 pub mod query;
 pub mod raw;
 mod schema;
