@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Context, EXIT_ERROR, EXIT_OK};
 use crate::channel::gandi::{Gandi, REGISTRAR};
 use crate::channel::gandi_xmlrpc::{ChannelState, Notification};
-use crate::config::{Config, GandiConfig};
+use crate::config::Config;
 use crate::event::Registrar;
 use crate::rules::{RuleSet, Subscription};
 use crate::store::probes;
@@ -58,7 +58,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             ctx.config.position("[gandi]", None, "config")
         )
     })?;
-    if let Some(problem) = apikey_problem(&ctx.config, config) {
+    if let Some(problem) = config.apikey_problem(&ctx.config) {
         anyhow::bail!(problem);
     }
     let api = Gandi::new(config)?;
@@ -81,17 +81,6 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         }
         GandiCommand::Test { name, wait, json } => test(ctx, &runtime, &api, name, *wait, *json),
     }
-}
-
-/// The API key cannot be read: `file:line:column: reason`, naming the setting.
-pub(super) fn apikey_problem(config: &Config, g: &GandiConfig) -> Option<String> {
-    let e = g.read_apikey().err()?;
-    let at = match (&g.apikey_env, &g.apikey_command) {
-        (Some(var), _) => config.position("apikey_env", Some(&format!("\"{var}\"")), "config"),
-        (None, Some(_)) => config.position("apikey_command", None, "config"),
-        _ => config.position("[gandi]", None, "config"),
-    };
-    Some(format!("{at}: {e}"))
 }
 
 /// One notification beside the rules.

@@ -105,7 +105,7 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
     // The probe needs the key from the start; without a probe only `mailroom gandi` does.
     if let Some(g) = &config.gandi
         && g.probe.is_some()
-        && let Some(problem) = super::gandi::apikey_problem(config, g)
+        && let Some(problem) = g.apikey_problem(config)
     {
         problems.push(problem);
     }

@@ -88,6 +88,17 @@ impl GandiConfig {
         }
     }
 
+    /// The API key cannot be read: `file:line:column: reason`, naming the setting.
+    pub fn apikey_problem(&self, config: &super::Config) -> Option<String> {
+        let e = self.read_apikey().err()?;
+        let at = match (&self.apikey_env, &self.apikey_command) {
+            (Some(var), _) => config.position("apikey_env", Some(&format!("\"{var}\"")), "config"),
+            (None, Some(_)) => config.position("apikey_command", None, "config"),
+            _ => config.position("[gandi]", None, "config"),
+        };
+        Some(format!("{at}: {e}"))
+    }
+
     /// How often the probe runs, when there is one.
     pub fn probe_every(&self) -> Duration {
         self.probe_every.unwrap_or(DEFAULT_PROBE_EVERY)
