@@ -228,11 +228,11 @@ fn subscriptions_list_each_notification_beside_the_rules_and_warn_of_what_never_
         RULES,
     );
     let report = json(&env.run(&["gandi", "subscriptions", "--json"]));
-    let warned = report["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|w| w.as_str().unwrap().starts_with("domain.reachability_reseller:"));
+    let warned = report["warnings"].as_array().unwrap().iter().any(|w| {
+        w.as_str()
+            .unwrap()
+            .starts_with("domain.reachability_reseller:")
+    });
     assert!(!warned, "{report:#}");
 }
 
@@ -308,12 +308,7 @@ forward = { to = "tests@reseller.example" }
     );
     let _watch = env.watch();
     let out = env.run(&["gandi", "test", "paas.create", "--wait", "30s"]);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stderr),
-        env.log()
-    );
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), env.log());
     let said = text(&out.stdout);
     assert!(
         said.starts_with("the test message of paas.create arrived after "),
@@ -321,14 +316,7 @@ forward = { to = "tests@reseller.example" }
     );
     assert!(said.contains("from maildir:"), "{said}");
     // Asked again: the same test event arrives again, and is seen again.
-    let again = json(&env.run(&[
-        "gandi",
-        "test",
-        "paas.create",
-        "--wait",
-        "30s",
-        "--json",
-    ]));
+    let again = json(&env.run(&["gandi", "test", "paas.create", "--wait", "30s", "--json"]));
     assert_eq!(again["arrived"], true, "{again:#}");
     assert!(again["after_s"].as_f64().unwrap() < 30.0);
     let events = json(&env.run(&["events", "--registrar", "gandi", "--json"]));
@@ -440,9 +428,11 @@ fn the_probe_passes_when_the_test_message_arrives_through_dovecot() {
     let _watch = env.watch();
     env.wait("the probe's success", Duration::from_secs(40), || {
         let (_, s) = status(&env);
-        s["folders"].as_array().unwrap().iter().any(|f| {
-            f["source"] == "gandi" && f["folder"] == "probe" && f["last_sync"].is_string()
-        })
+        s["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["source"] == "gandi" && f["folder"] == "probe" && f["last_sync"].is_string())
     });
     assert!(
         env.log().contains("the test message arrived"),
@@ -454,4 +444,17 @@ fn the_probe_passes_when_the_test_message_arrives_through_dovecot() {
     assert_eq!(code, Some(0), "{s:#}");
     let alerts = json(&env.run(&["events", "--registrar", "mailroom", "--json"]));
     assert!(alerts.as_array().unwrap().is_empty(), "{alerts:#}");
+}
+
+#[test]
+fn an_unreachable_api_is_named_by_its_url() {
+    let inbox = inbox();
+    let port = support::free_port();
+    let url = format!("http://127.0.0.1:{port}/xmlrpc/");
+    let env = Env::new(&url, inbox.path(), "", "", "");
+    let out = env.run(&["gandi", "count"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains(&url), "{err}");
+    assert!(!err.contains(KEY), "{err}");
 }

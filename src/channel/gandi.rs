@@ -274,8 +274,10 @@ pub async fn await_test(
     let started = tokio::time::Instant::now();
     loop {
         let (n, mark) = (name.to_string(), run.mark);
-        let found =
-            with_store(intake, move |c| probes::test_arrived(c, REGISTRAR, &n, mark)).await?;
+        let found = with_store(intake, move |c| {
+            probes::test_arrived(c, REGISTRAR, &n, mark)
+        })
+        .await?;
         let state = match &found {
             Some(_) => State::Arrived,
             None if tokio::time::Instant::now() >= deadline => State::Missing,

@@ -81,7 +81,10 @@ pub fn parse_response(body: &[u8]) -> Result<Result<Value, Fault>, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the reply is not UTF-8".to_string())?;
     let (root, _) = xml::parse_document(text.trim_start()).map_err(|e| e.to_string())?;
     if root.name != "methodResponse" {
-        return Err(format!("the reply is <{}>, not <methodResponse>", root.name));
+        return Err(format!(
+            "the reply is <{}>, not <methodResponse>",
+            root.name
+        ));
     }
     if let Some(fault) = root.child("fault") {
         let v = fault
@@ -181,7 +184,10 @@ impl Notification {
 /// [{name, status}]}`.
 pub fn notifications(v: &Value) -> Result<Vec<Notification>, String> {
     let Value::Array(items) = v else {
-        return Err(format!("notification.list answered {}, not an array", v.kind()));
+        return Err(format!(
+            "notification.list answered {}, not an array",
+            v.kind()
+        ));
     };
     items
         .iter()

@@ -182,27 +182,41 @@ fn subscriptions(
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(EXIT_OK);
     }
-    println!(
-        "{:<34} {:<7} {:<44} {:<26} RULES",
-        "NOTIFICATION", "ACTIVE", "CHANNELS", "TOPIC"
-    );
-    for l in &report.notifications {
-        let channels: Vec<String> = l
-            .channels
-            .iter()
-            .map(|c| format!("{}={}", printable(&c.name), printable(&c.status)))
-            .collect();
+    let rows: Vec<[String; 5]> = report
+        .notifications
+        .iter()
+        .map(|l| {
+            let channels: Vec<String> = l
+                .channels
+                .iter()
+                .map(|c| format!("{}={}", printable(&c.name), printable(&c.status)))
+                .collect();
+            [
+                printable(&l.name).to_string(),
+                if l.active { "yes" } else { "no" }.to_string(),
+                channels.join(" "),
+                l.topic.clone(),
+                if l.rules.is_empty() {
+                    "-".to_string()
+                } else {
+                    l.rules.join(", ")
+                },
+            ]
+        })
+        .collect();
+    let head = ["NOTIFICATION", "ACTIVE", "CHANNELS", "TOPIC", "RULES"].map(String::from);
+    let width = |i: usize| {
+        rows.iter()
+            .chain([&head])
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+    for r in [&head].into_iter().chain(&rows) {
         println!(
-            "{:<34} {:<7} {:<44} {:<26} {}",
-            printable(&l.name),
-            if l.active { "yes" } else { "no" },
-            channels.join(" "),
-            l.topic,
-            if l.rules.is_empty() {
-                "-".to_string()
-            } else {
-                l.rules.join(", ")
-            }
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+            r[0], r[1], r[2], r[3], r[4]
         );
     }
     for w in &report.warnings {

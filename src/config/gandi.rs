@@ -124,11 +124,7 @@ impl GandiConfig {
             _ => {}
         }
         if let Err(e) = super::check_api_url(&self.url) {
-            return Some((
-                "url",
-                Some(self.url.clone()),
-                format!("[gandi] url {e}"),
-            ));
+            return Some(("url", Some(self.url.clone()), format!("[gandi] url {e}")));
         }
         match &self.probe {
             Some(name) if !is_notification_name(name) => {
@@ -154,11 +150,7 @@ impl GandiConfig {
             ("probe_timeout", self.probe_timeout),
         ] {
             if d < Duration::from_secs(1) {
-                return Some((
-                    key,
-                    None,
-                    format!("[gandi] {key} must be at least 1s"),
-                ));
+                return Some((key, None, format!("[gandi] {key} must be at least 1s")));
             }
         }
         None

@@ -169,10 +169,17 @@ when.registrar = "gandi"
     test.event_type = "paas.create".into();
     let actions = set.actions(&test);
     assert_eq!(actions.len(), 1, "{actions:?}");
-    assert!(matches!(&actions[0], crate::rules::Action::Webhook { rule, .. } if rule == "gandi tests"));
+    assert!(
+        matches!(&actions[0], crate::rules::Action::Webhook { rule, .. } if rule == "gandi tests")
+    );
     let v = set.verdicts(&test);
     assert!(!v[0].matched);
-    assert!(v[0].failed.as_deref().unwrap().contains("when.kind = \"test\""));
+    assert!(
+        v[0].failed
+            .as_deref()
+            .unwrap()
+            .contains("when.kind = \"test\"")
+    );
     // The same notification for real: the first rule and the digest take it.
     let mut real = test.clone();
     real.kind = Kind::Event;
