@@ -8,7 +8,9 @@
 //! - `folder`: local Maildirs and drop directories, read on an interval;
 //! - `files`: `.eml`, Maildir and mbox readers for `mailroom import` and `folder`;
 //! - `poll`: registrar APIs polled (protocol text in `poll_opensrs`, `poll_autodns`);
-//! - `push`: registrar pushes, judged here and answered by the web server.
+//! - `push`: registrar pushes, judged here and answered by the web server;
+//! - `gandi`: Gandi's notification API (XML-RPC text in `gandi_xmlrpc`) and the
+//!   end-to-end probe's two steps (ask for a test message, wait until it is stored).
 //!
 //! A channel's `watch` returns `Ok` at shutdown and `Err` when it fails; the service's
 //! supervisor records the failure and retries with backoff, so no channel writes its
@@ -16,6 +18,8 @@
 
 pub mod files;
 pub mod folder;
+pub mod gandi;
+pub mod gandi_xmlrpc;
 pub mod imap;
 pub mod poll;
 pub mod poll_autodns;

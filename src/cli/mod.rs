@@ -5,6 +5,7 @@ mod check;
 mod deliver;
 mod digest;
 mod events;
+mod gandi;
 mod import;
 mod init;
 mod manual;
@@ -85,6 +86,9 @@ pub enum Command {
     /// logins, folders, SMTP, webhook hosts, registrar credentials, rule files. Sends
     /// nothing, creates no database.
     Check(check::Args),
+    /// Gandi's notification API: subscriptions beside the rules, count, and an
+    /// end-to-end test of one notification.
+    Gandi(gandi::Args),
     /// OAuth2 sign-in for an account: `mailroom oauth2 login ACCOUNT`.
     Oauth2(oauth2::Args),
     /// The provider presets (`provider = "…"`): hosts, ports, login method.
@@ -186,6 +190,7 @@ fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Status(args) => watch::status(args, ctx),
         Command::Check(args) => check::run(args, ctx),
         Command::Init(args) => init::run(args),
+        Command::Gandi(args) => gandi::run(args, ctx),
         Command::Oauth2(args) => oauth2::run(args, ctx),
         Command::Providers(args) => oauth2::providers(args),
         Command::Completions(args) => manual::completions(args),

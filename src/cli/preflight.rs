@@ -124,6 +124,13 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
             problems.push(format!("{at}: {what}: {reason}"));
         }
     }
+    // The probe needs the key from the start; without a probe only `mailroom gandi` does.
+    if let Some(g) = &config.gandi
+        && g.probe.is_some()
+        && let Some(problem) = g.apikey_problem(config)
+    {
+        problems.push(problem);
+    }
     ca_file(
         ctx,
         "[webhook]",

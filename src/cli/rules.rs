@@ -437,35 +437,41 @@ fn stored(conn: &rusqlite::Connection, l: &TopicLine) -> anyhow::Result<i64> {
     })
 }
 
+/// An event standing for every notification of `t`'s kind (registrar, name, topic,
+/// object; no domain, status or data): what a rule's `subscribes` is asked about.
+pub(super) fn kind_probe(t: &crate::topics::Topic) -> Event {
+    Event {
+        registrar: t.registrar,
+        event_id: String::new(),
+        kind: if t.topic == "job.result" {
+            Kind::Job
+        } else {
+            Kind::Event
+        },
+        object: t.object.to_string(),
+        event_type: t.name.rsplit(' ').next().unwrap_or(t.name).to_string(),
+        topic: t.topic.to_string(),
+        domain: None,
+        domains: Vec::new(),
+        status: None,
+        status_text: None,
+        occurred_at: None,
+        format: Format::Json,
+        data: json!({}),
+        authenticated: None,
+        authentication: None,
+        occurred_at_source: None,
+        rules_skipped: None,
+    }
+}
+
 fn topic_lines(rules: &RuleSet, only: Option<&str>) -> Vec<TopicLine> {
     let mut out = Vec::new();
     for t in TOPICS.iter().chain(crate::topics::ALERTS) {
         if only.is_some_and(|r| !t.registrar.as_str().eq_ignore_ascii_case(r)) {
             continue;
         }
-        let probe = Event {
-            registrar: t.registrar,
-            event_id: String::new(),
-            kind: if t.topic == "job.result" {
-                Kind::Job
-            } else {
-                Kind::Event
-            },
-            object: t.object.to_string(),
-            event_type: t.name.rsplit(' ').next().unwrap_or(t.name).to_string(),
-            topic: t.topic.to_string(),
-            domain: None,
-            domains: Vec::new(),
-            status: None,
-            status_text: None,
-            occurred_at: None,
-            format: Format::Json,
-            data: json!({}),
-            authenticated: None,
-            authentication: None,
-            occurred_at_source: None,
-            rules_skipped: None,
-        };
+        let probe = kind_probe(t);
         let mut subscribers = Vec::new();
         for r in &rules.rules {
             let s = r.subscribes(&probe);

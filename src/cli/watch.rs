@@ -127,6 +127,12 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
     for p in &ctx.config.polls {
         configured.push((p.name.clone(), String::new()));
     }
+    if ctx.config.gandi.as_ref().is_some_and(|g| g.probe.is_some()) {
+        configured.push((
+            crate::service::probe::SOURCE.into(),
+            crate::service::probe::FOLDER.into(),
+        ));
+    }
     let never: Vec<&(String, String)> = configured
         .iter()
         .filter(|(s, f)| !folders.iter().any(|x| &x.source == s && &x.folder == f))

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub mod alerts;
+pub mod gandi;
 mod http;
 mod mail;
 pub mod oauth2;
@@ -15,6 +16,7 @@ mod tests;
 mod values;
 
 pub use alerts::AlertsConfig;
+pub use gandi::GandiConfig;
 pub use http::*;
 pub use mail::*;
 pub use oauth2::{Auth, OAuth2Config};
@@ -110,6 +112,8 @@ pub struct Config {
     /// Registrar push receivers on the HTTP server.
     #[serde(default, rename = "push")]
     pub pushes: Vec<PushConfig>,
+    /// Gandi's notification API and the end-to-end probe (`[gandi]`). Default: none.
+    pub gandi: Option<GandiConfig>,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base: PathBuf,
@@ -149,6 +153,21 @@ fn position(file: &Path, src: &str, key: &str, value: Option<&str>) -> String {
             && rest.trim_start().starts_with('=')
             && value.is_none_or(|v| rest.contains(v))
         {
+            let (l, c) = line_col(src, offset + (line.len() - body.len()));
+            return format!("{}:{l}:{c}", file.display());
+        }
+        offset += line.len();
+    }
+    file.display().to_string()
+}
+
+/// `file:line:column` of the line opening table `header` (`[gandi]`); the file alone
+/// when no line does.
+fn table_position(file: &Path, src: &str, header: &str) -> String {
+    let mut offset = 0;
+    for line in src.split_inclusive('\n') {
+        let body = line.trim_start();
+        if body.starts_with(header) {
             let (l, c) = line_col(src, offset + (line.len() - body.len()));
             return format!("{}:{l}:{c}", file.display());
         }
@@ -367,6 +386,14 @@ impl Config {
             }
         }
         self.check_push(path, src)?;
+        if let Some((key, value, msg)) = self.gandi.as_ref().and_then(GandiConfig::problem) {
+            let at = if key == "[gandi]" {
+                table_position(path, src, key)
+            } else {
+                self.position_in(path, src, key, value.as_deref())
+            };
+            return Err(anyhow::anyhow!("{at}: {msg}"));
+        }
         for e in &self.alerts.expect {
             if !matches!(e.registrar.as_str(), "opensrs" | "autodns" | "gandi") {
                 return Err(anyhow::anyhow!(

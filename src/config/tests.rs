@@ -159,3 +159,66 @@ fn oauth2_logins_that_cannot_work_are_refused_at_load_with_the_line() {
         .to_string();
     assert!(e.contains("host is missing"), "{e}");
 }
+
+#[test]
+fn gandi_needs_a_key_source_and_an_https_url_and_defaults_the_probe() {
+    let e =
+        load("db = \"x.db\"\n\n[gandi]\nurl = \"https://rpc.gandi.net/xmlrpc/\"\n").unwrap_err();
+    let e = e.to_string();
+    assert!(
+        e.contains("mailroom.toml:3:1: [gandi] needs apikey_env or apikey_command"),
+        "{e}"
+    );
+    let e = load("[gandi]\napikey_env = \"K\"\nurl = \"http://rpc.gandi.net/xmlrpc/\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("mailroom.toml:3:1: [gandi] url") && e.contains("plain http"),
+        "{e}"
+    );
+    let e = load("[gandi]\napikey_env = \"K\"\nprobe_every = \"1h\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("probe_every needs probe"), "{e}");
+    let e = load("[gandi]\napikey_env = \"K\"\nprobe = \"Paas Create\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("mailroom.toml:3:1: [gandi] probe = \"Paas Create\""),
+        "{e}"
+    );
+    let e = load("[gandi]\napikey_env = \"K\"\nprob = \"paas.create\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field"), "{e}");
+    let c = load("[gandi]\napikey_env = \"K\"\nprobe = \"paas.create\"\n").unwrap();
+    let g = c.gandi.unwrap();
+    assert_eq!(g.url, "https://rpc.gandi.net/xmlrpc/");
+    assert_eq!(g.probe_every(), Duration::from_secs(86400));
+    assert_eq!(g.probe_timeout, Duration::from_secs(1800));
+    assert!(!format!("{g:?}").contains("apikey_command"));
+}
+
+#[test]
+fn an_empty_or_unset_gandi_key_is_refused_naming_its_setting() {
+    let c = load("[gandi]\napikey_command = \"printf ''\"\n").unwrap();
+    let g = c.gandi.as_ref().unwrap();
+    let p = g.apikey_problem(&c).unwrap();
+    assert!(
+        p.contains("mailroom.toml:2:1: [gandi] apikey_command gives an empty API key"),
+        "{p}"
+    );
+    let c = load("[gandi]\napikey_env = \"MAILROOM_TEST_NO_SUCH_VARIABLE\"\n").unwrap();
+    let p = c.gandi.as_ref().unwrap().apikey_problem(&c).unwrap();
+    assert!(
+        p.contains(
+            "mailroom.toml:2:1: environment variable MAILROOM_TEST_NO_SUCH_VARIABLE is not set"
+        ),
+        "{p}"
+    );
+    let c = load("[gandi]\napikey_command = \"echo k3ygandi0123456789abcdef\"\n").unwrap();
+    assert_eq!(
+        c.gandi.as_ref().unwrap().read_apikey().unwrap(),
+        "k3ygandi0123456789abcdef"
+    );
+}

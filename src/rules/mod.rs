@@ -13,7 +13,7 @@ pub use crate::schedule::Schedule;
 pub use condition::{Condition, Matcher};
 pub use load::{LoadError, known_value, load_dir, load_file, load_str};
 
-use crate::event::Event;
+use crate::event::{Event, Kind};
 
 /// All rules and digests of a rules directory, in file-name order.
 #[derive(Debug, Clone, Default)]
@@ -106,9 +106,21 @@ fn subscription(when: &[Condition], e: &Event) -> Subscription {
     }
 }
 
+/// A registrar's test message (`kind = "test"`, e.g. Gandi's `notification.test`, which
+/// the probe asks for every day) reaches only a filter that asks for it by its kind
+/// (`when.kind = "test"`, or a list or pattern taking `test`): a rule for every Gandi
+/// notification must not forward each probe. Stored and listed all the same.
+fn takes_kind(when: &[Condition], e: &Event) -> bool {
+    e.kind != Kind::Test || when.iter().any(|c| c.field == "kind" && c.matches(e))
+}
+
+/// Why a filter that otherwise holds does not take a test message.
+const TEST_ONLY_IF_ASKED: &str =
+    "kind is \"test\" (a registrar's test message: only rules with when.kind = \"test\" act on it)";
+
 impl Rule {
     pub fn matches(&self, e: &Event) -> bool {
-        self.when.iter().all(|c| c.matches(e))
+        self.when.iter().all(|c| c.matches(e)) && takes_kind(&self.when, e)
     }
 
     /// Does this rule take notifications like `e` (see [`Subscription`])?
@@ -186,12 +198,16 @@ impl RuleSet {
                 });
                 continue;
             }
-            let failed = rule.when.iter().find(|c| !c.matches(e));
+            let failed = match rule.when.iter().find(|c| !c.matches(e)) {
+                Some(c) => Some(describe_failure(c, e)),
+                None if !takes_kind(&rule.when, e) => Some(TEST_ONLY_IF_ASKED.to_string()),
+                None => None,
+            };
             let matched = failed.is_none();
             out.push(Verdict {
                 rule: rule.name.clone(),
                 matched,
-                failed: failed.map(|c| describe_failure(c, e)),
+                failed,
                 skipped: false,
                 actions: if matched { rule.actions() } else { Vec::new() },
             });
@@ -208,7 +224,7 @@ impl RuleSet {
             .flat_map(|v| v.actions)
             .collect();
         for c in &self.collects {
-            if !c.when.is_empty() && c.when.iter().all(|w| w.matches(e)) {
+            if !c.when.is_empty() && c.when.iter().all(|w| w.matches(e)) && takes_kind(&c.when, e) {
                 actions.push(Action::Digest {
                     rule: None,
                     digest: c.digest.clone(),

@@ -9,6 +9,7 @@
 pub mod alerts;
 mod delivery;
 mod lock;
+pub mod probe;
 mod supervise;
 
 use std::path::PathBuf;
@@ -203,8 +204,9 @@ async fn stop(trigger: Trigger, tasks: &mut JoinSet<()>) {
 }
 
 /// Every task of `watch`: a supervised channel per IMAP folder, local folder and
-/// registrar API (each on a database connection of its own), the HTTP server when
-/// there is something to serve, delivery, and mailroom's checks on itself (alerts).
+/// registrar API (each on a database connection of its own), the Gandi probe when one
+/// is set, the HTTP server when there is something to serve, delivery, and mailroom's
+/// checks on itself (alerts).
 fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     let config = Arc::clone(&root.config);
@@ -275,6 +277,26 @@ fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
             move |health, stop| {
                 let (i, p) = (i.clone(), p.clone());
                 async move { poll::watch(&i, &p, stop, &health).await }
+            },
+        ));
+    }
+    if let Some(g) = &config.gandi
+        && let Some(name) = &g.probe
+        && let Some(intake) = connect("gandi probe")
+    {
+        let task = Task {
+            source: probe::SOURCE.into(),
+            folder: probe::FOLDER.into(),
+            kind: "Gandi probe",
+        };
+        let (g, name, i) = (g.clone(), name.clone(), intake.clone());
+        tasks.spawn(supervise(
+            intake,
+            shutdown.clone(),
+            task,
+            move |health, stop| {
+                let (i, g, name) = (i.clone(), g.clone(), name.clone());
+                async move { probe::watch(&i, &g, &name, stop, &health).await }
             },
         ));
     }

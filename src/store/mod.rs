@@ -13,6 +13,7 @@ mod ingest;
 pub mod listing;
 pub mod outbox;
 pub mod packed;
+pub mod probes;
 pub mod query;
 pub mod raw;
 mod schema;

@@ -39,6 +39,7 @@ use tempfile::TempDir;
 
 pub mod age;
 pub mod browser;
+pub mod gandi;
 pub mod oauth2;
 pub mod registrar;
 pub mod sockets;

@@ -137,3 +137,53 @@ fn errors_carry_file_line_and_column() {
     let e = load("[[digest]]\nname = \"d\"\nat = \"8am\"\nto = \"a@b.c\"\n").unwrap_err();
     assert!(e.to_string().contains(":3:6: bad time"), "{e}");
 }
+
+#[test]
+fn a_test_message_reaches_only_rules_that_ask_for_kind_test() {
+    let set = load(
+        r#"
+[[rule]]
+name = "every gandi notification"
+when.registrar = "gandi"
+forward = { to = "ops@example.com" }
+digest = "daily"
+
+[[rule]]
+name = "gandi tests"
+when.registrar = "gandi"
+when.kind = "test"
+webhook = { url = "https://hooks.example.com/tests" }
+
+[[digest]]
+name = "daily"
+at = "08:00"
+to = ["owner@example.com"]
+when.registrar = "gandi"
+"#,
+    )
+    .unwrap();
+    let mut test = event();
+    test.registrar = Registrar::Gandi;
+    test.kind = Kind::Test;
+    test.topic = "test".into();
+    test.event_type = "paas.create".into();
+    let actions = set.actions(&test);
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert!(
+        matches!(&actions[0], crate::rules::Action::Webhook { rule, .. } if rule == "gandi tests")
+    );
+    let v = set.verdicts(&test);
+    assert!(!v[0].matched);
+    assert!(
+        v[0].failed
+            .as_deref()
+            .unwrap()
+            .contains("when.kind = \"test\"")
+    );
+    // The same notification for real: the first rule and the digest take it.
+    let mut real = test.clone();
+    real.kind = Kind::Event;
+    real.topic = "hosting.created".into();
+    let actions = set.actions(&real);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+}
