@@ -93,3 +93,22 @@ fn unknown_keys_are_refused_with_position() {
     assert_eq!((fe.line, fe.column), (3, 1));
     assert!(fe.message.contains("unknown field"), "{}", fe.message);
 }
+
+#[test]
+fn max_connections_defaults_to_5_and_0_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    let account = "[[account]]\nname = \"reg\"\nhost = \"imap.example.net\"\nusername = \"u\"\n";
+    std::fs::write(&path, account).unwrap();
+    let c = Config::load(Some(&path)).unwrap();
+    assert_eq!(c.accounts[0].max_connections, 5);
+    std::fs::write(&path, format!("{account}max_connections = 0\n")).unwrap();
+    let e = Config::load(Some(&path)).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{}:5:1: account reg: max_connections", path.display())),
+        "{e}"
+    );
+    std::fs::write(&path, format!("{account}max_connection = 3\n")).unwrap();
+    let e = Config::load(Some(&path)).unwrap_err().to_string();
+    assert!(e.contains(":5:1:") && e.contains("unknown field"), "{e}");
+}

@@ -22,8 +22,9 @@ const STOP_WAIT: Duration = Duration::from_secs(2);
 pub struct Task {
     /// The source's name (account, `[[maildir]]`, `[[poll]]`).
     pub source: String,
-    /// The folder, or empty for sources without folders.
-    pub folder: String,
+    /// The folders it watches (several for an IMAP account's shared connection), or
+    /// one empty name for sources without folders. A failure is recorded on each.
+    pub folders: Vec<String>,
     /// What kind of source, for the log line (`IMAP error`, `poll error`, …).
     pub kind: &'static str,
 }
@@ -51,7 +52,7 @@ where
         let result = tokio::select! {
             r = watch(health.clone(), shutdown.clone()) => r,
             _ = abandon => {
-                tracing::warn!(source = %task.source, folder = %task.folder, "stopping without waiting for the server");
+                tracing::warn!(source = %task.source, folder = %task.folders.join(", "), "stopping without waiting for the server");
                 return;
             }
         };
@@ -60,8 +61,10 @@ where
             delay = Duration::from_secs(1);
         }
         let message = e.to_string();
-        let _ = intake.failed(&task.source, &task.folder, &message);
-        intake.live.source_error(&task.source, &task.folder);
+        for folder in &task.folders {
+            let _ = intake.failed(&task.source, folder, &message);
+            intake.live.source_error(&task.source, folder);
+        }
         let wait = if e.needs_a_person() {
             delay.max(Duration::from_secs(60))
         } else {
@@ -70,7 +73,7 @@ where
         .min(max);
         tracing::error!(
             source = %task.source,
-            folder = %task.folder,
+            folder = %task.folders.join(", "),
             error = %message,
             retry_in_s = wait.as_secs_f32(),
             "{} error",

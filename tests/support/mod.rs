@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod browser;
+pub mod cyrus;
+pub mod mailroom;
 pub mod registrar;
 
 /// How long any server gets to start listening.
@@ -793,6 +795,12 @@ impl Dovecot {
     pub const PASSWORD: &'static str = "secret";
 
     pub fn start(certs: &Certs) -> Dovecot {
+        Self::start_with(certs, "")
+    }
+
+    /// `start` with `extra` appended to dovecot.conf (a later setting overrides an
+    /// earlier one: `ssl_key = <…` of another certificate, a `protocol imap { … }`).
+    pub fn start_with(certs: &Certs, extra: &str) -> Dovecot {
         assert!(
             is_root(),
             "support::Dovecot needs root (mail processes run as nobody, listeners as dovecot)"
@@ -869,6 +877,7 @@ service imap-login {{
     ssl = yes
   }}
 }}
+{extra}
 "#
         );
         let conf_path = t.join("dovecot.conf");

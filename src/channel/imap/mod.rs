@@ -1,13 +1,15 @@
-//! IMAP folders (`[[account]]`): one connection per folder. [`watch`] is a
-//! connection's life — connect, select, catch up, then IDLE (or poll a server without
-//! it) and catch up again until shutdown; [`once`] catches up and logs out. Reconnecting
-//! after a failure is the service's supervisor's job. The protocol is apart:
-//! `connect` (TLS, login, errors) and `commands` (search, fetch, seen, move);
+//! IMAP folders (`[[account]]`): a connection per folder up to the account's
+//! `max_connections`, the rest together over one more ([`plan`], `shared`). [`watch`]
+//! is a folder connection's life — connect, select, catch up, then IDLE (or poll a
+//! server without it) and catch up again until shutdown; [`once`] catches up and logs
+//! out. Reconnecting after a failure is the service's supervisor's job. The protocol
+//! is apart: `connect` (TLS, login, errors) and `commands` (search, fetch, seen, move);
 //! `catch_up` stores through the intake.
 
 mod catch_up;
 pub mod commands;
 pub mod connect;
+mod shared;
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +17,9 @@ use futures_util::TryStreamExt;
 
 pub use commands::{fetch, mark_seen, move_to, plan_chunks, sizes, uid_set, uids_after, uids_upto};
 pub use connect::{ImapError, ImapSession, Reason, Stream, connect, server_text, timed};
+pub use shared::{Plan, plan, watch_shared};
 
-use self::catch_up::{Selected, catch_up, store_err};
+use self::catch_up::{Selected, catch_up_until_quiet, store_err};
 use super::{Failure, Health};
 use crate::config::{AccountConfig, After};
 use crate::ingest::intake::Intake;
@@ -106,7 +109,7 @@ async fn wait_for_change(
 }
 
 /// Opens `folder` (read-only under `after = "leave"`) and checks the `move_to` folder.
-async fn open_folder(
+pub(super) async fn open_folder(
     session: &mut ImapSession,
     account: &AccountConfig,
     folder: &str,
@@ -196,9 +199,7 @@ async fn folder_session(
         has_move,
         finish_earlier: true,
     };
-    let mut total = catch_up(&mut session, intake, shutdown, &sel).await?;
-    sel.uid_next = None;
-    sel.finish_earlier = false;
+    let mut total = catch_up_until_quiet(&mut session, intake, shutdown, &mut sel).await?;
     intake
         .synced(name, folder)
         .map_err(|e| store_err(name, e))?;
@@ -209,7 +210,6 @@ async fn folder_session(
     health.ok();
     tracing::info!(account = name, folder, idle = has_idle, "watching");
     loop {
-        while session.unsolicited_responses.try_recv().is_ok() {}
         let (s, wake) = wait_for_change(session, intake, shutdown, name, has_idle).await?;
         session = s;
         match wake {
@@ -219,7 +219,7 @@ async fn folder_session(
             }
             Wake::Changed(_) | Wake::Refresh => {
                 tracing::debug!(account = name, folder, "folder changed");
-                let b = catch_up(&mut session, intake, shutdown, &sel).await?;
+                let b = catch_up_until_quiet(&mut session, intake, shutdown, &mut sel).await?;
                 if let Wake::Changed(at) = wake
                     && b.messages > 0
                 {

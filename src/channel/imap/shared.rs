@@ -1,0 +1,298 @@
+//! Folders past an account's `max_connections`. Servers cap the connections of one user
+//! (Dovecot `mail_max_userip_connections` = 10 per user and address, Gmail about 15 per
+//! account) and refuse the rest at login, so [`plan`] gives IDLE connections to as
+//! many folders as the setting allows (INBOX first, then the folders in config order)
+//! and [`watch_shared`] watches the rest together over one more: with RFC 5465 NOTIFY
+//! where the server offers it (woken by the server, and swept every `idle_refresh`
+//! anyway), else by `STATUS (UIDNEXT UIDVALIDITY)` every `poll_interval`; a folder whose
+//! UIDNEXT or UIDVALIDITY moved is selected and caught up like any other.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::catch_up::{Selected, catch_up_until_quiet, store_err};
+use super::connect::{ImapError, ImapSession, connect, timed};
+use super::open_folder;
+use crate::channel::Health;
+use crate::config::AccountConfig;
+use crate::ingest::intake::Intake;
+use crate::ingest::Batch;
+use crate::shutdown::Shutdown;
+
+/// Which folders of an account get a connection of their own (IDLE) and which share one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub own: Vec<String>,
+    pub shared: Vec<String>,
+}
+
+/// Splits the account's folders over at most `max_connections` connections: all of them
+/// their own when they fit; else INBOX first, then the folders in config order, one
+/// connection each, and the rest over the last connection.
+pub fn plan(account: &AccountConfig) -> Plan {
+    let mut folders: Vec<String> = Vec::with_capacity(account.folders.len());
+    for f in &account.folders {
+        if !folders.contains(f) {
+            folders.push(f.clone());
+        }
+    }
+    if let Some(i) = folders.iter().position(|f| f.eq_ignore_ascii_case("INBOX")) {
+        let inbox = folders.remove(i);
+        folders.insert(0, inbox);
+    }
+    let max = account.max_connections.max(1);
+    if folders.len() <= max {
+        return Plan {
+            own: folders,
+            shared: Vec::new(),
+        };
+    }
+    let shared = folders.split_off(max - 1);
+    Plan {
+        own: folders,
+        shared,
+    }
+}
+
+/// What a folder looked like when it was last caught up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    uidvalidity: u32,
+    uid_next: u32,
+}
+
+/// The shared connection: catch every folder up, then wait for a change (NOTIFY + IDLE,
+/// else `poll_interval`) and catch up the folders whose STATUS moved, until shutdown.
+pub async fn watch_shared(
+    intake: &Intake,
+    account: &AccountConfig,
+    folders: &[String],
+    mut shutdown: Shutdown,
+    health: &Health,
+) -> Result<(), ImapError> {
+    let name = account.name.as_str();
+    let limit = intake.config.watch.command_timeout;
+    let mut session = connect(&intake.config, account).await?;
+    let caps = timed(name, "CAPABILITY", limit, session.capabilities()).await?;
+    let has_move = caps.has_str("MOVE");
+    let has_unselect = caps.has_str("UNSELECT");
+    let mut notify = caps.has_str("NOTIFY") && caps.has_str("IDLE");
+    let mut seen: HashMap<&str, Seen> = HashMap::new();
+    // Each folder's STATUS is taken before its catch-up: mail arriving during the
+    // catch-up moves UIDNEXT past what is remembered, and the next sweep sees it.
+    for folder in folders {
+        if shutdown.is_shutdown() {
+            break;
+        }
+        let now = status(&mut session, name, folder, limit).await?;
+        catch_up_one(&mut session, intake, account, folder, &shutdown, has_move, true).await?;
+        seen.insert(folder, now);
+        if has_unselect {
+            unselect(&mut session, name, limit).await?;
+        }
+    }
+    if notify {
+        // Asked once: it holds for the session. A server that refuses it is polled.
+        let command = format!(
+            "NOTIFY SET (mailboxes ({}) (MessageNew MessageExpunge))",
+            folders.iter().map(|f| quote(f)).collect::<Vec<_>>().join(" ")
+        );
+        let set = timed(name, "NOTIFY", limit, session.run_command_and_check_ok(command)).await;
+        if let Err(e) = set {
+            tracing::warn!(account = name, error = %e, "NOTIFY refused: polling the shared folders instead");
+            notify = false;
+        }
+    }
+    health.ok();
+    tracing::info!(
+        account = name,
+        folders = folders.join(", "),
+        notify,
+        "watching over one shared connection"
+    );
+    let mut again = false;
+    loop {
+        let woken = if again {
+            Some(Instant::now())
+        } else if notify {
+            let (s, woken) = wait_for_notice(session, intake, &mut shutdown, name).await?;
+            session = s;
+            woken
+        } else if shutdown.sleep(intake.config.watch.poll_interval).await {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        if shutdown.is_shutdown() {
+            let _ = timed(name, "LOGOUT", limit, session.logout()).await;
+            return Ok(());
+        }
+        let mut changed = false;
+        for folder in folders {
+            let now = status(&mut session, name, folder, limit).await?;
+            if seen.get(folder.as_str()) != Some(&now) {
+                tracing::debug!(account = name, folder, "shared folder changed");
+                changed = true;
+                let b =
+                    catch_up_one(&mut session, intake, account, folder, &shutdown, has_move, false)
+                        .await?;
+                seen.insert(folder, now);
+                if has_unselect {
+                    unselect(&mut session, name, limit).await?;
+                }
+                if let Some(at) = woken
+                    && b.messages > 0
+                {
+                    let channel = if notify { "imap-idle" } else { "imap-poll" };
+                    intake.live.intake(channel, at.elapsed());
+                }
+            }
+            intake
+                .synced(name, folder)
+                .map_err(|e| store_err(name, e))?;
+        }
+        // A notice that came with another command's reply (or was consumed by a
+        // catch-up) is not sent again: sweep once more rather than wait for it.
+        let pending = notices_pending(&mut session);
+        again = changed || (notify && pending);
+    }
+}
+
+/// `STATUS (UIDNEXT UIDVALIDITY)` of `folder`.
+async fn status(
+    session: &mut ImapSession,
+    name: &str,
+    folder: &str,
+    limit: Duration,
+) -> Result<Seen, ImapError> {
+    let what = format!("STATUS {folder}");
+    let status = timed(
+        name,
+        &what,
+        limit,
+        session.status(folder, "(UIDNEXT UIDVALIDITY)"),
+    )
+    .await?;
+    Ok(Seen {
+        uidvalidity: status.uid_validity.unwrap_or(0),
+        uid_next: status.uid_next.unwrap_or(0),
+    })
+}
+
+/// Leaves the selected folder without expunging anything (so NOTIFY reports every
+/// shared folder the same way).
+async fn unselect(session: &mut ImapSession, name: &str, limit: Duration) -> Result<(), ImapError> {
+    timed(name, "UNSELECT", limit, session.run_command_and_check_ok("UNSELECT")).await
+}
+
+/// Whether the server sent anything unasked since the last look (a NOTIFY `STATUS`,
+/// an `EXISTS`); consumes it.
+fn notices_pending(session: &mut ImapSession) -> bool {
+    let mut any = false;
+    while session.unsolicited_responses.try_recv().is_ok() {
+        any = true;
+    }
+    any
+}
+
+/// Selects `folder` and catches it up until quiet; on the `first` visit of the session
+/// it also finishes the `seen`/`move` an earlier connection left undone.
+async fn catch_up_one(
+    session: &mut ImapSession,
+    intake: &Intake,
+    account: &AccountConfig,
+    folder: &str,
+    shutdown: &Shutdown,
+    has_move: bool,
+    first: bool,
+) -> Result<Batch, ImapError> {
+    let name = account.name.as_str();
+    let limit = intake.config.watch.command_timeout;
+    let mailbox = open_folder(session, account, folder, limit).await?;
+    let mut sel = Selected {
+        account,
+        folder,
+        uidvalidity: mailbox.uid_validity.unwrap_or(0),
+        uid_next: mailbox.uid_next,
+        has_move,
+        finish_earlier: first,
+    };
+    let batch = catch_up_until_quiet(session, intake, shutdown, &mut sel).await?;
+    intake
+        .synced(name, folder)
+        .map_err(|e| store_err(name, e))?;
+    Ok(batch)
+}
+
+/// IDLE after NOTIFY SET: the server's `STATUS` (or any other notice) wakes it, and so
+/// does `idle_refresh` (a sweep then runs anyway). `None` when woken by shutdown or the
+/// refresh, else when the notice came.
+async fn wait_for_notice(
+    session: ImapSession,
+    intake: &Intake,
+    shutdown: &mut Shutdown,
+    name: &str,
+) -> Result<(ImapSession, Option<Instant>), ImapError> {
+    use async_imap::extensions::idle::IdleResponse;
+    let limit = intake.config.watch.command_timeout;
+    let refresh = intake.config.watch.idle_refresh;
+    let mut idle = session.idle();
+    timed(name, "IDLE", limit, idle.init()).await?;
+    let woken = {
+        let (fut, stop) = idle.wait_with_timeout(refresh + Duration::from_secs(60));
+        let woken = tokio::select! {
+            r = tokio::time::timeout(refresh, fut) => match r {
+                Ok(Ok(IdleResponse::NewData(_))) => Some(Instant::now()),
+                Ok(Ok(IdleResponse::Timeout)) | Err(_) => None,
+                Ok(Ok(IdleResponse::ManualInterrupt)) => {
+                    return Err(ImapError::Other { account: name.into(), message: "connection closed during IDLE".into() });
+                }
+                Ok(Err(e)) => return Err(ImapError::Other { account: name.into(), message: format!("IDLE: {e}") }),
+            },
+            _ = shutdown.recv() => None,
+        };
+        drop(stop);
+        woken
+    };
+    let session = timed(name, "IDLE DONE", limit, idle.done()).await?;
+    Ok((session, woken))
+}
+
+/// A mailbox name as an IMAP quoted string.
+fn quote(folder: &str) -> String {
+    format!("\"{}\"", folder.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(folders: &[&str], max: usize) -> AccountConfig {
+        let src = format!(
+            "name = \"a\"\nhost = \"h\"\nusername = \"u\"\nmax_connections = {max}\nfolders = [{}]\n",
+            folders
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        toml::from_str(&src).unwrap()
+    }
+
+    #[test]
+    fn folders_that_fit_each_get_a_connection() {
+        let p = plan(&account(&["A", "INBOX"], 5));
+        assert_eq!(p.own, ["INBOX", "A"]);
+        assert!(p.shared.is_empty());
+    }
+
+    #[test]
+    fn inbox_first_then_config_order_and_the_rest_share_the_last_connection() {
+        let p = plan(&account(&["A", "B", "inbox", "C", "D", "E"], 3));
+        assert_eq!(p.own, ["inbox", "A"]);
+        assert_eq!(p.shared, ["B", "C", "D", "E"]);
+        let p = plan(&account(&["A", "B"], 1));
+        assert!(p.own.is_empty());
+        assert_eq!(p.shared, ["A", "B"]);
+    }
+}
