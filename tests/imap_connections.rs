@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::cyrus::Cyrus;
 use support::mailroom::{Mailroom, notification};
-use support::{Certs, Dovecot};
+use support::{Certs, Dovecot, ImapConn};
 
 fn account(port: u16, folders: &[String], extra: &str) -> String {
     let folders: Vec<String> = folders.iter().map(|f| format!("{f:?}")).collect();
@@ -37,9 +37,11 @@ fn each_folder_gets_its_mail(m: &Mailroom, all: &[String], append: impl Fn(&str,
     for (i, folder) in all.iter().enumerate() {
         append(folder, &notification(i));
     }
-    m.wait("one mail from every folder", Duration::from_secs(30), || {
-        m.events() == n
-    });
+    m.wait(
+        "one mail from every folder",
+        Duration::from_secs(30),
+        || m.events() == n,
+    );
 }
 
 #[test]
@@ -64,7 +66,10 @@ fn fourteen_folders_of_one_account_are_all_watched_within_dovecots_connection_li
     );
     assert!(!log.contains("ERROR"), "{log}");
     assert!(log.contains("watching over one shared connection"), "{log}");
-    assert!(log.contains("notify=true"), "NOTIFY not used on Dovecot:\n{log}");
+    assert!(
+        log.contains("notify=true"),
+        "NOTIFY not used on Dovecot:\n{log}"
+    );
     assert_eq!(
         m.count("SELECT COUNT(*) FROM cursors WHERE last_error IS NOT NULL"),
         0
@@ -89,13 +94,17 @@ fn folders_past_max_connections_are_polled_by_status_where_notify_is_missing() {
 
 #[test]
 fn a_limit_refusal_names_the_account_and_max_connections_and_a_lower_setting_fits() {
-    let limit = "protocol imap {\n  mail_max_userip_connections = 3\n}\n";
+    let limit = "protocol imap {\n  mail_max_userip_connections = 2\n}\n";
     let dovecot = Dovecot::start_with(&Certs::generate(), limit);
     let all = folders(4);
     for f in &all {
         dovecot.create_folder(f);
     }
-    // Four folders, a connection each: the fourth login is refused with [LIMIT].
+    // Two other clients of the user hold the server's whole allowance.
+    let others = [
+        ImapConn::login(dovecot.imap_port()),
+        ImapConn::login(dovecot.imap_port()),
+    ];
     let m = Mailroom::new(&account(dovecot.imap_port(), &all, ""));
     let watch = m.spawn_watch();
     m.wait("the refusal", Duration::from_secs(30), || {
@@ -104,15 +113,20 @@ fn a_limit_refusal_names_the_account_and_max_connections_and_a_lower_setting_fit
     drop(watch);
     let log = m.log();
     assert!(
-        log.contains("reg:") && log.contains("max_connections = 5") && log.contains("set a lower max_connections for account reg"),
+        log.contains("max_connections = 5")
+            && log.contains("set a lower max_connections for account reg"),
         "{log}"
     );
-    assert!(!log.contains("login to 127.0.0.1 as reseller refused"), "{log}");
+    assert!(
+        !log.contains("login to 127.0.0.1 as reseller refused"),
+        "{log}"
+    );
     let status = String::from_utf8_lossy(&m.run(&["status"]).stdout).into_owned();
     assert!(status.contains("max_connections"), "{status}");
+    drop(others);
 
-    // Two connections leave room for the one the test appends through.
-    let m = Mailroom::new(&account(dovecot.imap_port(), &all, "max_connections = 2"));
+    // One connection for all four folders leaves room for the one the test appends by.
+    let m = Mailroom::new(&account(dovecot.imap_port(), &all, "max_connections = 1"));
     let _watch = m.spawn_watch();
     each_folder_gets_its_mail(&m, &all, |f, msg| {
         dovecot.append_via_imap(f, msg);
@@ -154,6 +168,9 @@ fn a_server_refusing_starttls_is_quoted() {
     );
     let error = once_error(&m);
     assert!(error.contains("refused STARTTLS: \""), "{error}");
-    assert!(!error.contains("s0 "), "the command's tag is no words of the server's: {error}");
+    assert!(
+        !error.contains("s0 "),
+        "the command's tag is no words of the server's: {error}"
+    );
     assert!(!error.contains("set tls = \"starttls\""), "{error}");
 }

@@ -105,7 +105,10 @@ fn max_connections_defaults_to_5_and_0_is_refused_at_its_line() {
     std::fs::write(&path, format!("{account}max_connections = 0\n")).unwrap();
     let e = Config::load(Some(&path)).unwrap_err().to_string();
     assert!(
-        e.starts_with(&format!("{}:5:1: account reg: max_connections", path.display())),
+        e.starts_with(&format!(
+            "{}:5:1: account reg: max_connections",
+            path.display()
+        )),
         "{e}"
     );
     std::fs::write(&path, format!("{account}max_connection = 3\n")).unwrap();

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::{
-    ImapConn, SIGKILL, SIGTERM, START_TIMEOUT, chmod, chown_nobody_recursive, free_port,
-    is_root, libc_kill, quote, send_signal, spawn_watchdog, stop_watchdog,
+    ImapConn, SIGKILL, SIGTERM, START_TIMEOUT, chmod, chown_nobody_recursive, free_port, is_root,
+    libc_kill, quote, send_signal, spawn_watchdog, stop_watchdog,
 };
 
 /// A running Cyrus `master` with one user, `reseller`, whose INBOX exists.
@@ -47,7 +47,10 @@ impl Cyrus {
     pub const USER: &'static str = "reseller";
 
     pub fn start() -> Cyrus {
-        assert!(is_root(), "support::Cyrus needs root (its services run as nobody)");
+        assert!(
+            is_root(),
+            "support::Cyrus needs root (its services run as nobody)"
+        );
         let bin = root().join("usr/lib/cyrus/bin");
         assert!(
             bin.join("master").is_file(),
@@ -60,7 +63,14 @@ impl Cyrus {
             .tempdir_in("/tmp")
             .expect("tempdir");
         let t = tmp.path().to_path_buf();
-        for d in ["conf/db", "conf/socket", "conf/proc", "conf/lock", "spool", "sieve"] {
+        for d in [
+            "conf/db",
+            "conf/socket",
+            "conf/proc",
+            "conf/lock",
+            "spool",
+            "sieve",
+        ] {
             fs::create_dir_all(t.join(d)).unwrap();
         }
         let port = free_port();
@@ -97,7 +107,10 @@ impl Cyrus {
         cyrus.spawn();
         let mut admin = ImapConn::connect(port);
         admin.ok("LOGIN cyrus x");
-        admin.ok(&format!("CREATE {}", quote(&format!("user/{}", Self::USER))));
+        admin.ok(&format!(
+            "CREATE {}",
+            quote(&format!("user/{}", Self::USER))
+        ));
         admin.logout();
         cyrus
     }

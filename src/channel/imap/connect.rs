@@ -229,7 +229,8 @@ async fn starttls(
 fn plain_after_starttls(seen: &std::sync::Mutex<Vec<u8>>) -> String {
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     if seen.is_empty() {
-        return "the server accepted STARTTLS and then answered in plain text instead of TLS".into();
+        return "the server accepted STARTTLS and then answered in plain text instead of TLS"
+            .into();
     }
     format!(
         "the server accepted STARTTLS and then answered in plain text instead of TLS: \"{}\" (tls = \"starttls\" is right for this port: the server's own TLS setup failed, its log says why)",
@@ -405,7 +406,7 @@ pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSes
         Ok(Err((e, _))) if server_text(&e).contains("[LIMIT]") => Err(ImapError::Setup {
             account: name.to_string(),
             message: format!(
-                "{} refused one more connection for {}: \"{}\". This account opens up to max_connections = {} at once (one per folder, the folders past that share one): set a lower max_connections for account {name}, or let fewer other clients of {} connect",
+                "{} refused one more connection for {}: \"{}\". This account opens up to max_connections = {} at once (a connection per folder up to that, the rest share the last): set a lower max_connections for account {name}, or let fewer other clients of {} connect",
                 account.host,
                 account.username,
                 server_text(&e),

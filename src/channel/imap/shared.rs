@@ -15,8 +15,8 @@ use super::connect::{ImapError, ImapSession, connect, timed};
 use super::open_folder;
 use crate::channel::Health;
 use crate::config::AccountConfig;
-use crate::ingest::intake::Intake;
 use crate::ingest::Batch;
+use crate::ingest::intake::Intake;
 use crate::shutdown::Shutdown;
 
 /// Which folders of an account get a connection of their own (IDLE) and which share one.
@@ -85,7 +85,16 @@ pub async fn watch_shared(
             break;
         }
         let now = status(&mut session, name, folder, limit).await?;
-        catch_up_one(&mut session, intake, account, folder, &shutdown, has_move, true).await?;
+        catch_up_one(
+            &mut session,
+            intake,
+            account,
+            folder,
+            &shutdown,
+            has_move,
+            true,
+        )
+        .await?;
         seen.insert(folder, now);
         if has_unselect {
             unselect(&mut session, name, limit).await?;
@@ -95,9 +104,19 @@ pub async fn watch_shared(
         // Asked once: it holds for the session. A server that refuses it is polled.
         let command = format!(
             "NOTIFY SET (mailboxes ({}) (MessageNew MessageExpunge))",
-            folders.iter().map(|f| quote(f)).collect::<Vec<_>>().join(" ")
+            folders
+                .iter()
+                .map(|f| quote(f))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
-        let set = timed(name, "NOTIFY", limit, session.run_command_and_check_ok(command)).await;
+        let set = timed(
+            name,
+            "NOTIFY",
+            limit,
+            session.run_command_and_check_ok(command),
+        )
+        .await;
         if let Err(e) = set {
             tracing::warn!(account = name, error = %e, "NOTIFY refused: polling the shared folders instead");
             notify = false;
@@ -133,9 +152,16 @@ pub async fn watch_shared(
             if seen.get(folder.as_str()) != Some(&now) {
                 tracing::debug!(account = name, folder, "shared folder changed");
                 changed = true;
-                let b =
-                    catch_up_one(&mut session, intake, account, folder, &shutdown, has_move, false)
-                        .await?;
+                let b = catch_up_one(
+                    &mut session,
+                    intake,
+                    account,
+                    folder,
+                    &shutdown,
+                    has_move,
+                    false,
+                )
+                .await?;
                 seen.insert(folder, now);
                 if has_unselect {
                     unselect(&mut session, name, limit).await?;
@@ -182,7 +208,13 @@ async fn status(
 /// Leaves the selected folder without expunging anything (so NOTIFY reports every
 /// shared folder the same way).
 async fn unselect(session: &mut ImapSession, name: &str, limit: Duration) -> Result<(), ImapError> {
-    timed(name, "UNSELECT", limit, session.run_command_and_check_ok("UNSELECT")).await
+    timed(
+        name,
+        "UNSELECT",
+        limit,
+        session.run_command_and_check_ok("UNSELECT"),
+    )
+    .await
 }
 
 /// Whether the server sent anything unasked since the last look (a NOTIFY `STATUS`,
