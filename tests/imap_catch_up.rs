@@ -72,11 +72,7 @@ fn mail_appended_while_2000_are_caught_up_and_moved_is_stored_promptly_on_doveco
     mail_during_a_catch_up_is_stored_promptly(
         dovecot.imap_port(),
         "after = \"move\"\nmove_to = \"Processed\"",
-        |all| {
-            for m in all {
-                dovecot.deliver("INBOX", m);
-            }
-        },
+        |all| dovecot.deliver_many("INBOX", all),
         |one| {
             dovecot.append_via_imap("INBOX", one);
         },

@@ -1073,6 +1073,20 @@ service imap-login {{
         dest
     }
 
+    /// `deliver` for many messages at once: the folder is made and owned once, not per
+    /// message (which grows with the folder).
+    pub fn deliver_many(&self, folder: &str, messages: &[Vec<u8>]) {
+        let dir = self.create_folder(folder);
+        for message in messages {
+            let name = unique_name();
+            let tmp = dir.join("tmp").join(&name);
+            fs::write(&tmp, message).unwrap();
+            chown_nobody(&tmp);
+            chmod(&tmp, 0o600);
+            fs::rename(&tmp, dir.join("new").join(&name)).unwrap();
+        }
+    }
+
     /// APPENDs `message` through IMAP (LOGIN + APPEND on the plain port), so
     /// IDLEing clients are notified the way a real delivery does. Creates the
     /// folder first if needed. Returns the completion line (with APPENDUID).

@@ -83,9 +83,18 @@ async fn wait_for_change(
         timed(name, "NOOP", limit, session.noop()).await?;
         return Ok((session, Wake::Changed(asked)));
     }
+    let notices = session.unsolicited_responses.clone();
     let mut idle = session.idle();
     timed(name, "IDLE", limit, idle.init()).await?;
-    let wake = {
+    // Mail that came after the last search may be announced before the server's
+    // "+ idling": the library queues that apart, and the wait below would not see it.
+    let mut announced = false;
+    while let Ok(r) = notices.try_recv() {
+        announced |= matches!(r, async_imap::types::UnsolicitedResponse::Exists(_));
+    }
+    let wake = if announced {
+        Wake::Changed(Instant::now())
+    } else {
         // The server's keepalives reset the library's own timeout, so the whole wait is
         // bounded here as well: IDLE is ended and re-issued every `idle_refresh`.
         let (fut, stop) = idle.wait_with_timeout(refresh + Duration::from_secs(60));

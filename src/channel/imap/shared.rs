@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::catch_up::{Selected, catch_up_until_quiet, store_err};
-use super::connect::{ImapError, ImapSession, connect, timed};
+use super::connect::{ImapError, ImapSession, connect, server_text, timed};
 use super::open_folder;
 use crate::channel::Health;
 use crate::config::AccountConfig;
@@ -84,7 +84,7 @@ pub async fn watch_shared(
         if shutdown.is_shutdown() {
             break;
         }
-        let now = status(&mut session, name, folder, limit).await?;
+        let now = status(&mut session, account, folder, limit).await?;
         catch_up_one(
             &mut session,
             intake,
@@ -148,7 +148,7 @@ pub async fn watch_shared(
         }
         let mut changed = false;
         for folder in folders {
-            let now = status(&mut session, name, folder, limit).await?;
+            let now = status(&mut session, account, folder, limit).await?;
             if seen.get(folder.as_str()) != Some(&now) {
                 tracing::debug!(account = name, folder, "shared folder changed");
                 changed = true;
@@ -184,21 +184,42 @@ pub async fn watch_shared(
     }
 }
 
-/// `STATUS (UIDNEXT UIDVALIDITY)` of `folder`.
+/// `STATUS (UIDNEXT UIDVALIDITY)` of `folder`; a folder the server does not know is a
+/// setting to fix, said as for a folder of its own connection.
 async fn status(
     session: &mut ImapSession,
-    name: &str,
+    account: &AccountConfig,
     folder: &str,
     limit: Duration,
 ) -> Result<Seen, ImapError> {
-    let what = format!("STATUS {folder}");
-    let status = timed(
-        name,
-        &what,
-        limit,
-        session.status(folder, "(UIDNEXT UIDVALIDITY)"),
-    )
-    .await?;
+    let name = account.name.as_str();
+    let asked = tokio::time::timeout(limit, session.status(folder, "(UIDNEXT UIDVALIDITY)")).await;
+    let status = match asked {
+        Ok(Ok(s)) => s,
+        Ok(Err(e @ async_imap::error::Error::No(_))) => {
+            return Err(ImapError::Setup {
+                account: name.to_string(),
+                message: format!(
+                    "folder {folder:?} cannot be watched on {}: {} (check folders = [...] for this account)",
+                    account.host,
+                    server_text(&e)
+                ),
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(ImapError::Other {
+                account: name.to_string(),
+                message: format!("STATUS {folder}: {}", server_text(&e)),
+            });
+        }
+        Err(_) => {
+            return Err(ImapError::Timeout {
+                account: name.to_string(),
+                what: format!("STATUS {folder}"),
+                secs: limit.as_secs(),
+            });
+        }
+    };
     Ok(Seen {
         uidvalidity: status.uid_validity.unwrap_or(0),
         uid_next: status.uid_next.unwrap_or(0),
@@ -268,9 +289,17 @@ async fn wait_for_notice(
     use async_imap::extensions::idle::IdleResponse;
     let limit = intake.config.watch.command_timeout;
     let refresh = intake.config.watch.idle_refresh;
+    let notices = session.unsolicited_responses.clone();
     let mut idle = session.idle();
     timed(name, "IDLE", limit, idle.init()).await?;
-    let woken = {
+    // A notice sent before the server's "+ idling" is queued apart by the library.
+    let mut noticed = false;
+    while notices.try_recv().is_ok() {
+        noticed = true;
+    }
+    let woken = if noticed {
+        Some(Instant::now())
+    } else {
         let (fut, stop) = idle.wait_with_timeout(refresh + Duration::from_secs(60));
         let woken = tokio::select! {
             r = tokio::time::timeout(refresh, fut) => match r {
