@@ -77,19 +77,26 @@ fn fourteen_folders_of_one_account_are_all_watched_within_dovecots_connection_li
 }
 
 #[test]
-fn folders_past_max_connections_are_polled_by_status_where_notify_is_missing() {
-    // Cyrus offers no NOTIFY: INBOX gets IDLE, F01 and F02 share the other connection.
+fn folders_past_max_connections_are_polled_by_status_and_a_missing_one_spoils_none() {
+    // Cyrus offers no NOTIFY: INBOX gets IDLE; F01, F02 and a folder that does not exist
+    // share the other connection.
     let cyrus = Cyrus::start();
     let all = folders(3);
     for f in &all[1..] {
         cyrus.create_folder(f);
     }
-    let m = Mailroom::new(&account(cyrus.port(), &all, "max_connections = 2"));
+    let mut configured = all.clone();
+    configured.push("Missing".into());
+    let m = Mailroom::new(&account(cyrus.port(), &configured, "max_connections = 2"));
     let _watch = m.spawn_watch();
     each_folder_gets_its_mail(&m, &all, |f, msg| cyrus.append(f, msg));
     let log = m.log();
     assert!(log.contains("notify=false"), "{log}");
-    assert!(!log.contains("ERROR"), "{log}");
+    let status = String::from_utf8_lossy(&m.run(&["status"]).stdout).into_owned();
+    assert!(
+        status.contains("folder \"Missing\" cannot be watched on 127.0.0.1"),
+        "{status}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! anyway), else by `STATUS (UIDNEXT UIDVALIDITY)` every `poll_interval`; a folder whose
 //! UIDNEXT or UIDVALIDITY moved is selected and caught up like any other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::catch_up::{Selected, catch_up_until_quiet, store_err};
@@ -61,8 +61,63 @@ struct Seen {
     uid_next: u32,
 }
 
+/// What the shared connection knows of its account and server.
+struct Shared<'a> {
+    intake: &'a Intake,
+    account: &'a AccountConfig,
+    has_move: bool,
+    has_unselect: bool,
+    limit: Duration,
+}
+
+/// What a look at one folder found.
+enum Visit {
+    Unchanged,
+    CaughtUp(Seen, Batch),
+}
+
+impl Shared<'_> {
+    /// Takes the folder's STATUS and, when it differs from `before` (or there is none),
+    /// selects the folder, catches it up and leaves it again. The STATUS is taken before
+    /// the catch-up: mail arriving during it moves UIDNEXT past what is remembered, and
+    /// the next look sees that.
+    async fn visit(
+        &self,
+        session: &mut ImapSession,
+        folder: &str,
+        shutdown: &Shutdown,
+        before: Option<Seen>,
+    ) -> Result<Visit, ImapError> {
+        let now = status(session, self.account, folder, self.limit).await?;
+        if before == Some(now) {
+            return Ok(Visit::Unchanged);
+        }
+        let mailbox = open_folder(session, self.account, folder, self.limit).await?;
+        let mut sel = Selected {
+            account: self.account,
+            folder,
+            uidvalidity: mailbox.uid_validity.unwrap_or(0),
+            uid_next: mailbox.uid_next,
+            has_move: self.has_move,
+            // The first look of the session also finishes the `seen`/`move` that an
+            // earlier connection left undone.
+            finish_earlier: before.is_none(),
+        };
+        let batch = catch_up_until_quiet(session, self.intake, shutdown, &mut sel).await?;
+        if self.has_unselect {
+            // Leaves without expunging, so NOTIFY reports every shared folder alike.
+            let name = self.account.name.as_str();
+            let unselect = session.run_command_and_check_ok("UNSELECT");
+            timed(name, "UNSELECT", self.limit, unselect).await?;
+        }
+        Ok(Visit::CaughtUp(now, batch))
+    }
+}
+
 /// The shared connection: catch every folder up, then wait for a change (NOTIFY + IDLE,
 /// else `poll_interval`) and catch up the folders whose STATUS moved, until shutdown.
+/// A folder that cannot be opened (a setting to fix) is recorded as failed and looked
+/// at again on every sweep; the others are watched meanwhile.
 pub async fn watch_shared(
     intake: &Intake,
     account: &AccountConfig,
@@ -74,64 +129,69 @@ pub async fn watch_shared(
     let limit = intake.config.watch.command_timeout;
     let mut session = connect(&intake.config, account).await?;
     let caps = timed(name, "CAPABILITY", limit, session.capabilities()).await?;
-    let has_move = caps.has_str("MOVE");
-    let has_unselect = caps.has_str("UNSELECT");
+    let shared = Shared {
+        intake,
+        account,
+        has_move: caps.has_str("MOVE"),
+        has_unselect: caps.has_str("UNSELECT"),
+        limit,
+    };
     let mut notify = caps.has_str("NOTIFY") && caps.has_str("IDLE");
     let mut seen: HashMap<&str, Seen> = HashMap::new();
-    // Each folder's STATUS is taken before its catch-up: mail arriving during the
-    // catch-up moves UIDNEXT past what is remembered, and the next sweep sees it.
-    for folder in folders {
-        if shutdown.is_shutdown() {
-            break;
-        }
-        let now = status(&mut session, account, folder, limit).await?;
-        catch_up_one(
-            &mut session,
-            intake,
-            account,
-            folder,
-            &shutdown,
-            has_move,
-            true,
-        )
-        .await?;
-        seen.insert(folder, now);
-        if has_unselect {
-            unselect(&mut session, name, limit).await?;
-        }
-    }
-    if notify {
-        // Asked once: it holds for the session. A server that refuses it is polled.
-        let command = format!(
-            "NOTIFY SET (mailboxes ({}) (MessageNew MessageExpunge))",
-            folders
-                .iter()
-                .map(|f| quote(f))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        let set = timed(
-            name,
-            "NOTIFY",
-            limit,
-            session.run_command_and_check_ok(command),
-        )
-        .await;
-        if let Err(e) = set {
-            tracing::warn!(account = name, error = %e, "NOTIFY refused: polling the shared folders instead");
-            notify = false;
-        }
-    }
-    health.ok();
-    tracing::info!(
-        account = name,
-        folders = folders.join(", "),
-        notify,
-        "watching over one shared connection"
-    );
-    let mut again = false;
+    let mut broken: HashSet<&str> = HashSet::new();
+    let mut woken: Option<Instant> = None;
+    let mut first = true;
     loop {
-        let woken = if again {
+        let mut changed = false;
+        for folder in folders {
+            if shutdown.is_shutdown() {
+                break;
+            }
+            let before = seen.get(folder.as_str()).copied();
+            match shared.visit(&mut session, folder, &shutdown, before).await {
+                Ok(Visit::Unchanged) => {}
+                Ok(Visit::CaughtUp(now, batch)) => {
+                    changed |= before.is_some();
+                    seen.insert(folder, now);
+                    if let Some(at) = woken
+                        && batch.messages > 0
+                    {
+                        let channel = if notify { "imap-idle" } else { "imap-poll" };
+                        intake.live.intake(channel, at.elapsed());
+                    }
+                }
+                Err(e @ ImapError::Setup { .. }) => {
+                    if broken.insert(folder) {
+                        tracing::error!(account = name, folder, error = %e, "IMAP error: this folder is not watched until that is fixed");
+                        let _ = intake.failed(name, folder, &e.to_string());
+                        intake.live.source_error(name, folder);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            if broken.remove(folder.as_str()) {
+                tracing::info!(account = name, folder, "folder can be watched again");
+            }
+            intake
+                .synced(name, folder)
+                .map_err(|e| store_err(name, e))?;
+        }
+        if first {
+            first = false;
+            notify = notify && notify_set(&mut session, name, folders, limit).await?;
+            health.ok();
+            tracing::info!(
+                account = name,
+                folders = folders.join(", "),
+                notify,
+                "watching over one shared connection"
+            );
+        }
+        // A notice that came with another command's reply (or was consumed by a
+        // catch-up) is not sent again: sweep once more rather than wait for it.
+        let pending = notices_pending(&mut session);
+        woken = if changed || (notify && pending) {
             Some(Instant::now())
         } else if notify {
             let (s, woken) = wait_for_notice(session, intake, &mut shutdown, name).await?;
@@ -146,41 +206,36 @@ pub async fn watch_shared(
             let _ = timed(name, "LOGOUT", limit, session.logout()).await;
             return Ok(());
         }
-        let mut changed = false;
-        for folder in folders {
-            let now = status(&mut session, account, folder, limit).await?;
-            if seen.get(folder.as_str()) != Some(&now) {
-                tracing::debug!(account = name, folder, "shared folder changed");
-                changed = true;
-                let b = catch_up_one(
-                    &mut session,
-                    intake,
-                    account,
-                    folder,
-                    &shutdown,
-                    has_move,
-                    false,
-                )
-                .await?;
-                seen.insert(folder, now);
-                if has_unselect {
-                    unselect(&mut session, name, limit).await?;
-                }
-                if let Some(at) = woken
-                    && b.messages > 0
-                {
-                    let channel = if notify { "imap-idle" } else { "imap-poll" };
-                    intake.live.intake(channel, at.elapsed());
-                }
-            }
-            intake
-                .synced(name, folder)
-                .map_err(|e| store_err(name, e))?;
+    }
+}
+
+/// NOTIFY SET for the shared folders (asked once: it holds for the session); whether
+/// the server took it. A server that refuses it is polled instead.
+async fn notify_set(
+    session: &mut ImapSession,
+    name: &str,
+    folders: &[String],
+    limit: Duration,
+) -> Result<bool, ImapError> {
+    let mailboxes: Vec<String> = folders.iter().map(|f| quote(f)).collect();
+    let command = format!(
+        "NOTIFY SET (mailboxes ({}) (MessageNew MessageExpunge))",
+        mailboxes.join(" ")
+    );
+    match timed(
+        name,
+        "NOTIFY",
+        limit,
+        session.run_command_and_check_ok(command),
+    )
+    .await
+    {
+        Ok(()) => Ok(true),
+        Err(e @ ImapError::Timeout { .. }) => Err(e),
+        Err(e) => {
+            tracing::warn!(account = name, error = %e, "NOTIFY refused: polling the shared folders instead");
+            Ok(false)
         }
-        // A notice that came with another command's reply (or was consumed by a
-        // catch-up) is not sent again: sweep once more rather than wait for it.
-        let pending = notices_pending(&mut session);
-        again = changed || (notify && pending);
     }
 }
 
@@ -226,18 +281,6 @@ async fn status(
     })
 }
 
-/// Leaves the selected folder without expunging anything (so NOTIFY reports every
-/// shared folder the same way).
-async fn unselect(session: &mut ImapSession, name: &str, limit: Duration) -> Result<(), ImapError> {
-    timed(
-        name,
-        "UNSELECT",
-        limit,
-        session.run_command_and_check_ok("UNSELECT"),
-    )
-    .await
-}
-
 /// Whether the server sent anything unasked since the last look (a NOTIFY `STATUS`,
 /// an `EXISTS`); consumes it.
 fn notices_pending(session: &mut ImapSession) -> bool {
@@ -246,35 +289,6 @@ fn notices_pending(session: &mut ImapSession) -> bool {
         any = true;
     }
     any
-}
-
-/// Selects `folder` and catches it up until quiet; on the `first` visit of the session
-/// it also finishes the `seen`/`move` an earlier connection left undone.
-async fn catch_up_one(
-    session: &mut ImapSession,
-    intake: &Intake,
-    account: &AccountConfig,
-    folder: &str,
-    shutdown: &Shutdown,
-    has_move: bool,
-    first: bool,
-) -> Result<Batch, ImapError> {
-    let name = account.name.as_str();
-    let limit = intake.config.watch.command_timeout;
-    let mailbox = open_folder(session, account, folder, limit).await?;
-    let mut sel = Selected {
-        account,
-        folder,
-        uidvalidity: mailbox.uid_validity.unwrap_or(0),
-        uid_next: mailbox.uid_next,
-        has_move,
-        finish_earlier: first,
-    };
-    let batch = catch_up_until_quiet(session, intake, shutdown, &mut sel).await?;
-    intake
-        .synced(name, folder)
-        .map_err(|e| store_err(name, e))?;
-    Ok(batch)
 }
 
 /// IDLE after NOTIFY SET: the server's `STATUS` (or any other notice) wakes it, and so
