@@ -1042,19 +1042,26 @@ service imap-login {{
     /// Dovecot lists it on the next LIST; no restart needed.
     pub fn create_folder(&self, folder: &str) -> PathBuf {
         let dir = self.maildir(folder);
+        let mut made = false;
         for sub in ["cur", "new", "tmp"] {
             let p = dir.join(sub);
             if !p.exists() {
                 fs::create_dir_all(&p).unwrap();
+                made = true;
             }
         }
         if !folder.eq_ignore_ascii_case("INBOX") {
             let marker = dir.join("maildirfolder");
             if !marker.exists() {
                 fs::write(&marker, b"").unwrap();
+                made = true;
             }
         }
-        chown_nobody_recursive(&dir);
+        // Only what was just made: the folder's files are owned already (a recursive
+        // chown per delivery made loading thousands of messages quadratic).
+        if made {
+            chown_nobody_recursive(&dir);
+        }
         dir
     }
 
