@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install what the real-server integration tests need, if missing:
 #   - dovecot (IMAP/IMAPS server)       via apt-get (dovecot-imapd)
+#   - Cyrus IMAP (a second IMAP server) unpacked from Debian's packages into
+#     /opt/mailroom-test/cyrus by scripts/install-cyrus.sh (it conflicts with
+#     dovecot-imapd as a package, so it is not installed system-wide)
 #   - openssl (throwaway test CAs)      via apt-get
 #   - chromium (web console tests)      via apt-get (Debian's chromium, run headless)
 #   - aiosmtpd (SMTP sink)              via pip, for the python3 on PATH
@@ -41,6 +44,8 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     command -v openssl >/dev/null 2>&1 || fail "openssl still not on PATH after install"
     command -v chromium >/dev/null 2>&1 || fail "chromium still not on PATH after install"
 fi
+
+bash "$(dirname "$0")/install-cyrus.sh" 2>>"$log" || fail "unpacking Cyrus IMAP failed"
 
 command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH"
 # python_module MODULE PIP_NAME DEBIAN_PACKAGE: pip, else Debian's package for its python.

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::client::danger::{
@@ -166,12 +165,11 @@ pub fn client(ca_file: Option<&Path>, pin: Option<&str>) -> Result<Client, Strin
     })
 }
 
-/// The TLS handshake with `host` over `tcp`.
-pub async fn connect(
-    tcp: TcpStream,
-    host: &str,
-    client: &Client,
-) -> Result<TlsStream<TcpStream>, TlsFailure> {
+/// The TLS handshake with `host` over `tcp` (a TCP stream, or one wrapped to watch it).
+pub async fn connect<S>(tcp: S, host: &str, client: &Client) -> Result<TlsStream<S>, TlsFailure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| TlsFailure::Other(format!("{host}: {e}")))?;
     let result = tokio_rustls::TlsConnector::from(Arc::clone(&client.config))

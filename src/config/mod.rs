@@ -353,6 +353,13 @@ impl Config {
     fn check(&self, path: &Path, src: &str) -> anyhow::Result<()> {
         let fail = |msg: String| anyhow::anyhow!("{}: {msg}", path.display());
         for a in &self.accounts {
+            if a.max_connections == 0 {
+                return Err(anyhow::anyhow!(
+                    "{}: account {}: max_connections must be at least 1 (the folders past the first max_connections - 1 share one connection; default 5)",
+                    self.position_in(path, src, "max_connections", Some("0")),
+                    a.name
+                ));
+            }
             if a.after == After::Move && a.move_to.is_none() {
                 return Err(fail(format!(
                     "account {}: after = \"move\" needs move_to",

@@ -112,6 +112,13 @@ pub struct AccountConfig {
     pub move_to: Option<String>,
     #[serde(default)]
     pub start: Start,
+    /// Most IMAP connections this account opens at once, at least 1. Default 5, below
+    /// the usual per-user limits (Dovecot 10 per user and address, Gmail about 15). With
+    /// more folders than this, INBOX and then the folders listed first get one each
+    /// (IDLE) and the rest share the last one (NOTIFY, else STATUS every
+    /// `poll_interval`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl AccountConfig {
@@ -131,6 +138,10 @@ impl AccountConfig {
 
 fn default_imap_tls() -> Tls {
     Tls::Implicit
+}
+
+fn default_max_connections() -> usize {
+    5
 }
 
 fn default_folders() -> Vec<String> {

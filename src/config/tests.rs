@@ -222,3 +222,25 @@ fn an_empty_or_unset_gandi_key_is_refused_naming_its_setting() {
         "k3ygandi0123456789abcdef"
     );
 }
+
+#[test]
+fn max_connections_defaults_to_5_and_0_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    let account = "[[account]]\nname = \"reg\"\nhost = \"imap.example.net\"\nusername = \"u\"\n";
+    std::fs::write(&path, account).unwrap();
+    let c = Config::load(Some(&path)).unwrap();
+    assert_eq!(c.accounts[0].max_connections, 5);
+    std::fs::write(&path, format!("{account}max_connections = 0\n")).unwrap();
+    let e = Config::load(Some(&path)).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}:5:1: account reg: max_connections",
+            path.display()
+        )),
+        "{e}"
+    );
+    std::fs::write(&path, format!("{account}max_connection = 3\n")).unwrap();
+    let e = Config::load(Some(&path)).unwrap_err().to_string();
+    assert!(e.contains(":5:1:") && e.contains("unknown field"), "{e}");
+}

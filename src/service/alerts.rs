@@ -54,7 +54,8 @@ pub fn alert(name: &str, occurrence: &str, text: String, data: Value) -> Event {
 /// Which source an alert is about: its name, folder (or empty) and kind (`IMAP`).
 pub struct Source<'a> {
     pub source: &'a str,
-    pub folder: &'a str,
+    /// The folder, folders (`INBOX, Archive`) or empty.
+    pub folder: String,
     pub kind: &'a str,
 }
 

@@ -218,13 +218,16 @@ fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
         }
     };
     for account in &config.accounts {
-        for folder in &account.folders {
+        // At most `max_connections` per account: servers refuse logins past their own
+        // per-user limit, and a refused folder would never be watched.
+        let plan = imap::plan(account);
+        for folder in &plan.own {
             let Some(intake) = connect(&account.name) else {
                 continue;
             };
             let task = Task {
                 source: account.name.clone(),
-                folder: folder.clone(),
+                folders: vec![folder.clone()],
                 kind: "IMAP",
             };
             let (account, folder) = (account.clone(), folder.clone());
@@ -239,6 +242,28 @@ fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
                 },
             ));
         }
+        if plan.shared.is_empty() {
+            continue;
+        }
+        let Some(intake) = connect(&account.name) else {
+            continue;
+        };
+        let task = Task {
+            source: account.name.clone(),
+            folders: plan.shared.clone(),
+            kind: "IMAP",
+        };
+        let (account, folders) = (account.clone(), plan.shared);
+        let i = intake.clone();
+        tasks.spawn(supervise(
+            intake,
+            shutdown.clone(),
+            task,
+            move |health, stop| {
+                let (i, account, folders) = (i.clone(), account.clone(), folders.clone());
+                async move { imap::watch_shared(&i, &account, &folders, stop, &health).await }
+            },
+        ));
     }
     for m in &config.maildirs {
         let Some(intake) = connect(&m.name) else {
@@ -246,7 +271,7 @@ fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
         };
         let task = Task {
             source: m.name.clone(),
-            folder: String::new(),
+            folders: vec![String::new()],
             kind: "local folder",
         };
         let (m, i) = (m.clone(), intake.clone());
@@ -266,7 +291,7 @@ fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
         };
         let task = Task {
             source: p.name.clone(),
-            folder: String::new(),
+            folders: vec![String::new()],
             kind: "poll",
         };
         let (p, i) = (p.clone(), intake.clone());
@@ -286,7 +311,7 @@ fn spawn_all(root: &Intake, shutdown: &Shutdown) -> JoinSet<()> {
     {
         let task = Task {
             source: probe::SOURCE.into(),
-            folder: probe::FOLDER.into(),
+            folders: vec![probe::FOLDER.into()],
             kind: "Gandi probe",
         };
         let (g, name, i) = (g.clone(), name.clone(), intake.clone());

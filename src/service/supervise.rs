@@ -22,8 +22,9 @@ const STOP_WAIT: Duration = Duration::from_secs(2);
 pub struct Task {
     /// The source's name (account, `[[maildir]]`, `[[poll]]`).
     pub source: String,
-    /// The folder, or empty for sources without folders.
-    pub folder: String,
+    /// The folders it watches (several for an IMAP account's shared connection), or
+    /// one empty name for sources without folders. A failure is recorded on each.
+    pub folders: Vec<String>,
     /// What kind of source, for the log line (`IMAP error`, `poll error`, …).
     pub kind: &'static str,
 }
@@ -33,7 +34,7 @@ impl Task {
     fn alerted(&self) -> super::alerts::Source<'_> {
         super::alerts::Source {
             source: &self.source,
-            folder: &self.folder,
+            folder: self.folders.join(", "),
             kind: self.kind,
         }
     }
@@ -75,7 +76,7 @@ where
             tokio::select! {
                 r = &mut run => break r,
                 _ = &mut abandon => {
-                    tracing::warn!(source = %task.source, folder = %task.folder, "stopping without waiting for the server");
+                    tracing::warn!(source = %task.source, folder = %task.folders.join(", "), "stopping without waiting for the server");
                     return;
                 }
                 // While a failed source runs again, its recovery is seen as it happens.
@@ -93,9 +94,16 @@ where
         }
         let message = e.to_string();
         let record = intake.clone();
-        let (source, folder, text) = (task.source.clone(), task.folder.clone(), message.clone());
-        let _ = tokio::task::spawn_blocking(move || record.failed(&source, &folder, &text)).await;
-        intake.live.source_error(&task.source, &task.folder);
+        let (source, folders, text) = (task.source.clone(), task.folders.clone(), message.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            for folder in &folders {
+                let _ = record.failed(&source, folder, &text);
+            }
+        })
+        .await;
+        for folder in &task.folders {
+            intake.live.source_error(&task.source, folder);
+        }
         let now = crate::clock::now();
         let period = failing.get_or_insert(Failing {
             since: now,
@@ -111,7 +119,7 @@ where
         .min(max);
         tracing::error!(
             source = %task.source,
-            folder = %task.folder,
+            folder = %task.folders.join(", "),
             error = %message,
             retry_in_s = wait.as_secs_f32(),
             "{} error",

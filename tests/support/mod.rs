@@ -39,7 +39,9 @@ use tempfile::TempDir;
 
 pub mod age;
 pub mod browser;
+pub mod cyrus;
 pub mod gandi;
+pub mod mailroom;
 pub mod oauth2;
 pub mod registrar;
 pub mod sockets;
@@ -845,12 +847,20 @@ pub struct DovecotOptions {
     /// `username` must be the user, `active` must be true). Password logins keep
     /// working (their passdb is restricted to PLAIN and LOGIN).
     pub oauth2_introspect: Option<String>,
+    /// Appended to dovecot.conf.
+    pub extra: String,
 }
 
 impl DovecotOptions {
     /// Tokens are checked at `server`'s introspection endpoint.
     pub fn oauth2(mut self, server: &oauth2::OAuth2Server) -> Self {
         self.oauth2_introspect = Some(server.introspect_url());
+        self
+    }
+
+    /// Settings appended to dovecot.conf.
+    pub fn extra(mut self, extra: &str) -> Self {
+        self.extra = extra.to_string();
         self
     }
 }
@@ -863,7 +873,14 @@ impl Dovecot {
         Self::start_with(certs, DovecotOptions::default())
     }
 
+    /// `start` with `extra` appended to dovecot.conf (a later setting overrides an
+    /// earlier one: `ssl_key = <…` of another certificate, a `protocol imap { … }`).
+    pub fn start_extra(certs: &Certs, extra: &str) -> Dovecot {
+        Self::start_with(certs, DovecotOptions::default().extra(extra))
+    }
+
     pub fn start_with(certs: &Certs, options: DovecotOptions) -> Dovecot {
+        let extra = options.extra.clone();
         assert!(
             is_root(),
             "support::Dovecot needs root (mail processes run as nobody, listeners as dovecot)"
@@ -974,6 +991,7 @@ service imap-login {{
     ssl = yes
   }}
 }}
+{extra}
 "#
         );
         let conf_path = t.join("dovecot.conf");
@@ -1138,19 +1156,26 @@ service imap-login {{
     /// Dovecot lists it on the next LIST; no restart needed.
     pub fn create_folder(&self, folder: &str) -> PathBuf {
         let dir = self.maildir(folder);
+        let mut made = false;
         for sub in ["cur", "new", "tmp"] {
             let p = dir.join(sub);
             if !p.exists() {
                 fs::create_dir_all(&p).unwrap();
+                made = true;
             }
         }
         if !folder.eq_ignore_ascii_case("INBOX") {
             let marker = dir.join("maildirfolder");
             if !marker.exists() {
                 fs::write(&marker, b"").unwrap();
+                made = true;
             }
         }
-        chown_nobody_recursive(&dir);
+        // Only what was just made: the folder's files are owned already (a recursive
+        // chown per delivery made loading thousands of messages quadratic).
+        if made {
+            chown_nobody_recursive(&dir);
+        }
         dir
     }
 
@@ -1167,6 +1192,20 @@ service imap-login {{
         let dest = dir.join("new").join(&name);
         fs::rename(&tmp, &dest).unwrap();
         dest
+    }
+
+    /// `deliver` for many messages at once: the folder is made and owned once, not per
+    /// message (which grows with the folder).
+    pub fn deliver_many(&self, folder: &str, messages: &[Vec<u8>]) {
+        let dir = self.create_folder(folder);
+        for message in messages {
+            let name = unique_name();
+            let tmp = dir.join("tmp").join(&name);
+            fs::write(&tmp, message).unwrap();
+            chown_nobody(&tmp);
+            chmod(&tmp, 0o600);
+            fs::rename(&tmp, dir.join("new").join(&name)).unwrap();
+        }
     }
 
     /// APPENDs `message` through IMAP (LOGIN + APPEND on the plain port), so

@@ -90,13 +90,68 @@ fn start(intake: &Intake, sel: &Selected<'_>) -> Result<u32, ImapError> {
     Ok(first)
 }
 
-/// Reads everything after the cursor in the selected folder.
+/// How many catch-ups in a row may find nothing while the server keeps announcing
+/// `EXISTS`: a server that repeats an unchanged count must not keep us from IDLE.
+const QUIET_ROUNDS: usize = 3;
+
+/// Catches the selected folder up until a round's `UID SEARCH` finds nothing new and no
+/// `EXISTS` arrived with that round's replies, so the last command before the caller's
+/// IDLE is a search that saw everything. Mail that arrives during a catch-up is
+/// announced by an `EXISTS` riding on a FETCH, STORE, COPY, EXPUNGE or MOVE reply and
+/// the server does not announce it again at IDLE: it would wait for the next mail (or
+/// `idle_refresh`). After the first round `sel` is the ongoing state of the connection
+/// (no start position from SELECT, post-processing of earlier runs finished).
+pub(super) async fn catch_up_until_quiet(
+    session: &mut ImapSession,
+    intake: &Intake,
+    shutdown: &Shutdown,
+    sel: &mut Selected<'_>,
+) -> Result<Batch, ImapError> {
+    let mut total = Batch::default();
+    let mut quiet = 0;
+    loop {
+        let (batch, found) = catch_up(session, intake, shutdown, sel).await?;
+        sel.uid_next = None;
+        sel.finish_earlier = false;
+        sum(&mut total, batch);
+        let announced = new_mail_announced(session);
+        if shutdown.is_shutdown() {
+            return Ok(total);
+        }
+        if found > 0 {
+            quiet = 0;
+        } else if !announced || quiet >= QUIET_ROUNDS {
+            return Ok(total);
+        } else {
+            quiet += 1;
+        }
+        tracing::debug!(
+            account = sel.account.name.as_str(),
+            folder = sel.folder,
+            "mail arrived during the catch-up: searching again"
+        );
+    }
+}
+
+/// Whether the server said `EXISTS` since the last look (the replies to our commands
+/// carry it; the library queues it apart). Everything queued is consumed: the next
+/// `UID SEARCH` covers what any of it announced.
+pub(super) fn new_mail_announced(session: &mut ImapSession) -> bool {
+    let mut exists = false;
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        exists |= matches!(r, async_imap::types::UnsolicitedResponse::Exists(_));
+    }
+    exists
+}
+
+/// Reads everything after the cursor in the selected folder; also says how many new
+/// messages its `UID SEARCH` found.
 pub(super) async fn catch_up(
     session: &mut ImapSession,
     intake: &Intake,
     shutdown: &Shutdown,
     sel: &Selected<'_>,
-) -> Result<Batch, ImapError> {
+) -> Result<(Batch, usize), ImapError> {
     let Selected {
         account,
         folder,
@@ -126,6 +181,8 @@ pub(super) async fn catch_up(
             post_process(session, account, &left, has_move, limit).await?;
         }
     }
+    // The search below covers whatever was announced before it.
+    new_mail_announced(session);
     let uids = commands::uids_after(session, name, last, limit).await?;
     tracing::debug!(account = name, folder, new = uids.len(), "searched");
     let mut total = Batch::default();
@@ -211,7 +268,7 @@ pub(super) async fn catch_up(
             "caught up"
         );
     }
-    Ok(total)
+    Ok((total, uids.len()))
 }
 
 /// Waits for a chunk to be committed (the intake then wakes delivery), then marks or

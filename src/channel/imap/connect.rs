@@ -144,8 +144,15 @@ async fn wrap_tls(
     let client =
         crate::tls::client(ca.as_deref(), account.cert_fingerprint.as_deref()).map_err(tls_err)?;
     let limit = config.watch.command_timeout;
+    // After STARTTLS the server's first bytes are kept: one whose TLS fails after it
+    // agreed says why in plain text, and that is what a person needs to read.
+    let tcp = Recorded::new(tcp);
+    let seen = tcp.seen();
     match tokio::time::timeout(limit, crate::tls::connect(tcp, &account.host, &client)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err(crate::tls::TlsFailure::NotTls)) if account.tls == Tls::Starttls => {
+            Err(tls_err(plain_after_starttls(&seen)))
+        }
         Ok(Err(e)) => Err(tls_err(e.explain(&account.host))),
         Err(_) => Err(ImapError::Timeout {
             account: account.name.clone(),
@@ -195,14 +202,17 @@ async fn starttls(
         if n == 0 {
             return Err(ImapError::other(name, "connection closed during STARTTLS"));
         }
-        if line.starts_with("s0 ") {
-            if line.starts_with("s0 OK") {
+        if let Some(answer) = line.strip_prefix("s0 ") {
+            if answer.starts_with("OK") {
                 break;
             }
             return Err(ImapError::Tls {
                 account: name.to_string(),
                 host: account.host.clone(),
-                message: format!("server refused STARTTLS: {}", line.trim()),
+                message: format!(
+                    "the server on port {port} refused STARTTLS: \"{}\" (tls = \"starttls\" needs TLS enabled on the server; or use its implicit-TLS port, usually 993, with tls = \"implicit\")",
+                    printable(answer)
+                ),
             });
         }
     }
@@ -213,6 +223,100 @@ async fn starttls(
         ));
     }
     Ok(reader.into_inner())
+}
+
+/// What a server that agreed to STARTTLS sent instead of TLS, for people.
+fn plain_after_starttls(seen: &std::sync::Mutex<Vec<u8>>) -> String {
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.is_empty() {
+        return "the server accepted STARTTLS and then answered in plain text instead of TLS"
+            .into();
+    }
+    format!(
+        "the server accepted STARTTLS and then answered in plain text instead of TLS: \"{}\" (tls = \"starttls\" is right for this port: the server's own TLS setup failed, its log says why)",
+        printable(&String::from_utf8_lossy(&seen))
+    )
+}
+
+/// A server's words on one line: its first lines joined, control characters dropped,
+/// at most 300 characters.
+fn printable(text: &str) -> String {
+    let joined = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let clean: String = joined.chars().filter(|c| !c.is_control()).collect();
+    match clean.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &clean[..at]),
+        None => clean,
+    }
+}
+
+/// A stream that keeps the first bytes it reads (to quote them in an error).
+#[derive(Debug)]
+struct Recorded<S> {
+    inner: S,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl<S> Recorded<S> {
+    const KEEP: usize = 512;
+
+    fn new(inner: S) -> Recorded<S> {
+        Recorded {
+            inner,
+            seen: std::sync::Arc::default(),
+        }
+    }
+
+    fn seen(&self) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+        std::sync::Arc::clone(&self.seen)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut me.inner).poll_read(cx, buf);
+        let mut seen = me.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() < Self::KEEP {
+            let new = &buf.filled()[before..];
+            let take = new.len().min(Self::KEEP - seen.len());
+            seen.extend_from_slice(&new[..take]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// How long to wait for a plain-text greeting: a server that expects TLS from the
@@ -304,6 +408,17 @@ pub async fn connect(config: &Config, account: &AccountConfig) -> Result<ImapSes
         .unwrap_or_default();
     match tokio::time::timeout(limit, client.login(&account.username, &password)).await {
         Ok(Ok(session)) => Ok(session),
+        Ok(Err((e, _))) if server_text(&e).contains("[LIMIT]") => Err(ImapError::Setup {
+            account: name.to_string(),
+            message: format!(
+                "{} refused one more connection for {}: \"{}\". This account opens up to max_connections = {} at once (a connection per folder up to that, the rest share the last): set a lower max_connections for account {name}, or let fewer other clients of {} connect",
+                account.host,
+                account.username,
+                server_text(&e),
+                account.max_connections,
+                account.username
+            ),
+        }),
         Ok(Err((e, _))) => Err(ImapError::Auth {
             account: name.to_string(),
             host: account.host.clone(),
@@ -350,6 +465,16 @@ fn oauth_failure(account: &AccountConfig, limit: Duration, f: super::oauth::Fail
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_servers_plain_words_fit_one_line() {
+        assert_eq!(
+            super::printable("* BYE [UNAVAILABLE] TLS initialization failed.\r\n"),
+            "* BYE [UNAVAILABLE] TLS initialization failed."
+        );
+        assert_eq!(super::printable("a\r\n\r\nb\x07\r\n"), "a / b");
+        assert_eq!(super::printable(&"x".repeat(400)).chars().count(), 301);
+    }
+
     #[test]
     fn server_words_without_debug_text() {
         assert_eq!(

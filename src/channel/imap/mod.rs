@@ -1,14 +1,16 @@
-//! IMAP folders (`[[account]]`): one connection per folder. [`watch`] is a
-//! connection's life — connect, select, catch up, then IDLE (or poll a server without
-//! it) and catch up again until shutdown; [`once`] catches up and logs out. Reconnecting
-//! after a failure is the service's supervisor's job. The protocol is apart:
-//! `connect` (TLS, login, errors) and `commands` (search, fetch, seen, move);
+//! IMAP folders (`[[account]]`): a connection per folder up to the account's
+//! `max_connections`, the rest together over one more ([`plan`], `shared`). [`watch`]
+//! is a folder connection's life — connect, select, catch up, then IDLE (or poll a
+//! server without it) and catch up again until shutdown; [`once`] catches up and logs
+//! out. Reconnecting after a failure is the service's supervisor's job. The protocol
+//! is apart: `connect` (TLS, login, errors) and `commands` (search, fetch, seen, move);
 //! `catch_up` stores through the intake.
 
 mod catch_up;
 pub mod commands;
 pub mod connect;
 mod oauth;
+mod shared;
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +18,9 @@ use futures_util::TryStreamExt;
 
 pub use commands::{fetch, mark_seen, move_to, plan_chunks, sizes, uid_set, uids_after, uids_upto};
 pub use connect::{ImapError, ImapSession, Reason, Stream, connect, server_text, timed};
+pub use shared::{Plan, plan, watch_shared};
 
-use self::catch_up::{Selected, catch_up, store_err};
+use self::catch_up::{Selected, catch_up_until_quiet, store_err};
 use super::{Failure, Health};
 use crate::config::{AccountConfig, After};
 use crate::ingest::intake::Intake;
@@ -81,9 +84,18 @@ async fn wait_for_change(
         timed(name, "NOOP", limit, session.noop()).await?;
         return Ok((session, Wake::Changed(asked)));
     }
+    let notices = session.unsolicited_responses.clone();
     let mut idle = session.idle();
     timed(name, "IDLE", limit, idle.init()).await?;
-    let wake = {
+    // Mail that came after the last search may be announced before the server's
+    // "+ idling": the library queues that apart, and the wait below would not see it.
+    let mut announced = false;
+    while let Ok(r) = notices.try_recv() {
+        announced |= matches!(r, async_imap::types::UnsolicitedResponse::Exists(_));
+    }
+    let wake = if announced {
+        Wake::Changed(Instant::now())
+    } else {
         // The server's keepalives reset the library's own timeout, so the whole wait is
         // bounded here as well: IDLE is ended and re-issued every `idle_refresh`.
         let (fut, stop) = idle.wait_with_timeout(refresh + Duration::from_secs(60));
@@ -107,7 +119,7 @@ async fn wait_for_change(
 }
 
 /// Opens `folder` (read-only under `after = "leave"`) and checks the `move_to` folder.
-async fn open_folder(
+pub(super) async fn open_folder(
     session: &mut ImapSession,
     account: &AccountConfig,
     folder: &str,
@@ -197,9 +209,7 @@ async fn folder_session(
         has_move,
         finish_earlier: true,
     };
-    let mut total = catch_up(&mut session, intake, shutdown, &sel).await?;
-    sel.uid_next = None;
-    sel.finish_earlier = false;
+    let mut total = catch_up_until_quiet(&mut session, intake, shutdown, &mut sel).await?;
     intake
         .synced(name, folder)
         .map_err(|e| store_err(name, e))?;
@@ -210,7 +220,6 @@ async fn folder_session(
     health.ok();
     tracing::info!(account = name, folder, idle = has_idle, "watching");
     loop {
-        while session.unsolicited_responses.try_recv().is_ok() {}
         let (s, wake) = wait_for_change(session, intake, shutdown, name, has_idle).await?;
         session = s;
         match wake {
@@ -220,7 +229,7 @@ async fn folder_session(
             }
             Wake::Changed(_) | Wake::Refresh => {
                 tracing::debug!(account = name, folder, "folder changed");
-                let b = catch_up(&mut session, intake, shutdown, &sel).await?;
+                let b = catch_up_until_quiet(&mut session, intake, shutdown, &mut sel).await?;
                 if let Wake::Changed(at) = wake
                     && b.messages > 0
                 {
