@@ -30,11 +30,13 @@ enum GandiCommand {
     /// channels, beside the rules that want it; warnings for what would never arrive
     /// and for what nobody uses.
     Subscriptions {
+        /// Print JSON: each notification with its channels and the rules that want it.
         #[arg(long)]
         json: bool,
     },
     /// How many notifications Gandi makes available (notification.count).
     Count {
+        /// Print JSON: {"count": N}.
         #[arg(long)]
         json: bool,
     },
@@ -46,6 +48,7 @@ enum GandiCommand {
         /// How long to wait for the test message (0: ask, do not wait).
         #[arg(long, default_value = "10m", value_parser = crate::config::parse_duration)]
         wait: Duration,
+        /// Print JSON: whether the test message came, after how long, and where.
         #[arg(long)]
         json: bool,
     },
