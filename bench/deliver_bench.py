@@ -83,7 +83,8 @@ def main():
         with open(os.path.join(work, "rules", "10.toml"), "w") as f:
             f.write(f'[[rule]]\nname = "hook"\nwebhook = {{ url = "http://127.0.0.1:{port}/hook" }}\n')
         with open(os.path.join(work, "mailroom.toml"), "w") as f:
-            f.write('db = "m.db"\n')
+            # The generated events are dated: rules act on them whatever their age.
+            f.write('db = "m.db"\n[limits]\nmax_event_age = "0"\n')
         inbox = os.path.join(work, "in")
         os.makedirs(inbox)
         for i in range(N):
