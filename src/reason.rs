@@ -14,3 +14,18 @@ pub fn io(e: &std::io::Error) -> String {
         }
     }
 }
+
+/// An error with its causes, each said once (`connect: connection refused`).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    s
+}

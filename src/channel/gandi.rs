@@ -68,20 +68,6 @@ impl Failure for GandiError {
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
-    }
-    s
-}
-
 /// A client of Gandi's XML-RPC API, with its key read.
 pub struct Gandi {
     url: String,
@@ -100,7 +86,7 @@ impl Gandi {
             .connect_timeout(TIMEOUT)
             .user_agent(concat!("mailroom/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| GandiError::Local(format!("HTTP client: {}", chain(&e))))?;
+            .map_err(|e| GandiError::Local(format!("HTTP client: {}", crate::reason::chain(&e))))?;
         Ok(Gandi {
             url: config.url.clone(),
             key,
@@ -139,7 +125,7 @@ impl Gandi {
             .body(xmlrpc::call(method, &params))
             .send()
             .await
-            .map_err(|e| self.transport(chain(&e.without_url())))?;
+            .map_err(|e| self.transport(crate::reason::chain(&e.without_url())))?;
         let status = resp.status();
         let mut body = Vec::new();
         loop {
@@ -152,7 +138,7 @@ impl Gandi {
                 }
                 Ok(Some(c)) => body.extend_from_slice(&c),
                 Ok(None) => break,
-                Err(e) => return Err(self.transport(chain(&e.without_url()))),
+                Err(e) => return Err(self.transport(crate::reason::chain(&e.without_url()))),
             }
         }
         // XML-RPC answers faults with 200; any other status is the transport's.

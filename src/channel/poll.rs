@@ -55,20 +55,6 @@ pub struct Poller {
     client: reqwest::Client,
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
-    }
-    s
-}
-
 impl Poller {
     pub fn new(config: &PollConfig) -> Result<Poller, PollError> {
         let local = |message: String| PollError::Local {
@@ -86,7 +72,7 @@ impl Poller {
             .connect_timeout(config.timeout)
             .user_agent(concat!("mailroom/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| local(format!("HTTP client: {}", chain(&e))))?;
+            .map_err(|e| local(format!("HTTP client: {}", crate::reason::chain(&e))))?;
         Ok(Poller {
             url: config.endpoint(),
             config: config.clone(),
@@ -123,7 +109,7 @@ impl Poller {
         let mut resp = req
             .send()
             .await
-            .map_err(|e| self.transport(chain(&e.without_url())))?;
+            .map_err(|e| self.transport(crate::reason::chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         let mut body = Vec::new();
         loop {
@@ -138,7 +124,7 @@ impl Poller {
                     body.extend_from_slice(&c);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(self.transport(chain(&e.without_url()))),
+                Err(e) => return Err(self.transport(crate::reason::chain(&e.without_url()))),
             }
         }
         Ok((status, body))
