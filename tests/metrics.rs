@@ -249,6 +249,18 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     .unwrap();
     let families = parse(&body);
     assert!(!body.contains(PASSWORD));
+    // What Prometheus's own client libraries export, under their names.
+    assert_eq!(
+        value(
+            &families,
+            "mailroom_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
+    assert!(value(&families, "process_resident_memory_bytes", &[]) > 1e6);
+    assert!(value(&families, "process_open_fds", &[]) >= 3.0);
+    assert!(value(&families, "process_start_time_seconds", &[]) > 1.7e9);
 
     // Events stored, exactly as `events --stats` counts them.
     let stats = env.cli_json(&["events", "--stats", "--json"]);

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use rusqlite::Connection;
 
+mod process;
 mod ready;
 
 use super::{Resp, Web};
@@ -412,6 +413,48 @@ fn figures_text(
         &[],
         live.uptime().as_secs_f64().floor(),
     );
+    out.family(
+        "mailroom_alerts_total",
+        "counter",
+        "mailroom's own alerts raised (mailroom.* events), by topic.",
+    );
+    for (registrar, topic, n, _) in &tally {
+        if registrar == "mailroom" {
+            out.sample("mailroom_alerts_total", &[("topic", topic)], *n as f64);
+        }
+    }
+    out.family(
+        "mailroom_build_info",
+        "gauge",
+        "Always 1; the version of the running mailroom as a label.",
+    );
+    out.sample(
+        "mailroom_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    for (name, help, value) in [
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            process::resident_bytes(),
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors.",
+            process::open_fds(),
+        ),
+        (
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            process::start_time_seconds(),
+        ),
+    ] {
+        if let Some(v) = value {
+            out.family(name, "gauge", help);
+            out.sample(name, &[], v);
+        }
+    }
     Ok(out.0)
 }
 
