@@ -266,13 +266,13 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     let stats = env.cli_json(&["events", "--stats", "--json"]);
     let rows = stats.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{stats}"); // opensrs domain.created, autodns job.result
-    assert_eq!(families["mailroom_events_stored"].kind, "gauge");
+    assert_eq!(families["mailroom_events_stored"].kind, "counter");
     assert_eq!(families["mailroom_events_stored"].samples.len(), rows.len());
     for r in rows {
         assert_eq!(
             value(
                 &families,
-                "mailroom_events_stored",
+                "mailroom_events_stored_total",
                 &[
                     ("registrar", r["registrar"].as_str().unwrap()),
                     ("topic", r["topic"].as_str().unwrap())
@@ -308,7 +308,7 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     assert_eq!(
         value(
             &families,
-            "mailroom_deliveries",
+            "mailroom_deliveries_total",
             &[("kind", "forward"), ("result", "delivered")]
         ),
         3.0
@@ -316,7 +316,7 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     assert_eq!(
         value(
             &families,
-            "mailroom_deliveries",
+            "mailroom_deliveries_waiting",
             &[("kind", "webhook"), ("result", "retrying")]
         ),
         1.0
@@ -332,7 +332,7 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
         assert_eq!(
             value(
                 &families,
-                "mailroom_messages",
+                "mailroom_messages_total",
                 &[("channel", channel), ("result", result)]
             ),
             n,
@@ -493,7 +493,7 @@ fn an_idle_wake_up_is_timed_to_its_commit_and_a_connected_account_is_ready() {
     assert_eq!(
         value(
             &families,
-            "mailroom_messages",
+            "mailroom_messages_total",
             &[("channel", "imap"), ("result", "parsed")]
         ),
         1.0

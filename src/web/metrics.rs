@@ -150,33 +150,33 @@ fn figures_text(
     // Both event figures in one pass over an index (store::figures).
     let tally = figures::events_by_topic(conn)?;
     out.family(
-        "mailroom_events_stored",
-        "gauge",
+        "mailroom_events_stored_total",
+        "counter",
         "Events stored (each once per registrar and event id), by registrar and topic; as mailroom events --stats counts them.",
     );
     for (registrar, topic, n, _) in &tally {
         out.sample(
-            "mailroom_events_stored",
+            "mailroom_events_stored_total",
             &[("registrar", registrar), ("topic", topic)],
             *n as f64,
         );
     }
     out.family(
-        "mailroom_events_seen",
-        "gauge",
+        "mailroom_events_seen_total",
+        "counter",
         "Places events were seen (an event seen again raises this, not events_stored), by registrar and topic.",
     );
     for (registrar, topic, _, seen) in &tally {
         out.sample(
-            "mailroom_events_seen",
+            "mailroom_events_seen_total",
             &[("registrar", registrar), ("topic", topic)],
             *seen as f64,
         );
     }
 
     out.family(
-        "mailroom_messages",
-        "gauge",
+        "mailroom_messages_total",
+        "counter",
         "Messages read, by channel (imap, maildir, file, mbox, stdin, poll, push) and result: parsed or quarantined where a message was first found, duplicate for every further place the same message was found.",
     );
     let channels_seen: std::collections::BTreeSet<String> =
@@ -188,7 +188,7 @@ fn figures_text(
                 .copied()
                 .unwrap_or(0);
             out.sample(
-                "mailroom_messages",
+                "mailroom_messages_total",
                 &[("channel", ch), ("result", result)],
                 n as f64,
             );
@@ -230,16 +230,35 @@ fn figures_text(
     for (s, n) in &states {
         out.sample("mailroom_outbox_items", &[("state", s)], *n as f64);
     }
+    let deliveries = figures::deliveries(conn)?;
     out.family(
-        "mailroom_deliveries",
-        "gauge",
-        "Deliveries by kind (forward, webhook, digest, fallback) and result: delivered, dead (given up), retrying (pending after a failed attempt), queued (not tried yet).",
+        "mailroom_deliveries_total",
+        "counter",
+        "Deliveries finished, by kind (forward, webhook, digest, fallback) and result: delivered, or dead (given up).",
     );
-    for (kind, result, n) in figures::deliveries(conn)? {
+    for (kind, result, n) in deliveries
+        .iter()
+        .filter(|d| d.1 == "delivered" || d.1 == "dead")
+    {
         out.sample(
-            "mailroom_deliveries",
-            &[("kind", &kind), ("result", &result)],
-            n as f64,
+            "mailroom_deliveries_total",
+            &[("kind", kind), ("result", result)],
+            *n as f64,
+        );
+    }
+    out.family(
+        "mailroom_deliveries_waiting",
+        "gauge",
+        "Deliveries not finished, by kind and state: retrying (pending after a failed attempt) or queued (not tried yet).",
+    );
+    for (kind, result, n) in deliveries
+        .iter()
+        .filter(|d| d.1 != "delivered" && d.1 != "dead")
+    {
+        out.sample(
+            "mailroom_deliveries_waiting",
+            &[("kind", kind), ("result", result)],
+            *n as f64,
         );
     }
 
@@ -298,7 +317,7 @@ fn figures_text(
         );
     }
     out.family(
-        "mailroom_source_errors",
+        "mailroom_source_errors_total",
         "counter",
         "Failed attempts of each source since this process started.",
     );
@@ -327,7 +346,7 @@ fn figures_text(
         }
     }
     out.family(
-        "mailroom_registrar_acknowledged",
+        "mailroom_registrar_acknowledged_total",
         "counter",
         "Messages acknowledged to a registrar API after they were stored.",
     );
@@ -341,7 +360,7 @@ fn figures_text(
         }
     }
     out.family(
-        "mailroom_push_answers",
+        "mailroom_push_answers_total",
         "counter",
         "Requests to each push receiver, by the HTTP status answered.",
     );
