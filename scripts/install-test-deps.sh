@@ -46,6 +46,7 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
 fi
 
 bash "$(dirname "$0")/install-cyrus.sh" 2>>"$log" || fail "unpacking Cyrus IMAP failed"
+bash "$(dirname "$0")/install-promtool.sh" 2>>"$log" || fail "unpacking promtool failed"
 
 command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH"
 # python_module MODULE PIP_NAME DEBIAN_PACKAGE: pip, else Debian's package for its python.

@@ -249,6 +249,7 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     .unwrap();
     let families = parse(&body);
     assert!(!body.contains(PASSWORD));
+    promtool(&["check", "metrics"], Some(&body));
     // What Prometheus's own client libraries export, under their names.
     assert_eq!(
         value(
@@ -500,4 +501,44 @@ fn an_idle_wake_up_is_timed_to_its_commit_and_a_connected_account_is_ready() {
     );
     let _ = watch.kill();
     let _ = watch.wait();
+}
+
+/// Runs Prometheus's own `promtool` (unpacked by scripts/install-promtool.sh) and
+/// asserts it finds nothing to say.
+fn promtool(args: &[&str], stdin: Option<&str>) {
+    use std::io::Write;
+    let tool = std::env::var("MAILROOM_PROMTOOL_DIR")
+        .unwrap_or_else(|_| "/opt/mailroom-test/prometheus".into())
+        + "/usr/bin/promtool";
+    let mut child = std::process::Command::new(&tool)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool}: {e} (scripts/install-promtool.sh unpacks it)"));
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}: {said}");
+    if args[1] == "metrics" {
+        assert!(
+            said.trim().is_empty(),
+            "promtool finds fault with /metrics: {said}"
+        );
+    }
+}
+
+#[test]
+fn the_bundled_prometheus_alerting_rules_pass_promtool() {
+    promtool(&["check", "rules", "contrib/alerts.yml"], None);
 }
