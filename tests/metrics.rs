@@ -326,7 +326,7 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     // Messages by channel and result.
     for (channel, result, n) in [
         ("file", "parsed", 3.0),
-        ("file", "duplicate", 1.0),
+        ("file", "known", 1.0),
         ("file", "quarantined", 1.0),
         ("poll", "parsed", 1.0),
     ] {

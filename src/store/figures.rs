@@ -29,7 +29,7 @@ pub fn events_by_topic(conn: &Connection) -> Result<Vec<(String, String, i64, i6
 }
 
 /// Messages read by channel (`imap`, `maildir`, …, the source key's scheme) and result:
-/// the message's status (`parsed`, `quarantined`) where it was first found, `duplicate`
+/// the message's status (`parsed`, `quarantined`) where it was first found, `known`
 /// for every further place. Message sources are only ever added, so a tally is brought
 /// up to date by counting the rows added since; a change in the quarantine (a message
 /// read again and found) starts it over.
@@ -63,7 +63,7 @@ pub fn message_tally(conn: &Connection, previous: Option<MessageTally>) -> Resul
             "SELECT substr(s.source, 1, instr(s.source || ':', ':') - 1),
                     CASE WHEN EXISTS (SELECT 1 FROM message_sources p
                                       WHERE p.message = s.message AND p.id < s.id)
-                         THEN 'duplicate' ELSE m.status END,
+                         THEN 'known' ELSE m.status END,
                     COUNT(*)
              FROM message_sources s JOIN messages m ON m.id = s.message
              WHERE s.id > ?1 AND s.id <= ?2
@@ -153,11 +153,11 @@ mod tests {
         assert_eq!(updated.counts, fresh.counts);
         let want: BTreeMap<(String, String), i64> = [
             ("imap", "parsed", 1),
-            ("imap", "duplicate", 1),
-            ("mbox", "duplicate", 1),
+            ("imap", "known", 1),
+            ("mbox", "known", 1),
             ("maildir", "quarantined", 1),
             ("push", "parsed", 1),
-            ("stdin", "duplicate", 1),
+            ("stdin", "known", 1),
         ]
         .into_iter()
         .map(|(c, r, n)| ((c.to_string(), r.to_string()), n))

@@ -177,12 +177,12 @@ fn figures_text(
     out.family(
         "mailroom_messages_total",
         "counter",
-        "Messages read, by channel (imap, maildir, file, mbox, stdin, poll, push) and result: parsed or quarantined where a message was first found, duplicate for every further place the same message was found.",
+        "Messages read, by channel (imap, maildir, file, mbox, stdin, poll, push) and result: parsed or quarantined where a message was first found, known for every further place the same message was found (a \"duplicate\" is an event already stored, as import and watch --once count them).",
     );
     let channels_seen: std::collections::BTreeSet<String> =
         messages.keys().map(|k| k.0.clone()).collect();
     for ch in &channels_seen {
-        for result in ["parsed", "duplicate", "quarantined"] {
+        for result in ["parsed", "known", "quarantined"] {
             let n = messages
                 .get(&(ch.clone(), result.to_string()))
                 .copied()
