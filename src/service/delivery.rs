@@ -1,6 +1,8 @@
 //! The delivery task: works off the outbox and closes digest periods, waking when a
 //! channel commits events (the intake's wake-up), when something falls due, and at
-//! least every 30 s.
+//! least every 30 s. It runs on a thread and runtime of its own: its database work (a
+//! claim, a record, waiting for a write lock another process holds) never occupies the
+//! service's runtime threads the channels share.
 
 use std::time::Duration;
 
@@ -13,7 +15,28 @@ use crate::store::{Store, outbox};
 /// Longest sleep between two looks at the outbox.
 const IDLE: Duration = Duration::from_secs(30);
 
-pub async fn run(intake: Intake, mut shutdown: Shutdown) {
+pub async fn run(intake: Intake, shutdown: Shutdown) {
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("delivery".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(work(intake, shutdown)),
+                Err(e) => tracing::error!(error = %e, "delivery not started: no runtime"),
+            }
+            let _ = done.send(());
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "delivery not started: no thread");
+        return;
+    }
+    let _ = finished.await;
+}
+
+async fn work(intake: Intake, mut shutdown: Shutdown) {
     // A connection of its own, held across the sends (which await).
     let mut store = match Store::open(intake.db()) {
         Ok(s) => s,
