@@ -29,3 +29,12 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// The deepest cause of an error (`connection refused` under a client's wrappers).
+pub fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

@@ -104,7 +104,7 @@ impl Hooks {
     /// no answer in time, a TLS failure (certificate, handshake), or another reason
     /// to connect (name not found, network down).
     fn failure(&self, e: &reqwest::Error) -> String {
-        let innermost = innermost(e);
+        let innermost = crate::reason::innermost(e);
         if e.is_timeout() || chain_has_io(e, std::io::ErrorKind::TimedOut) {
             return format!(
                 "timed out: no answer within {} s ([webhook] timeout)",
@@ -140,10 +140,6 @@ fn chain<'a>(
         }
     }
     out
-}
-
-fn innermost(e: &reqwest::Error) -> String {
-    chain(e).last().map(|e| e.to_string()).unwrap_or_default()
 }
 
 fn chain_has_io(e: &reqwest::Error, kind: std::io::ErrorKind) -> bool {

@@ -284,26 +284,20 @@ pub(crate) async fn token_request(
             if e.is_timeout() {
                 "no answer in time".to_string()
             } else if e.is_connect() {
-                format!("could not connect: {}", innermost(&e))
+                format!("could not connect: {}", crate::reason::innermost(&e))
             } else {
-                innermost(&e)
+                crate::reason::innermost(&e)
             }
         })?;
     let status = resp.status().as_u16();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("reading the answer: {}", innermost(&e.without_url())))?;
+    let body = resp.bytes().await.map_err(|e| {
+        format!(
+            "reading the answer: {}",
+            crate::reason::innermost(&e.without_url())
+        )
+    })?;
     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
     Ok((status, json))
-}
-
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 /// A token answer read (RFC 6749 §5.1), or the error it holds (§5.2).

@@ -168,9 +168,6 @@ fn check(intake: &Intake, quiet: bool) -> crate::store::Result<Vec<Event>> {
     }
     out.extend(unknown_formats(conn, &intake.config, now)?);
     for d in seen::dead_deliveries(conn)? {
-        if seen::raised(conn, &format!("delivery_dead:{}", d.id))? {
-            continue;
-        }
         // A dead alert about a dead delivery would only make another.
         if d.topic.as_deref() == Some("mailroom.delivery_dead") {
             continue;
@@ -299,7 +296,7 @@ fn registrar_of(config: &crate::config::Config, h: &seen::Held) -> Option<&'stat
 }
 
 /// Notification-shaped mail quarantined in the current hour: one alert per registrar
-/// per hour (raised again as the hour's count grows it stays the same event).
+/// per hour, with the count and the ids when first seen (not raised again that hour).
 fn unknown_formats(
     conn: &rusqlite::Connection,
     config: &crate::config::Config,
