@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod deliver;
+pub mod der;
 pub mod event;
 pub mod extract;
 pub mod filter;

@@ -50,3 +50,12 @@ pub fn xml_escape(s: &str) -> String {
     }
     out
 }
+
+/// `s` cut to at most `max` characters, with `…` when cut (for quoting untrusted input
+/// in a message).
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}…", &s[..at]),
+    }
+}

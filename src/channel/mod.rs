@@ -25,6 +25,7 @@ pub mod poll;
 pub mod poll_autodns;
 pub mod poll_opensrs;
 pub mod push;
+pub mod sns;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

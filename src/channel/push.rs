@@ -11,7 +11,8 @@
 
 use std::net::IpAddr;
 
-use crate::config::{Config, Network, PushConfig};
+use crate::channel::sns::{self, Refusal, Verifier};
+use crate::config::{Config, Network, PushConfig, PushFormat};
 use crate::ingest::intake::{Intake, Item};
 use crate::source::Source;
 
@@ -21,6 +22,8 @@ pub struct Endpoint {
     token: Option<String>,
     networks: Vec<Network>,
     recorder: Recorder,
+    /// `format = "sns"`: what verifies each message.
+    sns: Option<Verifier>,
 }
 
 /// The configured receivers whose token resolves (one that does not, or is empty, is
@@ -35,7 +38,21 @@ pub fn endpoints(config: &Config, intake: &Intake) -> Vec<Endpoint> {
                 continue;
             }
         };
+        let sns = match p.format {
+            PushFormat::Any => None,
+            PushFormat::Sns => {
+                let ca = p.ca_file.as_ref().map(|f| config.resolve(f));
+                match Verifier::new(p, ca.as_deref()) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::error!(source = %p.name, error = %e, "push receiver not started");
+                        continue;
+                    }
+                }
+            }
+        };
         endpoints.push(Endpoint {
+            sns,
             networks: p.networks().unwrap_or_default(),
             recorder: Recorder::start(intake, &p.name),
             config: p.clone(),
@@ -60,18 +77,27 @@ pub enum PushOutcome {
     Unauthorized,
     /// The body is over `[http] max_body`.
     TooLarge,
-    /// Not stored (the database failed): the registrar should retry.
+    /// Not stored (the database failed, or an SNS certificate did not load): the
+    /// registrar should retry.
     Unavailable,
+    /// `format = "sns"`: the body is not an SNS message.
+    NotSns,
+    /// `format = "sns"`: forged, unsigned, stale or of a topic not configured.
+    NotVerified,
+    /// `format = "sns"`: a subscription confirmed (its `SubscribeURL` fetched).
+    Confirmed,
+    /// `format = "sns"`: an `UnsubscribeConfirmation`, verified and logged.
+    Unsubscribed,
 }
 
 impl PushOutcome {
     /// The HTTP status that says this to the registrar.
     pub fn status(self) -> u16 {
         match self {
-            PushOutcome::Stored { .. } => 200,
-            PushOutcome::NoNotification | PushOutcome::Unreadable => 400,
+            PushOutcome::Stored { .. } | PushOutcome::Confirmed | PushOutcome::Unsubscribed => 200,
+            PushOutcome::NoNotification | PushOutcome::Unreadable | PushOutcome::NotSns => 400,
             PushOutcome::Unauthorized => 401,
-            PushOutcome::Forbidden => 403,
+            PushOutcome::Forbidden | PushOutcome::NotVerified => 403,
             PushOutcome::TooLarge => 413,
             PushOutcome::Unavailable => 503,
         }
@@ -87,6 +113,10 @@ impl PushOutcome {
             PushOutcome::Unauthorized => "wrong or missing token",
             PushOutcome::TooLarge => "body too large",
             PushOutcome::Unavailable => "not stored, try again",
+            PushOutcome::NotSns => "not an Amazon SNS message",
+            PushOutcome::NotVerified => "the SNS message could not be verified",
+            PushOutcome::Confirmed => "subscription confirmed",
+            PushOutcome::Unsubscribed => "unsubscribe noted",
         }
     }
 }
@@ -150,6 +180,11 @@ impl Endpoint {
         self.token.is_some()
     }
 
+    /// Whether each message carries a signature that is verified (`format = "sns"`).
+    pub fn verifies_signatures(&self) -> bool {
+        self.sns.is_some()
+    }
+
     /// Whether a push from `peer` presenting `token` may be read at all. Decided
     /// without the database (the answer is recorded afterwards).
     pub fn admit(&self, peer: IpAddr, token: Option<&str>) -> Result<(), PushOutcome> {
@@ -197,8 +232,90 @@ pub async fn receive(
     peer: IpAddr,
     body: Vec<u8>,
 ) -> PushOutcome {
-    let name = endpoint.config.name.clone();
+    if let Some(verifier) = &endpoint.sns {
+        return receive_sns(intake, endpoint, verifier, peer, &body).await;
+    }
     let id = crate::store::hash_hex(&crate::store::content_hash(&body))[..16].to_string();
+    store(intake, endpoint, peer, id, body).await
+}
+
+/// An SNS delivery: verified before anything is stored; a notification's `Message`
+/// stored under its `MessageId`, a subscription confirmed.
+async fn receive_sns(
+    intake: &Intake,
+    endpoint: &Endpoint,
+    verifier: &Verifier,
+    peer: IpAddr,
+    body: &[u8],
+) -> PushOutcome {
+    let name = &endpoint.config.name;
+    let refuse = |r: Refusal| {
+        let outcome = match &r {
+            Refusal::NotSns(_) => PushOutcome::NotSns,
+            Refusal::NotVerified(_) => PushOutcome::NotVerified,
+            Refusal::Unavailable(_) => PushOutcome::Unavailable,
+        };
+        let why = r.reason().to_string();
+        match outcome {
+            PushOutcome::Unavailable => {
+                tracing::warn!(source = %name, %peer, reason = %why, "SNS message not checked now: answered 503, SNS retries")
+            }
+            _ => {
+                tracing::warn!(source = %name, %peer, reason = %why, "SNS message refused: stored nowhere")
+            }
+        }
+        endpoint.recorder.record(outcome, Some(why));
+        outcome
+    };
+    let m = match verifier.verify(body).await {
+        Ok(m) => m,
+        Err(r) => return refuse(r),
+    };
+    match m.kind() {
+        Ok(sns::Kind::Notification) => {
+            let id = m.source_id();
+            store(intake, endpoint, peer, id, m.message.into_bytes()).await
+        }
+        Ok(sns::Kind::SubscriptionConfirmation) => match verifier.confirm(&m).await {
+            Ok(arn) => {
+                tracing::info!(source = %name, topic = %m.topic_arn, subscription = %arn.as_deref().unwrap_or("?"), "SNS subscription confirmed");
+                endpoint.recorder.record(PushOutcome::Confirmed, None);
+                PushOutcome::Confirmed
+            }
+            Err(r) => {
+                let why = format!(
+                    "confirming the subscription to {} failed: {} (SNS sends the confirmation again; or confirm it with `aws sns confirm-subscription`)",
+                    m.topic_arn,
+                    r.reason()
+                );
+                tracing::error!(source = %name, reason = %why, "SNS subscription not confirmed");
+                endpoint
+                    .recorder
+                    .record(PushOutcome::Unavailable, Some(why));
+                PushOutcome::Unavailable
+            }
+        },
+        Ok(sns::Kind::UnsubscribeConfirmation) => {
+            tracing::warn!(source = %name, topic = %m.topic_arn, "SNS: this endpoint was unsubscribed from the topic; nothing more will come from it until it is subscribed again");
+            endpoint.recorder.record(
+                PushOutcome::Unsubscribed,
+                Some(format!("unsubscribed from {}", m.topic_arn)),
+            );
+            PushOutcome::Unsubscribed
+        }
+        Err(r) => refuse(r),
+    }
+}
+
+/// Stores one pushed notification under `id` and says how to answer.
+async fn store(
+    intake: &Intake,
+    endpoint: &Endpoint,
+    peer: IpAddr,
+    id: String,
+    body: Vec<u8>,
+) -> PushOutcome {
+    let name = endpoint.config.name.clone();
     let source = Source::Push {
         name: name.clone(),
         id,

@@ -56,6 +56,14 @@ pub fn service_rules(ctx: &Context) -> anyhow::Result<RuleSet> {
         secret(ctx, &what, &a.password(), &mut problems);
         ca_file(ctx, &what, a.ca_file.as_deref(), &mut problems);
     }
+    for p in &config.pushes {
+        ca_file(
+            ctx,
+            &format!("push {}", p.name),
+            p.ca_file.as_deref(),
+            &mut problems,
+        );
+    }
     // Registrar API keys and push tokens: (what, secret, the keys that may name it).
     // Tokens (the last field true) must not be empty: empty is no token at all.
     type Named<'a> = (

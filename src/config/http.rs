@@ -78,9 +78,24 @@ pub struct PushConfig {
     /// Names the source in `status` and in every event's sources.
     pub name: String,
     /// Whose pushes these are (for the operator; every format is read).
-    pub registrar: PollRegistrar,
+    pub registrar: PushRegistrar,
     /// URL path, e.g. `/push/autodns`.
     pub path: String,
+    /// What the body is: `"any"` (default; a registrar's notification as it sends it)
+    /// or `"sns"` (Amazon SNS HTTP(S) deliveries, each verified before it is read).
+    #[serde(default)]
+    pub format: PushFormat,
+    /// `format = "sns"`: hosts the signing certificate and the subscription link may come
+    /// from (`*` stands for one label; `host:port` pins a port). Default
+    /// `sns.*.amazonaws.com` and `sns.*.amazonaws.com.cn`.
+    #[serde(default = "default_sns_hosts")]
+    pub sns_hosts: Vec<String>,
+    /// `format = "sns"`: the topic ARNs taken; a message of any other topic is refused.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// `format = "sns"`: a CA (PEM) trusted besides the system's when fetching signing
+    /// certificates and confirming subscriptions.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Environment variable holding a token the pusher must send (`?token=`, or the
     /// `X-Mailroom-Token` or `Authorization: Bearer` header). Optional on loopback.
     pub token_env: Option<String>,
@@ -98,6 +113,8 @@ impl std::fmt::Debug for PushConfig {
             .field("path", &self.path)
             .field("token", &self.token())
             .field("allow_from", &self.allow_from)
+            .field("format", &self.format)
+            .field("topics", &self.topics)
             .finish_non_exhaustive()
     }
 }
@@ -110,10 +127,146 @@ impl PushConfig {
         }
     }
 
+    /// What makes the SNS settings unusable: `(key, value, reason)`.
+    pub fn sns_problem(&self) -> Option<(&'static str, Option<String>, String)> {
+        if self.format != PushFormat::Sns {
+            if let Some(t) = self.topics.first() {
+                return Some((
+                    "topics",
+                    Some(t.clone()),
+                    "topics applies to format = \"sns\" only".into(),
+                ));
+            }
+            if self.sns_hosts != default_sns_hosts() {
+                return Some((
+                    "sns_hosts",
+                    None,
+                    "sns_hosts applies to format = \"sns\" only".into(),
+                ));
+            }
+            if self.ca_file.is_some() {
+                return Some((
+                    "ca_file",
+                    None,
+                    "ca_file applies to format = \"sns\" only".into(),
+                ));
+            }
+            return None;
+        }
+        if self.topics.is_empty() {
+            return Some((
+                "format",
+                Some("sns".into()),
+                "format = \"sns\" needs topics = [\"arn:aws:sns:REGION:ACCOUNT:TOPIC\"], the topics whose messages are taken".into(),
+            ));
+        }
+        for t in &self.topics {
+            let parts: Vec<&str> = t.split(':').collect();
+            if parts.len() != 6
+                || parts[0] != "arn"
+                || parts[2] != "sns"
+                || parts.iter().any(|p| p.trim().is_empty())
+            {
+                return Some((
+                    "topics",
+                    Some(t.clone()),
+                    format!(
+                        "topics: {t:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)"
+                    ),
+                ));
+            }
+        }
+        if self.sns_hosts.is_empty() {
+            return Some((
+                "sns_hosts",
+                None,
+                "sns_hosts is empty: no signing certificate could be fetched (leave it out for Amazon's own hosts)".into(),
+            ));
+        }
+        for h in &self.sns_hosts {
+            if h.trim().is_empty() || h.contains(['/', '@', '?', '#', ' ']) {
+                return Some((
+                    "sns_hosts",
+                    Some(h.clone()),
+                    format!("sns_hosts: {h:?} is not a host name (e.g. \"sns.*.amazonaws.com\")"),
+                ));
+            }
+        }
+        None
+    }
+
     /// The allowed networks, parsed; an error names the bad entry.
     pub fn networks(&self) -> Result<Vec<Network>, String> {
         self.allow_from.iter().map(|s| Network::parse(s)).collect()
     }
+}
+
+/// Whose pushes a `[[push]]` receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushRegistrar {
+    Opensrs,
+    Autodns,
+    Gandi,
+}
+
+impl PushRegistrar {
+    pub fn label(self) -> &'static str {
+        match self {
+            PushRegistrar::Opensrs => "OpenSRS",
+            PushRegistrar::Autodns => "AutoDNS",
+            PushRegistrar::Gandi => "Gandi",
+        }
+    }
+}
+
+/// How a `[[push]]` body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushFormat {
+    /// The registrar's notification itself.
+    #[default]
+    Any,
+    /// An Amazon SNS message (`SubscriptionConfirmation`, `Notification`,
+    /// `UnsubscribeConfirmation`) carrying the notification in `Message`.
+    Sns,
+}
+
+/// Where Amazon SNS signs from: its regional endpoints.
+pub fn default_sns_hosts() -> Vec<String> {
+    vec![
+        "sns.*.amazonaws.com".to_string(),
+        "sns.*.amazonaws.com.cn".to_string(),
+    ]
+}
+
+/// Whether `host` (lower-case, with `port`) is allowed by one of `patterns`: a pattern's
+/// `*` stands for exactly one DNS label; a pattern with `:port` allows that port only,
+/// one without allows any.
+pub fn host_allowed(patterns: &[String], host: &str, port: Option<u16>) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    patterns.iter().any(|p| {
+        let p = p.trim().to_ascii_lowercase();
+        let (name, want_port) = match p.rsplit_once(':') {
+            Some((n, port_text)) if !n.contains(':') || n.starts_with('[') => {
+                match port_text.parse::<u16>() {
+                    Ok(v) => (n.trim_matches(['[', ']']).to_string(), Some(v)),
+                    Err(_) => (p.clone(), None),
+                }
+            }
+            _ => (p.clone(), None),
+        };
+        if want_port.is_some() && want_port != Some(port.unwrap_or(443)) {
+            return false;
+        }
+        let (want, have): (Vec<&str>, Vec<&str>) =
+            (name.split('.').collect(), host.split('.').collect());
+        want.len() == have.len()
+            && want
+                .iter()
+                .zip(&have)
+                .all(|(w, h)| !h.is_empty() && (*w == "*" || w == h))
+    })
 }
 
 /// An address with a prefix length (`62.116.129.216/32`, `::1`).

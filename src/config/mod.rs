@@ -476,7 +476,12 @@ impl Config {
                     p.name
                 );
             }
-            if !listen.ip().is_loopback() && !p.token().is_set() {
+            if let Some((key, value, msg)) = p.sns_problem() {
+                anyhow::bail!("{}: push {}: {msg}", at(key, value.as_deref()), p.name);
+            }
+            // An SNS message is authenticated by its signature; SNS sends no token header
+            // (a token may still be set, sent as https://user:TOKEN@host/path or ?token=).
+            if !listen.ip().is_loopback() && !p.token().is_set() && p.format != PushFormat::Sns {
                 anyhow::bail!(
                     "{}: push {}: [http] listen = {} is reachable from other hosts: set token_env or token_command",
                     at("name", Some(&p.name)),

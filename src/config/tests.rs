@@ -244,3 +244,68 @@ fn max_connections_defaults_to_5_and_0_is_refused_at_its_line() {
     let e = Config::load(Some(&path)).unwrap_err().to_string();
     assert!(e.contains(":5:1:") && e.contains("unknown field"), "{e}");
 }
+
+#[test]
+fn an_sns_push_needs_valid_topics_and_its_keys_need_format_sns() {
+    let base = "[[push]]\nname = \"g\"\nregistrar = \"gandi\"\npath = \"/sns\"\n";
+    let e = load(&format!("{base}format = \"sns\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("mailroom.toml:5:1: push g: format = \"sns\" needs topics"),
+        "{e}"
+    );
+    let e = load(&format!("{base}format = \"sns\"\ntopics = [\"gandi\"]\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("mailroom.toml:6:1: push g: topics: \"gandi\" is not an SNS topic ARN"),
+        "{e}"
+    );
+    let e = load(&format!(
+        "{base}topics = [\"arn:aws:sns:eu-west-1:123456789012:gandi\"]\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("topics applies to format = \"sns\" only"), "{e}");
+    let e = load(&format!(
+        "{base}format = \"sns\"\ntopics = [\"arn:aws:sns:eu-west-1:123456789012:gandi\"]\nsns_hosts = []\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("mailroom.toml:7:1: push g: sns_hosts is empty"),
+        "{e}"
+    );
+    // Off loopback, the signature is the authentication: no token needed for SNS…
+    let ok = format!(
+        "[http]\nlisten = \"0.0.0.0:8025\"\ntoken_env = \"T\"\n{base}format = \"sns\"\ntopics = [\"arn:aws:sns:eu-west-1:123456789012:gandi\"]\n"
+    );
+    let c = load(&ok).unwrap();
+    assert_eq!(c.pushes[0].format, PushFormat::Sns);
+    assert_eq!(c.pushes[0].sns_hosts, default_sns_hosts());
+    // …but for any other push.
+    let e = load(&format!(
+        "[http]\nlisten = \"0.0.0.0:8025\"\ntoken_env = \"T\"\n{base}"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("set token_env or token_command"), "{e}");
+}
+
+#[test]
+fn sns_host_patterns_match_one_label_per_star_and_pinned_ports() {
+    let p = default_sns_hosts();
+    assert!(host_allowed(&p, "sns.eu-west-1.amazonaws.com", None));
+    assert!(host_allowed(&p, "SNS.EU-WEST-1.AMAZONAWS.COM.", Some(443)));
+    assert!(host_allowed(&p, "sns.cn-north-1.amazonaws.com.cn", None));
+    assert!(!host_allowed(&p, "sns.amazonaws.com", None));
+    assert!(!host_allowed(&p, "sns.a.b.amazonaws.com", None));
+    assert!(!host_allowed(&p, "sns.eu-west-1.amazonaws.com.evil", None));
+    assert!(!host_allowed(&p, "sns..amazonaws.com", None));
+    let pinned = vec!["127.0.0.1:8443".to_string(), "[::1]:8443".to_string()];
+    assert!(host_allowed(&pinned, "127.0.0.1", Some(8443)));
+    assert!(!host_allowed(&pinned, "127.0.0.1", Some(443)));
+    assert!(!host_allowed(&pinned, "127.0.0.1", None));
+    assert!(host_allowed(&pinned, "::1", Some(8443)));
+}

@@ -196,7 +196,8 @@ pub(crate) async fn route(web: Arc<Web>, peer: IpAddr, req: Request<Incoming>) -
     // rebinding): such a page could read the feed, ack it away, or forge pushes. One
     // check here, for every route, before any of them runs.
     let open = match push {
-        Some(i) => !web.pushes[i].has_token(),
+        // An SNS receiver authenticates every message by its signature.
+        Some(i) => !web.pushes[i].has_token() && !web.pushes[i].verifies_signatures(),
         None => web.token.is_none(),
     };
     if open && !auth::loopback_host(host(&req)) {

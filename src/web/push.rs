@@ -1,5 +1,6 @@
 //! HTTP for the push receivers (`channel::push`): takes the token from the request
-//! (`X-Mailroom-Token`, `Authorization: Bearer`, or `?token=`), reads the body within
+//! (`X-Mailroom-Token`, `Authorization: Bearer`, the password of `Authorization:
+//! Basic`, or `?token=`), reads the body within
 //! `[http] max_body` once the push is admitted, and answers the channel's
 //! [`PushOutcome`] with its status.
 
@@ -23,9 +24,27 @@ fn token_of(req: &Request<Incoming>) -> Option<String> {
     if let Some(t) = super::auth::bearer(req) {
         return Some(t.to_string());
     }
+    // `https://user:TOKEN@host/path`, as Amazon SNS sends credentials in a subscribed URL.
+    if let Some(t) = basic_password(req) {
+        return Some(t);
+    }
     super::query(req)
         .into_iter()
         .find_map(|(k, v)| (k == "token").then_some(v))
+}
+
+fn basic_password(req: &Request<Incoming>) -> Option<String> {
+    use base64::Engine;
+    let v = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, rest) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, p)| p.to_string())
 }
 
 fn answer(outcome: PushOutcome) -> Resp {

@@ -55,7 +55,7 @@ fn configured(web: &Web) -> Vec<(&'static str, String, String, String)> {
             "registrar push",
             p.name.clone(),
             String::new(),
-            format!("POST {}", p.path),
+            format!("POST {} ({})", p.path, p.registrar.label()),
         ));
     }
     out
