@@ -75,6 +75,11 @@ impl Mailroom {
         std::fs::read_to_string(self.dir.path().join("watch.log")).unwrap_or_default()
     }
 
+    /// The config dir (mailroom.toml, rules/, the database).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("m.db")
     }
