@@ -154,6 +154,7 @@ impl Context {
             );
         }
         let mut rules = crate::rules::load_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        rules.public_url = self.config.http.public_url.clone();
         if !self.config.alerts.to.is_empty() {
             rules
                 .rules

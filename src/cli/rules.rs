@@ -176,6 +176,7 @@ fn describe(a: &Action) -> String {
             format!("webhook {}", crate::secret::redact(&webhook.url))
         }
         Action::Digest { digest, .. } => format!("digest {digest}"),
+        Action::Chat { chat, .. } => format!("{} {}", chat.service.as_str(), chat.shown),
     }
 }
 
@@ -248,6 +249,15 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
                 &rule.name,
                 crate::secret::redact(&w.url),
                 crate::action::webhook(&event, w),
+            ));
+        }
+        for c in &rule.chat {
+            // A test event has no page in the console: no link.
+            items.push(item(
+                Channel::Webhook,
+                &rule.name,
+                format!("{} {}", c.service.as_str(), c.shown),
+                crate::action::chat::call(&event, c, &rule.name, None, true),
             ));
         }
         for name in &rule.digests {
@@ -553,6 +563,11 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
                     crate::secret::redact(&webhook.url),
                 ),
                 Action::Digest { rule, digest } => (rule.clone(), "digest", digest.clone()),
+                Action::Chat { rule, chat, .. } => (
+                    Some(rule.clone()),
+                    "chat",
+                    format!("{} {}", chat.service.as_str(), chat.shown),
+                ),
             };
             applied.push(Applied {
                 event: stored.id,

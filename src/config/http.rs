@@ -25,6 +25,9 @@ pub struct HttpConfig {
     /// everything still open). `"0"`: no window. Default `30d`.
     #[serde(default = "default_attention_window", deserialize_with = "de_duration")]
     pub attention_window: std::time::Duration,
+    /// Where people reach the console (`https://mailroom.example`): chat messages link
+    /// to the event's page there. Unset: no links.
+    pub public_url: Option<String>,
     /// True when the config file has an `[http]` table (the server then runs even
     /// without `[[push]]`).
     #[serde(skip_deserializing, default = "yes")]
@@ -43,6 +46,7 @@ impl Default for HttpConfig {
             token_env: None,
             token_command: None,
             attention_window: default_attention_window(),
+            public_url: None,
             present: false,
         }
     }

@@ -451,6 +451,16 @@ impl Config {
                 self.http.listen
             );
         }
+        if let Some(u) = &self.http.public_url {
+            let ok = reqwest::Url::parse(u)
+                .is_ok_and(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some());
+            if !ok {
+                anyhow::bail!(
+                    "{}: [http] public_url {u:?} is not an http(s) URL (e.g. https://mailroom.example)",
+                    at("public_url", Some(u))
+                );
+            }
+        }
         let mut paths: Vec<&str> = Vec::new();
         for p in &self.pushes {
             if !p.path.starts_with('/') || p.path.contains(['?', '#', ' ']) {

@@ -38,45 +38,9 @@ pub struct Rendered {
     pub html: String,
 }
 
-/// Why an event needs a person, or None.
+/// Why an event needs a person, or None (see [`Event::attention`]).
 pub fn attention(e: &Event) -> Option<&'static str> {
-    let status = e.status.as_deref().unwrap_or("").to_ascii_lowercase();
-    // The state as it truly is: a rejected transfer out leaves the domain here, a
-    // pending deletion is only requested.
-    match (e.topic.as_str(), status.as_str()) {
-        ("transfer.out", "rejected" | "declined" | "nacked") => {
-            return Some("transfer out rejected (domain stays)");
-        }
-        ("domain.deleted", s) if s.starts_with("pending") || s == "requested" => {
-            return Some("deletion requested");
-        }
-        _ => {}
-    }
-    if matches!(
-        status.as_str(),
-        "error" | "failed" | "failure" | "rejected" | "invalid" | "declined"
-    ) {
-        return Some(if e.kind == crate::event::Kind::Job {
-            "job failed"
-        } else {
-            "failed"
-        });
-    }
-    match e.topic.as_str() {
-        "transfer.out" if status == "pending" => Some("transfer out pending"),
-        "domain.expired" => Some("domain expired"),
-        "domain.renewal_reminder"
-        | "hosting.renewal_reminder"
-        | "site.renewal_reminder"
-        | "certificate.renewal_reminder" => Some("expiring soon"),
-        "domain.deleted" => Some("domain deleted"),
-        "domain.dns_outage" => Some("DNS outage"),
-        "billing.credit_alert" => Some("low credit"),
-        "contact.validation" if matches!(status.as_str(), "pending" | "suspended") => {
-            Some("contact validation needed")
-        }
-        _ => None,
-    }
+    e.attention()
 }
 
 /// HTML-escapes a value (text and attribute values alike), as the console does.

@@ -28,9 +28,12 @@ use transport::Transport;
 pub struct DeliveryError {
     pub message: String,
     transient: bool,
-    /// The destination could not be reached at all (DNS, connect, TLS): the rest of
-    /// its queue waits instead of being tried item by item.
+    /// The destination could not be reached at all (DNS, connect, TLS), or asked for
+    /// a pause (429): the rest of its queue waits instead of being tried item by item.
     unreachable: bool,
+    /// How long the destination asked to be left alone (`Retry-After`, or the
+    /// service's own field): the next try waits at least this long.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl DeliveryError {
@@ -39,6 +42,7 @@ impl DeliveryError {
             message,
             transient: true,
             unreachable: false,
+            retry_after: None,
         }
     }
 
@@ -47,6 +51,7 @@ impl DeliveryError {
             message,
             transient: false,
             unreachable: false,
+            retry_after: None,
         }
     }
 
@@ -60,6 +65,19 @@ impl DeliveryError {
         self.unreachable = true;
         self.transient = true;
         self
+    }
+
+    /// A rate limit: retried no sooner than `after` (capped at an hour), and the rest of
+    /// the destination's queue waits as long.
+    pub fn rate_limited(mut self, after: Option<std::time::Duration>) -> DeliveryError {
+        self.transient = true;
+        self.unreachable = true;
+        self.retry_after = after.map(|d| d.min(std::time::Duration::from_secs(3600)));
+        self
+    }
+
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     pub fn is_unreachable(&self) -> bool {
@@ -264,16 +282,16 @@ impl Deliverer {
         let now = clock::now();
         let window = Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
         let mut given_up = Vec::new();
-        let mut unreachable: Vec<Item> = Vec::new();
+        let mut unreachable: Vec<(Item, Duration)> = Vec::new();
         let tx = store.conn_mut().transaction()?;
         for (item, result) in results {
             let Some(result) = result else {
                 outbox::release(&tx, item.id, &self.holder)?;
                 if !unreachable
                     .iter()
-                    .any(|u| destination(u) == destination(&item))
+                    .any(|(u, _)| destination(u) == destination(&item))
                 {
-                    unreachable.push(item);
+                    unreachable.push((item, Duration::zero()));
                 }
                 continue;
             };
@@ -284,12 +302,16 @@ impl Deliverer {
                     tracing::info!(id = item.id, channel = item.channel.as_str(), target = %printable(&item.target), "delivered");
                 }
                 Err(e) => {
+                    let pause = e
+                        .retry_after()
+                        .and_then(|d| Duration::from_std(d).ok())
+                        .unwrap_or_else(Duration::zero);
                     if e.is_unreachable()
                         && !unreachable
                             .iter()
-                            .any(|u| destination(u) == destination(&item))
+                            .any(|(u, _)| destination(u) == destination(&item))
                     {
-                        unreachable.push(item.clone());
+                        unreachable.push((item.clone(), pause));
                     }
                     let window_over =
                         parse(&item.window_start).is_some_and(|start| now - start >= window);
@@ -301,7 +323,7 @@ impl Deliverer {
                         };
                         given_up.push((item, e.message, why));
                     } else {
-                        let next = now + self.backoff(item.attempts + 1);
+                        let next = now + self.backoff(item.attempts + 1).max(pause);
                         outbox::mark_failed(&tx, item.id, next, &e.message)?;
                         report.failed += 1;
                         tracing::warn!(id = item.id, channel = item.channel.as_str(), error = %printable(&e.message), retry_at = %clock::stamp(next), "delivery failed");
@@ -314,15 +336,15 @@ impl Deliverer {
             self.give_up(store, &item, &error, why, now)?;
             report.dead += 1;
         }
-        for item in unreachable {
-            // The destination is down (not an error answer from it): the rest of its
-            // due items wait, untried, instead of hammering it once per item. They
-            // keep their own attempt count and last error.
+        for (item, pause) in unreachable {
+            // The destination is down (not an error answer from it) or asked for a
+            // pause: the rest of its due items wait, untried, instead of hammering it
+            // once per item. They keep their own attempt count and last error.
             let deferred = outbox::defer_destination(
                 store.conn(),
                 webhook_origin(&item).as_deref(),
                 now,
-                now + self.backoff(item.attempts + 1),
+                now + self.backoff(item.attempts + 1).max(pause),
                 now - window,
             )?;
             report.deferred += deferred as u64;

@@ -1,6 +1,9 @@
 //! Webhook calls: POST of the event JSON, `X-Mailroom-Signature: sha256=<hex HMAC>` when
 //! a secret is set, `Idempotency-Key: registrar:event_id`, a timeout, no redirects
-//! followed, and only 2xx counted as delivered.
+//! followed, and only 2xx counted as delivered. Chat messages (`action::chat`) are calls
+//! too, with their own method, headers, body and secrets (read only when sending). A 429
+//! is a pause: `Retry-After` (or the service's own field) is honoured for the call and
+//! for the rest of its destination's queue.
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -49,14 +52,41 @@ impl Transport for Hooks {
     type Message = Value;
 
     async fn send(&self, call: &Value) -> Result<(), DeliveryError> {
-        let url = call["url"].as_str().unwrap_or_default();
+        // `url` is what may be shown (a webhook's own URL, redacted in messages; a chat
+        // destination's origin); the URL sent to may be a secret read only now.
+        let shown = redact(call["url"].as_str().unwrap_or_default());
+        let mut hidden: Vec<String> = Vec::new();
+        let url = target_url(call, &mut hidden)?;
+        let method = match call["method"].as_str() {
+            Some("PUT") => reqwest::Method::PUT,
+            _ => reqwest::Method::POST,
+        };
+        let verb = method.as_str().to_string();
         let body = call["body"].as_str().unwrap_or_default().to_string();
-        let key = header_value(call["idempotency_key"].as_str().unwrap_or_default());
+        let content_type = call["content_type"]
+            .as_str()
+            .unwrap_or("application/json")
+            .to_string();
         let mut req = self
             .client
-            .post(url)
-            .header("Content-Type", "application/json")
-            .header("Idempotency-Key", key);
+            .request(method, &url)
+            .header("Content-Type", content_type);
+        if let Some(key) = call["idempotency_key"].as_str() {
+            req = req.header("Idempotency-Key", header_value(key));
+        }
+        for h in call["headers"].as_array().into_iter().flatten() {
+            let (Some(k), Some(v)) = (h[0].as_str(), h[1].as_str()) else {
+                continue;
+            };
+            let value = reqwest::header::HeaderValue::from_str(v).map_err(|_| {
+                DeliveryError::permanent(format!("{verb} {shown}: header {k} is not sendable"))
+            })?;
+            req = req.header(k, value);
+        }
+        if let Some(token) = read_secret(&call["bearer"], "token")? {
+            hidden.push(token.clone());
+            req = req.bearer_auth(token);
+        }
         let secret = Secret {
             password_env: call["secret_env"].as_str().map(str::to_string),
             password_command: call["secret_command"].as_str().map(str::to_string),
@@ -71,14 +101,19 @@ impl Transport for Hooks {
                 signature(secret.as_bytes(), body.as_bytes()),
             );
         }
+        let hide = |text: String| {
+            hidden
+                .iter()
+                .filter(|h| h.len() >= 4)
+                .fold(text, |t, h| t.replace(h.as_str(), "…"))
+        };
         let resp = req.body(body).send().await.map_err(|e| {
             let down = e.is_connect();
-            // The URL may carry a token in its query: errors never show it.
-            let error = DeliveryError::transient(format!(
-                "POST {}: {}",
-                redact(url),
+            // The URL may carry a token: errors never show it.
+            let error = DeliveryError::transient(hide(format!(
+                "{verb} {shown}: {}",
                 self.failure(&e.without_url())
-            ));
+            )));
             // Not reached at all (DNS, connect, TLS): the host is down, not this URL.
             if down { error.unreachable() } else { error }
         })?;
@@ -86,10 +121,24 @@ impl Transport for Hooks {
         if status.is_success() {
             return Ok(());
         }
-        let message = format!("POST {} answered {status}", redact(url));
+        let header_wait = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after_header);
+        let answer = read_some(resp, 16 * 1024).await;
+        let said = answer_words(&answer);
+        let message = hide(match &said {
+            Some(w) => format!("{verb} {shown} answered {status}: {w}"),
+            None => format!("{verb} {shown} answered {status}"),
+        });
+        if status.as_u16() == 429 {
+            let wait = header_wait.or_else(|| retry_after_body(&answer));
+            return Err(DeliveryError::transient(message).rate_limited(wait));
+        }
         // A redirect is not followed; 4xx other than timeouts and rate limits will not
         // get better by retrying.
-        if status.is_client_error() && ![408, 425, 429].contains(&status.as_u16())
+        if status.is_client_error() && ![408, 425].contains(&status.as_u16())
             || status.is_redirection()
         {
             Err(DeliveryError::permanent(message))
@@ -97,6 +146,103 @@ impl Transport for Hooks {
             Err(DeliveryError::transient(message))
         }
     }
+}
+
+/// The URL to send to: `send_url`, or `url_template` with `{secret}` replaced by the
+/// secret of `url_secret` (or that secret itself), or `url`. Secrets read are added to
+/// `hidden`, so no message shows them.
+fn target_url(call: &Value, hidden: &mut Vec<String>) -> Result<String, DeliveryError> {
+    if let Some(u) = call["send_url"].as_str() {
+        return Ok(u.to_string());
+    }
+    if let Some(secret) = read_secret(&call["url_secret"], "webhook URL")? {
+        let secret = secret.trim().to_string();
+        hidden.push(secret.clone());
+        return Ok(match call["url_template"].as_str() {
+            Some(t) => t.replace("{secret}", &secret),
+            None => secret,
+        });
+    }
+    Ok(call["url"].as_str().unwrap_or_default().to_string())
+}
+
+/// A secret named in a queued call (`{"env": …, "command": …}`), read now.
+fn read_secret(v: &Value, what: &str) -> Result<Option<String>, DeliveryError> {
+    if !v.is_object() {
+        return Ok(None);
+    }
+    let secret = Secret {
+        password_env: v["env"].as_str().map(str::to_string),
+        password_command: v["command"].as_str().map(str::to_string),
+    };
+    match secret.resolve() {
+        Ok(Some(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+        Ok(_) => Err(DeliveryError::config(format!("the {what} is empty"))),
+        Err(e) => Err(DeliveryError::config(format!("the {what}: {e}"))),
+    }
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn retry_after_header(v: &str) -> Option<std::time::Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<f64>() {
+        return (s.is_finite() && s >= 0.0).then(|| std::time::Duration::from_secs_f64(s));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    (at.with_timezone(&chrono::Utc) - crate::clock::now())
+        .to_std()
+        .ok()
+}
+
+/// The wait a service puts in its 429 body: Discord's `retry_after` (seconds),
+/// Telegram's `parameters.retry_after` (seconds), Matrix's `retry_after_ms`.
+fn retry_after_body(body: &[u8]) -> Option<std::time::Duration> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let secs = v["retry_after"]
+        .as_f64()
+        .or_else(|| v["parameters"]["retry_after"].as_f64())
+        .or_else(|| v["retry_after_ms"].as_f64().map(|ms| ms / 1000.0))?;
+    (secs.is_finite() && secs >= 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+}
+
+/// Up to `limit` bytes of an answer's body (what a service says went wrong).
+async fn read_some(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), resp.chunk()).await {
+            Ok(Ok(Some(c))) => out.extend_from_slice(&c[..c.len().min(limit - out.len())]),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// A service's words about a refusal, on one line: its JSON error fields, or the text.
+fn answer_words(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let words = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => ["description", "error", "errcode", "message", "code"]
+            .iter()
+            .filter_map(|k| match &v[*k] {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(": "),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    let words = crate::term::printable(
+        words
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .as_str(),
+    )
+    .to_string();
+    (!words.is_empty()).then(|| crate::text::clip(&words, 200))
 }
 
 impl Hooks {

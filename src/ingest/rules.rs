@@ -56,6 +56,10 @@ impl Given {
                     .contains(&(event, "webhook".into(), webhook.url.clone()))
             }
             Action::Digest { digest, .. } => self.digests.contains(&(digest.clone(), event)),
+            Action::Chat { chat, .. } => {
+                self.deliveries
+                    .contains(&(event, "webhook".into(), chat.shown.clone()))
+            }
         }
     }
 }
@@ -102,6 +106,24 @@ pub fn queue(
                 queued += 1;
             }
             Action::Digest { digest, .. } => digests::add_digest_item(tx, &digest, new.row, now)?,
+            Action::Chat {
+                rule,
+                chat,
+                public_url,
+            } => {
+                let link =
+                    public_url.map(|u| format!("{}/events/{}", u.trim_end_matches('/'), new.row));
+                let item = NewItem {
+                    channel: Channel::Webhook,
+                    target: format!("{} {}", chat.service.as_str(), chat.shown),
+                    payload: action::chat::call(new.event, &chat, &rule, link.as_deref(), false),
+                    rule: Some(rule),
+                    event: Some(new.row),
+                    message: None,
+                };
+                outbox::enqueue(tx, &item, now)?;
+                queued += 1;
+            }
         }
     }
     Ok(queued)

@@ -8,7 +8,7 @@ mod load;
 
 use serde::Serialize;
 
-pub use crate::action::{Action, Digest, Forward, Webhook};
+pub use crate::action::{Action, Chat, Digest, Forward, Webhook};
 pub use crate::schedule::Schedule;
 pub use condition::{Condition, Matcher};
 pub use load::{LoadError, known_value, load_dir, load_file, load_str};
@@ -24,6 +24,8 @@ pub struct RuleSet {
     pub collects: Vec<Collect>,
     /// Files read, in order.
     pub files: Vec<String>,
+    /// `[http] public_url`: chat messages link to the event's page there.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +36,7 @@ pub struct Rule {
     pub when: Vec<Condition>,
     pub forward: Option<Forward>,
     pub webhook: Option<Webhook>,
+    pub chat: Vec<Chat>,
     pub digests: Vec<String>,
     pub stop: bool,
 }
@@ -54,6 +57,7 @@ pub fn alerts_rule(to: &[String]) -> Rule {
             body: None,
         }),
         webhook: None,
+        chat: Vec::new(),
         digests: Vec::new(),
         stop: false,
     }
@@ -137,6 +141,9 @@ impl Rule {
         if let Some(w) = &self.webhook {
             out.push(format!("webhook {}", crate::secret::redact(&w.url)));
         }
+        for c in &self.chat {
+            out.push(format!("{} {}", c.service.as_str(), c.shown));
+        }
         for d in &self.digests {
             out.push(format!("digest {d}"));
         }
@@ -146,7 +153,7 @@ impl Rule {
         out
     }
 
-    fn actions(&self) -> Vec<Action> {
+    fn actions(&self, public_url: Option<&str>) -> Vec<Action> {
         let mut out = Vec::new();
         if let Some(f) = &self.forward {
             out.push(Action::Forward {
@@ -158,6 +165,13 @@ impl Rule {
             out.push(Action::Webhook {
                 rule: self.name.clone(),
                 webhook: w.clone(),
+            });
+        }
+        for c in &self.chat {
+            out.push(Action::Chat {
+                rule: self.name.clone(),
+                chat: c.clone(),
+                public_url: public_url.map(str::to_string),
             });
         }
         for d in &self.digests {
@@ -209,7 +223,11 @@ impl RuleSet {
                 matched,
                 failed,
                 skipped: false,
-                actions: if matched { rule.actions() } else { Vec::new() },
+                actions: if matched {
+                    rule.actions(self.public_url.as_deref())
+                } else {
+                    Vec::new()
+                },
             });
             stopped = matched && rule.stop;
         }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::condition::{self, Condition, Matcher};
-use super::{Digest, Forward, Rule, RuleSet, Schedule, Webhook};
+use super::{Chat, Digest, Forward, Rule, RuleSet, Schedule, Webhook};
 use crate::config::{FileError, line_col};
 
 /// Every problem found in a rules directory.
@@ -49,6 +49,8 @@ struct RuleDoc {
     when: When,
     forward: Option<Spanned<ForwardDoc>>,
     webhook: Option<Spanned<WebhookDoc>>,
+    #[serde(default)]
+    chat: Vec<Spanned<ChatDoc>>,
     digest: Option<Spanned<OneOrMany>>,
     #[serde(default)]
     stop: bool,
@@ -70,6 +72,23 @@ struct WebhookDoc {
     url: Spanned<String>,
     secret_env: Option<String>,
     secret_command: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChatDoc {
+    pub(super) service: Spanned<String>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) url_env: Option<String>,
+    pub(super) url_command: Option<String>,
+    pub(super) token_env: Option<String>,
+    pub(super) token_command: Option<String>,
+    pub(super) homeserver: Option<Spanned<String>>,
+    pub(super) room: Option<Spanned<String>>,
+    pub(super) bot_token_env: Option<String>,
+    pub(super) bot_token_command: Option<String>,
+    pub(super) chat_id: Option<Spanned<toml::Value>>,
+    pub(super) api_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -107,14 +126,14 @@ impl OneOrMany {
 }
 
 /// Collects errors for one file.
-struct Errors<'a> {
-    file: &'a Path,
-    src: &'a str,
+pub(super) struct Errors<'a> {
+    pub(super) file: &'a Path,
+    pub(super) src: &'a str,
     list: Vec<FileError>,
 }
 
 impl Errors<'_> {
-    fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+    pub(super) fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
         let (line, column) = line_col(self.src, span.start);
         self.list.push(FileError {
             file: self.file.to_path_buf(),
@@ -522,6 +541,11 @@ fn rule(
             origin,
         }
     });
+    let chat: Vec<Chat> = r
+        .chat
+        .into_iter()
+        .filter_map(|c| chat_load::chat(errs, c))
+        .collect();
     let digests = match r.digest {
         Some(d) => {
             let dspan = d.span();
@@ -542,10 +566,10 @@ fn rule(
         }
         None => Vec::new(),
     };
-    if forward.is_none() && webhook.is_none() && digests.is_empty() && !r.stop {
+    if forward.is_none() && webhook.is_none() && chat.is_empty() && digests.is_empty() && !r.stop {
         errs.at(
             span.clone(),
-            format!("rule {name:?} does nothing: give it forward, webhook, digest or stop"),
+            format!("rule {name:?} does nothing: give it forward, webhook, chat, digest or stop"),
         );
     }
     if errs.list.len() > before {
@@ -558,6 +582,7 @@ fn rule(
         when,
         forward,
         webhook,
+        chat,
         digests,
         stop: r.stop,
     })
@@ -627,6 +652,8 @@ fn digest(
     };
     Some((digest, when))
 }
+
+mod chat_load;
 
 #[cfg(test)]
 mod tests;

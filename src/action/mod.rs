@@ -6,6 +6,10 @@
 //! break out into mail headers (control characters are removed from every header
 //! value).
 
+pub mod chat;
+
+pub use chat::Chat;
+
 use minijinja::Environment;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -60,6 +64,12 @@ pub enum Action {
     Digest {
         rule: Option<String>,
         digest: String,
+    },
+    Chat {
+        rule: String,
+        chat: Chat,
+        /// `[http] public_url`, for a link to the event.
+        public_url: Option<String>,
     },
 }
 
