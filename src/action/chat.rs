@@ -70,7 +70,7 @@ impl Service {
 }
 
 /// A secret named in a rule file: an environment variable or a command printing it.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct SecretRef {
     pub env: Option<String>,
     pub command: Option<String>,

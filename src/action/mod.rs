@@ -17,14 +17,40 @@ use serde_json::{Value, json};
 use crate::event::Event;
 use crate::schedule::Schedule;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Forward {
+    /// Addresses, or templates rendering to addresses (`{{ customer.email }}`).
     pub to: Vec<String>,
     pub cc: Vec<String>,
     /// minijinja template over the event fields; None for the default.
     pub subject: Option<String>,
     /// minijinja template of the summary; None for the default.
     pub body: Option<String>,
+    /// `From` of this mail instead of `[smtp] from` (the reseller's brand).
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// A template file (its path itself a template): `Subject:` line, then the body.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The folder of the rule file naming it: relative template paths start there.
+    #[serde(default)]
+    pub base_dir: Option<std::path::PathBuf>,
+    /// Where the mail goes when `to` renders to no address (the lookup found nobody).
+    #[serde(default)]
+    pub missing_to: Vec<String>,
+    /// The lookups this forward reads, by name.
+    #[serde(default)]
+    pub lookups: Vec<String>,
+}
+
+impl Forward {
+    /// Mail for a customer (a template file or lookups): rendered when sent, without
+    /// the registrar's JSON or the original message unless its template shows them.
+    pub fn is_customer_mail(&self) -> bool {
+        self.template.is_some() || !self.lookups.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,7 +148,9 @@ pub fn header_safe(s: &str) -> String {
 pub fn render(template: &str, ctx: minijinja::Value) -> Result<String, String> {
     let mut env = Environment::new();
     // A field the event does not have (`{{ status }}` without a status) renders
-    // empty, not "none".
+    // empty, not "none"; so does a column of a lookup that found nobody
+    // (`{{ customer.email }}`), which `default(…)` then replaces.
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
     env.set_formatter(|out, state, value| {
         let value = if value.is_none() {
             &minijinja::Value::UNDEFINED
@@ -134,7 +162,7 @@ pub fn render(template: &str, ctx: minijinja::Value) -> Result<String, String> {
     env.render_str(template, ctx).map_err(|e| e.to_string())
 }
 
-fn event_context(event: &Event, rule: &str) -> minijinja::Value {
+pub fn event_context(event: &Event, rule: &str) -> minijinja::Value {
     let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         map.insert("rule".into(), Value::String(rule.to_string()));
@@ -235,7 +263,7 @@ mod tests {
             to: vec!["ops@example.com".into()],
             cc: vec![],
             subject: Some("[{{ status }}] {{ domain }} {{ occurred_at }}".into()),
-            body: None,
+            ..Default::default()
         };
         let v = forward(&e, &f, "r", false);
         assert_eq!(v["subject"], "[] x.example");
@@ -256,8 +284,7 @@ mod tests {
         let f = Forward {
             to: vec!["ops@example.com".into()],
             cc: vec![],
-            subject: None,
-            body: None,
+            ..Default::default()
         };
         let v = forward(&event(), &f, "r", false);
         let subject = v["subject"].as_str().unwrap();

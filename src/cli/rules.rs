@@ -236,12 +236,14 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
         .filter(|r| r.subscribes(&event) != Subscription::No)
     {
         if let Some(f) = &rule.forward {
-            items.push(item(
-                Channel::Forward,
-                &rule.name,
-                f.to.join(", "),
-                crate::action::forward(&event, f, &rule.name, true),
-            ));
+            let payload = if f.is_customer_mail() {
+                let mut p = crate::ingest::rules::customer_payload(&rules, f, &rule.name, &event);
+                p["test"] = json!(true);
+                p
+            } else {
+                crate::action::forward(&event, f, &rule.name, true)
+            };
+            items.push(item(Channel::Forward, &rule.name, f.to.join(", "), payload));
         }
         if let Some(w) = &rule.webhook {
             items.push(item(
@@ -588,7 +590,7 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
                 message,
                 event: &stored.event,
             };
-            crate::ingest::rules::queue(&tx, &mut grouping, new, missing)?;
+            crate::ingest::rules::queue(&tx, &mut grouping, new, missing, &rules)?;
         }
     }
     if dry_run {

@@ -111,6 +111,8 @@ fn build(
     message_id: &str,
     original: Option<(Vec<u8>, bool)>,
 ) -> Result<Message, DeliveryError> {
+    // A forward may carry its own From (the reseller's brand) and Reply-To.
+    let from = mail.get("from").and_then(Value::as_str).unwrap_or(from);
     let mut b = Message::builder()
         .from(parse_mailbox(from)?)
         .raw_header(subject_header(
@@ -126,6 +128,9 @@ fn build(
     }
     for c in mailboxes(&mail["cc"]) {
         b = b.cc(parse_mailbox(&c)?);
+    }
+    if let Some(r) = mail.get("reply_to").and_then(Value::as_str) {
+        b = b.reply_to(parse_mailbox(r)?);
     }
     let text = mail["text"].as_str().unwrap_or_default().to_string();
     let html = mail

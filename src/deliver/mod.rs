@@ -4,6 +4,7 @@
 //! window ends, goes to the fallback address and the item is marked dead.
 
 pub mod compose;
+pub mod customer;
 pub mod digest;
 pub mod digest_mail;
 pub mod mailer;
@@ -132,6 +133,7 @@ const LEASE_SECONDS: i64 = 60;
 pub struct Deliverer {
     mailer: mailer::Mailer,
     hooks: webhook::Hooks,
+    lookups: customer::Lookups,
     from: String,
     policy: DeliveryConfig,
     /// Distinguishes Message-IDs of different databases; stored in the database, so
@@ -165,6 +167,7 @@ impl Deliverer {
             lease,
             mailer: mailer::Mailer::from_config(config)?,
             hooks: webhook::Hooks::from_config(config)?,
+            lookups: customer::Lookups::new(config.webhook.timeout)?,
             from: config.smtp.as_ref().map_or_else(
                 || "mailroom <mailroom@localhost>".to_string(),
                 |s| s.from.clone(),
@@ -400,6 +403,14 @@ impl Deliverer {
     ) -> Result<(), DeliveryError> {
         match item.channel {
             Channel::Webhook => self.hooks.send(&item.payload).await,
+            Channel::Forward if item.payload["customer"] == true => {
+                let test = item.payload["test"] == true;
+                let mail = self.lookups.mail(&item.payload, test).await?;
+                let message_id = format!("<outbox-{}.{}@mailroom.invalid>", item.id, self.instance);
+                self.mailer
+                    .send(&self.from, &mail, &message_id, None, self.max_message_size)
+                    .await
+            }
             _ => {
                 let message_id = format!("<outbox-{}.{}@mailroom.invalid>", item.id, self.instance);
                 self.mailer

@@ -22,7 +22,7 @@ pub fn react(
     new: NewEvent<'_>,
 ) -> Result<usize> {
     let actions = rules.actions(new.event);
-    queue(tx, grouping, new, actions)
+    queue(tx, grouping, new, actions, rules)
 }
 
 /// What an event already got: (event row, channel, recipients or URL) of its outbox
@@ -70,11 +70,25 @@ pub fn queue(
     grouping: &mut Grouping,
     new: NewEvent<'_>,
     actions: Vec<Action>,
+    rules: &RuleSet,
 ) -> Result<usize> {
     let now = clock::now();
     let mut queued = 0;
     for action in actions {
         match action {
+            Action::Forward { rule, forward } if forward.is_customer_mail() => {
+                let item = NewItem {
+                    channel: Channel::Forward,
+                    target: forward.to.join(", "),
+                    rule: Some(rule.clone()),
+                    event: Some(new.row),
+                    // No original message goes to a customer.
+                    message: None,
+                    payload: customer_payload(rules, &forward, &rule, new.event),
+                };
+                outbox::enqueue(tx, &item, now)?;
+                queued += 1;
+            }
             Action::Forward { rule, forward } => {
                 let payload = action::forward(new.event, &forward, &rule, false);
                 let recipients = format!("{}|{}", forward.to.join(","), forward.cc.join(","));
@@ -127,4 +141,38 @@ pub fn queue(
         }
     }
     Ok(queued)
+}
+
+/// A customer forward as queued: rendered when sent; what the local lookups find is
+/// decided now, the url lookups are named to be asked then.
+pub fn customer_payload(
+    rules: &RuleSet,
+    forward: &crate::action::Forward,
+    rule: &str,
+    event: &crate::event::Event,
+) -> serde_json::Value {
+    let mut rows = serde_json::Map::new();
+    let mut remote = serde_json::Map::new();
+    for l in rules
+        .lookups
+        .iter()
+        .filter(|l| forward.lookups.contains(&l.name))
+    {
+        if l.is_remote() {
+            remote.insert(
+                l.name.clone(),
+                serde_json::to_value(&l.spec).unwrap_or_default(),
+            );
+        } else {
+            rows.insert(l.name.clone(), rules.local_row(l, event));
+        }
+    }
+    serde_json::json!({
+        "customer": true,
+        "rule": rule,
+        "forward": forward,
+        "event": event,
+        "rows": rows,
+        "remote": remote,
+    })
 }

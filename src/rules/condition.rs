@@ -44,6 +44,16 @@ pub struct Condition {
 
 impl Condition {
     pub fn matches(&self, event: &Event) -> bool {
+        self.matches_with(event, &serde_json::Map::new())
+    }
+
+    /// Matches with lookup rows beside the event's fields (`customer.plan`).
+    pub fn matches_with(&self, event: &Event, rows: &serde_json::Map<String, Value>) -> bool {
+        if let Some((head, column)) = self.field.split_once('.')
+            && let Some(row) = rows.get(head)
+        {
+            return self.matcher.matches(row.get(column));
+        }
         let value = event.field(&self.field);
         self.matcher.matches(value.as_ref())
     }

@@ -9,6 +9,9 @@ mod load;
 use serde::Serialize;
 
 pub use crate::action::{Action, Chat, Digest, Forward, Webhook};
+
+pub mod customer;
+pub mod lookup;
 pub use crate::schedule::Schedule;
 pub use condition::{Condition, Matcher};
 pub use load::{LoadError, known_value, load_dir, load_file, load_str};
@@ -26,6 +29,8 @@ pub struct RuleSet {
     pub files: Vec<String>,
     /// `[http] public_url`: chat messages link to the event's page there.
     pub public_url: Option<String>,
+    /// The `[[lookup]]` tables, by name.
+    pub lookups: Vec<std::sync::Arc<lookup::Lookup>>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +59,7 @@ pub fn alerts_rule(to: &[String]) -> Rule {
             to: to.to_vec(),
             cc: Vec::new(),
             subject: Some("[mailroom alert] {{ status_text }}".into()),
-            body: None,
+            ..Default::default()
         }),
         webhook: None,
         chat: Vec::new(),
@@ -199,6 +204,7 @@ impl RuleSet {
     /// Every rule's verdict on the event, in order, honouring `stop`; then the digests
     /// whose own filters take the event.
     pub fn verdicts(&self, e: &Event) -> Vec<Verdict> {
+        let rows = self.condition_rows(e);
         let mut out = Vec::new();
         let mut stopped = false;
         for rule in &self.rules {
@@ -212,7 +218,7 @@ impl RuleSet {
                 });
                 continue;
             }
-            let failed = match rule.when.iter().find(|c| !c.matches(e)) {
+            let failed = match rule.when.iter().find(|c| !c.matches_with(e, &rows)) {
                 Some(c) => Some(describe_failure(c, e)),
                 None if !takes_kind(&rule.when, e) => Some(TEST_ONLY_IF_ASKED.to_string()),
                 None => None,
@@ -261,6 +267,39 @@ impl RuleSet {
         actions
     }
 
+    /// The rows of the lookups that conditions name (`when."customer.plan"`), found
+    /// for `e`: Null for a lookup that found nobody. A lookup that cannot be read (its
+    /// file gone) is logged and counts as nobody found.
+    fn condition_rows(&self, e: &Event) -> serde_json::Map<String, serde_json::Value> {
+        let mut rows = serde_json::Map::new();
+        if self.lookups.is_empty() {
+            return rows;
+        }
+        let named = |l: &lookup::Lookup| {
+            self.rules.iter().any(|r| {
+                r.when
+                    .iter()
+                    .any(|c| c.field.split_once('.').is_some_and(|(h, _)| h == l.name))
+            })
+        };
+        for l in self.lookups.iter().filter(|l| !l.is_remote() && named(l)) {
+            rows.insert(l.name.clone(), self.local_row(l, e));
+        }
+        rows
+    }
+
+    /// What a csv or sql lookup finds for `e` (Null: nobody, or unreadable, logged).
+    pub fn local_row(&self, l: &lookup::Lookup, e: &Event) -> serde_json::Value {
+        match l.find(e.domain.as_deref()) {
+            Ok(Some(row)) => serde_json::Value::Object(row),
+            Ok(None) => serde_json::Value::Null,
+            Err(err) => {
+                tracing::warn!(lookup = %l.name, origin = %l.origin, error = %err, "lookup failed; taken as nobody found");
+                serde_json::Value::Null
+            }
+        }
+    }
+
     pub fn digest(&self, name: &str) -> Option<&Digest> {
         self.digests.iter().find(|d| d.name == name)
     }
@@ -283,4 +322,27 @@ fn describe_failure(c: &Condition, e: &Event) -> String {
         })
         .unwrap_or_else(|| "absent".into());
     format!("{} is {actual}", c.field)
+}
+
+/// An event standing in for any, to render template paths at load.
+pub fn sample_event() -> Event {
+    Event {
+        registrar: crate::event::Registrar::Unknown,
+        event_id: "sample".into(),
+        kind: Kind::Event,
+        object: "domain".into(),
+        event_type: "sample".into(),
+        topic: "domain.created".into(),
+        domain: Some("example.com".into()),
+        domains: vec!["example.com".into()],
+        status: None,
+        status_text: None,
+        occurred_at: None,
+        format: crate::event::Format::Json,
+        data: serde_json::json!({}),
+        authenticated: None,
+        authentication: None,
+        occurred_at_source: None,
+        rules_skipped: None,
+    }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::condition::{self, Condition, Matcher};
-use super::{Chat, Digest, Forward, Rule, RuleSet, Schedule, Webhook};
+use super::{Chat, Digest, Rule, RuleSet, Schedule, Webhook};
 use crate::config::{FileError, line_col};
 
 /// Every problem found in a rules directory.
@@ -37,6 +37,8 @@ struct FileDoc {
     rule: Vec<Spanned<RuleDoc>>,
     #[serde(default)]
     digest: Vec<Spanned<DigestDoc>>,
+    #[serde(default)]
+    lookup: Vec<Spanned<customer_load::LookupDoc>>,
 }
 
 type When = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
@@ -58,12 +60,17 @@ struct RuleDoc {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ForwardDoc {
+pub(super) struct ForwardDoc {
     to: OneOrMany,
     #[serde(default)]
     cc: OneOrMany,
     subject: Option<Spanned<String>>,
     body: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    reply_to: Option<Spanned<String>>,
+    template: Option<Spanned<String>>,
+    #[serde(default)]
+    missing_to: OneOrMany,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +115,7 @@ struct DigestDoc {
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(untagged)]
-enum OneOrMany {
+pub(super) enum OneOrMany {
     #[default]
     None,
     One(String),
@@ -116,7 +123,7 @@ enum OneOrMany {
 }
 
 impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
+    pub(super) fn into_vec(self) -> Vec<String> {
         match self {
             OneOrMany::None => Vec::new(),
             OneOrMany::One(s) => vec![s],
@@ -251,6 +258,12 @@ fn load_into(
         src,
         list: Vec::new(),
     };
+    for l in doc.lookup {
+        let span = l.span();
+        if let Some(lookup) = customer_load::lookup(&mut errs, span, l.into_inner(), set) {
+            set.lookups.push(std::sync::Arc::new(lookup));
+        }
+    }
     for d in doc.digest {
         let span = d.span();
         let d = d.into_inner();
@@ -272,12 +285,17 @@ fn load_into(
     errors.extend(errs.list);
 }
 
-fn conditions(errs: &mut Errors<'_>, when: When) -> Vec<Condition> {
+fn conditions(errs: &mut Errors<'_>, when: When, set: &RuleSet) -> Vec<Condition> {
     let mut out = Vec::new();
     for (field, value) in when {
         let field_span = field.span();
         let field = field.into_inner();
-        if !condition::known_field(&field) {
+        if let Some(problem) = customer_load::lookup_field(&field, set) {
+            if !problem.is_empty() {
+                errs.at(field_span, problem);
+                continue;
+            }
+        } else if !condition::known_field(&field) {
             errs.at(
                 field_span,
                 format!(
@@ -400,7 +418,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn addresses(
+pub(super) fn addresses(
     errs: &mut Errors<'_>,
     span: std::ops::Range<usize>,
     what: &str,
@@ -423,7 +441,7 @@ fn addresses(
 
 /// The variables a forward's subject and body templates can use: every field a
 /// condition can name, and these.
-fn event_variables() -> Vec<&'static str> {
+pub(super) fn event_variables() -> Vec<&'static str> {
     let mut all = condition::FIELDS.to_vec();
     all.extend(["data", "authentication", "rule", "key"]);
     all
@@ -442,9 +460,9 @@ pub const DIGEST_VARIABLES: &[&str] = &[
 ];
 
 /// minijinja's own global functions, usable in any template.
-const TEMPLATE_GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "loop"];
+pub(super) const TEMPLATE_GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "loop"];
 
-fn template(
+pub(super) fn template(
     errs: &mut Errors<'_>,
     t: &Option<Spanned<String>>,
     what: &str,
@@ -502,24 +520,10 @@ fn rule(
             format!("a rule named {name:?} exists already"),
         );
     }
-    let when = conditions(errs, r.when);
-    let forward = r.forward.map(|f| {
-        let fspan = f.span();
-        let f = f.into_inner();
-        let to = f.to.into_vec();
-        let cc = f.cc.into_vec();
-        if to.is_empty() {
-            errs.at(fspan.clone(), "forward needs at least one address in to");
-        }
-        addresses(errs, fspan.clone(), "forward.to", &to);
-        addresses(errs, fspan, "forward.cc", &cc);
-        Forward {
-            to,
-            cc,
-            subject: template(errs, &f.subject, "forward.subject", &event_variables()),
-            body: template(errs, &f.body, "forward.body", &event_variables()),
-        }
-    });
+    let when = conditions(errs, r.when, set);
+    let forward = r
+        .forward
+        .map(|f| customer_load::forward(errs, f.span(), f.into_inner(), set));
     let webhook = r.webhook.map(|w| {
         let (line, column) = line_col(errs.src, w.span().start);
         let origin = format!("{}:{line}:{column}", errs.file.display());
@@ -636,7 +640,7 @@ fn digest(
         errs.at(to_span.clone(), "a digest needs at least one address in to");
     }
     addresses(errs, to_span, "digest.to", &to);
-    let when = conditions(errs, d.when);
+    let when = conditions(errs, d.when, set);
     let subject = template(errs, &d.subject, "digest.subject", DIGEST_VARIABLES);
     if errs.list.len() > before {
         return None;
@@ -654,6 +658,7 @@ fn digest(
 }
 
 mod chat_load;
+mod customer_load;
 
 #[cfg(test)]
 mod tests;

@@ -187,3 +187,168 @@ when.registrar = "gandi"
     let actions = set.actions(&real);
     assert_eq!(actions.len(), 2, "{actions:?}");
 }
+
+fn load_in(dir: &Path, src: &str) -> Result<RuleSet, LoadError> {
+    std::fs::write(dir.join("10.toml"), src).unwrap();
+    load_dir(dir)
+}
+
+#[test]
+fn chat_destinations_are_checked_at_load() {
+    let e = load(
+        r##"
+[[rule]]
+name = "c"
+chat = [
+  { service = "slack", url = "https://hooks.slack.com/services/T/B/x" },
+  { service = "skype", url_env = "X" },
+  { service = "matrix", homeserver = "https://m.example", room = "#alias:m.example", token_env = "HOME" },
+  { service = "telegram", bot_token_env = "HOME" },
+  { service = "slack", url_env = "MAILROOM_TEST_UNSET_VARIABLE" },
+  { service = "ntfy", url = "https://ntfy.example/t", room = "!x:y" },
+]
+"##,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("rules/10-test.toml:5:"), "{e}");
+    assert!(e.contains("a slack webhook URL is a secret"), "{e}");
+    assert!(
+        e.contains("service \"skype\" is not one of slack, mattermost"),
+        "{e}"
+    );
+    assert!(
+        e.contains("room \"#alias:m.example\" is not a room id"),
+        "{e}"
+    );
+    assert!(e.contains("chat telegram needs chat_id"), "{e}");
+    assert!(
+        e.contains("environment variable MAILROOM_TEST_UNSET_VARIABLE is not set"),
+        "{e}"
+    );
+    assert!(e.contains("chat ntfy: room does not apply"), "{e}");
+    // A good one: the secret URL is read to show its origin, never kept whole.
+    // SAFETY of the test: the variable is this test's own.
+    unsafe {
+        std::env::set_var(
+            "MAILROOM_TEST_SLACK_URL",
+            "https://hooks.slack.example/services/T/B/s3cret",
+        )
+    };
+    let set = load(
+        "[[rule]]\nname = \"c\"\nchat = [{ service = \"slack\", url_env = \"MAILROOM_TEST_SLACK_URL\" }, { service = \"telegram\", bot_token_env = \"MAILROOM_TEST_SLACK_URL\", chat_id = -100123 }]\n",
+    )
+    .unwrap();
+    let chat = &set.rules[0].chat;
+    assert_eq!(
+        chat[0].shown,
+        "https://hooks.slack.example/… (MAILROOM_TEST_SLACK_URL)"
+    );
+    assert_eq!(chat[1].chat_id.as_deref(), Some("-100123"));
+    assert!(!format!("{:?}", set.rules[0]).contains("s3cret"));
+}
+
+#[test]
+fn customer_forwards_need_missing_to_existing_templates_and_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("templates")).unwrap();
+    std::fs::write(
+        d.join("customers.csv"),
+        "domain,email,language,plan\nexample.de,kunde@example.de,de,premium\nexample.fr,client@example.fr,fr,basic\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("templates/t.en.txt"),
+        "Subject: Your domain {{ domain }}\n\nDear {{ customer.email }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("templates/t.de.txt"),
+        "Subject: Ihre Domain {{ domain }}\n\nHallo\n",
+    )
+    .unwrap();
+    let rules = |forward: &str| {
+        format!(
+            "[[lookup]]\nname = \"customer\"\ncsv = \"customers.csv\"\n\n[[rule]]\nname = \"tell\"\nwhen.topic = \"transfer.out\"\nforward = {forward}\n"
+        )
+    };
+    // No missing_to with a looked-up recipient.
+    let e = load_in(d, &rules("{ to = [\"{{ customer.email }}\"] }"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("10.toml:8:11: forward.to is a template that may render to no address"),
+        "{e}"
+    );
+    // A language with no template file (fr), named with the row that needs it.
+    let with = |t: &str| {
+        rules(&format!(
+            "{{ to = [\"{{{{ customer.email }}}}\"], missing_to = [\"support@acme.example\"], template = \"{t}\" }}"
+        ))
+    };
+    let e = load_in(
+        d,
+        &with("templates/t.{{ customer.language | default('en') }}.txt"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("for customer example.fr"), "{e}");
+    assert!(e.contains("t.fr.txt"), "{e}");
+    std::fs::write(
+        d.join("templates/t.fr.txt"),
+        "Subject: Votre domaine\n\n{{ customer.emial }}\n",
+    )
+    .unwrap();
+    let e = load_in(
+        d,
+        &with("templates/t.{{ customer.language | default('en') }}.txt"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("lookup \"customer\" has no column \"emial\""),
+        "{e}"
+    );
+    std::fs::write(
+        d.join("templates/t.fr.txt"),
+        "Subject: Votre domaine\n\nBonjour\n",
+    )
+    .unwrap();
+    let set = load_in(
+        d,
+        &with("templates/t.{{ customer.language | default('en') }}.txt"),
+    )
+    .unwrap();
+    let f = set.rules[0].forward.as_ref().unwrap();
+    assert!(f.is_customer_mail());
+    assert_eq!(f.lookups, ["customer"]);
+    // Conditions on lookup columns: a column that does not exist is refused.
+    let e = load_in(
+        d,
+        "[[lookup]]\nname = \"customer\"\ncsv = \"customers.csv\"\n[[rule]]\nname = \"p\"\nwhen.\"customer.plann\" = \"premium\"\nstop = true\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("has no column \"plann\""), "{e}");
+    let set = load_in(
+        d,
+        "[[lookup]]\nname = \"customer\"\ncsv = \"customers.csv\"\n[[rule]]\nname = \"p\"\nwhen.\"customer.plan\" = \"premium\"\nstop = true\n",
+    )
+    .unwrap();
+    let mut ev = event();
+    ev.domain = Some("www.example.de".into());
+    assert!(
+        set.verdicts(&ev)[0].matched,
+        "the parent domain's row is found"
+    );
+    ev.domain = Some("example.fr".into());
+    assert!(!set.verdicts(&ev)[0].matched);
+    // The CSV is read again when it changes.
+    std::fs::write(
+        d.join("customers.csv"),
+        "domain,email,language,plan\nexample.fr,client@example.fr,fr,premium\n",
+    )
+    .unwrap();
+    assert!(set.verdicts(&ev)[0].matched);
+}

@@ -1,0 +1,165 @@
+//! Finishing a customer mail when it is sent (`rules::customer`): the url lookups it
+//! reads are fetched now (kept for their `cache` time), then it is rendered. A lookup
+//! endpoint that fails is a transient error, so the mail is retried through the outbox
+//! like any delivery, never sent without the customer it was meant for; `404` means
+//! the endpoint knows nobody for the domain (`missing_to` then).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::DeliveryError;
+use crate::action::Forward;
+use crate::config::Secret;
+use crate::event::Event;
+use crate::rules::lookup::{Spec, candidates};
+
+/// Largest answer read from a lookup endpoint.
+const MAX_ANSWER: usize = 256 * 1024;
+
+pub struct Lookups {
+    client: reqwest::Client,
+    cache: Mutex<HashMap<String, (Instant, Value)>>,
+}
+
+impl Lookups {
+    pub fn new(timeout: Duration) -> Result<Lookups, DeliveryError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .user_agent(concat!("mailroom/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| DeliveryError::config(format!("HTTP client: {e}")))?;
+        Ok(Lookups {
+            client,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The mail of a queued customer forward (`payload` as `ingest::rules` queued it).
+    pub async fn mail(&self, payload: &Value, test: bool) -> Result<Value, DeliveryError> {
+        let broken = |what: &str| {
+            DeliveryError::permanent(format!("customer mail: the queued item has no {what}"))
+        };
+        let forward: Forward =
+            serde_json::from_value(payload["forward"].clone()).map_err(|_| broken("forward"))?;
+        let event: Event =
+            serde_json::from_value(payload["event"].clone()).map_err(|_| broken("event"))?;
+        let rule = payload["rule"].as_str().unwrap_or_default();
+        let mut rows: Map<String, Value> = payload["rows"].as_object().cloned().unwrap_or_default();
+        if let Some(remote) = payload["remote"].as_object() {
+            for (name, spec) in remote {
+                let spec: Spec =
+                    serde_json::from_value(spec.clone()).map_err(|_| broken("lookup"))?;
+                let row = self.fetch(name, &spec, &event).await?;
+                rows.insert(name.clone(), row);
+            }
+        }
+        crate::rules::customer::mail(&forward, &event, rule, &rows, test)
+            .map_err(DeliveryError::permanent)
+    }
+
+    /// A url lookup's row for `event`: tried for the domain, then its parents, until one
+    /// is found (a 404 is "not this one").
+    async fn fetch(&self, name: &str, spec: &Spec, event: &Event) -> Result<Value, DeliveryError> {
+        let Spec::Url {
+            url,
+            token,
+            cache_secs,
+        } = spec
+        else {
+            return Ok(Value::Null);
+        };
+        let Some(domain) = event.domain.as_deref() else {
+            return Ok(Value::Null);
+        };
+        let token = match token {
+            Some(t) => Secret {
+                password_env: t.env.clone(),
+                password_command: t.command.clone(),
+            }
+            .resolve()
+            .map_err(|e| DeliveryError::config(format!("lookup {name}: token: {e}")))?
+            .filter(|t| !t.trim().is_empty()),
+            None => None,
+        };
+        let hide = |text: String| match &token {
+            Some(t) if t.len() >= 4 => text.replace(t.as_str(), "…"),
+            _ => text,
+        };
+        for candidate in candidates(domain) {
+            let mut one = event.clone();
+            one.domain = Some(candidate.clone());
+            let target = crate::action::render(url, crate::action::event_context(&one, ""))
+                .map_err(|e| DeliveryError::permanent(format!("lookup {name}: url: {e}")))?;
+            let shown = crate::secret::redact(&target);
+            if let Some((at, v)) = self
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&target)
+                && at.elapsed() < Duration::from_secs(*cache_secs)
+            {
+                if v.is_null() {
+                    continue;
+                }
+                return Ok(v.clone());
+            }
+            let mut req = self
+                .client
+                .get(&target)
+                .header("Accept", "application/json");
+            if let Some(t) = &token {
+                req = req.bearer_auth(t);
+            }
+            let mut resp = req.send().await.map_err(|e| {
+                DeliveryError::transient(hide(format!(
+                    "lookup {name}: GET {shown}: {}",
+                    crate::reason::innermost(&e)
+                )))
+            })?;
+            let status = resp.status();
+            let found = if status.as_u16() == 404 {
+                Value::Null
+            } else if status.is_success() {
+                let mut body = Vec::new();
+                while let Some(c) = resp.chunk().await.map_err(|e| {
+                    DeliveryError::transient(format!(
+                        "lookup {name}: GET {shown}: {}",
+                        crate::reason::innermost(&e)
+                    ))
+                })? {
+                    body.extend_from_slice(&c);
+                    if body.len() > MAX_ANSWER {
+                        return Err(DeliveryError::transient(format!(
+                            "lookup {name}: GET {shown}: answer over {MAX_ANSWER} bytes"
+                        )));
+                    }
+                }
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(Value::Object(o)) => Value::Object(o),
+                    Ok(Value::Null) => Value::Null,
+                    _ => {
+                        return Err(DeliveryError::transient(format!(
+                            "lookup {name}: GET {shown}: the answer is not a JSON object"
+                        )));
+                    }
+                }
+            } else {
+                return Err(DeliveryError::transient(hide(format!(
+                    "lookup {name}: GET {shown} answered {status}"
+                ))));
+            };
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(target, (Instant::now(), found.clone()));
+            if !found.is_null() {
+                return Ok(found);
+            }
+        }
+        Ok(Value::Null)
+    }
+}
