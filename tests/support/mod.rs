@@ -1,7 +1,7 @@
 //! Real-server test harness: Dovecot (IMAP/IMAPS/STARTTLS, password or OAuth2
 //! logins), an aiosmtpd SMTP sink, a tiny HTTP(S) sink, an OAuth2 authorization
-//! server (`oauth2`) and registrar APIs (`registrar`), each on free loopback ports in
-//! its own temp dir.
+//! server (`oauth2`), registrar APIs (`registrar`) and eight chat services (`chat`),
+//! each on free loopback ports in its own temp dir.
 //!
 //! Use from an integration test with `mod support;`. Std only (plus `tempfile`, and
 //! `serde_json`/`base64` from the crate's own dependencies).
@@ -39,6 +39,7 @@ use tempfile::TempDir;
 
 pub mod age;
 pub mod browser;
+pub mod chat;
 pub mod cyrus;
 pub mod gandi;
 pub mod mailroom;
