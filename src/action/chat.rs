@@ -139,7 +139,7 @@ pub fn call(event: &Event, chat: &Chat, rule: &str, link: Option<&str>, test: bo
         Service::GoogleChat => (google_chat(&m), json!({})),
         Service::Ntfy => {
             let mut headers = vec![
-                json!(["Title", header_text(&m.title)]),
+                json!(["Title", header_text(&m.title_in(str::to_string))]),
                 json!([
                     "Priority",
                     if m.attention.is_some() {
@@ -266,9 +266,6 @@ impl<'a> Message<'a> {
         if let Some(d) = domain {
             title.push_str(&format!(" {d}"));
         }
-        if test {
-            title = format!("[TEST] {title}");
-        }
         let state = match (&event.status, event.attention()) {
             (_, Some(why)) => Some(why.to_string()),
             (Some(s), None) => Some(s.clone()),
@@ -289,6 +286,12 @@ impl<'a> Message<'a> {
             link,
             event,
         }
+    }
+
+    /// The title in a service's markup (`esc`), after `[TEST] ` when it is a test.
+    fn title_in(&self, esc: fn(&str) -> String) -> String {
+        let prefix = if self.test { "[TEST] " } else { "" };
+        format!("{prefix}{}", esc(&self.title))
     }
 
     /// (label, value) lines beneath the title.
@@ -336,7 +339,7 @@ impl<'a> Message<'a> {
     }
 
     fn plain(&self) -> String {
-        let mut out = format!("{}\n", self.title);
+        let mut out = format!("{}\n", self.title_in(str::to_string));
         out.push_str(&self.plain_body());
         if let Some(l) = self.link {
             out.push_str(l);
@@ -347,7 +350,7 @@ impl<'a> Message<'a> {
 
     /// Markdown with values escaped by `esc` (Mattermost, Discord, Google Chat).
     fn markdown(&self, esc: fn(&str) -> String) -> String {
-        let mut out = format!("**{}**\n", esc(&self.title));
+        let mut out = format!("**{}**\n", self.title_in(esc));
         for (k, v) in self.facts() {
             out.push_str(&format!("{k}: {}\n", esc(&v)));
         }
@@ -359,7 +362,7 @@ impl<'a> Message<'a> {
 
     fn html(&self) -> String {
         let e = crate::text::esc;
-        let mut out = format!("<strong>{}</strong><br>", e(&self.title));
+        let mut out = format!("<strong>{}</strong><br>", self.title_in(e));
         for (k, v) in self.facts() {
             out.push_str(&format!("{k}: {}<br>", e(&v)));
         }
@@ -372,7 +375,7 @@ impl<'a> Message<'a> {
     /// Telegram's HTML subset: `<b>`, `<a href>`, and `&lt; &gt; &amp; &quot;` only.
     fn telegram_html(&self) -> String {
         let e = telegram_escape;
-        let mut out = format!("<b>{}</b>\n", e(&self.title));
+        let mut out = format!("<b>{}</b>\n", self.title_in(e));
         for (k, v) in self.facts() {
             out.push_str(&format!("{k}: {}\n", e(&v)));
         }
@@ -391,7 +394,7 @@ fn slack(m: &Message<'_>) -> Value {
         .collect();
     let mut blocks = vec![
         json!({ "type": "section", "text": { "type": "mrkdwn",
-            "text": clip_chars(&format!("*{}*", slack_escape(&m.title)), 3000) } }),
+            "text": clip_chars(&format!("*{}*", m.title_in(slack_escape)), 3000) } }),
         json!({ "type": "section", "text": { "type": "mrkdwn",
             "text": clip_chars(&facts.join("\n"), 3000) } }),
     ];
@@ -400,7 +403,7 @@ fn slack(m: &Message<'_>) -> Value {
             { "type": "mrkdwn", "text": format!("<{}|Open in mailroom>", slack_escape(l)) }
         ] }));
     }
-    json!({ "text": slack_escape(&m.title), "blocks": blocks })
+    json!({ "text": m.title_in(slack_escape), "blocks": blocks })
 }
 
 fn teams(m: &Message<'_>) -> Value {
@@ -414,7 +417,7 @@ fn teams(m: &Message<'_>) -> Value {
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": [
-            { "type": "TextBlock", "text": m.title, "weight": "Bolder", "size": "Medium",
+            { "type": "TextBlock", "text": m.title_in(str::to_string), "weight": "Bolder", "size": "Medium",
               "wrap": true, "color": if m.attention.is_some() { "Attention" } else { "Default" } },
             { "type": "FactSet", "facts": facts },
         ],
@@ -443,7 +446,7 @@ fn discord(m: &Message<'_>) -> Value {
         })
         .collect();
     let mut embed = json!({
-        "title": clip_chars(&m.title, 256),
+        "title": clip_chars(&m.title_in(str::to_string), 256),
         "color": if m.attention.is_some() { 0xE67E22 } else { 0x3498DB },
         "fields": fields,
     });
@@ -451,7 +454,7 @@ fn discord(m: &Message<'_>) -> Value {
         embed["url"] = json!(l);
     }
     json!({
-        "content": clip_chars(&escape_markdown(&m.title), 2000),
+        "content": clip_chars(&m.title_in(escape_markdown), 2000),
         "embeds": [embed],
         // Nothing from a payload may ping anyone.
         "allowed_mentions": { "parse": [] },
@@ -459,7 +462,7 @@ fn discord(m: &Message<'_>) -> Value {
 }
 
 fn google_chat(m: &Message<'_>) -> Value {
-    let mut text = format!("*{}*\n", escape_markdown(&m.title));
+    let mut text = format!("*{}*\n", m.title_in(escape_markdown));
     for (k, v) in m.facts() {
         text.push_str(&format!("{k}: {}\n", escape_markdown(&v)));
     }
