@@ -63,6 +63,12 @@ pub struct Webhook {
     /// `file:line:column` of the webhook in its rule file, for errors.
     #[serde(skip)]
     pub origin: String,
+    /// `body = "templates/zammad.json.j2"`: the body's template (read at load), for
+    /// ticket systems and billing hooks that want their own JSON. None: the event.
+    #[serde(skip)]
+    pub body: Option<String>,
+    /// `Content-Type` of a templated body (default `application/json`).
+    pub content_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -217,14 +223,30 @@ pub fn group_subject(first: &str, more: i64) -> String {
 
 /// The webhook call of one event: the exact body bytes, decided now; the secret is read
 /// when sending and never stored.
-pub fn webhook(event: &Event, w: &Webhook) -> Value {
+pub fn webhook(event: &Event, w: &Webhook, rule: &str) -> Value {
+    let body = match &w.body {
+        Some(t) => render_body(t, event_context(event, rule)).unwrap_or_else(|e| {
+            json!({ "mailroom_error": format!("body template failed: {e}"), "event": event })
+                .to_string()
+        }),
+        None => serde_json::to_string(event).unwrap_or_default(),
+    };
     json!({
         "url": w.url,
         "secret_env": w.secret_env,
         "secret_command": w.secret_command,
-        "body": serde_json::to_string(event).unwrap_or_default(),
+        "body": body,
+        "content_type": w.content_type.as_deref().unwrap_or("application/json"),
         "idempotency_key": event.key(),
     })
+}
+
+/// A webhook body template: values print as they are (`| tojson` quotes them for
+/// JSON); a missing field renders empty.
+pub fn render_body(template: &str, ctx: minijinja::Value) -> Result<String, String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    env.render_str(template, ctx).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -250,7 +250,7 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
                 Channel::Webhook,
                 &rule.name,
                 crate::secret::redact(&w.url),
-                crate::action::webhook(&event, w),
+                crate::action::webhook(&event, w, &rule.name),
             ));
         }
         for c in &rule.chat {

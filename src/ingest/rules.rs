@@ -111,10 +111,10 @@ pub fn queue(
                 let item = NewItem {
                     channel: Channel::Webhook,
                     target: crate::secret::redact(&webhook.url),
+                    payload: action::webhook(new.event, &webhook, &rule),
                     rule: Some(rule),
                     event: Some(new.row),
                     message: None,
-                    payload: action::webhook(new.event, &webhook),
                 };
                 outbox::enqueue(tx, &item, now)?;
                 queued += 1;

@@ -408,3 +408,52 @@ fn template_files(
     }
     used
 }
+
+/// `webhook.body`: a template file beside the rule file, read now. Its variables must
+/// exist, and a JSON content type must render to JSON (checked with a sample event).
+pub(super) fn webhook_body(
+    errs: &mut Errors<'_>,
+    b: &Spanned<String>,
+    content_type: &str,
+) -> Option<String> {
+    let path = beside(errs.file, b.get_ref());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            errs.at(
+                b.span(),
+                format!("webhook.body {}: {}", path.display(), crate::reason::io(&e)),
+            );
+            return None;
+        }
+    };
+    let before = errs.list.len();
+    let empty = RuleSet::default();
+    check_template(
+        errs,
+        b.span(),
+        &format!("webhook.body {}", path.display()),
+        &text,
+        &empty,
+    );
+    if errs.list.len() > before {
+        return None;
+    }
+    if content_type.contains("json") {
+        let sample = crate::rules::sample_event();
+        let rendered =
+            crate::action::render_body(&text, crate::action::event_context(&sample, "rule"));
+        match rendered.map(|r| serde_json::from_str::<serde_json::Value>(&r).map(|_| ())) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errs.at(
+                b.span(),
+                format!(
+                    "webhook.body {}: does not render to JSON for a sample event ({e}); quote values with | tojson",
+                    path.display()
+                ),
+            ),
+            Err(e) => errs.at(b.span(), format!("webhook.body {}: {e}", path.display())),
+        }
+    }
+    Some(text)
+}

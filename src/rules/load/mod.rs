@@ -79,6 +79,8 @@ struct WebhookDoc {
     url: Spanned<String>,
     secret_env: Option<String>,
     secret_command: Option<String>,
+    body: Option<Spanned<String>>,
+    content_type: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -538,11 +540,32 @@ fn rule(
             ),
             Err(e) => errs.at(url_span, format!("webhook.url {url:?}: {e}")),
         }
+        let content_type = w
+            .content_type
+            .as_ref()
+            .map(|c| c.get_ref().trim().to_string());
+        if let Some(c) = &w.content_type
+            && (c.get_ref().trim().is_empty() || c.get_ref().contains(['\r', '\n']))
+        {
+            errs.at(
+                c.span(),
+                "webhook.content_type must be one MIME type, e.g. application/json",
+            );
+        }
+        let body = w.body.as_ref().and_then(|b| {
+            customer_load::webhook_body(
+                errs,
+                b,
+                content_type.as_deref().unwrap_or("application/json"),
+            )
+        });
         Webhook {
             url,
             secret_env: w.secret_env,
             secret_command: w.secret_command,
             origin,
+            body,
+            content_type,
         }
     });
     let chat: Vec<Chat> = r

@@ -352,3 +352,43 @@ fn customer_forwards_need_missing_to_existing_templates_and_columns() {
     .unwrap();
     assert!(set.verdicts(&ev)[0].matched);
 }
+
+#[test]
+fn a_webhook_body_template_gives_the_json_a_ticket_system_wants() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("templates")).unwrap();
+    std::fs::write(
+        d.join("templates/zammad.json.j2"),
+        "{\"title\": {{ (registrar ~ ': ' ~ type ~ ' ' ~ domain) | tojson }}, \"group\": \"Domains\",\n \"article\": {\"body\": {{ (status_text or status) | tojson }}, \"type\": \"note\"}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("templates/bad.json.j2"),
+        "{\"title\": {{ domain }}}\n",
+    )
+    .unwrap();
+    let rule = |body: &str| {
+        format!(
+            "[[rule]]\nname = \"tickets\"\nwebhook = {{ url = \"https://zammad.example/api/v1/tickets\", body = \"{body}\", content_type = \"application/json; charset=utf-8\" }}\n"
+        )
+    };
+    let e = load_in(d, &rule("templates/bad.json.j2"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not render to JSON"), "{e}");
+    assert!(e.contains("10.toml:3:"), "{e}");
+    let e = load_in(d, &rule("templates/none.json.j2"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("none.json.j2"), "{e}");
+    let set = load_in(d, &rule("templates/zammad.json.j2")).unwrap();
+    let w = set.rules[0].webhook.as_ref().unwrap();
+    let mut ev = event();
+    ev.domain = Some("sh\"op.de".into());
+    let call = crate::action::webhook(&ev, w, "tickets");
+    assert_eq!(call["content_type"], "application/json; charset=utf-8");
+    let body: serde_json::Value = serde_json::from_str(call["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["title"], "opensrs: STATUS_CHANGE sh\"op.de");
+    assert_eq!(body["article"]["body"], "completed");
+}
