@@ -72,4 +72,5 @@ python_module() {
 }
 python_module aiosmtpd aiosmtpd python3-aiosmtpd
 python_module prometheus_client prometheus_client python3-prometheus-client
+python_module cryptography cryptography python3-cryptography
 exit 0
