@@ -210,7 +210,7 @@ fn gandi_over_sns_is_confirmed_verified_stored_once_and_forgeries_are_refused() 
             .replace("https://", "http://")
     );
     forgeries.push(("a certificate over http", plain_http));
-    let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+    let two_hours_ago = mailroom::clock::now() - chrono::Duration::hours(2);
     forgeries.push((
         "stale (two hours old, correctly signed)",
         env.sns.envelope(
