@@ -69,6 +69,20 @@ struct FilterArgs {
     /// At most this many events: the latest ones.
     #[arg(long)]
     limit: Option<u64>,
+    /// Events whose domain, message subject or registrar's words contain this text
+    /// (at least 3 characters; any case).
+    #[arg(long, value_parser = search_text)]
+    search: Option<String>,
+}
+
+fn search_text(s: &str) -> Result<String, String> {
+    if s.trim().chars().count() < crate::store::search::MIN_CHARS {
+        return Err(format!(
+            "give at least {} characters",
+            crate::store::search::MIN_CHARS
+        ));
+    }
+    Ok(s.trim().to_string())
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
@@ -101,6 +115,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         since: f.since.clone(),
         until: f.until.clone(),
         limit: f.limit,
+        search: f.search.clone(),
     };
     if args.count {
         let n = query::count(conn, &filter)?;

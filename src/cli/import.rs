@@ -324,6 +324,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread failed"))??;
     drop(checkpoints);
+    // The search index, in a few large batches now rather than per event.
+    crate::store::search::catch_up_all(store.conn())?;
     store.checkpoint()?;
     if let Some(p) = progress {
         p.finish_and_clear();

@@ -53,6 +53,7 @@ async fn work(intake: Intake, mut shutdown: Shutdown) {
         }
     };
     let rules = std::sync::Arc::clone(&intake.rules);
+    const SEARCH_BATCH: i64 = 2000;
     loop {
         let now = clock::now();
         if let Err(e) = digest::tick(&mut store, &rules.digests, now) {
@@ -62,6 +63,13 @@ async fn work(intake: Intake, mut shutdown: Shutdown) {
             tracing::error!(error = %e, "delivery");
         }
         let mut wait = IDLE;
+        // The search index follows new events in small batches, off the ingest path;
+        // a backlog (a big catch-up) is worked through without waiting.
+        match crate::store::search::catch_up(store.conn(), SEARCH_BATCH) {
+            Ok(n) if n >= SEARCH_BATCH => wait = Duration::from_millis(20),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "search index: will try again"),
+        }
         if let Ok(Some(next)) = outbox::next_due(store.conn())
             && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&next)
         {

@@ -17,6 +17,7 @@ pub mod probes;
 pub mod query;
 pub mod raw;
 mod schema;
+pub mod search;
 pub mod views;
 
 use std::path::{Path, PathBuf};

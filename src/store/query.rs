@@ -24,6 +24,9 @@ pub struct EventFilter {
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: Option<u64>,
+    /// Substring of the domain, the message's subject or the registrar's words (at
+    /// least three characters; see `store::search`).
+    pub search: Option<String>,
 }
 
 impl EventFilter {
@@ -68,6 +71,11 @@ impl EventFilter {
         if let Some(u) = &self.until {
             clauses.push("COALESCE(occurred_at, first_seen) < ?".into());
             args.push(SqlValue::Text(u.clone()));
+        }
+        if let Some(q) = &self.search {
+            let (sql, more) = super::search::clause(q, None);
+            clauses.push(sql);
+            args.extend(more);
         }
         let sql = if clauses.is_empty() {
             String::new()

@@ -352,4 +352,17 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS events_tally ON events (registrar, topic, seen_count);
     CREATE INDEX IF NOT EXISTS events_status ON events (status);
     "#,
+    // 13: substring search over events (store/search.rs): a contentless FTS5 index of
+    // three-character pieces of each event's domains, its message's subject and the
+    // registrar's words, filled after the fact up to `search_state.last_id`.
+    r#"
+    CREATE VIRTUAL TABLE IF NOT EXISTS event_search USING fts5(
+        domain, subject, words, tokenize = 'trigram', content = '', contentless_delete = 1
+    );
+    CREATE TABLE IF NOT EXISTS search_state (
+        one     INTEGER PRIMARY KEY CHECK (one = 1),
+        last_id INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event);
+    "#,
 ];

@@ -190,10 +190,10 @@ impl Delivery {
     }
 }
 
-const DELIVERY_COLUMNS: &str =
+pub(super) const DELIVERY_COLUMNS: &str =
     "id, channel, rule, event, target, state, attempts, next_attempt, last_error, created, done_at";
 
-fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+pub(super) fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
         id: r.get(0)?,
         channel: r.get(1)?,
@@ -476,5 +476,6 @@ pub fn vocabulary(conn: &Connection) -> Result<(Vec<String>, Vec<String>)> {
     ))
 }
 
+pub mod domains;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,15 @@ use crate::store::query::{self, EventFilter, StoredEvent};
 use crate::store::{listing, views};
 
 /// The filter parameters of `/events`, as given.
-const FILTERS: [&str; 6] = ["registrar", "topic", "type", "status", "domain", "since"];
+const FILTERS: [&str; 7] = [
+    "q",
+    "registrar",
+    "topic",
+    "type",
+    "status",
+    "domain",
+    "since",
+];
 
 /// One row of an event list.
 pub(super) fn row(s: &StoredEvent) -> Vec<String> {
@@ -71,6 +79,16 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
             None
         }
     });
+    let search = some("q").map(|q| q.trim().to_string()).filter(|q| {
+        let long_enough = q.chars().count() >= crate::store::search::MIN_CHARS;
+        if !long_enough {
+            problems.push(format!(
+                "search: give at least {} characters",
+                crate::store::search::MIN_CHARS
+            ));
+        }
+        long_enough
+    });
     let filter = EventFilter {
         registrar: some("registrar"),
         topic: some("topic"),
@@ -81,6 +99,7 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
         since,
         until: None,
         limit: None,
+        search,
     };
     let conn = match web.reader() {
         Ok(c) => c,
@@ -114,6 +133,7 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
     }
     let (topics, statuses) = views::vocabulary(&conn).unwrap_or_default();
     let mut body = String::from("<h1>Events</h1>");
+    body.push_str(&super::domains::chart(web, 30));
     body.push_str(&filter_form(ask, &topics, &statuses));
     for p in &problems {
         let _ = write!(body, "<p class=\"error\" role=\"alert\">{}</p>", esc(p));
@@ -174,6 +194,11 @@ fn pager(params: &[(&str, &str)], page: u64, pages: u64, shown: &[StoredEvent]) 
 fn filter_form(ask: &Ask, topics: &[String], statuses: &[String]) -> String {
     let mut f =
         String::from("<form class=\"filters\" method=\"get\" action=\"/events\" role=\"search\">");
+    let _ = write!(
+        f,
+        "<label>Search<input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"domain, subject, words\" minlength=\"3\"></label>",
+        esc(ask.param("q"))
+    );
     f.push_str("<label>Registrar<select name=\"registrar\"><option value=\"\">any</option>");
     for r in Registrar::ALL {
         let selected = if ask.param("registrar").eq_ignore_ascii_case(r.as_str()) {

@@ -122,6 +122,7 @@ pub struct Frame<'a> {
 const NAV: &[(&str, &str)] = &[
     ("/", "Needs attention"),
     ("/events", "Events"),
+    ("/domains", "Domains"),
     ("/quarantine", "Quarantine"),
     ("/outbox", "Outbox"),
     ("/sources", "Sources"),
@@ -161,6 +162,13 @@ input,select{font:inherit;padding:.25rem .4rem;border:1px solid var(--line);bord
 .error{padding:.5rem .8rem;border-left:4px solid var(--bad);background:var(--box);margin-bottom:1rem}
 .pager{display:flex;gap:1rem;margin:.8rem 0;flex-wrap:wrap}
 .summary{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;padding:0;list-style:none}
+figure.chart{margin:.5rem 0 1rem}
+figure.chart svg{width:100%;height:5rem;display:block}
+figure.chart rect.all,.key.all{fill:var(--line);background:var(--line)}
+figure.chart rect.attention,.key.attention{fill:var(--bad);background:var(--bad)}
+figure.chart line.axis{stroke:var(--muted);stroke-width:.5}
+figure.chart figcaption{display:flex;justify-content:space-between;flex-wrap:wrap;gap:.2rem 1rem;font-size:.8rem;color:var(--muted)}
+.key{display:inline-block;width:.7rem;height:.7rem;margin:0 .2rem 0 .5rem;vertical-align:middle}
 @media (max-width:40rem){
  main{padding:.6rem}
  dl.fields{grid-template-columns:1fr}dl.fields dd{margin-bottom:.4rem}

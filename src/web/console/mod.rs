@@ -12,6 +12,7 @@
 
 mod actions;
 mod attention;
+mod domains;
 mod events;
 pub mod html;
 mod login;
@@ -310,6 +311,11 @@ fn dispatch(web: &Web, ask: &Ask) -> Reply {
     match (ask.post, segments.as_slice()) {
         (false, [""]) => attention::page(web, ask),
         (false, ["events"]) => events::list(web, ask),
+        (false, ["domains"]) => domains::list(web, ask),
+        (false, ["domains", name]) => match crate::web::percent_decode(name) {
+            n if !n.trim().is_empty() && n.len() <= 253 * 4 => domains::page(web, ask, &n),
+            _ => Reply::not_found(ask),
+        },
         (false, ["events", n]) => match id(n) {
             Some(n) => events::detail(web, ask, n),
             None => Reply::not_found(ask),

@@ -186,6 +186,9 @@ fn runs_table(runs: &[views::DigestRun]) -> String {
     )
 }
 
+/// Events shown in a digest's preview at most.
+const PREVIEW: u64 = 50;
+
 pub(super) fn digests(web: &Web, ask: &Ask) -> Reply {
     let rules = &web.intake.rules;
     let read = || -> Result<_, StoreError> {
@@ -204,7 +207,8 @@ pub(super) fn digests(web: &Web, ask: &Ask) -> Reply {
         for (name, configured) in names {
             let waiting = views::digest_waiting(&conn, &name)?;
             let runs = views::digest_runs(&conn, &name)?;
-            out.push((name, configured, waiting, runs));
+            let open = views::domains::digest_open(&conn, &name, PREVIEW)?;
+            out.push((name, configured, waiting, runs, open));
         }
         Ok(out)
     };
@@ -216,12 +220,15 @@ pub(super) fn digests(web: &Web, ask: &Ask) -> Reply {
     if all.is_empty() {
         body.push_str("<p class=\"muted\">No digest is configured (a <code>[[digest]]</code> in a rule file).</p>");
     }
-    for (name, configured, waiting, runs) in &all {
+    for (name, configured, waiting, runs, open) in &all {
         let _ = write!(body, "<section class=\"digest\"><h2>{}</h2>", esc(name));
         let mut pairs = Vec::new();
         match rules.digests.iter().find(|d| &d.name == name) {
             Some(d) => {
                 pairs.push(("When", esc(&d.schedule.describe())));
+                if let Some(next) = d.schedule.next_boundary(crate::clock::now()) {
+                    pairs.push(("Next send", html::when(&crate::clock::stamp(next))));
+                }
                 pairs.push(("To", esc(&d.to.join(", "))));
                 pairs.push(("Defined in", esc(&d.origin)));
             }
@@ -230,6 +237,18 @@ pub(super) fn digests(web: &Web, ask: &Ask) -> Reply {
         }
         pairs.push(("Waiting", format!("{waiting} event(s) for the next send")));
         body.push_str(&fields(&pairs));
+        if !open.is_empty() {
+            let _ = write!(
+                body,
+                "<details class=\"preview\"><summary>Preview of the open period{}</summary>{}</details>",
+                if (open.len() as u64) < PREVIEW {
+                    String::new()
+                } else {
+                    format!(" (the latest {PREVIEW})")
+                },
+                super::events::list_of(open)
+            );
+        }
         body.push_str(&runs_table(runs));
         body.push_str("</section>");
     }

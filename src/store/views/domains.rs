@@ -1,0 +1,224 @@
+//! What the console shows per domain (`/domains`, `/domains/NAME`), per day (the
+//! charts), and of a digest's open period.
+
+use rusqlite::Connection;
+
+use super::{DELIVERY_COLUMNS, Delivery, delivery};
+use crate::store::Result;
+use crate::store::query::{EVENT_COLUMNS, StoredEvent, stored_event};
+
+/// Whether an event needs a person, in SQL: the same judgement as `Event::attention`
+/// (a unit test holds them together).
+pub const NEEDS_ATTENTION: &str = "(
+    (topic = 'transfer.out' AND lower(COALESCE(status, '')) IN ('rejected', 'declined', 'nacked', 'pending'))
+    OR lower(COALESCE(status, '')) IN ('error', 'failed', 'failure', 'rejected', 'invalid', 'declined')
+    OR topic IN ('domain.expired', 'domain.renewal_reminder', 'hosting.renewal_reminder',
+                 'site.renewal_reminder', 'certificate.renewal_reminder', 'domain.deleted',
+                 'domain.dns_outage', 'billing.credit_alert')
+    OR (topic = 'contact.validation' AND lower(COALESCE(status, '')) IN ('pending', 'suspended'))
+)";
+
+/// A domain as `/domains` lists it.
+#[derive(Debug, Clone)]
+pub struct DomainRow {
+    pub domain: String,
+    pub events: i64,
+    pub last: String,
+    /// The latest event's topic and status.
+    pub topic: String,
+    pub status: Option<String>,
+    pub latest: i64,
+}
+
+/// Domains whose name contains `search` (all when None), most recently active first.
+pub fn domains(conn: &Connection, search: Option<&str>, limit: u64) -> Result<Vec<DomainRow>> {
+    let (clause, args) = match search {
+        Some(q) => {
+            let (sql, args) = crate::store::search::clause(q, Some("domain"));
+            (format!("AND {sql}"), args)
+        }
+        None => (String::new(), Vec::new()),
+    };
+    let sql = format!(
+        "SELECT lower(domain), COUNT(*), MAX(COALESCE(occurred_at, first_seen)) AS last
+         FROM events WHERE domain IS NOT NULL {clause}
+         GROUP BY lower(domain) ORDER BY last DESC LIMIT {limit}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows: Vec<(String, i64, String)> = stmt
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut latest = conn.prepare_cached(
+        "SELECT id, topic, status FROM events WHERE domain = ?1 COLLATE NOCASE
+         ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC LIMIT 1",
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (domain, events, last) in rows {
+        let (id, topic, status) = latest.query_row([&domain], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        out.push(DomainRow {
+            domain,
+            events,
+            last,
+            topic,
+            status,
+            latest: id,
+        });
+    }
+    Ok(out)
+}
+
+/// Every event of a domain (any of its spellings, as the domain or among the
+/// domains), oldest first; at most `limit`, the latest ones.
+pub fn domain_events(conn: &Connection, forms: &[String], limit: u64) -> Result<Vec<StoredEvent>> {
+    let mut clauses: Vec<String> = forms
+        .iter()
+        .map(|_| "domain = ? COLLATE NOCASE".to_string())
+        .collect();
+    let mut args: Vec<rusqlite::types::Value> = forms.iter().map(|f| f.clone().into()).collect();
+    // Events naming it among several domains: found through the search index, then
+    // kept only when it is one of them exactly.
+    if let Some(first) = forms
+        .first()
+        .filter(|f| f.chars().count() >= crate::store::search::MIN_CHARS)
+    {
+        let (sql, more) = crate::store::search::clause(first, Some("domain"));
+        clauses.push(sql);
+        args.extend(more);
+    }
+    let sql = format!(
+        "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM events WHERE {}
+                        ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC LIMIT {})
+         ORDER BY COALESCE(occurred_at, first_seen), id",
+        clauses.join(" OR "),
+        limit.saturating_mul(4)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), stored_event(conn))?;
+    let same = |d: &str| forms.iter().any(|f| f.eq_ignore_ascii_case(d));
+    let mut out: Vec<StoredEvent> = rows
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|s| {
+            s.event.domain.as_deref().is_some_and(same) || s.event.domains.iter().any(|d| same(d))
+        })
+        .collect();
+    let extra = out.len().saturating_sub(limit as usize);
+    out.drain(..extra);
+    Ok(out)
+}
+
+/// The deliveries made about `events`, oldest first.
+pub fn deliveries_of(conn: &Connection, events: &[i64]) -> Result<Vec<Delivery>> {
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event = ?1 ORDER BY id"
+    ))?;
+    for e in events {
+        let rows = stmt.query_map([e], delivery)?;
+        for r in rows {
+            out.push(r?);
+        }
+    }
+    out.sort_by_key(|d| d.id);
+    Ok(out)
+}
+
+/// Per day (`YYYY-MM-DD`, UTC) from `since` on: events, and those needing attention.
+pub fn per_day(conn: &Connection, since: &str) -> Result<Vec<(String, i64, i64)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT substr(COALESCE(occurred_at, first_seen), 1, 10) AS day, COUNT(*),
+                SUM(CASE WHEN {NEEDS_ATTENTION} THEN 1 ELSE 0 END)
+         FROM events WHERE COALESCE(occurred_at, first_seen) >= ?1
+         GROUP BY day ORDER BY day"
+    ))?;
+    let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The events waiting in a digest's open period, newest first, at most `limit`.
+pub fn digest_open(conn: &Connection, digest: &str, limit: u64) -> Result<Vec<StoredEvent>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+         WHERE id IN (SELECT event FROM digest_items WHERE digest = ?1 AND run IS NULL)
+         ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC LIMIT {limit}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([digest], stored_event(conn))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NEEDS_ATTENTION;
+    use crate::event::{Event, Format, Kind, Registrar};
+
+    #[test]
+    fn the_sql_judges_attention_as_the_event_does() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let topics = [
+            "transfer.out",
+            "transfer.in",
+            "domain.expired",
+            "domain.deleted",
+            "domain.created",
+            "contact.validation",
+            "domain.zone_check",
+            "billing.credit_alert",
+            "job.result",
+            "domain.renewal_reminder",
+            "domain.dns_outage",
+        ];
+        let statuses = [
+            None,
+            Some("pending"),
+            Some("Rejected"),
+            Some("nacked"),
+            Some("failed"),
+            Some("completed"),
+            Some("suspended"),
+            Some("error"),
+            Some("requested"),
+        ];
+        for topic in topics {
+            for status in statuses {
+                let e = Event {
+                    registrar: Registrar::Autodns,
+                    event_id: "x".into(),
+                    kind: Kind::Event,
+                    object: "domain".into(),
+                    event_type: "t".into(),
+                    topic: topic.into(),
+                    domain: None,
+                    domains: vec![],
+                    status: status.map(str::to_string),
+                    status_text: None,
+                    occurred_at: None,
+                    format: Format::Json,
+                    data: serde_json::json!({}),
+                    authenticated: None,
+                    authentication: None,
+                    occurred_at_source: None,
+                    rules_skipped: None,
+                };
+                let sql: bool = conn
+                    .query_row(
+                        &format!(
+                            "SELECT {NEEDS_ATTENTION} FROM (SELECT ?1 AS topic, ?2 AS status)"
+                        ),
+                        rusqlite::params![topic, status],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(sql, e.attention().is_some(), "{topic} {status:?}");
+            }
+        }
+    }
+}
