@@ -217,6 +217,19 @@ async fn starttls(
         }
     }
     if !reader.buffer().is_empty() {
+        // Nothing sent in plain text after the OK is ever read as part of the session.
+        // A server whose own TLS setup failed says so at once ("* BYE … TLS
+        // initialization failed."), often in the same packet as its OK: quoted, as
+        // when it arrives a moment later.
+        let early = String::from_utf8_lossy(reader.buffer()).into_owned();
+        if early.starts_with("* BYE") {
+            let seen = std::sync::Mutex::new(early.into_bytes());
+            return Err(ImapError::Tls {
+                account: name.to_string(),
+                host: account.host.clone(),
+                message: plain_after_starttls(&seen),
+            });
+        }
         return Err(ImapError::other(
             name,
             "data after STARTTLS response (possible injection)",
