@@ -121,6 +121,9 @@ def main():
         stored = int(re.search(rb"of (\d+), newest first", request(port, "GET", "/events")[1]).group(1))
         deep = request(port, "GET", "/events?page=1000")[1].decode()
         older = re.search(r'rel="next" href="([^"]+)"', deep).group(1).replace("&amp;", "&")
+        listed = request(port, "GET", "/domains")[1].decode()
+        domain = re.search(r'href="/domains/([^"]+)"', listed).group(1)
+        part = domain.split(".")[0][-6:]
         urls = [
             ("floor: /healthz", "/healthz"),
             ("console: needs attention", "/"),
@@ -131,6 +134,12 @@ def main():
             ("console: /events?topic=transfer", "/events?topic=transfer"),
             ("console: /events?registrar=opensrs&page=500", "/events?registrar=opensrs&page=500"),
             ("console: /events?since=30d", "/events?since=30d"),
+            (f"console: /events?q={part} (search)", f"/events?q={part}"),
+            ("console: /events?q=nameserver (search, many)", "/events?q=nameserver"),
+            ("console: /domains", "/domains"),
+            (f"console: /domains?q={part}", f"/domains?q={part}"),
+            (f"console: /domains/{domain}", f"/domains/{domain}"),
+            ("console: /digests", "/digests"),
             ("console: /quarantine", "/quarantine"),
             ("console: /outbox", "/outbox"),
             ("console: /sources", "/sources"),

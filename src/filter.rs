@@ -99,6 +99,27 @@ pub fn domain_forms(input: &str) -> (Vec<String>, bool) {
     (forms, !dot.is_empty())
 }
 
+/// The names a domain is looked up under, in order: itself (lower case, Unicode and
+/// punycode), then each parent down to two labels.
+pub fn candidates(domain: &str) -> Vec<String> {
+    let domain = domain.trim().trim_end_matches('.').to_lowercase();
+    let mut out: Vec<String> = Vec::new();
+    let mut name = domain.as_str();
+    loop {
+        let (forms, _) = domain_forms(name);
+        for f in forms {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        match name.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => name = parent,
+            _ => break,
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -259,7 +259,7 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
                 Channel::Webhook,
                 &rule.name,
                 format!("{} {}", c.service.as_str(), c.shown),
-                crate::action::chat::call(&event, c, &rule.name, None, true),
+                crate::ingest::rules::chat_payload(&event, c, &rule.name, None, true),
             ));
         }
         for name in &rule.digests {

@@ -1,4 +1,4 @@
-//! Finishing a customer mail when it is sent (`rules::customer`): the url lookups it
+//! Finishing a customer mail when it is sent (`action::customer`): the url lookups it
 //! reads are fetched now (kept for their `cache` time), then it is rendered. A lookup
 //! endpoint that fails is a transient error, so the mail is retried through the outbox
 //! like any delivery, never sent without the customer it was meant for; `404` means
@@ -12,9 +12,10 @@ use serde_json::{Map, Value};
 
 use super::DeliveryError;
 use crate::action::Forward;
+use crate::action::LookupSpec as Spec;
 use crate::config::Secret;
 use crate::event::Event;
-use crate::rules::lookup::{Spec, candidates};
+use crate::filter::candidates;
 
 /// Largest answer read from a lookup endpoint.
 const MAX_ANSWER: usize = 256 * 1024;
@@ -57,7 +58,7 @@ impl Lookups {
                 rows.insert(name.clone(), row);
             }
         }
-        crate::rules::customer::mail(&forward, &event, rule, &rows, test)
+        crate::action::customer::mail(&forward, &event, rule, &rows, test)
             .map_err(DeliveryError::permanent)
     }
 

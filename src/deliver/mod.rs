@@ -3,6 +3,7 @@
 //! backoff and jitter; a permanent failure, or one still failing when the give-up
 //! window ends, goes to the fallback address and the item is marked dead.
 
+pub mod chat;
 pub mod compose;
 pub mod customer;
 pub mod digest;
@@ -402,6 +403,10 @@ impl Deliverer {
         original: Option<(Vec<u8>, bool)>,
     ) -> Result<(), DeliveryError> {
         match item.channel {
+            Channel::Webhook if item.payload.get("chat").is_some() => {
+                let call = chat::call_of(&item.payload)?;
+                self.hooks.send(&call).await
+            }
             Channel::Webhook => self.hooks.send(&item.payload).await,
             Channel::Forward if item.payload["customer"] == true => {
                 let test = item.payload["test"] == true;

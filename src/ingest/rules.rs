@@ -130,7 +130,7 @@ pub fn queue(
                 let item = NewItem {
                     channel: Channel::Webhook,
                     target: format!("{} {}", chat.service.as_str(), chat.shown),
-                    payload: action::chat::call(new.event, &chat, &rule, link.as_deref(), false),
+                    payload: chat_payload(new.event, &chat, &rule, link.as_deref(), false),
                     rule: Some(rule),
                     event: Some(new.row),
                     message: None,
@@ -174,5 +174,25 @@ pub fn customer_payload(
         "event": event,
         "rows": rows,
         "remote": remote,
+    })
+}
+
+/// A chat message as queued: the destination, the event, the rule and the link; the
+/// message is made from them when it is sent (`deliver::chat`). `url` is where it goes
+/// for people and for holding a destination back, never a secret.
+pub fn chat_payload(
+    event: &crate::event::Event,
+    chat: &crate::action::Chat,
+    rule: &str,
+    link: Option<&str>,
+    test: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "chat": chat,
+        "url": chat.shown,
+        "event": event,
+        "rule": rule,
+        "link": link,
+        "test": test,
     })
 }

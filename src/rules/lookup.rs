@@ -12,32 +12,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-use crate::action::chat::SecretRef;
 
 /// One row: column → value.
 pub type Row = Map<String, Value>;
 
-/// Where a lookup reads (what a queued mail carries to finish it when sending).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Spec {
-    Csv {
-        path: PathBuf,
-        key: String,
-    },
-    Sql {
-        db: PathBuf,
-        query: String,
-    },
-    Url {
-        url: String,
-        token: Option<SecretRef>,
-        cache_secs: u64,
-    },
-}
+pub use crate::action::LookupSpec as Spec;
+pub use crate::filter::candidates;
 
 /// A lookup of the rule files.
 #[derive(Debug)]
@@ -180,27 +161,6 @@ fn sql_value(v: rusqlite::types::Value) -> Value {
         V::Text(t) => Value::String(t),
         V::Blob(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
     }
-}
-
-/// The names a domain is looked up under, in order: itself (lower case, Unicode and
-/// punycode), then each parent down to two labels.
-pub fn candidates(domain: &str) -> Vec<String> {
-    let domain = domain.trim().trim_end_matches('.').to_lowercase();
-    let mut out: Vec<String> = Vec::new();
-    let mut name = domain.as_str();
-    loop {
-        let (forms, _) = crate::filter::domain_forms(name);
-        for f in forms {
-            if !out.contains(&f) {
-                out.push(f);
-            }
-        }
-        match name.split_once('.') {
-            Some((_, parent)) if parent.contains('.') => name = parent,
-            _ => break,
-        }
-    }
-    out
 }
 
 /// Reads CSV (RFC 4180: quoted fields, doubled quotes, line breaks in quotes; a BOM and

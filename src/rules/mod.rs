@@ -10,7 +10,6 @@ use serde::Serialize;
 
 pub use crate::action::{Action, Chat, Digest, Forward, Webhook};
 
-pub mod customer;
 pub mod lookup;
 pub use crate::schedule::Schedule;
 pub use condition::{Condition, Matcher};

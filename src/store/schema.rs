@@ -364,5 +364,14 @@ pub const MIGRATIONS: &[&str] = &[
         last_id INTEGER NOT NULL
     );
     CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event);
+    -- What is stored already is indexed now, once (as store::search::catch_up does).
+    INSERT INTO event_search (rowid, domain, subject, words)
+        SELECT e.id,
+               COALESCE(e.domain, '') || ' ' || COALESCE(e.domains, ''),
+               COALESCE(m.subject, ''),
+               COALESCE(e.status_text, '') || ' ' || e.type || ' ' || e.topic
+        FROM events e LEFT JOIN messages m ON m.id = e.message ORDER BY e.id;
+    INSERT OR REPLACE INTO search_state (one, last_id)
+        SELECT 1, COALESCE(MAX(id), 0) FROM events;
     "#,
 ];

@@ -11,8 +11,8 @@ use toml::Spanned;
 use super::{Errors, ForwardDoc, RuleSet, TEMPLATE_GLOBALS, addresses, event_variables};
 use crate::action::Forward;
 use crate::action::chat::SecretRef;
+use crate::action::customer;
 use crate::config::{Secret, line_col};
-use crate::rules::customer;
 use crate::rules::lookup::{Lookup, Spec, beside};
 
 #[derive(Deserialize)]

@@ -1,120 +1,37 @@
 //! Chat destinations (`chat = [{ service = "slack", … }]` in a rule): one event as the
-//! message each service's own documentation asks for, decided when it is queued. The
-//! queued call says how to send it (method, URL or the secret that holds it, headers,
-//! body); secrets (webhook URLs, tokens) are named, never stored, and read when sending.
+//! message each service's own documentation asks for, made when it is sent from what
+//! was queued (the destination, the event, the rule, the link), the same each time, so
+//! a retry sends the same message. The call says how to send it (method, URL or the
+//! secret that holds it, headers, body); secrets (webhook URLs, tokens) are named,
+//! never stored, and read when sending.
 //!
 //! Every message says in one glance the registrar, what happened, the domain, its state
 //! and the registrar's own words, with a link to the event in the console when
 //! `[http] public_url` is set. Values from payloads are escaped for each service's
 //! markup, and mentions are never triggered by them.
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::action::chat::{Chat, Service, TELEGRAM_API};
 use crate::event::Event;
 
-/// The services a rule can post to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Service {
-    Slack,
-    Mattermost,
-    Teams,
-    Discord,
-    GoogleChat,
-    Ntfy,
-    Matrix,
-    Telegram,
+/// The call for a queued chat message (`ingest::rules::chat_payload`).
+pub fn call_of(payload: &Value) -> Result<Value, super::DeliveryError> {
+    let broken = |what: &str| {
+        super::DeliveryError::permanent(format!("chat: the queued item has no {what}"))
+    };
+    let chat: Chat =
+        serde_json::from_value(payload["chat"].clone()).map_err(|_| broken("destination"))?;
+    let event: Event =
+        serde_json::from_value(payload["event"].clone()).map_err(|_| broken("event"))?;
+    Ok(call(
+        &event,
+        &chat,
+        payload["rule"].as_str().unwrap_or_default(),
+        payload["link"].as_str(),
+        payload["test"] == true,
+    ))
 }
-
-impl Service {
-    pub const ALL: [Service; 8] = [
-        Service::Slack,
-        Service::Mattermost,
-        Service::Teams,
-        Service::Discord,
-        Service::GoogleChat,
-        Service::Ntfy,
-        Service::Matrix,
-        Service::Telegram,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Slack => "slack",
-            Service::Mattermost => "mattermost",
-            Service::Teams => "teams",
-            Service::Discord => "discord",
-            Service::GoogleChat => "google_chat",
-            Service::Ntfy => "ntfy",
-            Service::Matrix => "matrix",
-            Service::Telegram => "telegram",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Services addressed by a webhook URL that is itself the secret.
-    pub fn url_is_secret(self) -> bool {
-        matches!(
-            self,
-            Service::Slack
-                | Service::Mattermost
-                | Service::Teams
-                | Service::Discord
-                | Service::GoogleChat
-        )
-    }
-}
-
-/// A secret named in a rule file: an environment variable or a command printing it.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct SecretRef {
-    pub env: Option<String>,
-    pub command: Option<String>,
-}
-
-impl SecretRef {
-    pub fn is_set(&self) -> bool {
-        self.env.is_some() || self.command.is_some()
-    }
-
-    fn to_json(&self) -> Value {
-        if self.is_set() {
-            json!({ "env": self.env, "command": self.command })
-        } else {
-            Value::Null
-        }
-    }
-}
-
-/// One chat destination of a rule, checked at load.
-#[derive(Debug, Clone, Serialize)]
-pub struct Chat {
-    pub service: Service,
-    /// Where it goes, for people, logs and holding a destination back: never a secret
-    /// (`https://hooks.slack.com/… (SLACK_WEBHOOK_URL)`).
-    pub shown: String,
-    /// The URL when it is no secret: ntfy's topic URL, Matrix's homeserver, Telegram's
-    /// API base.
-    pub url: Option<String>,
-    /// The webhook URL's secret (Slack, Mattermost, Teams, Discord, Google Chat).
-    pub url_secret: SecretRef,
-    /// A token: ntfy's access token, Matrix's access token, Telegram's bot token.
-    pub token: SecretRef,
-    /// Matrix: the room id (`!abc:example.org`).
-    pub room: Option<String>,
-    /// Telegram: the chat id.
-    pub chat_id: Option<String>,
-    /// `file:line:column` in its rule file, for errors.
-    #[serde(skip)]
-    pub origin: String,
-}
-
-/// Telegram's documented API base.
-pub const TELEGRAM_API: &str = "https://api.telegram.org";
 
 /// The call that posts `event` to `chat`: what the webhook sender reads (see
 /// `deliver::webhook`). `link`: the event's page in the console, when there is one.
@@ -538,6 +455,7 @@ fn percent(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::action::chat::SecretRef;
     use crate::event::{Format, Kind, Registrar};
 
     fn event(status: &str, words: &str) -> Event {
