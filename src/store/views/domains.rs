@@ -30,20 +30,33 @@ pub struct DomainRow {
     pub latest: i64,
 }
 
-/// Domains whose name contains `search` (all when None), most recently active first.
+/// Domains whose name contains `search`, most recently active first; without a
+/// search, the domains of the latest events (read newest first along the time index,
+/// so the page costs the same at any size).
 pub fn domains(conn: &Connection, search: Option<&str>, limit: u64) -> Result<Vec<DomainRow>> {
-    let (clause, args) = match search {
+    let (sql, args) = match search {
         Some(q) => {
-            let (sql, args) = crate::store::search::clause(q, Some("domain"));
-            (format!("AND {sql}"), args)
+            let (clause, args) = crate::store::search::clause(q, Some("domain"));
+            (
+                format!(
+                    "SELECT MIN(domain), COUNT(*), MAX(COALESCE(occurred_at, first_seen)) AS last
+                     FROM events WHERE domain IS NOT NULL AND {clause}
+                     GROUP BY lower(domain) ORDER BY last DESC LIMIT {limit}"
+                ),
+                args,
+            )
         }
-        None => (String::new(), Vec::new()),
+        None => (
+            format!(
+                "SELECT MIN(domain), COUNT(*), MAX(w) AS last FROM (
+                     SELECT domain, COALESCE(occurred_at, first_seen) AS w FROM events
+                     ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC LIMIT {})
+                 WHERE domain IS NOT NULL GROUP BY lower(domain) ORDER BY last DESC LIMIT {limit}",
+                limit * 20
+            ),
+            Vec::new(),
+        ),
     };
-    let sql = format!(
-        "SELECT lower(domain), COUNT(*), MAX(COALESCE(occurred_at, first_seen)) AS last
-         FROM events WHERE domain IS NOT NULL {clause}
-         GROUP BY lower(domain) ORDER BY last DESC LIMIT {limit}"
-    );
     let mut stmt = conn.prepare(&sql)?;
     let rows: Vec<(String, i64, String)> = stmt
         .query_map(rusqlite::params_from_iter(args), |r| {
@@ -51,11 +64,12 @@ pub fn domains(conn: &Connection, search: Option<&str>, limit: u64) -> Result<Ve
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut latest = conn.prepare_cached(
-        "SELECT id, topic, status FROM events WHERE domain = ?1 COLLATE NOCASE
+        "SELECT id, topic, status FROM events WHERE domain = ?1
          ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC LIMIT 1",
     )?;
+    let mut count = conn.prepare_cached("SELECT COUNT(*) FROM events WHERE domain = ?1")?;
     let mut out = Vec::with_capacity(rows.len());
-    for (domain, events, last) in rows {
+    for (domain, seen, last) in rows {
         let (id, topic, status) = latest.query_row([&domain], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -63,8 +77,14 @@ pub fn domains(conn: &Connection, search: Option<&str>, limit: u64) -> Result<Ve
                 r.get::<_, Option<String>>(2)?,
             ))
         })?;
+        // Without a search only the latest events were read: count them all.
+        let events = if search.is_some() {
+            seen
+        } else {
+            count.query_row([&domain], |r| r.get(0))?
+        };
         out.push(DomainRow {
-            domain,
+            domain: domain.to_lowercase(),
             events,
             last,
             topic,
@@ -93,11 +113,16 @@ pub fn domain_events(conn: &Connection, forms: &[String], limit: u64) -> Result<
         clauses.push(sql);
         args.extend(more);
     }
+    // The set of ids first (each part through its own index), then their rows.
+    let ids: Vec<String> = clauses
+        .iter()
+        .map(|c| format!("SELECT id FROM events WHERE {c}"))
+        .collect();
     let sql = format!(
-        "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM events WHERE {}
+        "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({})
                         ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC LIMIT {})
          ORDER BY COALESCE(occurred_at, first_seen), id",
-        clauses.join(" OR "),
+        ids.join(" UNION "),
         limit.saturating_mul(4)
     );
     let mut stmt = conn.prepare(&sql)?;

@@ -249,9 +249,33 @@ fn state_table(events: &[StoredEvent]) -> String {
     table(&["About", "Latest", "State", "When"], &rows)
 }
 
-/// The last `days` days as a bar chart: events per day, and those needing attention
+/// The last `days` days as a bar chart (at most a minute old): events per day, and those needing attention
 /// in the attention colour; each bar says its figures (`<title>`), the axis its dates.
+/// The chart as last drawn, for a minute: pages show it without counting 30 days of
+/// events each time.
+static CHART: std::sync::Mutex<Option<(std::time::Instant, i64, String)>> =
+    std::sync::Mutex::new(None);
+const CHART_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(super) fn chart(web: &Web, days: i64) -> String {
+    {
+        let cached = CHART.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, d, svg)) = cached.as_ref()
+            && *d == days
+            && at.elapsed() < CHART_FOR
+        {
+            return svg.clone();
+        }
+    }
+    let svg = draw_chart(web, days);
+    if !svg.is_empty() {
+        *CHART.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), days, svg.clone()));
+    }
+    svg
+}
+
+fn draw_chart(web: &Web, days: i64) -> String {
     let today = crate::clock::now().date_naive();
     let first = today - chrono::Duration::days(days - 1);
     let since = format!("{first}T00:00:00");
