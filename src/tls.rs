@@ -165,6 +165,13 @@ pub fn client(ca_file: Option<&Path>, pin: Option<&str>) -> Result<Client, Strin
     })
 }
 
+impl Client {
+    /// The rustls configuration (for connectors of other crates: PostgreSQL's).
+    pub fn rustls_config(&self) -> tokio_rustls::rustls::ClientConfig {
+        (*self.config).clone()
+    }
+}
+
 /// The TLS handshake with `host` over `tcp` (a TCP stream, or one wrapped to watch it).
 pub async fn connect<S>(tcp: S, host: &str, client: &Client) -> Result<TlsStream<S>, TlsFailure>
 where

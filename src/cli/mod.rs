@@ -9,6 +9,7 @@ mod gandi;
 mod import;
 mod init;
 mod manual;
+mod migrate;
 mod oauth2;
 mod parse;
 mod preflight;
@@ -93,6 +94,9 @@ pub enum Command {
     Oauth2(oauth2::Args),
     /// The provider presets (`provider = "…"`): hosts, ports, login method.
     Providers(oauth2::ProvidersArgs),
+    /// Copy the database into PostgreSQL (`--to postgres://…`) and compare every
+    /// table's row count; interrupted, it resumes.
+    Migrate(migrate::Args),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(manual::CompletionsArgs),
     /// Print the manual page (roff), or write one per command into a directory.
@@ -194,6 +198,7 @@ fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Gandi(args) => gandi::run(args, ctx),
         Command::Oauth2(args) => oauth2::run(args, ctx),
         Command::Providers(args) => oauth2::providers(args),
+        Command::Migrate(args) => migrate::run(args, ctx),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     }

@@ -129,12 +129,31 @@ pub struct StoreConfig {
     /// headers and hash only. Default `25MiB`.
     #[serde(default = "default_raw_limit", deserialize_with = "de_size")]
     pub raw_limit: u64,
+    /// PostgreSQL: environment variable holding the password (else `PGPASSWORD`), for
+    /// `mailroom migrate --to`.
+    pub password_env: Option<String>,
+    /// PostgreSQL: command printing the password.
+    pub password_command: Option<String>,
+    /// PostgreSQL: a CA (PEM) trusted besides the system's for the server's certificate.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             raw_limit: default_raw_limit(),
+            password_env: None,
+            password_command: None,
+            ca_file: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn password(&self) -> Secret {
+        Secret {
+            password_env: self.password_env.clone(),
+            password_command: self.password_command.clone(),
         }
     }
 }
@@ -393,6 +412,16 @@ impl Config {
             }
         }
         self.check_push(path, src)?;
+        if let Some(db) = &self.db
+            && let Some(text) = db.to_str()
+            && (text.starts_with("postgres://") || text.starts_with("postgresql://"))
+        {
+            return Err(anyhow::anyhow!(
+                "{}: db = {}: PostgreSQL as the running store is not in this version yet; keep an SQLite file here (`mailroom migrate --to URL` already copies it into PostgreSQL)",
+                self.position_in(path, src, "db", None),
+                crate::secret::redact(text)
+            ));
+        }
         if let Some((key, value, msg)) = self.gandi.as_ref().and_then(GandiConfig::problem) {
             let at = if key == "[gandi]" {
                 table_position(path, src, key)

@@ -18,6 +18,7 @@ pub mod query;
 pub mod raw;
 mod schema;
 pub mod search;
+pub mod to_postgres;
 pub mod views;
 
 use std::path::{Path, PathBuf};

@@ -44,6 +44,7 @@ pub mod cyrus;
 pub mod gandi;
 pub mod mailroom;
 pub mod oauth2;
+pub mod postgres;
 pub mod registrar;
 pub mod sns;
 pub mod sockets;
