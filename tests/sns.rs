@@ -269,8 +269,18 @@ fn gandi_over_sns_is_confirmed_verified_stored_once_and_forgeries_are_refused() 
         });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(env.forwards(), 3);
+    // Unsubscribed at SNS: the signed UnsubscribeConfirmation is taken (200) and
+    // said in the log; nothing is stored for it.
+    let bye = env
+        .sns
+        .unsubscribe(&env.topic, &env.endpoint())
+        .expect("the subscription was confirmed");
+    let attempts = env.sns.wait_settled(&bye, Duration::from_secs(20));
+    assert_eq!(attempts.last().and_then(|a| a.status), Some(200));
+    assert_eq!(env.mailroom.events(), 3);
     assert!(watch.terminate());
     let log = env.mailroom.log();
+    assert!(log.contains("unsubscribed from the topic"), "{log}");
     for reason in [
         "the signature does not verify",
         "stale",
@@ -287,5 +297,7 @@ fn gandi_over_sns_is_confirmed_verified_stored_once_and_forgeries_are_refused() 
     let v: Value = serde_json::from_slice(&status.stdout).unwrap();
     let answers = &v["channels"]["gandi-sns"];
     assert_eq!(answers["answered 403"], forgeries.len(), "{v}");
+    // Confirmation, two notifications, the replay twice, the unsubscribe.
+    assert_eq!(answers["answered 200"], 6, "{v}");
     assert_eq!(answers["answered 400"], 1, "{v}");
 }
