@@ -6,6 +6,8 @@
 #     dovecot-imapd as a package, so it is not installed system-wide)
 #   - openssl (throwaway test CAs)      via apt-get
 #   - chromium (web console tests)      via apt-get (Debian's chromium, run headless)
+#   - postgresql (migrate tests)        via apt-get (the tests run initdb and pg_ctl
+#                                       themselves, in temp dirs, on loopback ports)
 #   - aiosmtpd (SMTP sink)              via pip, for the python3 on PATH
 #   - prometheus_client (parses /metrics in tests/metrics.rs) likewise
 # Idempotent: does nothing (and prints nothing) when everything is present.
@@ -34,6 +36,10 @@ apt_pkgs=()
 command -v dovecot >/dev/null 2>&1 || apt_pkgs+=(dovecot-imapd)
 command -v openssl >/dev/null 2>&1 || apt_pkgs+=(openssl)
 command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
+# PostgreSQL's server programs (initdb, pg_ctl; the tests start their own server) and psql.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)
+command -v psql >/dev/null 2>&1 || apt_pkgs+=(postgresql-client)
+command -v runuser >/dev/null 2>&1 || apt_pkgs+=(util-linux)
 
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 || fail "need ${apt_pkgs[*]} but apt-get is not available"
@@ -43,6 +49,7 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     command -v dovecot >/dev/null 2>&1 || fail "dovecot still not on PATH after install"
     command -v openssl >/dev/null 2>&1 || fail "openssl still not on PATH after install"
     command -v chromium >/dev/null 2>&1 || fail "chromium still not on PATH after install"
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || fail "PostgreSQL's initdb still missing after install"
 fi
 
 bash "$(dirname "$0")/install-cyrus.sh" 2>>"$log" || fail "unpacking Cyrus IMAP failed"
