@@ -150,7 +150,17 @@ pub fn header_safe(s: &str) -> String {
 
 /// Renders a template of the rule files (subjects and bodies, plain text).
 pub fn render(template: &str, ctx: minijinja::Value) -> Result<String, String> {
+    template_env(false)
+        .render_str(template, ctx)
+        .map_err(|e| e.to_string())
+}
+
+/// The environment templates render in; `html`: values HTML-escaped.
+fn template_env(html: bool) -> Environment<'static> {
     let mut env = Environment::new();
+    if html {
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    }
     // A field the event does not have (`{{ status }}` without a status) renders
     // empty, not "none"; so does a column of a lookup that found nobody
     // (`{{ customer.email }}`), which `default(…)` then replaces.
@@ -163,7 +173,7 @@ pub fn render(template: &str, ctx: minijinja::Value) -> Result<String, String> {
         };
         minijinja::escape_formatter(out, state, value)
     });
-    env.render_str(template, ctx).map_err(|e| e.to_string())
+    env
 }
 
 pub fn event_context(event: &Event, rule: &str) -> minijinja::Value {
@@ -578,18 +588,9 @@ pub mod customer {
 
     /// An HTML template: values are HTML-escaped.
     fn render_html(src: &str, ctx: minijinja::Value) -> Result<String, String> {
-        let mut env = minijinja::Environment::new();
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        env.set_formatter(|out, state, value| {
-            let value = if value.is_none() {
-                &minijinja::Value::UNDEFINED
-            } else {
-                value
-            };
-            minijinja::escape_formatter(out, state, value)
-        });
-        env.render_str(src, ctx).map_err(|e| e.to_string())
+        super::template_env(true)
+            .render_str(src, ctx)
+            .map_err(|e| e.to_string())
     }
 }
 

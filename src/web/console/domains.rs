@@ -159,14 +159,10 @@ pub(super) fn page(web: &Web, ask: &Ask, name: &str) -> Reply {
         .iter()
         .map(|s| {
             let e = &s.event;
-            let target = format!("/events/{}", s.id);
+            let [number, time] = super::events::number_and_time(s);
             vec![
-                link(&target, &format!("#{}", s.id)),
-                format!(
-                    "{}{}",
-                    when(e.occurred_at.as_deref().unwrap_or(&s.first_seen)),
-                    esc(e.time_note())
-                ),
+                number,
+                time,
                 esc(e.registrar.as_str()),
                 esc(&e.topic),
                 esc(&e.event_type),

@@ -24,17 +24,27 @@ const FILTERS: [&str; 7] = [
     "since",
 ];
 
-/// One row of an event list.
-pub(super) fn row(s: &StoredEvent) -> Vec<String> {
+/// The first cells of an event's row: its number (a link to it) and its time.
+pub(super) fn number_and_time(s: &StoredEvent) -> [String; 2] {
     let e = &s.event;
-    let target = format!("/events/{}", s.id);
-    vec![
-        link(&target, &format!("#{}", s.id)),
+    [
+        link(&format!("/events/{}", s.id), &format!("#{}", s.id)),
         format!(
             "{}{}",
             when(e.occurred_at.as_deref().unwrap_or(&s.first_seen)),
             esc(e.time_note())
         ),
+    ]
+}
+
+/// One row of an event list.
+pub(super) fn row(s: &StoredEvent) -> Vec<String> {
+    let e = &s.event;
+    let target = format!("/events/{}", s.id);
+    let [number, time] = number_and_time(s);
+    vec![
+        number,
+        time,
         esc(e.registrar.as_str()),
         esc(&e.topic),
         match &e.domain {
