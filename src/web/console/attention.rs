@@ -202,7 +202,7 @@ pub(super) fn page(web: &Web, ask: &Ask) -> Reply {
     };
     let open: i64 = sections.iter().map(|s| s.total).sum();
     let mut body = String::from("<h1>Needs attention</h1>");
-    body.push_str(&super::domains::chart(web, 30));
+    body.push_str(&super::chart::chart(web, 30));
     if since(web, ask).is_some() {
         let _ = write!(
             body,

@@ -143,7 +143,7 @@ pub(super) fn list(web: &Web, ask: &Ask) -> Reply {
     }
     let (topics, statuses) = views::vocabulary(&conn).unwrap_or_default();
     let mut body = String::from("<h1>Events</h1>");
-    body.push_str(&super::domains::chart(web, 30));
+    body.push_str(&super::chart::chart(web, 30));
     body.push_str(&filter_form(ask, &topics, &statuses));
     for p in &problems {
         let _ = write!(body, "<p class=\"error\" role=\"alert\">{}</p>", esc(p));

@@ -12,6 +12,7 @@
 
 mod actions;
 mod attention;
+mod chart;
 mod domains;
 mod events;
 pub mod html;
