@@ -298,13 +298,19 @@ impl Config {
             ),
             Err(e) => anyhow::bail!("{}: {}", path.display(), crate::reason::io(&e)),
         };
-        let mut config: Config =
-            toml::from_str(&src).map_err(|e| FileError::from_toml(&path, &src, &e))?;
-        config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let config = Config::from_text(&path, src)?;
         tracing::debug!(file = %path.display(), "config read");
-        config.presets(&path, &src)?;
-        config.check(&path, &src)?;
-        config.origin = Some((path.clone(), src));
+        Ok(config)
+    }
+
+    /// A config from its text, as if read from `path` (errors point into `src`).
+    pub fn from_text(path: &Path, src: String) -> anyhow::Result<Config> {
+        let mut config: Config =
+            toml::from_str(&src).map_err(|e| FileError::from_toml(path, &src, &e))?;
+        config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.presets(path, &src)?;
+        config.check(path, &src)?;
+        config.origin = Some((path.to_path_buf(), src));
         Ok(config)
     }
 
