@@ -49,7 +49,7 @@ JSON
     fi
     printf 'q=%%C3%%BCber+alles&page=2&next=%%2Fevents%%3Fa%%3Db' >"$seeds/http/query"
 }
-make_seeds
+[ -n "${FUZZ_KEEP_SEEDS:-}" ] && [ -d "$seeds" ] || make_seeds
 
 seed_dirs() {
     case "$1" in
