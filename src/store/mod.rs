@@ -6,13 +6,16 @@ pub mod alerts;
 pub mod channels;
 mod checkpoint;
 pub mod cursors;
+pub mod db;
 pub mod digests;
 pub mod feed;
 pub mod figures;
 mod ingest;
+pub mod leases;
 pub mod listing;
 pub mod outbox;
 pub mod packed;
+pub mod pg;
 pub mod probes;
 pub mod query;
 pub mod raw;
@@ -66,6 +69,12 @@ pub enum StoreError {
     File(String),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// PostgreSQL's own words (its message, detail and hint), never its debug text.
+    #[error("PostgreSQL: {}", to_postgres::pg_reason(.0))]
+    Pg(postgres::Error),
+    /// A value that is not what its column should hold.
+    #[error("the database returned {0}")]
+    Column(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

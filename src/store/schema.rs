@@ -374,4 +374,22 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT OR REPLACE INTO search_state (one, last_id)
         SELECT 1, COALESCE(MAX(id), 0) FROM events;
     "#,
+    // 14: several instances on one database (PostgreSQL, store/leases.rs): which instance
+    // works which source until when, and which instances are alive. An SQLite file has
+    // one `watch` at a time; it keeps the same rows so that `status` reads the same.
+    r#"
+    CREATE TABLE IF NOT EXISTS leases (
+        source  TEXT PRIMARY KEY,
+        holder  TEXT NOT NULL,
+        until   INTEGER NOT NULL,               -- ms since 1970
+        taken   INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS instances (
+        id       TEXT PRIMARY KEY,
+        host     TEXT NOT NULL,
+        pid      INTEGER NOT NULL,
+        started  INTEGER NOT NULL,
+        seen     INTEGER NOT NULL
+    );
+    "#,
 ];

@@ -139,6 +139,15 @@ impl Postgres {
         format!("postgres://mailroom@127.0.0.1:{}/mailroom", self.port)
     }
 
+    /// A new, empty database `name` owned by `mailroom`; its URL (no password).
+    pub fn database(&self, name: &str) -> String {
+        self.psql(
+            "postgres",
+            &format!("CREATE DATABASE {name} OWNER mailroom"),
+        );
+        format!("postgres://mailroom@127.0.0.1:{}/{name}", self.port)
+    }
+
     /// Runs SQL as the `mailroom` role over the local socket; its output (unaligned,
     /// tuples only).
     pub fn psql(&self, db: &str, sql: &str) -> String {
