@@ -22,6 +22,16 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// The text at `key` of the JSON text in column `col` (NULL when absent).
+    pub fn json_text(self, col: &str, key: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_extract({col}, '$.{key}')"),
+            Dialect::Postgres => format!("(CAST({col} AS jsonb) ->> '{key}')"),
+        }
+    }
+}
+
 /// A value passed to a statement, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
 pub enum Val<'a> {
@@ -61,6 +71,16 @@ impl Arg for i64 {
     }
 }
 impl Arg for i32 {
+    fn val(&self) -> Val<'_> {
+        Val::Int(i64::from(*self))
+    }
+}
+impl Arg for u8 {
+    fn val(&self) -> Val<'_> {
+        Val::Int(i64::from(*self))
+    }
+}
+impl Arg for u16 {
     fn val(&self) -> Val<'_> {
         Val::Int(i64::from(*self))
     }
@@ -260,6 +280,8 @@ pub trait Sql {
     ) -> Result<()>;
     /// Runs statements without parameters, separated by `;`.
     fn batch(&self, sql: &str) -> Result<()>;
+    /// Whether a transaction is open on this connection.
+    fn in_transaction(&self) -> bool;
 
     /// Every row, each turned into a `T`.
     fn rows<T>(
@@ -317,6 +339,13 @@ pub trait Sql {
     where
         Self: Sized,
     {
+        if self.in_transaction() {
+            // Inside the caller's transaction: its commit is the one that counts.
+            return Ok(Tx {
+                conn: self,
+                open: false,
+            });
+        }
         match self.dialect() {
             Dialect::Sqlite => self.batch("BEGIN IMMEDIATE")?,
             Dialect::Postgres => {
@@ -339,6 +368,12 @@ pub trait Sql {
     where
         Self: Sized,
     {
+        if self.in_transaction() {
+            return Ok(Tx {
+                conn: self,
+                open: false,
+            });
+        }
         self.batch(match self.dialect() {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN",
@@ -363,6 +398,9 @@ pub struct Tx<'a, S: Sql> {
 
 impl<S: Sql> Tx<'_, S> {
     pub fn commit(mut self) -> Result<()> {
+        if !self.open {
+            return Ok(());
+        }
         self.open = false;
         self.conn.batch("COMMIT")
     }
@@ -436,6 +474,9 @@ impl Sql for rusqlite::Connection {
     fn batch(&self, sql: &str) -> Result<()> {
         Ok(self.execute_batch(sql)?)
     }
+    fn in_transaction(&self) -> bool {
+        !self.is_autocommit()
+    }
 }
 
 impl Sql for rusqlite::Transaction<'_> {
@@ -456,6 +497,9 @@ impl Sql for rusqlite::Transaction<'_> {
     fn batch(&self, sql: &str) -> Result<()> {
         Ok(self.execute_batch(sql)?)
     }
+    fn in_transaction(&self) -> bool {
+        !self.is_autocommit()
+    }
 }
 
 /// A PostgreSQL connection for the store: the synchronous client, its prepared
@@ -465,6 +509,8 @@ pub struct Pg {
     prepared: RefCell<HashMap<String, postgres::Statement>>,
     /// Statements run since the connection was made (for tests of batching).
     statements: Cell<u64>,
+    /// A transaction is open (begun by `BEGIN`, ended by `COMMIT` or `ROLLBACK`).
+    in_tx: Cell<bool>,
 }
 
 impl Pg {
@@ -473,6 +519,7 @@ impl Pg {
             client: RefCell::new(client),
             prepared: RefCell::new(HashMap::new()),
             statements: Cell::new(0),
+            in_tx: Cell::new(false),
         }
     }
 
@@ -541,10 +588,20 @@ impl Sql for Pg {
     }
     fn batch(&self, sql: &str) -> Result<()> {
         self.statements.set(self.statements.get() + 1);
-        self.client
+        let done = self
+            .client
             .borrow_mut()
             .batch_execute(sql)
-            .map_err(StoreError::Pg)
+            .map_err(StoreError::Pg);
+        match sql {
+            "BEGIN" if done.is_ok() => self.in_tx.set(true),
+            "COMMIT" | "ROLLBACK" => self.in_tx.set(false),
+            _ => {}
+        }
+        done
+    }
+    fn in_transaction(&self) -> bool {
+        self.in_tx.get()
     }
 }
 

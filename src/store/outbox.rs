@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::Result;
+use super::db::{Dialect, Row, Sql, args};
 use crate::clock::stamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,7 +76,7 @@ pub struct Item {
 const COLUMNS: &str = "id, channel, rule, event, message, target, payload, state, attempts, next_attempt, \
                        window_start, last_error, created, done_at";
 
-fn item(r: &Row<'_>) -> rusqlite::Result<Item> {
+fn item(r: &Row<'_>) -> Result<Item> {
     let payload: String = r.get(6)?;
     let channel: String = r.get(1)?;
     Ok(Item {
@@ -97,29 +97,28 @@ fn item(r: &Row<'_>) -> rusqlite::Result<Item> {
     })
 }
 
-pub fn enqueue(conn: &Connection, item: &NewItem, now: DateTime<Utc>) -> Result<i64> {
+pub fn enqueue(conn: &impl Sql, item: &NewItem, now: DateTime<Utc>) -> Result<i64> {
     let now = stamp(now);
-    conn.prepare_cached(
+    conn.one(
         "INSERT INTO outbox (channel, rule, event, message, target, payload, next_attempt, window_start, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
-    )?
-    .execute(params![
-        item.channel.as_str(),
-        item.rule,
-        item.event,
-        item.message,
-        item.target,
-        serde_json::to_string(&item.payload)?,
-        now
-    ])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7) RETURNING id",
+        args![
+            item.channel.as_str(),
+            item.rule,
+            item.event,
+            item.message,
+            item.target,
+            serde_json::to_string(&item.payload)?,
+            now
+        ],
+    )
 }
 
 /// Claims the next due item for `lease` on behalf of `holder` (see [`holder`]); None
 /// when nothing is due. An item whose claim ran out is taken over only when its holder
 /// is gone: a live process that is slow (a server taking minutes over DATA) keeps it.
 pub fn claim_due(
-    conn: &Connection,
+    conn: &impl Sql,
     now: DateTime<Utc>,
     lease: chrono::Duration,
     holder: &str,
@@ -129,7 +128,7 @@ pub fn claim_due(
 
 /// [`claim_due`] for mail only (forwards, digests, fallbacks): sent one after another.
 pub fn claim_due_mail(
-    conn: &Connection,
+    conn: &impl Sql,
     now: DateTime<Utc>,
     lease: chrono::Duration,
     holder: &str,
@@ -140,16 +139,16 @@ pub fn claim_due_mail(
 /// Up to `limit` due webhook calls, claimed in one transaction (one commit, not one
 /// per item): they are sent side by side.
 pub fn claim_due_webhooks(
-    conn: &mut Connection,
+    conn: &impl Sql,
     now: DateTime<Utc>,
     lease: chrono::Duration,
     holder: &str,
     limit: usize,
 ) -> Result<Vec<Item>> {
-    let tx = conn.transaction()?;
+    let tx = conn.begin()?;
     let mut items = Vec::new();
     while items.len() < limit {
-        match claim_where(&tx, now, lease, holder, " AND channel = 'webhook'")? {
+        match claim_where(&*tx, now, lease, holder, " AND channel = 'webhook'")? {
             Some(item) => items.push(item),
             None => break,
         }
@@ -159,64 +158,72 @@ pub fn claim_due_webhooks(
 }
 
 /// Gives a claim back untried: the item keeps its attempts and last error.
-pub fn release(conn: &Connection, id: i64, holder: &str) -> Result<()> {
-    conn.execute(
+pub fn release(conn: &impl Sql, id: i64, holder: &str) -> Result<()> {
+    conn.exec(
         "UPDATE outbox SET lease_until = NULL, claimed_by = NULL WHERE id = ?1 AND claimed_by = ?2",
-        params![id, holder],
+        args![id, holder],
     )?;
     Ok(())
 }
 
 /// Extends the claims on `ids` (see [`renew`]) in one statement.
-pub fn renew_all(conn: &Connection, ids: &[i64], holder: &str, until: DateTime<Utc>) -> Result<()> {
+pub fn renew_all(conn: &impl Sql, ids: &[i64], holder: &str, until: DateTime<Utc>) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    conn.execute(
+    conn.exec(
         &format!(
             "UPDATE outbox SET lease_until = ?2 WHERE id IN ({list}) AND claimed_by = ?1 AND state = 'pending'"
         ),
-        params![holder, stamp(until)],
+        args![holder, stamp(until)],
     )?;
     Ok(())
 }
 
 fn claim_where(
-    conn: &Connection,
+    conn: &impl Sql,
     now: DateTime<Utc>,
     lease: chrono::Duration,
     holder: &str,
     only: &str,
 ) -> Result<Option<Item>> {
     let now_s = stamp(now);
+    // PostgreSQL: rows another instance is claiming this moment are passed over, not
+    // waited for; the claim's own UPDATE below is what makes it one holder's.
+    let (tx, lock) = match conn.dialect() {
+        Dialect::Postgres => (Some(conn.begin()?), " FOR UPDATE SKIP LOCKED"),
+        Dialect::Sqlite => (None, ""),
+    };
     let mut skip: Vec<i64> = Vec::new();
     loop {
-        let next: Option<(i64, Option<String>)> = conn
-            .query_row(
+        let next: Option<(i64, Option<String>)> =
+            conn.row(
                 &format!(
-                    "SELECT id, claimed_by FROM outbox WHERE state = 'pending' AND next_attempt <= ?1
-                       AND (lease_until IS NULL OR lease_until < ?1){only}{}
-                     ORDER BY next_attempt, id LIMIT 1",
-                    if skip.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " AND id NOT IN ({})",
-                            skip.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-                        )
-                    }
-                ),
-                [&now_s],
+                "SELECT id, claimed_by FROM outbox WHERE state = 'pending' AND next_attempt <= ?1
+                   AND (lease_until IS NULL OR lease_until < ?1){only}{}
+                 ORDER BY next_attempt, id LIMIT 1{lock}",
+                if skip.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " AND id NOT IN ({})",
+                        skip.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                    )
+                }
+            ),
+                args![now_s],
                 |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+            )?;
         let Some((id, previous)) = next else {
+            if let Some(tx) = tx {
+                tx.commit()?;
+            }
             return Ok(None);
         };
         if let Some(p) = &previous
             && p != holder
-            && holder_alive(p) != Some(false)
+            && claimer_alive(conn, p, lease)? != Some(false)
         {
             // Its holder still runs (or runs on another machine and may): not ours.
             skip.push(id);
@@ -225,28 +232,46 @@ fn claim_where(
             }
             continue;
         }
-        let claimed = conn.execute(
+        let claimed = conn.exec(
             "UPDATE outbox SET lease_until = ?2, claimed_by = ?4 WHERE id = ?1 AND state = 'pending'
-               AND (lease_until IS NULL OR lease_until < ?3) AND claimed_by IS ?5",
-            params![id, stamp(now + lease), now_s, holder, previous],
+               AND (lease_until IS NULL OR lease_until < ?3) AND claimed_by IS NOT DISTINCT FROM ?5",
+            args![id, stamp(now + lease), now_s, holder, previous],
         )?;
         if claimed == 1 {
-            return Ok(conn
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
-                    [id],
-                    item,
-                )
-                .optional()?);
+            let found = conn.row(
+                &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
+                args![id],
+                item,
+            )?;
+            if let Some(tx) = tx {
+                tx.commit()?;
+            }
+            return Ok(found);
         }
     }
 }
 
+/// Whether the holder of a claim still runs: on this machine its process tells; on
+/// another, a shared database's `instances` row does (its claims are taken over once it
+/// has been quiet for a lease); None when nothing can tell (an SQLite file reached from
+/// another machine: its claim then ends only with its lease).
+fn claimer_alive(conn: &impl Sql, id: &str, lease: chrono::Duration) -> Result<Option<bool>> {
+    match holder_alive(id) {
+        Some(known) => Ok(Some(known)),
+        None if conn.dialect() == Dialect::Postgres => Ok(Some(super::leases::is_alive(
+            conn,
+            id,
+            lease.num_milliseconds().max(1000),
+        )?)),
+        None => Ok(None),
+    }
+}
+
 /// Extends a claim while its send runs; false when the claim is no longer ours.
-pub fn renew(conn: &Connection, id: i64, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-    Ok(conn.execute(
+pub fn renew(conn: &impl Sql, id: i64, holder: &str, until: DateTime<Utc>) -> Result<bool> {
+    Ok(conn.exec(
         "UPDATE outbox SET lease_until = ?3 WHERE id = ?1 AND claimed_by = ?2 AND state = 'pending'",
-        params![id, holder, stamp(until)],
+        args![id, holder, stamp(until)],
     )? == 1)
 }
 
@@ -291,45 +316,47 @@ fn start_time(pid: u32) -> Option<String> {
     rest.split_whitespace().nth(19).map(str::to_string)
 }
 
-pub fn mark_done(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
-    conn.execute(
+pub fn mark_done(conn: &impl Sql, id: i64, now: DateTime<Utc>) -> Result<()> {
+    conn.exec(
         "UPDATE outbox SET state = 'done', done_at = ?2, lease_until = NULL, claimed_by = NULL,
            attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-        params![id, stamp(now)],
+        args![id, stamp(now)],
     )?;
     Ok(())
 }
 
 pub fn mark_failed(
-    conn: &Connection,
+    conn: &impl Sql,
     id: i64,
     next_attempt: DateTime<Utc>,
     error: &str,
 ) -> Result<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, lease_until = NULL,
            claimed_by = NULL WHERE id = ?1",
-        params![id, stamp(next_attempt), error],
+        args![id, stamp(next_attempt), error],
     )?;
     Ok(())
 }
 
-pub fn mark_dead(conn: &Connection, id: i64, error: &str) -> Result<()> {
-    conn.execute(
+pub fn mark_dead(conn: &impl Sql, id: i64, error: &str) -> Result<()> {
+    conn.exec(
         "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2, lease_until = NULL,
            claimed_by = NULL WHERE id = ?1",
-        params![id, error],
+        args![id, error],
     )?;
     Ok(())
 }
 
 /// Items in the given states (all when empty), oldest first.
-pub fn list(conn: &Connection, states: &[&str]) -> Result<Vec<Item>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM outbox ORDER BY id"))?;
-    let rows = stmt.query_map([], item)?;
+pub fn list(conn: &impl Sql, states: &[&str]) -> Result<Vec<Item>> {
+    let rows = conn.rows(
+        &format!("SELECT {COLUMNS} FROM outbox ORDER BY id"),
+        args![],
+        item,
+    )?;
     let mut out = Vec::new();
     for r in rows {
-        let r = r?;
         if states.is_empty() || states.contains(&r.state.as_str()) {
             out.push(r);
         }
@@ -344,17 +371,20 @@ pub fn list(conn: &Connection, states: &[&str]) -> Result<Vec<Item>> {
 /// own. Items whose give-up window started before `window_cutoff` are left due, so
 /// they are tried and given up.
 pub fn defer_destination(
-    conn: &Connection,
+    conn: &impl Sql,
     webhook_origin: Option<&str>,
     now: DateTime<Utc>,
     next: DateTime<Utc>,
     window_cutoff: DateTime<Utc>,
 ) -> Result<usize> {
+    let url = conn.dialect().json_text("payload", "url");
     let (filter, origin) = match webhook_origin {
-        None => ("channel != 'webhook'", String::new()),
+        None => ("channel != 'webhook'".to_string(), String::new()),
         Some(o) => (
-            "channel = 'webhook' AND (json_extract(payload, '$.url') = ?4
-               OR substr(json_extract(payload, '$.url'), 1, length(?4) + 1) IN (?4 || '/', ?4 || '?'))",
+            format!(
+                "channel = 'webhook' AND ({url} = ?4
+                   OR substr({url}, 1, length(?4) + 1) IN (?4 || '/', ?4 || '?'))"
+            ),
             o.to_string(),
         ),
     };
@@ -363,57 +393,54 @@ pub fn defer_destination(
          WHERE state = 'pending' AND next_attempt <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
            AND window_start >= ?3 AND {filter}"
     );
-    let mut args: Vec<rusqlite::types::Value> = vec![
-        stamp(now).into(),
-        stamp(next).into(),
-        stamp(window_cutoff).into(),
-    ];
-    if webhook_origin.is_some() {
-        args.push(origin.into());
-    }
-    Ok(conn.execute(&sql, rusqlite::params_from_iter(args))?)
+    let (now, next, cutoff) = (stamp(now), stamp(next), stamp(window_cutoff));
+    let n = if webhook_origin.is_some() {
+        conn.exec(&sql, args![now, next, cutoff, origin])?
+    } else {
+        conn.exec(&sql, args![now, next, cutoff])?
+    };
+    Ok(n as usize)
 }
 
 /// Puts a dead or failing item back in the queue, due now, with a fresh window.
 /// `None` requeues every item not delivered. Returns how many were requeued.
-pub fn retry(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
+pub fn retry(conn: &impl Sql, id: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
     let now = stamp(now);
     let n = match id {
-        Some(id) => conn.execute(
+        Some(id) => conn.exec(
             "UPDATE outbox SET state = 'pending', next_attempt = ?2, window_start = ?2
              WHERE id = ?1 AND state != 'done'",
-            params![id, now],
+            args![id, now],
         )?,
         // Every item not delivered: dead, failing, and those held back untried behind
         // a destination found unreachable.
-        None => conn.execute(
+        None => conn.exec(
             "UPDATE outbox SET state = 'pending', next_attempt = ?1, window_start = ?1
              WHERE state = 'dead' OR (state = 'pending' AND (attempts > 0 OR next_attempt > ?1))",
-            params![now],
+            args![now],
         )?,
     };
-    Ok(n)
+    Ok(n as usize)
 }
 
 /// Forgets the claims whose holder is gone (a deliverer killed mid-send): its items are
 /// due again at once. Claims of live processes, and of processes on other machines
 /// (which end with their lease), are left alone.
-pub fn release_stale_claims(conn: &Connection) -> Result<usize> {
-    let holders: Vec<Option<String>> = {
-        let mut stmt =
-            conn.prepare("SELECT DISTINCT claimed_by FROM outbox WHERE lease_until IS NOT NULL")?;
-        stmt.query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?
-    };
+pub fn release_stale_claims(conn: &impl Sql) -> Result<usize> {
+    let holders: Vec<Option<String>> = conn.rows(
+        "SELECT DISTINCT claimed_by FROM outbox WHERE lease_until IS NOT NULL",
+        args![],
+        |r| r.get(0),
+    )?;
     let mut released = 0;
     for h in holders {
         let gone = h.as_deref().is_none_or(|h| holder_alive(h) == Some(false));
         if gone {
-            released += conn.execute(
+            released += conn.exec(
                 "UPDATE outbox SET lease_until = NULL, claimed_by = NULL
-                 WHERE lease_until IS NOT NULL AND claimed_by IS ?1",
-                params![h],
-            )?;
+                 WHERE lease_until IS NOT NULL AND claimed_by IS NOT DISTINCT FROM ?1",
+                args![h],
+            )? as usize;
         }
     }
     Ok(released)
@@ -430,42 +457,38 @@ pub struct Waiting {
 }
 
 /// What waits for a later try (pending, not due at `now`), grouped by [`Waiting`].
-pub fn waiting(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Waiting>> {
-    let mut stmt = conn.prepare(
+pub fn waiting(conn: &impl Sql, now: DateTime<Utc>) -> Result<Vec<Waiting>> {
+    conn.rows(
         "SELECT CASE channel WHEN 'webhook' THEN 'webhook' ELSE 'mail' END AS kind,
                 COUNT(*), MIN(next_attempt), last_error
          FROM outbox WHERE state = 'pending' AND next_attempt > ?1
          GROUP BY kind, last_error ORDER BY MIN(next_attempt)",
-    )?;
-    let rows = stmt
-        .query_map([stamp(now)], |r| {
+        args![stamp(now)],
+        |r| {
             Ok(Waiting {
                 kind: r.get(0)?,
                 count: r.get(1)?,
                 next_attempt: r.get(2)?,
                 last_error: r.get(3)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(rows)
+        },
+    )
 }
 
 /// Items not yet delivered (pending, including retrying).
-pub fn depth(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row(
+pub fn depth(conn: &impl Sql) -> Result<i64> {
+    conn.one(
         "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
-        [],
-        |r| r.get(0),
-    )?)
+        args![],
+    )
 }
 
 /// The soonest time something pending falls due.
-pub fn next_due(conn: &Connection) -> Result<Option<String>> {
-    Ok(conn.query_row(
+pub fn next_due(conn: &impl Sql) -> Result<Option<String>> {
+    conn.one(
         "SELECT MIN(next_attempt) FROM outbox WHERE state = 'pending'",
-        [],
-        |r| r.get(0),
-    )?)
+        args![],
+    )
 }
 
 /// (event row, channel, recipients or webhook URL) of queued deliveries, and (digest,
@@ -474,35 +497,44 @@ pub type Given = (HashSet<(i64, String, String)>, HashSet<(String, i64)>);
 
 /// Deliveries and digest entries already queued for stored events: (event row,
 /// channel, recipients or webhook URL) of the outbox, and (digest, event row).
-pub fn given(conn: &Connection) -> Result<Given> {
+pub fn given(conn: &impl Sql) -> Result<Given> {
     let mut deliveries = HashSet::new();
-    let mut stmt = conn.prepare(
-        "SELECT event, channel, CASE channel WHEN 'webhook' THEN json_extract(payload, '$.url') ELSE target END
-         FROM outbox WHERE event IS NOT NULL",
+    let url = conn.dialect().json_text("payload", "url");
+    conn.each(
+        &format!(
+            "SELECT event, channel, CASE channel WHEN 'webhook' THEN {url} ELSE target END
+             FROM outbox WHERE event IS NOT NULL"
+        ),
+        args![],
+        &mut |r| {
+            deliveries.insert((r.get(0)?, r.get(1)?, r.get(2)?));
+            Ok(())
+        },
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    for row in rows {
-        deliveries.insert(row?);
-    }
     let mut digests = HashSet::new();
-    let mut stmt = conn.prepare("SELECT digest, event FROM digest_items")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    for row in rows {
-        digests.insert(row?);
-    }
+    conn.each(
+        "SELECT digest, event FROM digest_items",
+        args![],
+        &mut |r| {
+            digests.insert((r.get(0)?, r.get(1)?));
+            Ok(())
+        },
+    )?;
     Ok((deliveries, digests))
 }
 
 /// Whether forward row `id` of `message` is still untouched: pending, never tried, not
 /// claimed (only then may more events join it).
-pub fn forward_untouched(tx: &Connection, id: i64, message: i64) -> Result<bool> {
+pub fn forward_untouched(tx: &impl Sql, id: i64, message: i64) -> Result<bool> {
     Ok(tx
-        .prepare_cached(
+        .row(
             "SELECT 1 FROM outbox
              WHERE id = ?1 AND message = ?2 AND channel = 'forward' AND state = 'pending'
                AND attempts = 0 AND lease_until IS NULL",
+            args![id, message],
+            |_| Ok(()),
         )?
-        .exists(params![id, message])?)
+        .is_some())
 }
 
 /// One more event joining a forward row (see `ingest::group`): the new subject and
@@ -520,9 +552,10 @@ pub struct ForwardGrowth<'a> {
 }
 
 /// Adds an event to forward row `id`, in place.
-pub fn grow_forward(tx: &Connection, id: i64, g: &ForwardGrowth<'_>) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE outbox SET payload = json_set(payload,
+pub fn grow_forward(tx: &impl Sql, id: i64, g: &ForwardGrowth<'_>) -> Result<()> {
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => {
+            "UPDATE outbox SET payload = json_set(payload,
             '$.subject', ?2, '$.subject_one', ?3, '$.events', ?4, '$.events_listed', ?5,
             '$.events_in_json', ?6,
             '$.text', CASE WHEN ?7 = '' THEN json_extract(payload, '$.text')
@@ -535,19 +568,39 @@ pub fn grow_forward(tx: &Connection, id: i64, g: &ForwardGrowth<'_>) -> Result<(
                             length(json_extract(payload, '$.payload_json')) - 2)
                      || ',' || char(10) || ?9 || char(10) || ']'
             END)
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        g.subject,
-        g.subject_one,
-        g.events,
-        g.listed,
-        g.in_json,
-        g.text,
-        g.json_mode,
-        g.json,
-    ])?;
+         WHERE id = ?1"
+        }
+        Dialect::Postgres => {
+            "UPDATE outbox SET payload = CAST(CAST(payload AS jsonb) || jsonb_build_object(
+            'subject', CAST(?2 AS text), 'subject_one', CAST(?3 AS text),
+            'events', CAST(?4 AS bigint), 'events_listed', CAST(?5 AS bigint),
+            'events_in_json', CAST(?6 AS bigint),
+            'text', COALESCE(CAST(payload AS jsonb) ->> 'text', '') || CAST(?7 AS text),
+            'payload_json', CASE CAST(?8 AS bigint)
+                WHEN 0 THEN CAST(payload AS jsonb) ->> 'payload_json'
+                WHEN 1 THEN '[' || chr(10) || (CAST(payload AS jsonb) ->> 'payload_json') || ','
+                            || chr(10) || CAST(?9 AS text) || chr(10) || ']'
+                ELSE substr(CAST(payload AS jsonb) ->> 'payload_json', 1,
+                            length(CAST(payload AS jsonb) ->> 'payload_json') - 2)
+                     || ',' || chr(10) || CAST(?9 AS text) || chr(10) || ']'
+            END) AS text)
+         WHERE id = ?1"
+        }
+    };
+    tx.exec(
+        sql,
+        args![
+            id,
+            g.subject,
+            g.subject_one,
+            g.events,
+            g.listed,
+            g.in_json,
+            g.text,
+            g.json_mode,
+            g.json,
+        ],
+    )?;
     Ok(())
 }
 
