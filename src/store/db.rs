@@ -148,6 +148,23 @@ impl<T: Arg> Arg for Option<T> {
         }
     }
 }
+impl Arg for Owned {
+    fn val(&self) -> Val<'_> {
+        match self {
+            Owned::Null => Val::Null,
+            Owned::Int(i) => Val::Int(*i),
+            Owned::Real(f) => Val::Real(*f),
+            Owned::Text(s) => Val::Text(s),
+            Owned::Blob(b) => Val::Blob(b),
+        }
+    }
+}
+
+/// A list of owned values as statement parameters.
+pub fn arg_list(values: &[Owned]) -> Vec<&dyn Arg> {
+    values.iter().map(|v| v as &dyn Arg).collect()
+}
+
 impl Arg for Val<'_> {
     fn val(&self) -> Val<'_> {
         *self
@@ -282,6 +299,9 @@ pub trait Sql {
     fn batch(&self, sql: &str) -> Result<()>;
     /// Whether a transaction is open on this connection.
     fn in_transaction(&self) -> bool;
+    /// Which database this is (its file, or its URL without a password): what caches
+    /// of its contents are kept by.
+    fn identity(&self) -> String;
 
     /// Every row, each turned into a `T`.
     fn rows<T>(
@@ -320,6 +340,20 @@ pub trait Sql {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// The first row (an error when there is none).
+    fn only<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn Arg],
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T>
+    where
+        Self: Sized,
+    {
+        self.row(sql, args, f)?
+            .ok_or_else(|| StoreError::Column("the query returned no row".into()))
     }
 
     /// The first column of the first row (an error when there is no row).
@@ -477,6 +511,9 @@ impl Sql for rusqlite::Connection {
     fn in_transaction(&self) -> bool {
         !self.is_autocommit()
     }
+    fn identity(&self) -> String {
+        self.path().unwrap_or_default().to_string()
+    }
 }
 
 impl Sql for rusqlite::Transaction<'_> {
@@ -500,6 +537,9 @@ impl Sql for rusqlite::Transaction<'_> {
     fn in_transaction(&self) -> bool {
         !self.is_autocommit()
     }
+    fn identity(&self) -> String {
+        self.path().unwrap_or_default().to_string()
+    }
 }
 
 /// A PostgreSQL connection for the store: the synchronous client, its prepared
@@ -511,11 +551,14 @@ pub struct Pg {
     statements: Cell<u64>,
     /// A transaction is open (begun by `BEGIN`, ended by `COMMIT` or `ROLLBACK`).
     in_tx: Cell<bool>,
+    name: String,
 }
 
 impl Pg {
-    pub fn new(client: postgres::Client) -> Pg {
+    /// `name` says which database it is (its URL without a password).
+    pub fn new(client: postgres::Client, name: String) -> Pg {
         Pg {
+            name,
             client: RefCell::new(client),
             prepared: RefCell::new(HashMap::new()),
             statements: Cell::new(0),
@@ -603,14 +646,18 @@ impl Sql for Pg {
     fn in_transaction(&self) -> bool {
         self.in_tx.get()
     }
+    fn identity(&self) -> String {
+        self.name.clone()
+    }
 }
 
-/// `?1`, `?2` (and bare `?`) as PostgreSQL's `$1`, `$2`; quoted text left alone.
+/// `?1`, `?2` (and bare `?`) as PostgreSQL's `$1`, `$2`; quoted text left alone. A
+/// bare `?` is numbered as SQLite numbers it: one more than the largest number so far.
 pub fn placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     let mut quoted: Option<char> = None;
-    let mut next = 0;
+    let mut largest: u32 = 0;
     while let Some(c) = chars.next() {
         if let Some(q) = quoted {
             out.push(c);
@@ -630,12 +677,10 @@ pub fn placeholders(sql: &str) -> String {
                     digits.push(*d);
                     chars.next();
                 }
-                if digits.is_empty() {
-                    next += 1;
-                    digits = next.to_string();
-                }
+                let n = digits.parse::<u32>().unwrap_or(largest + 1);
+                largest = largest.max(n);
                 out.push('$');
-                out.push_str(&digits);
+                out.push_str(&n.to_string());
             }
             c => out.push(c),
         }
@@ -742,6 +787,10 @@ mod tests {
             "SELECT $1, $2 WHERE a = $1"
         );
         assert_eq!(placeholders("VALUES (?, ?)"), "VALUES ($1, $2)");
+        assert_eq!(
+            placeholders("a = ?2 AND b = ? AND c = ?1"),
+            "a = $2 AND b = $3 AND c = $1"
+        );
         assert_eq!(
             placeholders("SELECT '?1', \"a?\" FROM t WHERE b = ?3"),
             "SELECT '?1', \"a?\" FROM t WHERE b = $3"

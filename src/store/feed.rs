@@ -6,7 +6,7 @@
 //! unknown name changes nothing), at most [`MAX_CONSUMERS`]; their lag is counted in one
 //! pass over the events after the furthest-behind cursor, not one pass per consumer.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Dialect, Sql, args};
 use serde::Serialize;
 
 use super::Result;
@@ -48,14 +48,13 @@ pub struct Page {
 }
 
 /// Up to `limit` events after position `after`, in store order.
-pub fn page(conn: &Connection, after: i64, limit: usize) -> Result<Page> {
+pub fn page(conn: &impl Sql, after: i64, limit: usize) -> Result<Page> {
     let limit = limit.clamp(1, MAX_LIMIT);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
-    ))?;
-    let mut events: Vec<StoredEvent> = stmt
-        .query_map(params![after, limit as i64 + 1], stored_event(conn))?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut events: Vec<StoredEvent> = conn.rows(
+        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"),
+        args![after, limit as i64 + 1],
+        stored_event(conn),
+    )?;
     let more = events.len() > limit;
     events.truncate(limit);
     let next = events.last().map_or(after, |e| e.id);
@@ -63,8 +62,8 @@ pub fn page(conn: &Connection, after: i64, limit: usize) -> Result<Page> {
 }
 
 /// The position of the newest event (0 when there is none).
-pub fn last_position(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
+pub fn last_position(conn: &impl Sql) -> Result<i64> {
+    conn.one("SELECT COALESCE(MAX(id), 0) FROM events", args![])
 }
 
 /// Consumers kept at most: each is counted on every `/metrics` scrape.
@@ -72,17 +71,19 @@ pub const MAX_CONSUMERS: i64 = 100;
 
 /// Events after position `after` up to and including `upto`, counted on the narrow
 /// `events_order` index (migration 11) rather than the table's rows.
-fn count_between(conn: &Connection, after: i64, upto: i64) -> Result<i64> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM events INDEXED BY events_order WHERE id > ?1 AND id <= ?2",
-        )?
-        .query_row([after, upto], |r| r.get(0))?)
+fn count_between(conn: &impl Sql, after: i64, upto: i64) -> Result<i64> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT COUNT(*) FROM events INDEXED BY events_order WHERE id > ?1 AND id <= ?2"
+        }
+        Dialect::Postgres => "SELECT COUNT(*) FROM events WHERE id > ?1 AND id <= ?2",
+    };
+    conn.one(sql, args![after, upto])
 }
 
 /// Events after each of `positions`: how far behind consumers are. One pass over the
 /// events after the smallest position, in slices between consecutive positions.
-fn lags(conn: &Connection, positions: &[i64]) -> Result<std::collections::HashMap<i64, i64>> {
+fn lags(conn: &impl Sql, positions: &[i64]) -> Result<std::collections::HashMap<i64, i64>> {
     let mut sorted: Vec<i64> = positions.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -128,21 +129,19 @@ struct Row {
     last_poll: Option<String>,
 }
 
-fn consumer_row(conn: &Connection, name: &str) -> Result<Option<Row>> {
-    Ok(conn
-        .query_row(
-            "SELECT acked, created, updated, last_poll FROM consumers WHERE name = ?1",
-            [name],
-            |r| {
-                Ok(Row {
-                    acked: r.get(0)?,
-                    created: r.get(1)?,
-                    updated: r.get(2)?,
-                    last_poll: r.get(3)?,
-                })
-            },
-        )
-        .optional()?)
+fn consumer_row(conn: &impl Sql, name: &str) -> Result<Option<Row>> {
+    conn.row(
+        "SELECT acked, created, updated, last_poll FROM consumers WHERE name = ?1",
+        args![name],
+        |r| {
+            Ok(Row {
+                acked: r.get(0)?,
+                created: r.get(1)?,
+                updated: r.get(2)?,
+                last_poll: r.get(3)?,
+            })
+        },
+    )
 }
 
 /// What became of a request to create a consumer.
@@ -158,12 +157,12 @@ pub enum Created {
 
 /// Makes a consumer at the start of the feed, unless it exists or there are
 /// [`MAX_CONSUMERS`] (checked in the same statement).
-pub fn create(conn: &Connection, name: &str) -> Result<Created> {
-    let made = conn.execute(
+pub fn create(conn: &impl Sql, name: &str) -> Result<Created> {
+    let made = conn.exec(
         "INSERT INTO consumers (name, acked, created, updated)
          SELECT ?1, 0, ?2, ?2 WHERE (SELECT COUNT(*) FROM consumers) < ?3
          ON CONFLICT (name) DO NOTHING",
-        params![name, clock::now_stamp(), MAX_CONSUMERS],
+        args![name, clock::now_stamp(), MAX_CONSUMERS],
     )?;
     Ok(match consumer(conn, name)? {
         Some(c) if made == 1 => Created::New(c),
@@ -173,19 +172,19 @@ pub fn create(conn: &Connection, name: &str) -> Result<Created> {
 }
 
 /// Forgets a consumer and its cursor; false when there was none by that name.
-pub fn delete(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn.execute("DELETE FROM consumers WHERE name = ?1", [name])? == 1)
+pub fn delete(conn: &impl Sql, name: &str) -> Result<bool> {
+    Ok(conn.exec("DELETE FROM consumers WHERE name = ?1", args![name])? == 1)
 }
 
 /// A consumer's next page: the events after its acknowledged cursor (the cursor does not
 /// move); None when there is no consumer by that name.
-pub fn poll(conn: &Connection, name: &str, limit: usize) -> Result<Option<Page>> {
+pub fn poll(conn: &impl Sql, name: &str, limit: usize) -> Result<Option<Page>> {
     let Some(row) = consumer_row(conn, name)? else {
         return Ok(None);
     };
-    conn.execute(
+    conn.exec(
         "UPDATE consumers SET last_poll = ?2 WHERE name = ?1",
-        params![name, clock::now_stamp()],
+        args![name, clock::now_stamp()],
     )?;
     Ok(Some(page(conn, row.acked, limit)?))
 }
@@ -202,7 +201,7 @@ pub enum AckError {
 /// Moves a consumer's cursor forward to `position` (an earlier one leaves it where it
 /// is). Returns the consumer after the move.
 pub fn ack(
-    conn: &Connection,
+    conn: &impl Sql,
     name: &str,
     position: i64,
 ) -> Result<std::result::Result<Consumer, AckError>> {
@@ -213,15 +212,15 @@ pub fn ack(
     if position > last {
         return Ok(Err(AckError::Beyond { last }));
     }
-    conn.execute(
+    conn.exec(
         "UPDATE consumers SET acked = ?2, updated = ?3 WHERE name = ?1 AND acked < ?2",
-        params![name, position, clock::now_stamp()],
+        args![name, position, clock::now_stamp()],
     )?;
     Ok(consumer(conn, name)?.ok_or(AckError::Unknown))
 }
 
 /// One consumer, with its lag.
-pub fn consumer(conn: &Connection, name: &str) -> Result<Option<Consumer>> {
+pub fn consumer(conn: &impl Sql, name: &str) -> Result<Option<Consumer>> {
     let Some(row) = consumer_row(conn, name)? else {
         return Ok(None);
     };
@@ -241,11 +240,11 @@ fn with_lag(name: String, row: Row, lags: &std::collections::HashMap<i64, i64>) 
 }
 
 /// Every consumer, by name.
-pub fn consumers(conn: &Connection) -> Result<Vec<Consumer>> {
-    let mut stmt = conn
-        .prepare("SELECT name, acked, created, updated, last_poll FROM consumers ORDER BY name")?;
-    let rows: Vec<(String, Row)> = stmt
-        .query_map([], |r| {
+pub fn consumers(conn: &impl Sql) -> Result<Vec<Consumer>> {
+    let rows: Vec<(String, Row)> = conn.rows(
+        "SELECT name, acked, created, updated, last_poll FROM consumers ORDER BY name",
+        args![],
+        |r| {
             Ok((
                 r.get(0)?,
                 Row {
@@ -255,8 +254,8 @@ pub fn consumers(conn: &Connection) -> Result<Vec<Consumer>> {
                     last_poll: r.get(4)?,
                 },
             ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
     let positions: Vec<i64> = rows.iter().map(|(_, r)| r.acked).collect();
     let lags = lags(conn, &positions)?;
     Ok(rows

@@ -8,10 +8,10 @@
 
 use std::borrow::Cow;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::Result;
+use super::db::{Owned, Sql, args};
 use super::raw::Block;
 use crate::clock;
 use crate::event::Event;
@@ -90,10 +90,14 @@ pub fn hash_hex(hash: &Hash) -> String {
 
 /// True when a message with this content is already stored (a cheap indexed lookup,
 /// done before extraction so known messages are never extracted again).
-pub fn is_known(conn: &Connection, hash: &Hash) -> Result<bool> {
+pub fn is_known(conn: &impl Sql, hash: &Hash) -> Result<bool> {
     Ok(conn
-        .prepare_cached(&format!("SELECT 1 FROM messages WHERE {BY_HASH}"))?
-        .exists([hash])?)
+        .row(
+            &format!("SELECT 1 FROM messages WHERE {BY_HASH}"),
+            args![hash],
+            |_| Ok(()),
+        )?
+        .is_some())
 }
 
 /// Finds a message by its content hash `?1` through the index on the hash's first 8
@@ -118,14 +122,14 @@ pub struct Raw<'a> {
 /// whole. `on_new` is called for every event stored for the first time, inside the
 /// same transaction.
 #[allow(clippy::too_many_arguments)]
-pub fn ingest(
-    tx: &Transaction<'_>,
+pub fn ingest<S: Sql>(
+    tx: &S,
     message: Raw<'_>,
     source: &Source,
     found: Option<Found>,
     raw_limit: u64,
     mut later: Option<&mut Later>,
-    on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
+    on_new: &mut dyn FnMut(&S, NewEvent<'_>) -> Result<()>,
 ) -> Result<Ingested> {
     let Raw {
         bytes: raw,
@@ -166,29 +170,28 @@ pub fn ingest(
         ))
     })?;
     let block_row = block.row(tx)?;
-    tx.prepare_cached(
+    let message: i64 = tx.one(
         "INSERT INTO messages (content_hash, message_id, subject, sender, date, size, status,
                                reason, event_count, first_seen,
                                raw_block, raw_start, raw_len, raw_complete)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        hash,
-        found.message_id,
-        found.subject,
-        found.sender,
-        found.date,
-        raw.len() as i64,
-        if quarantined { "quarantined" } else { "parsed" },
-        found.reason,
-        found.events.len() as i64,
-        now,
-        block_row,
-        kept.start,
-        kept.len,
-        kept.complete,
-    ])?;
-    let message = tx.last_insert_rowid();
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
+        args![
+            hash,
+            found.message_id,
+            found.subject,
+            found.sender,
+            found.date,
+            raw.len() as i64,
+            if quarantined { "quarantined" } else { "parsed" },
+            found.reason,
+            found.events.len() as i64,
+            now,
+            block_row,
+            kept.start,
+            kept.len,
+            kept.complete,
+        ],
+    )?;
     let source_row =
         add_source(tx, message, source, &now)?.expect("a new message has no sources yet");
     let mut report = Ingested {
@@ -231,23 +234,25 @@ pub fn ingest(
 
 /// Another copy of a stored event: a different payload is recorded as a conflict (never
 /// a silent overwrite or drop); an authenticated copy supersedes an unauthenticated one.
-fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -> Result<()> {
-    let (data, authenticated): (rusqlite::types::Value, Option<bool>) = tx
-        .prepare_cached("SELECT data, authenticated FROM events WHERE id = ?1")?
-        .query_row([row], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let stored: serde_json::Value =
-        serde_json::from_str(&super::packed::unpack(tx, (&data).into())?)?;
+fn compare(tx: &impl Sql, row: i64, e: &Event, message: i64, now: &str) -> Result<()> {
+    let (data, authenticated): (Owned, Option<bool>) = tx
+        .row(
+            "SELECT data, authenticated FROM events WHERE id = ?1",
+            args![row],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .ok_or_else(|| super::StoreError::Column(format!("no event {row}")))?;
+    let stored: serde_json::Value = serde_json::from_str(&super::packed::unpack(tx, &data)?)?;
     let same = stored == e.data;
     let better = e.authenticated == Some(true) && authenticated != Some(true);
     if same && !better {
         return Ok(());
     }
     if !better {
-        tx.prepare_cached(
+        tx.exec(
             "INSERT INTO event_conflicts (event, message, data, authenticated, authentication, seen_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
+            args![
             row,
             message,
             serde_json::to_string(&e.data)?,
@@ -258,19 +263,17 @@ fn compare(tx: &Transaction<'_>, row: i64, e: &Event, message: i64, now: &str) -
         return Ok(());
     }
     if !same {
-        tx.prepare_cached(
+        tx.exec(
             "INSERT INTO event_conflicts (event, message, data, authenticated, authentication, superseded, seen_at)
              SELECT id, message, data, authenticated, authentication, 1, ?2 FROM events WHERE id = ?1",
-        )?
-        .execute(params![row, now])?;
+            args![row, now])?;
     }
-    tx.prepare_cached(
+    tx.exec(
         "UPDATE events SET kind = ?2, object = ?3, type = ?4, topic = ?5, domain = ?6, domains = ?7,
            status = ?8, occurred_at = ?9, format = ?10, data = ?11, status_text = ?12,
            authenticated = ?13, authentication = ?14, message = ?15, occurred_at_source = ?16
          WHERE id = ?1",
-    )?
-    .execute(params![
+        args![
         row,
         e.kind.as_str(),
         e.object,
@@ -326,7 +329,7 @@ impl Later {
     }
 
     /// Records every sighting gathered, and forgets them.
-    pub fn record(&mut self, tx: &Transaction<'_>) -> Result<Recorded> {
+    pub fn record(&mut self, tx: &impl Sql) -> Result<Recorded> {
         let now = clock::now_stamp();
         let mut done = Recorded::default();
         // Stored messages: looked up in the order of their hashes (the index), then
@@ -358,29 +361,29 @@ impl Later {
     }
 }
 
-fn known_message(tx: &Transaction<'_>, hash: &Hash) -> Result<Option<(i64, String)>> {
-    Ok(tx
-        .prepare_cached(&format!("SELECT id, status FROM messages WHERE {BY_HASH}"))?
-        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+fn known_message(tx: &impl Sql, hash: &Hash) -> Result<Option<(i64, String)>> {
+    tx.row(
+        &format!("SELECT id, status FROM messages WHERE {BY_HASH}"),
+        args![hash],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Known content at a (maybe) new place: record the place; every event of the message
 /// gains it as a source, and a count in `counts` (for the caller to `bump`).
 fn seen_again(
-    tx: &Transaction<'_>,
+    tx: &impl Sql,
     message: i64,
     status: &str,
     source: &Source,
     now: &str,
     counts: &mut Vec<i64>,
 ) -> Result<Ingested> {
-    let events: Vec<i64> = tx
-        .prepare_cached(
-            "SELECT DISTINCT event FROM event_sources WHERE message = ?1 ORDER BY event",
-        )?
-        .query_map([message], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let events: Vec<i64> = tx.rows(
+        "SELECT DISTINCT event FROM event_sources WHERE message = ?1 ORDER BY event",
+        args![message],
+        |r| r.get(0),
+    )?;
     let mut report = Ingested {
         message,
         duplicates: events.len(),
@@ -400,12 +403,7 @@ fn seen_again(
 }
 
 /// Records `source` for `message`; the new row id, or None when already recorded.
-fn add_source(
-    tx: &Transaction<'_>,
-    message: i64,
-    source: &Source,
-    now: &str,
-) -> Result<Option<i64>> {
+fn add_source(tx: &impl Sql, message: i64, source: &Source, now: &str) -> Result<Option<i64>> {
     // The key names the place whole (account, folder, UIDVALIDITY and UID, or the
     // path); the numbers are kept beside it for queries, the texts are not repeated.
     let (uidvalidity, uid) = match source {
@@ -417,17 +415,20 @@ fn add_source(
     // Checked here, inside the writer's transaction (no unique index: see schema 9).
     let key = source.key();
     if tx
-        .prepare_cached("SELECT 1 FROM message_sources WHERE message = ?1 AND source = ?2")?
-        .exists(params![message, key])?
+        .row(
+            "SELECT 1 FROM message_sources WHERE message = ?1 AND source = ?2",
+            args![message, key],
+            |_| Ok(()),
+        )?
+        .is_some()
     {
         return Ok(None);
     }
-    tx.prepare_cached(
+    Ok(Some(tx.one(
         "INSERT INTO message_sources (message, source, uidvalidity, uid, seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![message, key, uidvalidity, uid, now])?;
-    Ok(Some(tx.last_insert_rowid()))
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        args![message, key, uidvalidity, uid, now],
+    )?))
 }
 
 /// An event's row: stored now, or found stored before.
@@ -442,7 +443,7 @@ enum Stored {
 /// the first of them is noted as a conflict of the stored one). Returns the event as
 /// placed.
 fn place<'e>(
-    tx: &Transaction<'_>,
+    tx: &impl Sql,
     e: &'e Event,
     message: i64,
     now: &str,
@@ -452,8 +453,12 @@ fn place<'e>(
         new => return Ok((new, Cow::Borrowed(e))),
     };
     let (domain, event_type, status): (Option<String>, String, Option<String>) = tx
-        .prepare_cached("SELECT domain, type, status FROM events WHERE id = ?1")?
-        .query_row([row], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .row(
+            "SELECT domain, type, status FROM events WHERE id = ?1",
+            args![row],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+        .ok_or_else(|| super::StoreError::Column(format!("no event {row}")))?;
     if e.same_identity(domain.as_deref(), &event_type, status.as_deref()) {
         return Ok((Stored::Before(row), Cow::Borrowed(e)));
     }
@@ -468,42 +473,42 @@ fn place<'e>(
 
 /// Inserts the event unless `(registrar, event_id)` is stored (checked here, inside the
 /// writer's transaction: there is no unique index, see schema 10).
-fn insert_event(tx: &Transaction<'_>, e: &Event, message: i64, now: &str) -> Result<Stored> {
+fn insert_event(tx: &impl Sql, e: &Event, message: i64, now: &str) -> Result<Stored> {
     let key = event_key(e.registrar.as_str(), &e.event_id);
     if let Some(row) = find_event(tx, e, key)? {
         return Ok(Stored::Before(row));
     }
-    tx.prepare_cached(
+    let row: i64 = tx.one(
         "INSERT INTO events (registrar, event_id, event_key, kind, object, type, topic, domain,
                              domains, status, occurred_at, format, data, message, first_seen,
                              status_text, authenticated, authentication, occurred_at_source,
                              rules_skipped)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                 ?19, ?20)",
-    )?
-    .execute(params![
-        e.registrar.as_str(),
-        e.event_id,
-        key,
-        e.kind.as_str(),
-        e.object,
-        e.event_type,
-        e.topic,
-        e.domain,
-        kept_domains(e)?,
-        e.status,
-        e.occurred_at,
-        e.format.as_str(),
-        super::packed::pack(tx, serde_json::to_string(&e.data)?)?,
-        message,
-        now,
-        e.status_text,
-        e.authenticated,
-        kept_reason(e),
-        e.occurred_at_source,
-        e.rules_skipped,
-    ])?;
-    Ok(Stored::New(tx.last_insert_rowid()))
+                 ?19, ?20) RETURNING id",
+        args![
+            e.registrar.as_str(),
+            e.event_id,
+            key,
+            e.kind.as_str(),
+            e.object,
+            e.event_type,
+            e.topic,
+            e.domain,
+            kept_domains(e)?,
+            e.status,
+            e.occurred_at,
+            e.format.as_str(),
+            super::packed::pack(tx, serde_json::to_string(&e.data)?)?,
+            message,
+            now,
+            e.status_text,
+            e.authenticated,
+            kept_reason(e),
+            e.occurred_at_source,
+            e.rules_skipped,
+        ],
+    )?;
+    Ok(Stored::New(row))
 }
 
 /// The domains as stored: NULL when they say no more than `domain` (read back in
@@ -528,28 +533,28 @@ fn kept_reason(e: &Event) -> Option<&str> {
         .filter(|r| !(e.authenticated == Some(false) && *r == crate::trust::NOT_SET_UP))
 }
 
-fn find_event(tx: &Transaction<'_>, e: &Event, key: i64) -> Result<Option<i64>> {
-    Ok(tx
-        .prepare_cached(&format!("SELECT id FROM events WHERE {BY_EVENT_KEY}"))?
-        .query_row(params![e.registrar.as_str(), e.event_id, key], |r| r.get(0))
-        .optional()?)
+fn find_event(tx: &impl Sql, e: &Event, key: i64) -> Result<Option<i64>> {
+    tx.row(
+        &format!("SELECT id FROM events WHERE {BY_EVENT_KEY}"),
+        args![e.registrar.as_str(), e.event_id, key],
+        |r| r.get(0),
+    )
 }
 
 /// Links an event to a place it was seen; false when already linked.
-fn link(tx: &Transaction<'_>, event: i64, message: i64, source: i64, now: &str) -> Result<bool> {
-    let n = tx
-        .prepare_cached(
-            "INSERT INTO event_sources (event, message, source, seen_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![event, message, source, now])?;
+fn link(tx: &impl Sql, event: i64, message: i64, source: i64, now: &str) -> Result<bool> {
+    let n = tx.exec(
+        "INSERT INTO event_sources (event, message, source, seen_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+        args![event, message, source, now],
+    )?;
     Ok(n == 1)
 }
 
 /// One more place each of `rows` was seen: counted now, or, with a `Later`, when the
 /// batch ends.
 fn raise(
-    tx: &Transaction<'_>,
+    tx: &impl Sql,
     later: Option<&mut Later>,
     rows: impl IntoIterator<Item = i64>,
 ) -> Result<()> {
@@ -566,9 +571,11 @@ fn raise(
 
 /// `by` more places an event was seen. (When it was last seen is read from its sources:
 /// rows never grow after they are written, so their pages stay full.)
-fn bump(tx: &Transaction<'_>, event: i64, by: i64) -> Result<()> {
-    tx.prepare_cached("UPDATE events SET seen_count = seen_count + ?2 WHERE id = ?1")?
-        .execute([event, by])?;
+fn bump(tx: &impl Sql, event: i64, by: i64) -> Result<()> {
+    tx.exec(
+        "UPDATE events SET seen_count = seen_count + ?2 WHERE id = ?1",
+        args![event, by],
+    )?;
     Ok(())
 }
 
@@ -585,17 +592,18 @@ pub struct Reparsed {
 /// extractor fix, see `ingest::reparse`), now find: events it now finds are stored and
 /// linked to every place the message was seen, new ones are handed to `on_new`; the
 /// message's status and reason are brought up to date.
-pub fn reparse(
-    tx: &Transaction<'_>,
+pub fn reparse<S: Sql>(
+    tx: &S,
     message: i64,
     found: Found,
-    on_new: &mut dyn FnMut(&Transaction<'_>, NewEvent<'_>) -> Result<()>,
+    on_new: &mut dyn FnMut(&S, NewEvent<'_>) -> Result<()>,
 ) -> Result<Reparsed> {
     let now = clock::now_stamp();
-    let sources: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM message_sources WHERE message = ?1 ORDER BY id")?
-        .query_map([message], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let sources: Vec<i64> = tx.rows(
+        "SELECT id FROM message_sources WHERE message = ?1 ORDER BY id",
+        args![message],
+        |r| r.get(0),
+    )?;
     let mut report = Reparsed {
         events_found: found.events.len(),
         ..Reparsed::default()
@@ -625,25 +633,25 @@ pub fn reparse(
         }
     }
     let quarantined = found.events.is_empty();
-    tx.prepare_cached(
+    tx.exec(
         "UPDATE messages SET status = ?2, reason = ?3, event_count = ?4 WHERE id = ?1",
-    )?
-    .execute(params![
-        message,
-        if quarantined { "quarantined" } else { "parsed" },
-        found.reason,
-        found.events.len() as i64
-    ])?;
+        args![
+            message,
+            if quarantined { "quarantined" } else { "parsed" },
+            found.reason,
+            found.events.len() as i64
+        ],
+    )?;
     Ok(report)
 }
 
 /// A message found again over the event cap (the limit was lowered): events stored
 /// before stay; one without any (quarantined) gets `reason` and the count.
-pub fn over_limit(tx: &Transaction<'_>, message: i64, reason: &str, count: usize) -> Result<()> {
-    tx.prepare_cached(
+pub fn over_limit(tx: &impl Sql, message: i64, reason: &str, count: usize) -> Result<()> {
+    tx.exec(
         "UPDATE messages SET reason = ?2, event_count = ?3
          WHERE id = ?1 AND status = 'quarantined'",
-    )?
-    .execute(params![message, reason, count as i64])?;
+        args![message, reason, count as i64],
+    )?;
     Ok(())
 }

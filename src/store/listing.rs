@@ -2,10 +2,8 @@
 //! top, or by key right after or before an event shown, through the `events_when` index
 //! (migration 11), so a page deep in the list costs what the first does.
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
-
 use super::Result;
+use super::db::{Owned, Sql, arg_list};
 use super::query::{EVENT_COLUMNS, EventFilter, StoredEvent, stored_event};
 
 /// The time an event is ordered by: when it happened, else when it was first seen
@@ -27,16 +25,15 @@ pub enum Start {
 /// Events matching `filter`, newest first, `limit` of them from `start`; and how many
 /// match in all.
 pub fn events_page(
-    conn: &Connection,
+    conn: &impl Sql,
     filter: &EventFilter,
     start: Start,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
-    let (clause, mut args) = filter.where_clause();
-    let total: i64 = conn.query_row(
+    let (clause, mut args) = filter.where_clause(conn.dialect());
+    let total: i64 = conn.one(
         &format!("SELECT COUNT(*) FROM events {clause}"),
-        params_from_iter(args.clone()),
-        |r| r.get(0),
+        &arg_list(&args),
     )?;
     let joiner = if clause.is_empty() { "WHERE" } else { "AND" };
     // The key of the event the page starts at, compared in `events_when`'s order.
@@ -49,11 +46,11 @@ pub fn events_page(
     let (keyset, order, offset) = match start {
         Start::Skip(n) => (String::new(), "DESC", n),
         Start::Older(id) => {
-            args.extend([id, id, id].map(SqlValue::Integer));
+            args.extend([id, id, id].map(Owned::Int));
             (from("<"), "DESC", 0)
         }
         Start::Newer(id) => {
-            args.extend([id, id, id].map(SqlValue::Integer));
+            args.extend([id, id, id].map(Owned::Int));
             (from(">"), "ASC", 0)
         }
     };
@@ -61,9 +58,7 @@ pub fn events_page(
         "SELECT {EVENT_COLUMNS} FROM events {clause} {keyset}
          ORDER BY {WHEN} {order}, id {order} LIMIT {limit} OFFSET {offset}"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), stored_event(conn))?;
-    let mut events: Vec<StoredEvent> = rows.collect::<rusqlite::Result<_>>()?;
+    let mut events = conn.rows(&sql, &arg_list(&args), stored_event(conn))?;
     if order == "ASC" {
         events.reverse();
     }

@@ -218,7 +218,7 @@ impl Store {
     /// True when the database has one. A failure is logged, never fatal: payloads stay
     /// uncompressed and a later call tries again.
     pub fn train_payloads(&mut self) -> bool {
-        match packed::train_if_due(&mut self.conn) {
+        match packed::train_if_due(&self.conn) {
             Ok(done) => done,
             Err(e) => {
                 tracing::warn!(db = %self.path.display(), error = %e, "payload dictionary not made");

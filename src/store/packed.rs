@@ -14,9 +14,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, ToSql};
-
+use super::db::{Arg, Dialect, Owned, Sql, Val, args};
 use super::{Result, StoreError};
 use crate::clock;
 
@@ -37,12 +35,24 @@ pub enum Packed {
     Frame(Vec<u8>),
 }
 
-impl ToSql for Packed {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            Packed::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Packed::Frame(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-        })
+impl Arg for Packed {
+    fn val(&self) -> Val<'_> {
+        match self {
+            Packed::Text(s) => Val::Text(s),
+            Packed::Frame(b) => Val::Blob(b),
+        }
+    }
+}
+
+/// The first bytes of every zstd frame. JSON text never starts so (0xB5 is no UTF-8
+/// lead byte): PostgreSQL keeps both kinds of payload as bytes, told apart by this.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// SQL true for a payload column (`col`) holding JSON text rather than a frame.
+fn is_text(d: Dialect, col: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("typeof({col}) = 'text'"),
+        Dialect::Postgres => format!("substr({col}, 1, 4) <> '\\x28b52ffd'::bytea"),
     }
 }
 
@@ -77,8 +87,8 @@ fn current() -> &'static Mutex<HashMap<PathBuf, Arc<Dict>>> {
     CURRENT.get_or_init(Mutex::default)
 }
 
-fn db_key(conn: &Connection) -> PathBuf {
-    PathBuf::from(conn.path().unwrap_or_default())
+fn db_key(conn: &impl Sql) -> PathBuf {
+    PathBuf::from(conn.identity())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -93,15 +103,16 @@ pub(super) fn forget(path: &std::path::Path) {
 }
 
 /// The dictionary `id` of this database, loaded once.
-fn dict(conn: &Connection, id: u32) -> Result<Option<Arc<Dict>>> {
+fn dict(conn: &impl Sql, id: u32) -> Result<Option<Arc<Dict>>> {
     let key = (db_key(conn), id);
     if let Some(d) = lock(known()).get(&key) {
         return Ok(Some(Arc::clone(d)));
     }
-    let bytes: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT dict FROM dictionaries WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
+    let bytes: Option<Vec<u8>> = conn.row(
+        "SELECT dict FROM dictionaries WHERE id = ?1",
+        args![id],
+        |r| r.get(0),
+    )?;
     let Some(bytes) = bytes else { return Ok(None) };
     let d = Arc::new(Dict::new(id, &bytes).map_err(|e| damaged(id, &e))?);
     lock(known()).insert(key, Arc::clone(&d));
@@ -113,15 +124,16 @@ fn damaged(id: u32, e: &dyn std::fmt::Display) -> StoreError {
 }
 
 /// The dictionary this database compresses new payloads with, if it has one.
-fn newest(conn: &Connection) -> Result<Option<Arc<Dict>>> {
+fn newest(conn: &impl Sql) -> Result<Option<Arc<Dict>>> {
     let path = db_key(conn);
     if let Some(d) = lock(current()).get(&path) {
         return Ok(Some(Arc::clone(d)));
     }
-    let id: Option<u32> = conn
-        .prepare_cached("SELECT id FROM dictionaries ORDER BY created DESC, id DESC LIMIT 1")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
+    let id: Option<u32> = conn.row(
+        "SELECT id FROM dictionaries ORDER BY created DESC, id DESC LIMIT 1",
+        args![],
+        |r| r.get(0),
+    )?;
     let Some(id) = id else { return Ok(None) };
     let d = dict(conn, id)?;
     if let Some(d) = &d {
@@ -132,7 +144,7 @@ fn newest(conn: &Connection) -> Result<Option<Arc<Dict>>> {
 
 /// The payload as it is to be stored: compressed when the database has a dictionary
 /// and that makes it smaller.
-pub fn pack(conn: &Connection, json: String) -> Result<Packed> {
+pub fn pack(conn: &impl Sql, json: String) -> Result<Packed> {
     let Some(d) = newest(conn)? else {
         return Ok(Packed::Text(json));
     };
@@ -147,10 +159,15 @@ pub fn pack(conn: &Connection, json: String) -> Result<Packed> {
 }
 
 /// The payload's JSON text, from a stored value (TEXT, or a frame of [`pack`]).
-pub fn unpack(conn: &Connection, value: ValueRef<'_>) -> Result<String> {
+pub fn unpack(conn: &impl Sql, value: &Owned) -> Result<String> {
     match value {
-        ValueRef::Text(t) => Ok(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(frame) => {
+        Owned::Text(t) => Ok(t.clone()),
+        Owned::Blob(text)
+            if conn.dialect() == Dialect::Postgres && !text.starts_with(&ZSTD_MAGIC) =>
+        {
+            Ok(String::from_utf8_lossy(text).into_owned())
+        }
+        Owned::Blob(frame) => {
             let id = zstd::zstd_safe::get_dict_id_from_frame(frame)
                 .map(|id| id.get())
                 .ok_or_else(|| StoreError::File("a stored event payload is damaged".into()))?;
@@ -169,10 +186,10 @@ pub fn unpack(conn: &Connection, value: ValueRef<'_>) -> Result<String> {
                 .map_err(|e| damaged(d.id, &e))?;
             String::from_utf8(bytes).map_err(|e| damaged(d.id, &e))
         }
-        other => Err(StoreError::File(format!(
-            "a stored event payload is of type {}",
-            other.data_type()
-        ))),
+        Owned::Null => Err(StoreError::File("a stored event payload is NULL".into())),
+        Owned::Int(_) | Owned::Real(_) => Err(StoreError::File(
+            "a stored event payload is a number".into(),
+        )),
     }
 }
 
@@ -180,27 +197,30 @@ pub fn unpack(conn: &Connection, value: ValueRef<'_>) -> Result<String> {
 /// [`TRAIN_AT`] payloads and has none: true when it has one now. Writers call this
 /// between their transactions (never inside one: a dictionary must be committed before
 /// any payload that needs it).
-pub fn train_if_due(conn: &mut Connection) -> Result<bool> {
+pub fn train_if_due(conn: &impl Sql) -> Result<bool> {
     if newest(conn)?.is_some() {
         return Ok(true);
     }
-    let enough: bool = conn.query_row(
-        "SELECT count(*) >= ?1 FROM
-           (SELECT 1 FROM events WHERE typeof(data) = 'text' ORDER BY id DESC LIMIT ?1)",
-        [TRAIN_AT as i64],
-        |r| r.get(0),
+    let text = is_text(conn.dialect(), "data");
+    let enough: bool = conn.one(
+        &format!(
+            "SELECT count(*) >= ?1 FROM
+               (SELECT 1 FROM events WHERE {text} ORDER BY id DESC LIMIT ?1) AS t"
+        ),
+        args![TRAIN_AT as i64],
     )?;
     if !enough {
         return Ok(false);
     }
-    let tx = conn.transaction()?;
-    if newest(&tx)?.is_some() {
+    let tx = conn.write()?;
+    if newest(&*tx)?.is_some() {
         return Ok(true);
     }
-    let samples: Vec<String> = tx
-        .prepare("SELECT data FROM events WHERE typeof(data) = 'text' ORDER BY id DESC LIMIT ?1")?
-        .query_map([SAMPLES as i64], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let samples: Vec<String> = tx.rows(
+        &format!("SELECT data FROM events WHERE {text} ORDER BY id DESC LIMIT ?1"),
+        args![SAMPLES as i64],
+        |r| r.get(0),
+    )?;
     if samples.len() < TRAIN_AT {
         return Ok(false);
     }
@@ -212,10 +232,10 @@ pub fn train_if_due(conn: &mut Connection) -> Result<bool> {
     let Some(id) = zstd::zstd_safe::get_dict_id_from_dict(&bytes).map(|i| i.get()) else {
         return Ok(false);
     };
-    tx.execute(
+    tx.exec(
         "INSERT INTO dictionaries (id, dict, samples, created) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT DO NOTHING",
-        rusqlite::params![id, bytes, samples.len() as i64, clock::now_stamp()],
+        args![id, bytes, samples.len() as i64, clock::now_stamp()],
     )?;
     tx.commit()?;
     Ok(newest(conn)?.is_some())
@@ -233,12 +253,12 @@ mod tests {
         )
     }
 
-    fn add(conn: &Connection, i: usize) {
+    fn add(conn: &rusqlite::Connection, i: usize) {
         let data = pack(conn, payload(i)).unwrap();
-        conn.execute(
+        conn.exec(
             "INSERT INTO events (registrar, event_id, event_key, kind, object, type, topic, format, data, message, first_seen)
              VALUES ('opensrs', ?1, ?3, 'event', 'domain', 'RENEWED', 'domain.renewed', 'json', ?2, 1, 'x')",
-            rusqlite::params![
+            args![
                 i.to_string(),
                 data,
                 crate::store::event_key("opensrs", &i.to_string())
@@ -286,7 +306,11 @@ mod tests {
         let mut n = 0;
         while let Some(r) = rows.next().unwrap() {
             let i: String = r.get(0).unwrap();
-            let json = unpack(&reader, r.get_ref(1).unwrap()).unwrap();
+            let value = match r.get_ref(1).unwrap() {
+                rusqlite::types::ValueRef::Blob(b) => Owned::Blob(b.to_vec()),
+                v => Owned::Text(v.as_str().unwrap().to_string()),
+            };
+            let json = unpack(&reader, &value).unwrap();
             assert_eq!(json, payload(i.parse().unwrap()));
             n += 1;
         }
@@ -298,7 +322,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("m.db")).unwrap();
         for bad in [&b"\x28\xb5\x2f\xfd"[..], b"", b"\x00\x01\x02"] {
-            assert!(unpack(store.conn(), ValueRef::Blob(bad)).is_err());
+            assert!(unpack(store.conn(), &Owned::Blob(bad.to_vec())).is_err());
         }
     }
 }

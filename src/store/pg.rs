@@ -76,7 +76,7 @@ pub fn is_url(db: &str) -> bool {
 
 /// Connects and brings the schema up to date: a store ready for work.
 pub fn open(target: &Target) -> std::result::Result<Pg, String> {
-    let pg = Pg::new(target.connect()?);
+    let pg = Pg::new(target.connect()?, target.shown());
     migrate(&pg).map_err(|e| format!("{}: {e}", target.shown()))?;
     Ok(pg)
 }

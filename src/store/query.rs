@@ -1,11 +1,10 @@
 //! Reading the store: events with filters, counts per registrar and topic, one event with
 //! every place it was seen, and the quarantine.
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use serde::Serialize;
 
-use super::Result;
+use super::db::{Dialect, Owned, Row, Sql, arg_list, args};
+use super::{Result, StoreError};
 use crate::event::{Event, Format, Kind, Registrar};
 
 /// Filters of `mailroom events`; all optional, combined with AND. Text matches are
@@ -30,50 +29,62 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    pub(super) fn where_clause(&self) -> (String, Vec<SqlValue>) {
+    pub(super) fn where_clause(&self, d: Dialect) -> (String, Vec<Owned>) {
         let mut clauses = Vec::new();
-        let mut args: Vec<SqlValue> = Vec::new();
+        let mut args: Vec<Owned> = Vec::new();
+        // Case-insensitive equality: SQLite's NOCASE keeps its indexes usable.
+        let nocase = |col: &str| match d {
+            Dialect::Sqlite => format!("{col} = ? COLLATE NOCASE"),
+            Dialect::Postgres => format!("lower({col}) = lower(?)"),
+        };
         let mut eq = |col: &str, v: &Option<String>| {
             if let Some(v) = v {
-                clauses.push(format!("{col} = ? COLLATE NOCASE"));
-                args.push(SqlValue::Text(v.clone()));
+                clauses.push(nocase(col));
+                args.push(Owned::Text(v.clone()));
             }
         };
         eq("registrar", &self.registrar);
         eq("type", &self.event_type);
         eq("status", &self.status);
         if !self.domain.is_empty() {
-            let one = if self.domain_suffix {
+            let one = match (self.domain_suffix, d) {
                 // Compared by characters, not LIKE: a name may hold `_`.
-                "lower(substr(domain, -length(?))) = lower(?)"
-            } else {
-                "domain = ? COLLATE NOCASE"
+                (true, Dialect::Sqlite) => {
+                    "lower(substr(domain, -length(?))) = lower(?)".to_string()
+                }
+                (true, Dialect::Postgres) => {
+                    "lower(right(domain, length(?))) = lower(?)".to_string()
+                }
+                (false, _) => nocase("domain"),
             };
-            let any: Vec<&str> = self.domain.iter().map(|_| one).collect();
+            let any: Vec<&str> = self.domain.iter().map(|_| one.as_str()).collect();
             clauses.push(format!("({})", any.join(" OR ")));
-            for d in &self.domain {
-                args.push(SqlValue::Text(d.clone()));
+            for name in &self.domain {
+                args.push(Owned::Text(name.clone()));
                 if self.domain_suffix {
-                    args.push(SqlValue::Text(d.clone()));
+                    args.push(Owned::Text(name.clone()));
                 }
             }
         }
         if let Some(t) = &self.topic {
             // `transfer` matches transfer.in and transfer.out.
-            clauses.push("(topic = ? COLLATE NOCASE OR topic LIKE ? || '.%')".into());
-            args.push(SqlValue::Text(t.clone()));
-            args.push(SqlValue::Text(t.clone()));
+            clauses.push(match d {
+                Dialect::Sqlite => "(topic = ? COLLATE NOCASE OR topic LIKE ? || '.%')".into(),
+                Dialect::Postgres => "(lower(topic) = lower(?) OR topic ILIKE ? || '.%')".into(),
+            });
+            args.push(Owned::Text(t.clone()));
+            args.push(Owned::Text(t.clone()));
         }
         if let Some(s) = &self.since {
             clauses.push("COALESCE(occurred_at, first_seen) >= ?".into());
-            args.push(SqlValue::Text(s.clone()));
+            args.push(Owned::Text(s.clone()));
         }
         if let Some(u) = &self.until {
             clauses.push("COALESCE(occurred_at, first_seen) < ?".into());
-            args.push(SqlValue::Text(u.clone()));
+            args.push(Owned::Text(u.clone()));
         }
         if let Some(q) = &self.search {
-            let (sql, more) = super::search::clause(q, None);
+            let (sql, more) = super::search::clause(d, q, None);
             clauses.push(sql);
             args.extend(more);
         }
@@ -103,32 +114,23 @@ pub(super) const EVENT_COLUMNS: &str = "id, registrar, event_id, kind, object, t
                              status_text, authenticated, authentication, occurred_at_source, rules_skipped";
 
 /// Reads rows of [`EVENT_COLUMNS`] from `conn` (which holds the payload dictionaries).
-pub(super) fn stored_event(
-    conn: &Connection,
-) -> impl Fn(&Row<'_>) -> rusqlite::Result<StoredEvent> + '_ {
+pub(super) fn stored_event<S: Sql>(conn: &S) -> impl Fn(&Row<'_>) -> Result<StoredEvent> + '_ {
     move |r| stored_event_row(conn, r)
 }
 
-fn stored_event_row(conn: &Connection, r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
-    let unreadable = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
-    };
-    let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
+fn stored_event_row(conn: &impl Sql, r: &Row<'_>) -> Result<StoredEvent> {
+    let text = |i: usize| -> Result<String> { r.get(i) };
+    let unreadable =
+        |i: usize, e: &dyn std::fmt::Display| StoreError::Column(format!("column {i}: {e}"));
+    let json = |i: usize| -> Result<serde_json::Value> {
         let s: String = r.get(i)?;
-        serde_json::from_str(&s).map_err(|e| unreadable(i, Box::new(e)))
+        serde_json::from_str(&s).map_err(|e| unreadable(i, &e))
     };
-    let payload = |i: usize| -> rusqlite::Result<serde_json::Value> {
-        let s = super::packed::unpack(conn, r.get_ref(i)?).map_err(|e| unreadable(i, e.into()))?;
-        serde_json::from_str(&s).map_err(|e| unreadable(i, Box::new(e)))
+    let payload = |i: usize| -> Result<serde_json::Value> {
+        let s = super::packed::unpack(conn, &r.get::<Owned>(i)?).map_err(|e| unreadable(i, &e))?;
+        serde_json::from_str(&s).map_err(|e| unreadable(i, &e))
     };
-    let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            format!("bad {what}").into(),
-        )
-    };
+    let bad = |i: usize, what: &str| unreadable(i, &format!("bad {what}"));
     let registrar = Registrar::parse(&text(1)?).ok_or_else(|| bad(1, "registrar"))?;
     let kind = match text(3)?.as_str() {
         "event" => Kind::Event,
@@ -140,8 +142,8 @@ fn stored_event_row(conn: &Connection, r: &Row<'_>) -> rusqlite::Result<StoredEv
         .map_err(|_| bad(11, "format"))?;
     let domain: Option<String> = r.get(7)?;
     // NULL: no more than `domain` (store/ingest.rs `kept_domains`).
-    let domains: Vec<String> = match r.get_ref(8)? {
-        rusqlite::types::ValueRef::Null => domain.iter().cloned().collect(),
+    let domains: Vec<String> = match r.get::<Owned>(8)? {
+        Owned::Null => domain.iter().cloned().collect(),
         _ => serde_json::from_value(json(8)?).map_err(|_| bad(8, "domains"))?,
     };
     Ok(StoredEvent {
@@ -173,8 +175,8 @@ fn stored_event_row(conn: &Connection, r: &Row<'_>) -> rusqlite::Result<StoredEv
 }
 
 /// Events matching `filter`, newest first (so a limit keeps the latest).
-pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
-    let (clause, args) = filter.where_clause();
+pub fn events(conn: &impl Sql, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
+    let (clause, args) = filter.where_clause(conn.dialect());
     let limit = filter
         .limit
         .map(|l| format!(" LIMIT {l}"))
@@ -182,15 +184,13 @@ pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC{limit}"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), stored_event(conn))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    conn.rows(&sql, &arg_list(&args), stored_event(conn))
 }
 
-pub fn count(conn: &Connection, filter: &EventFilter) -> Result<i64> {
-    let (clause, args) = filter.where_clause();
+pub fn count(conn: &impl Sql, filter: &EventFilter) -> Result<i64> {
+    let (clause, args) = filter.where_clause(conn.dialect());
     let sql = format!("SELECT COUNT(*) FROM events {clause}");
-    Ok(conn.query_row(&sql, params_from_iter(args), |r| r.get(0))?)
+    conn.one(&sql, &arg_list(&args))
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -202,22 +202,20 @@ pub struct StatRow {
 }
 
 /// Counts per registrar and topic.
-pub fn stats(conn: &Connection, filter: &EventFilter) -> Result<Vec<StatRow>> {
-    let (clause, args) = filter.where_clause();
+pub fn stats(conn: &impl Sql, filter: &EventFilter) -> Result<Vec<StatRow>> {
+    let (clause, args) = filter.where_clause(conn.dialect());
     let sql = format!(
-        "SELECT registrar, topic, COUNT(*), SUM(seen_count) FROM events {clause}
+        "SELECT registrar, topic, COUNT(*), CAST(SUM(seen_count) AS BIGINT) FROM events {clause}
          GROUP BY registrar, topic ORDER BY registrar, topic"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| {
+    conn.rows(&sql, &arg_list(&args), |r| {
         Ok(StatRow {
             registrar: r.get(0)?,
             topic: r.get(1)?,
             events: r.get(2)?,
             seen: r.get(3)?,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
 }
 
 /// A place an event was seen, with the message it was in.
@@ -252,12 +250,8 @@ pub struct EventDetail {
 }
 
 /// How many events have a conflicting copy.
-pub fn conflicted_events(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT COUNT(DISTINCT event) FROM event_conflicts",
-        [],
-        |r| r.get(0),
-    )?)
+pub fn conflicted_events(conn: &impl Sql) -> Result<i64> {
+    conn.one("SELECT COUNT(DISTINCT event) FROM event_conflicts", args![])
 }
 
 /// An event that came under an id already used for another domain, type or status,
@@ -271,45 +265,47 @@ pub struct ReusedId {
 }
 
 /// How many events came under a reused id, and the newest `limit` of them.
-pub fn reused_ids(conn: &Connection, limit: usize) -> Result<(i64, Vec<ReusedId>)> {
-    const VARIANT: &str =
-        "event_id GLOB '*~[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'";
-    let count = conn.query_row(
-        &format!("SELECT COUNT(*) FROM events WHERE {VARIANT}"),
-        [],
-        |r| r.get(0),
+pub fn reused_ids(conn: &impl Sql, limit: usize) -> Result<(i64, Vec<ReusedId>)> {
+    let variant = match conn.dialect() {
+        Dialect::Sqlite => {
+            "event_id GLOB '*~[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'"
+        }
+        Dialect::Postgres => "event_id ~ '~[0-9a-f]{8}$'",
+    };
+    let count = conn.one(
+        &format!("SELECT COUNT(*) FROM events WHERE {variant}"),
+        args![],
     )?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id, registrar || ':' || event_id, domain, topic FROM events WHERE {VARIANT}
-         ORDER BY id DESC LIMIT ?1"
-    ))?;
-    let rows = stmt
-        .query_map([limit as i64], |r| {
+    let rows = conn.rows(
+        &format!(
+            "SELECT id, registrar || ':' || event_id, domain, topic FROM events WHERE {variant}
+             ORDER BY id DESC LIMIT ?1"
+        ),
+        args![limit as i64],
+        |r| {
             Ok(ReusedId {
                 id: r.get(0)?,
                 key: r.get(1)?,
                 domain: r.get(2)?,
                 topic: r.get(3)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
     Ok((count, rows))
 }
 
 /// One event by row id, `registrar:event_id`, or a bare event id.
-pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> {
-    let by = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Option<StoredEvent>> {
-        Ok(conn
-            .query_row(
-                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE {sql}"),
-                args,
-                stored_event(conn),
-            )
-            .optional()?)
+pub fn event_detail(conn: &impl Sql, id: &str) -> Result<Option<EventDetail>> {
+    let by = |sql: &str, args: &[&dyn super::db::Arg]| -> Result<Option<StoredEvent>> {
+        conn.row(
+            &format!("SELECT {EVENT_COLUMNS} FROM events WHERE {sql}"),
+            args,
+            stored_event(conn),
+        )
     };
     let mut found = None;
     if let Ok(row) = id.parse::<i64>() {
-        found = by("id = ?1", &[&row])?;
+        found = by("id = ?1", args![row])?;
     }
     // Through the key index (schema 10): `registrar:event_id`, or a bare id tried with
     // each registrar, the first stored winning.
@@ -317,7 +313,7 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
         let key = super::ingest::event_key(registrar.as_str(), event_id);
         by(
             super::ingest::BY_EVENT_KEY,
-            &[&registrar.as_str(), &event_id, &key],
+            args![registrar.as_str(), event_id, key],
         )
     };
     if found.is_none()
@@ -337,13 +333,12 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
         }
     }
     let Some(stored) = found else { return Ok(None) };
-    let mut stmt = conn.prepare(
+    let sources = conn.rows(
         "SELECT s.source, es.seen_at, m.id, m.message_id, m.subject, m.sender
          FROM event_sources es JOIN message_sources s ON s.id = es.source JOIN messages m ON m.id = es.message
          WHERE es.event = ?1 ORDER BY es.seen_at, s.id",
-    )?;
-    let sources = stmt
-        .query_map([stored.id], |r| {
+        args![stored.id],
+        |r| {
             Ok(Sighting {
                 source: r.get(0)?,
                 seen_at: r.get(1)?,
@@ -352,15 +347,14 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
                 subject: r.get(4)?,
                 sender: r.get(5)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare(
+        },
+    )?;
+    let conflicts = conn.rows(
         "SELECT message, seen_at, authenticated, authentication, superseded, data
          FROM event_conflicts WHERE event = ?1 ORDER BY id",
-    )?;
-    let conflicts = stmt
-        .query_map([stored.id], |r| {
-            let data = super::packed::unpack(conn, r.get_ref(5)?).unwrap_or_default();
+        args![stored.id],
+        |r| {
+            let data = super::packed::unpack(conn, &r.get::<Owned>(5)?).unwrap_or_default();
             Ok(Conflict {
                 message: r.get(0)?,
                 seen_at: r.get(1)?,
@@ -369,8 +363,8 @@ pub fn event_detail(conn: &Connection, id: &str) -> Result<Option<EventDetail>> 
                 superseded: r.get(4)?,
                 data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
     Ok(Some(EventDetail {
         stored,
         sources,
@@ -391,18 +385,24 @@ pub struct Quarantined {
     pub sources: Vec<String>,
 }
 
-pub fn quarantined(conn: &Connection) -> Result<Vec<Quarantined>> {
+pub fn quarantined(conn: &impl Sql) -> Result<Vec<Quarantined>> {
     quarantined_where(conn, "ORDER BY m.id")
 }
 
 /// Quarantined messages in the order (and window) `tail` says, e.g. `ORDER BY m.id`.
-pub(super) fn quarantined_where(conn: &Connection, tail: &str) -> Result<Vec<Quarantined>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT m.id, COALESCE(m.reason, ''), m.message_id, m.subject, m.sender, m.size, m.first_seen,
-                (SELECT json_group_array(source ORDER BY source) FROM message_sources WHERE message = m.id)
-         FROM messages m WHERE m.status = 'quarantined' {tail}"
-    ))?;
-    let rows = stmt.query_map([], |r| {
+pub(super) fn quarantined_where(conn: &impl Sql, tail: &str) -> Result<Vec<Quarantined>> {
+    let sources = match conn.dialect() {
+        Dialect::Sqlite => "json_group_array(source ORDER BY source)",
+        Dialect::Postgres => "CAST(COALESCE(json_agg(source ORDER BY source), '[]') AS text)",
+    };
+    conn.rows(
+        &format!(
+            "SELECT m.id, COALESCE(m.reason, ''), m.message_id, m.subject, m.sender, m.size, m.first_seen,
+                (SELECT {sources} FROM message_sources WHERE message = m.id)
+             FROM messages m WHERE m.status = 'quarantined' {tail}"
+        ),
+        args![],
+        |r| {
         let sources: String = r.get(7)?;
         Ok(Quarantined {
             id: r.get(0)?,
@@ -414,8 +414,8 @@ pub(super) fn quarantined_where(conn: &Connection, tail: &str) -> Result<Vec<Qua
             first_seen: r.get(6)?,
             sources: serde_json::from_str(&sources).unwrap_or_default(),
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    },
+    )
 }
 
 /// A stored authentication reason: NULL beside `authenticated = 0` is the reason
@@ -428,6 +428,6 @@ pub fn stored_reason(authenticated: Option<bool>, reason: Option<String>) -> Opt
 }
 
 /// The raw bytes kept for a message, and whether they are the whole message.
-pub fn raw_message(conn: &Connection, message: i64) -> Result<Option<(Vec<u8>, bool)>> {
+pub fn raw_message(conn: &impl Sql, message: i64) -> Result<Option<(Vec<u8>, bool)>> {
     super::raw::read(conn, message)
 }

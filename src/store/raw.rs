@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use rusqlite::{Connection, OptionalExtension, Transaction};
+use super::db::{Sql, args};
 
 use super::Result;
 
@@ -104,33 +104,29 @@ impl Block {
     }
 
     /// The block's row, inserting it the first time.
-    pub fn row(&mut self, tx: &Transaction<'_>) -> Result<i64> {
+    pub fn row(&mut self, tx: &impl Sql) -> Result<i64> {
         if let Some(r) = self.row {
             return Ok(r);
         }
-        tx.prepare_cached("INSERT INTO raw_blocks (data) VALUES (?1)")?
-            .execute([&self.data])?;
-        let r = tx.last_insert_rowid();
+        let r: i64 = tx.one(
+            "INSERT INTO raw_blocks (data) VALUES (?1) RETURNING id",
+            args![self.data],
+        )?;
         self.row = Some(r);
         Ok(r)
     }
 }
 
 /// The raw bytes kept for a message, and whether they are the whole message.
-pub fn read(conn: &Connection, message: i64) -> Result<Option<(Vec<u8>, bool)>> {
+pub fn read(conn: &impl Sql, message: i64) -> Result<Option<(Vec<u8>, bool)>> {
     type At = (Option<i64>, Option<i64>, Option<i64>, Option<bool>);
-    let at: Option<At> = conn
-        .prepare_cached(
-            "SELECT raw_block, raw_start, raw_len, raw_complete FROM messages WHERE id = ?1",
-        )?
-        .query_row([message], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
+    let at: Option<At> = conn.row(
+        "SELECT raw_block, raw_start, raw_len, raw_complete FROM messages WHERE id = ?1",
+        args![message],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     if let Some((Some(block), Some(start), Some(len), complete)) = at {
-        let data: Vec<u8> = conn
-            .prepare_cached("SELECT data FROM raw_blocks WHERE id = ?1")?
-            .query_row([block], |r| r.get(0))?;
+        let data: Vec<u8> = conn.one("SELECT data FROM raw_blocks WHERE id = ?1", args![block])?;
         let raw = slice(&data, start as u64, len as u64).map_err(|e| {
             super::StoreError::File(format!(
                 "the stored copy of message {message} cannot be read (block {block}): {e}"
@@ -139,10 +135,11 @@ pub fn read(conn: &Connection, message: i64) -> Result<Option<(Vec<u8>, bool)>> 
         return Ok(Some((raw, complete.unwrap_or(true))));
     }
     // Stored before raw blocks (schema 8).
-    Ok(conn
-        .prepare_cached("SELECT raw, complete FROM raw_messages WHERE message = ?1")?
-        .query_row([message], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+    conn.row(
+        "SELECT raw, complete FROM raw_messages WHERE message = ?1",
+        args![message],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Bytes `start..start + len` of the block's content, decompressing no further.

@@ -3,10 +3,8 @@
 //! deliveries of an event, the outbox by state, messages, digest runs. Reads only,
 //! except the acknowledgements a person gives on the attention page (kept in `meta`).
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
-
 use super::Result;
+use super::db::{Owned, Row, Sql, arg_list, args};
 use super::query::{EVENT_COLUMNS, Quarantined, StoredEvent, stored_event};
 
 /// The time an event is ordered by: when it happened, else when it was first seen.
@@ -15,22 +13,22 @@ const WHEN: &str = "COALESCE(occurred_at, first_seen)";
 /// Events by a `WHERE` clause over `events`, newest first: the first `limit`, and the
 /// count.
 fn events_where(
-    conn: &Connection,
+    conn: &impl Sql,
     clause: &str,
-    args: &[SqlValue],
+    args: &[Owned],
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
-    let total: i64 = conn.query_row(
+    let total: i64 = conn.only(
         &format!("SELECT COUNT(*) FROM events WHERE {clause}"),
-        params_from_iter(args),
+        &arg_list(&args),
         |r| r.get(0),
     )?;
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE {clause} ORDER BY {WHEN} DESC, id DESC LIMIT {limit}"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), stored_event(conn))?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    let stmt_sql = &sql;
+    let rows = conn.rows(&stmt_sql, &arg_list(&args), stored_event(conn))?;
+    Ok((rows, total))
 }
 
 /// Not acknowledged on the attention page.
@@ -49,13 +47,16 @@ fn latest_of_domain(topics: &str) -> String {
 /// Attention items: events matching `clause`, not marked handled, that happened after
 /// `since` (None: whenever), newest first.
 fn open_items(
-    conn: &Connection,
+    conn: &impl Sql,
     clause: &str,
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
     let after = since.map_or(String::new(), |_| format!(" AND {WHEN} >= ?1"));
-    let args: Vec<SqlValue> = since.map(|s| s.to_string().into()).into_iter().collect();
+    let args: Vec<Owned> = since
+        .map(|s| Owned::Text(s.to_string()))
+        .into_iter()
+        .collect();
     let clause = format!("{clause} AND {NOT_ACKED}{after}");
     events_where(conn, &clause, &args, limit)
 }
@@ -63,7 +64,7 @@ fn open_items(
 /// Jobs the registrar reports as failed, unless a later job of the same type for the
 /// same domain succeeded.
 pub fn failed_jobs(
-    conn: &Connection,
+    conn: &impl Sql,
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
@@ -81,7 +82,7 @@ pub fn failed_jobs(
 /// Transfers out whose domain's latest transfer-out event is still open (pending,
 /// approved, or without a status).
 pub fn open_transfers_out(
-    conn: &Connection,
+    conn: &impl Sql,
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
@@ -95,7 +96,7 @@ pub fn open_transfers_out(
 
 /// Domains reminded of renewal, expired or deleted, with no renewal or restore since.
 pub fn expiring_domains(
-    conn: &Connection,
+    conn: &impl Sql,
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
@@ -110,7 +111,7 @@ pub fn expiring_domains(
 
 /// Domains whose latest zone check failed.
 pub fn failing_zone_checks(
-    conn: &Connection,
+    conn: &impl Sql,
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
@@ -124,7 +125,7 @@ pub fn failing_zone_checks(
 /// mailroom's own alerts still open: a failing source not recovered since, a quiet
 /// registrar, unread formats, deliveries given up, failed probes.
 pub fn open_alerts(
-    conn: &Connection,
+    conn: &impl Sql,
     since: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<StoredEvent>, i64)> {
@@ -136,30 +137,25 @@ pub fn open_alerts(
 }
 
 /// Takes an event off the attention page (it stays stored as it was).
-pub fn ack(conn: &Connection, event: i64, now: &str) -> Result<bool> {
-    let exists: bool = conn.query_row(
+pub fn ack(conn: &impl Sql, event: i64, now: &str) -> Result<bool> {
+    let exists: bool = conn.only(
         "SELECT COUNT(*) > 0 FROM events WHERE id = ?1",
-        [event],
+        args![event],
         |r| r.get(0),
     )?;
     if exists {
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('console/ack/' || ?1, ?2) ON CONFLICT DO NOTHING",
-            params![event, now],
-        )?;
+        conn.exec("INSERT INTO meta (key, value) VALUES ('console/ack/' || ?1, ?2) ON CONFLICT DO NOTHING", args![event, now])?;
     }
     Ok(exists)
 }
 
 /// When the event was acknowledged on the attention page.
-pub fn acked(conn: &Connection, event: i64) -> Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'console/ack/' || ?1",
-            [event],
-            |r| r.get(0),
-        )
-        .optional()?)
+pub fn acked(conn: &impl Sql, event: i64) -> Result<Option<String>> {
+    Ok(conn.row(
+        "SELECT value FROM meta WHERE key = 'console/ack/' || ?1",
+        args![event],
+        |r| r.get(0),
+    )?)
 }
 
 /// An outbox item as the console lists it (never its payload: it may hold what a
@@ -193,7 +189,7 @@ impl Delivery {
 pub(super) const DELIVERY_COLUMNS: &str =
     "id, channel, rule, event, target, state, attempts, next_attempt, last_error, created, done_at";
 
-pub(super) fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+pub(super) fn delivery(r: &Row<'_>) -> Result<Delivery> {
     Ok(Delivery {
         id: r.get(0)?,
         channel: r.get(1)?,
@@ -223,34 +219,34 @@ fn state_clause(state: Option<&str>) -> &'static str {
 /// Outbox items in a state (`pending`, `retrying`, `done`, `dead`; all for None),
 /// newest first; and how many in all.
 pub fn outbox_page(
-    conn: &Connection,
+    conn: &impl Sql,
     state: Option<&str>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<Delivery>, i64)> {
     let clause = state_clause(state);
-    let total: i64 = conn.query_row(
+    let total: i64 = conn.only(
         &format!("SELECT COUNT(*) FROM outbox WHERE {clause}"),
-        [],
+        args![],
         |r| r.get(0),
     )?;
-    let mut stmt = conn.prepare(&format!(
+    let stmt_sql = &format!(
         "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE {clause} ORDER BY id DESC LIMIT {limit} OFFSET {offset}"
-    ))?;
-    let rows = stmt.query_map([], delivery)?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    );
+    let rows = conn.rows(&stmt_sql, args![], delivery)?;
+    Ok((rows, total))
 }
 
 /// How many outbox items are in each state the console names.
-pub fn outbox_counts(conn: &Connection) -> Result<[(&'static str, i64); 4]> {
+pub fn outbox_counts(conn: &impl Sql) -> Result<[(&'static str, i64); 4]> {
     let mut out = [("pending", 0), ("retrying", 0), ("dead", 0), ("done", 0)];
     for (state, n) in out.iter_mut() {
-        *n = conn.query_row(
+        *n = conn.only(
             &format!(
                 "SELECT COUNT(*) FROM outbox WHERE {}",
                 state_clause(Some(state))
             ),
-            [],
+            args![],
             |r| r.get(0),
         )?;
     }
@@ -258,12 +254,10 @@ pub fn outbox_counts(conn: &Connection) -> Result<[(&'static str, i64); 4]> {
 }
 
 /// What the rules asked for an event, oldest first.
-pub fn deliveries_of_event(conn: &Connection, event: i64) -> Result<Vec<Delivery>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event = ?1 ORDER BY id"
-    ))?;
-    let rows = stmt.query_map([event], delivery)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+pub fn deliveries_of_event(conn: &impl Sql, event: i64) -> Result<Vec<Delivery>> {
+    let stmt_sql = &format!("SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event = ?1 ORDER BY id");
+    let rows = conn.rows(&stmt_sql, args![event], delivery)?;
+    Ok(rows)
 }
 
 /// A digest an event was collected into, and the run that sent it (None: waiting).
@@ -274,17 +268,16 @@ pub struct Collected {
     pub run: Option<i64>,
 }
 
-pub fn digests_of_event(conn: &Connection, event: i64) -> Result<Vec<Collected>> {
-    let mut stmt = conn
-        .prepare("SELECT digest, added, run FROM digest_items WHERE event = ?1 ORDER BY digest")?;
-    let rows = stmt.query_map([event], |r| {
+pub fn digests_of_event(conn: &impl Sql, event: i64) -> Result<Vec<Collected>> {
+    let stmt_sql = "SELECT digest, added, run FROM digest_items WHERE event = ?1 ORDER BY digest";
+    let rows = conn.rows(&stmt_sql, args![event], |r| {
         Ok(Collected {
             digest: r.get(0)?,
             added: r.get(1)?,
             run: r.get(2)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows)
 }
 
 /// A stored message, as its page shows it.
@@ -305,17 +298,14 @@ pub struct Message {
     pub sources: Vec<(String, String)>,
 }
 
-pub fn message(conn: &Connection, id: i64) -> Result<Option<Message>> {
+pub fn message(conn: &impl Sql, id: i64) -> Result<Option<Message>> {
     let found = conn
-        .query_row(
-            "SELECT m.id, m.message_id, m.subject, m.sender, m.date, m.size, m.status, m.reason,
+        .row("SELECT m.id, m.message_id, m.subject, m.sender, m.date, m.size, m.status, m.reason,
                     m.first_seen,
                     COALESCE((SELECT max(seen_at) FROM message_sources WHERE message = m.id),
                              m.last_seen, m.first_seen),
                     COALESCE(m.raw_complete, (SELECT complete FROM raw_messages WHERE message = m.id))
-             FROM messages m WHERE m.id = ?1",
-            [id],
-            |r| {
+             FROM messages m WHERE m.id = ?1", args![id], |r| {
                 Ok(Message {
                     id: r.get(0)?,
                     message_id: r.get(1)?,
@@ -330,47 +320,42 @@ pub fn message(conn: &Connection, id: i64) -> Result<Option<Message>> {
                     complete: r.get(10)?,
                     sources: Vec::new(),
                 })
-            },
-        )
-        .optional()?;
+            })?;
     let Some(mut m) = found else { return Ok(None) };
-    let mut stmt =
-        conn.prepare("SELECT source, seen_at FROM message_sources WHERE message = ?1 ORDER BY id")?;
-    m.sources = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let stmt_sql = "SELECT source, seen_at FROM message_sources WHERE message = ?1 ORDER BY id";
+    m.sources = conn.rows(&stmt_sql, args![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(Some(m))
 }
 
 /// The events found in a message.
-pub fn events_of_message(conn: &Connection, message: i64) -> Result<Vec<StoredEvent>> {
+pub fn events_of_message(conn: &impl Sql, message: i64) -> Result<Vec<StoredEvent>> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE id IN (SELECT event FROM event_sources WHERE message = ?1)
          ORDER BY id"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([message], stored_event(conn))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let stmt_sql = &sql;
+    let rows = conn.rows(&stmt_sql, args![message], stored_event(conn))?;
+    Ok(rows)
 }
 
 /// The message an event was first seen in.
-pub fn first_message(conn: &Connection, event: i64) -> Result<Option<i64>> {
-    Ok(conn
-        .query_row("SELECT message FROM events WHERE id = ?1", [event], |r| {
-            r.get(0)
-        })
-        .optional()?)
+pub fn first_message(conn: &impl Sql, event: i64) -> Result<Option<i64>> {
+    Ok(conn.row(
+        "SELECT message FROM events WHERE id = ?1",
+        args![event],
+        |r| r.get(0),
+    )?)
 }
 
 /// Quarantined messages, newest first; and how many in all.
 pub fn quarantined_page(
-    conn: &Connection,
+    conn: &impl Sql,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<Quarantined>, i64)> {
-    let total: i64 = conn.query_row(
+    let total: i64 = conn.only(
         "SELECT COUNT(*) FROM messages WHERE status = 'quarantined'",
-        [],
+        args![],
         |r| r.get(0),
     )?;
     let rows = super::query::quarantined_where(
@@ -393,82 +378,77 @@ pub struct DigestRun {
     pub delivery: Option<Delivery>,
 }
 
-fn digest_runs_where(conn: &Connection, clause: &str, arg: SqlValue) -> Result<Vec<DigestRun>> {
-    let mut stmt = conn.prepare(&format!(
+fn digest_runs_where(conn: &impl Sql, clause: &str, arg: Owned) -> Result<Vec<DigestRun>> {
+    let stmt_sql = &format!(
         "SELECT id, digest, period_start, period_end, events, created, outbox FROM digest_runs
          WHERE {clause} ORDER BY period_end DESC, id DESC LIMIT 50"
-    ))?;
-    let mut runs: Vec<DigestRun> = stmt
-        .query_map([arg], |r| {
-            Ok(DigestRun {
-                id: r.get(0)?,
-                digest: r.get(1)?,
-                period_start: r.get(2)?,
-                period_end: r.get(3)?,
-                events: r.get(4)?,
-                created: r.get(5)?,
-                outbox: r.get(6)?,
-                delivery: None,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE id = ?1"
-    ))?;
+    );
+    let mut runs: Vec<DigestRun> = conn.rows(&stmt_sql, args![arg], |r| {
+        Ok(DigestRun {
+            id: r.get(0)?,
+            digest: r.get(1)?,
+            period_start: r.get(2)?,
+            period_end: r.get(3)?,
+            events: r.get(4)?,
+            created: r.get(5)?,
+            outbox: r.get(6)?,
+            delivery: None,
+        })
+    })?;
+    let stmt_sql = &format!("SELECT {DELIVERY_COLUMNS} FROM outbox WHERE id = ?1");
     for run in &mut runs {
         if let Some(id) = run.outbox {
-            run.delivery = stmt.query_row([id], delivery).optional()?;
+            run.delivery = conn.row(stmt_sql, args![id], delivery)?;
         }
     }
     Ok(runs)
 }
 
 /// The latest 50 runs of a digest, newest first.
-pub fn digest_runs(conn: &Connection, digest: &str) -> Result<Vec<DigestRun>> {
-    digest_runs_where(conn, "digest = ?1", SqlValue::Text(digest.to_string()))
+pub fn digest_runs(conn: &impl Sql, digest: &str) -> Result<Vec<DigestRun>> {
+    digest_runs_where(conn, "digest = ?1", Owned::Text(digest.to_string()))
 }
 
-pub fn digest_run(conn: &Connection, run: i64) -> Result<Option<DigestRun>> {
-    Ok(digest_runs_where(conn, "id = ?1", SqlValue::Integer(run))?
+pub fn digest_run(conn: &impl Sql, run: i64) -> Result<Option<DigestRun>> {
+    Ok(digest_runs_where(conn, "id = ?1", Owned::Int(run))?
         .into_iter()
         .next())
 }
 
 /// The events a digest run contained.
-pub fn digest_run_events(conn: &Connection, run: i64) -> Result<Vec<StoredEvent>> {
+pub fn digest_run_events(conn: &impl Sql, run: i64) -> Result<Vec<StoredEvent>> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE id IN (SELECT event FROM digest_items WHERE run = ?1)
          ORDER BY {WHEN} DESC, id DESC"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([run], stored_event(conn))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let stmt_sql = &sql;
+    let rows = conn.rows(&stmt_sql, args![run], stored_event(conn))?;
+    Ok(rows)
 }
 
 /// Events collected for a digest and not sent yet.
-pub fn digest_waiting(conn: &Connection, digest: &str) -> Result<i64> {
-    Ok(conn.query_row(
+pub fn digest_waiting(conn: &impl Sql, digest: &str) -> Result<i64> {
+    Ok(conn.only(
         "SELECT COUNT(*) FROM digest_items WHERE digest = ?1 AND run IS NULL",
-        [digest],
+        args![digest],
         |r| r.get(0),
     )?)
 }
 
 /// Every digest name the store knows (runs or collected events), configured or not.
-pub fn digest_names(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
-        "SELECT digest FROM digest_runs UNION SELECT digest FROM digest_items ORDER BY 1",
-    )?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+pub fn digest_names(conn: &impl Sql) -> Result<Vec<String>> {
+    let stmt_sql =
+        "SELECT digest FROM digest_runs UNION SELECT digest FROM digest_items ORDER BY 1";
+    let rows = conn.rows(&stmt_sql, args![], |r| r.get(0))?;
+    Ok(rows)
 }
 
 /// The topics and statuses stored events have, for the filter form's suggestions.
-pub fn vocabulary(conn: &Connection) -> Result<(Vec<String>, Vec<String>)> {
+pub fn vocabulary(conn: &impl Sql) -> Result<(Vec<String>, Vec<String>)> {
     let list = |sql: &str| -> Result<Vec<String>> {
-        let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let stmt_sql = sql;
+        let rows = conn.rows(&stmt_sql, args![], |r| r.get(0))?;
+        Ok(rows)
     };
     Ok((
         list("SELECT DISTINCT topic FROM events ORDER BY 1 LIMIT 500")?,

@@ -1,7 +1,15 @@
 use super::*;
 use crate::store::Store;
+use rusqlite::params;
 
-fn event(conn: &Connection, id: &str, topic: &str, domain: &str, status: Option<&str>, at: &str) {
+fn event(
+    conn: &rusqlite::Connection,
+    id: &str,
+    topic: &str,
+    domain: &str,
+    status: Option<&str>,
+    at: &str,
+) {
     conn.execute(
         "INSERT INTO events (registrar, event_id, event_key, kind, object, type, topic, domain, domains,
                              status, occurred_at, format, data, message, first_seen, last_seen)
