@@ -211,10 +211,10 @@ pub enum ProbeOutcome {
 /// Runs `f` on this intake's connection, off the async threads.
 async fn with_store<T: Send + 'static>(
     intake: &Intake,
-    f: impl FnOnce(&rusqlite::Connection) -> crate::store::Result<T> + Send + 'static,
+    f: impl FnOnce(&crate::store::db::Db) -> crate::store::Result<T> + Send + 'static,
 ) -> Result<T, GandiError> {
     let intake = intake.clone();
-    tokio::task::spawn_blocking(move || f(intake.store().conn()))
+    tokio::task::spawn_blocking(move || f(intake.store().db()))
         .await
         .map_err(|e| GandiError::Local(format!("database task: {e}")))?
         .map_err(|e| GandiError::Local(format!("database: {e}")))

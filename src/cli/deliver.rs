@@ -33,9 +33,9 @@ pub fn run(args: &DeliverArgs, ctx: &Context) -> anyhow::Result<u8> {
             report.failed,
             report.dead,
             report.digests,
-            outbox::depth(store.conn())?
+            outbox::depth(store.db())?
         );
-        for w in outbox::waiting(store.conn(), clock::now())? {
+        for w in outbox::waiting(store.db(), clock::now())? {
             let why = match &w.last_error {
                 Some(e) => format!("last error: {}", printable(e)),
                 None => "held back: its destination was found unreachable".to_string(),
@@ -89,12 +89,12 @@ enum Retry {
 pub fn outbox(args: &OutboxArgs, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_existing_store()?;
     if let Some(Retry::Retry { id, all }) = &args.retry {
-        let n = outbox::retry(store.conn(), if *all { None } else { *id }, clock::now())?;
+        let n = outbox::retry(store.db(), if *all { None } else { *id }, clock::now())?;
         eprintln!("{n} item(s) requeued");
         return Ok(if n == 0 && !*all { EXIT_ERROR } else { EXIT_OK });
     }
     let states: &[&str] = if args.all { &[] } else { &["pending", "dead"] };
-    let items = outbox::list(store.conn(), states)?;
+    let items = outbox::list(store.db(), states)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(EXIT_OK);

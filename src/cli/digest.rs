@@ -52,9 +52,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     if args.send {
         let now = clock::now();
         let end = clock::stamp(now);
-        let start = digests::last_period_end(store.conn(), &d.name)?;
+        let start = digests::last_period_end(store.db(), &d.name)?;
         // Like the scheduled send: no events, no mail, unless the digest asks for it.
-        if !d.send_empty && digests::open_digest_items(store.conn(), &d.name, &end)?.is_empty() {
+        if !d.send_empty && digests::open_digest_items(store.db(), &d.name, &end)?.is_empty() {
             eprintln!(
                 "digest {}: no events since the last one; nothing sent (send_empty = true sends empty digests)",
                 d.name

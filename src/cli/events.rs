@@ -87,7 +87,7 @@ fn search_text(s: &str) -> Result<String, String> {
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_existing_store()?;
-    let conn = store.conn();
+    let conn = store.db();
     if let Some(Show::Show { id, json }) = &args.show {
         let Some(detail) = query::event_detail(conn, id)? else {
             eprintln!("mailroom events show: no event {}", printable(id));

@@ -86,7 +86,7 @@ fn run_suggest(list: &[query::Quarantined], json: bool) -> anyhow::Result<u8> {
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_existing_store()?;
-    let list = query::quarantined(store.conn())?;
+    let list = query::quarantined(store.db())?;
     if args.suggest {
         return run_suggest(&list, args.json);
     }

@@ -104,17 +104,13 @@ pub struct StatusArgs {
 
 pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_existing_store()?;
-    let conn = store.conn();
+    let conn = store.db();
     let folders = cursors::all(conn)?;
     let channels = crate::store::channels::all(conn)?;
     let depth = outbox::depth(conn)?;
     let dead = outbox::list(conn, &["dead"])?.len();
-    let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
-    let quarantined: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM messages WHERE status = 'quarantined'",
-        [],
-        |r| r.get(0),
-    )?;
+    let events = crate::store::query::count(conn, &Default::default())?;
+    let quarantined = crate::store::figures::quarantined(conn)?;
     let mut configured: Vec<(String, String)> = Vec::new();
     for a in &ctx.config.accounts {
         for f in &a.folders {

@@ -22,7 +22,7 @@ pub fn tick(store: &mut Store, digests: &[Digest], now: DateTime<Utc>) -> Result
             continue;
         };
         let end = stamp(boundary);
-        let last = digests::last_period_end(store.conn(), &d.name)?;
+        let last = digests::last_period_end(store.db(), &d.name)?;
         if last.as_deref().is_some_and(|l| l >= end.as_str()) {
             continue;
         }
@@ -65,7 +65,7 @@ pub fn close_period(
 }
 
 /// The digest's events, each with the subject of the mail it first came in.
-pub fn load(conn: &rusqlite::Connection, ids: &[i64]) -> Result<Vec<Entry>> {
+pub fn load(conn: &impl crate::store::db::Sql, ids: &[i64]) -> Result<Vec<Entry>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(d) = query::event_detail(conn, &id.to_string())? {
@@ -80,7 +80,7 @@ pub fn load(conn: &rusqlite::Connection, ids: &[i64]) -> Result<Vec<Entry>> {
 }
 
 /// Deliveries given up and not retried: shown under "Needs attention".
-pub fn dead_deliveries(conn: &rusqlite::Connection) -> Result<Vec<DeadDelivery>> {
+pub fn dead_deliveries(conn: &impl crate::store::db::Sql) -> Result<Vec<DeadDelivery>> {
     Ok(outbox::list(conn, &["dead"])?
         .into_iter()
         .map(|i| DeadDelivery {
@@ -95,21 +95,21 @@ pub fn dead_deliveries(conn: &rusqlite::Connection) -> Result<Vec<DeadDelivery>>
 /// The digest mail of the events still waiting (for `digest NAME --preview`).
 pub fn preview_open(store: &Store, d: &Digest, now: DateTime<Utc>) -> Result<Value> {
     let end = stamp(now);
-    let start = digests::last_period_end(store.conn(), &d.name)?;
-    let ids = digests::open_digest_items(store.conn(), &d.name, &end)?;
-    let events = load(store.conn(), &ids)?;
-    let dead = dead_deliveries(store.conn())?;
+    let start = digests::last_period_end(store.db(), &d.name)?;
+    let ids = digests::open_digest_items(store.db(), &d.name, &end)?;
+    let events = load(store.db(), &ids)?;
+    let dead = dead_deliveries(store.db())?;
     Ok(compose::digest(d, &events, &dead, start.as_deref(), &end))
 }
 
 /// The digest mail of the last period sent.
 pub fn preview_last(store: &Store, d: &Digest) -> Result<Option<Value>> {
-    let Some((run, start, end)) = digests::last_digest_run(store.conn(), &d.name)? else {
+    let Some((run, start, end)) = digests::last_digest_run(store.db(), &d.name)? else {
         return Ok(None);
     };
-    let ids = digests::digest_run_events(store.conn(), run)?;
-    let events = load(store.conn(), &ids)?;
-    let dead = dead_deliveries(store.conn())?;
+    let ids = digests::digest_run_events(store.db(), run)?;
+    let events = load(store.db(), &ids)?;
+    let dead = dead_deliveries(store.db())?;
     Ok(Some(compose::digest(
         d,
         &events,

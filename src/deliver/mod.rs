@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::clock;
 use crate::config::{Config, DeliveryConfig};
+use crate::store::db::Sql as _;
 use crate::store::outbox::{self, Channel, Item, NewItem};
 use crate::store::{Store, query};
 use crate::term::printable;
@@ -202,7 +203,7 @@ impl Deliverer {
                 self.record(store, results, &mut report)?;
                 continue;
             }
-            let Some(item) = outbox::claim_due_mail(store.conn(), now, self.lease, &self.holder)?
+            let Some(item) = outbox::claim_due_mail(store.db(), now, self.lease, &self.holder)?
             else {
                 // The pass is over: no session kept open until the next one.
                 self.mailer.close().await;
@@ -267,7 +268,7 @@ impl Deliverer {
             tokio::select! {
                 results = &mut all => return Ok(results),
                 _ = renewal.tick() => {
-                    outbox::renew_all(store.conn(), &ids, &self.holder, clock::now() + self.lease)?;
+                    outbox::renew_all(store.db(), &ids, &self.holder, clock::now() + self.lease)?;
                 }
             }
         }
@@ -345,7 +346,7 @@ impl Deliverer {
             // pause: the rest of its due items wait, untried, instead of hammering it
             // once per item. They keep their own attempt count and last error.
             let deferred = outbox::defer_destination(
-                store.conn(),
+                store.db(),
                 webhook_origin(&item).as_deref(),
                 now,
                 now + self.backoff(item.attempts + 1).max(pause),
@@ -381,7 +382,7 @@ impl Deliverer {
             tokio::select! {
                 result = &mut send => return Ok(result),
                 _ = renewal.tick() => {
-                    outbox::renew(store.conn(), item.id, &self.holder, clock::now() + self.lease)?;
+                    outbox::renew(store.db(), item.id, &self.holder, clock::now() + self.lease)?;
                 }
             }
         }
@@ -391,7 +392,7 @@ impl Deliverer {
     /// handle is held while waiting on the network).
     pub fn original(&self, store: &Store, item: &Item) -> Option<(Vec<u8>, bool)> {
         match (item.channel, item.message) {
-            (Channel::Forward, Some(m)) => query::raw_message(store.conn(), m).ok().flatten(),
+            (Channel::Forward, Some(m)) => query::raw_message(store.db(), m).ok().flatten(),
             _ => None,
         }
     }
@@ -440,7 +441,7 @@ impl Deliverer {
         now: DateTime<Utc>,
     ) -> crate::store::Result<()> {
         tracing::error!(id = item.id, channel = item.channel.as_str(), target = %printable(&item.target), error = %printable(error), "delivery given up");
-        let tx = store.conn().unchecked_transaction()?;
+        let tx = store.db().write()?;
         outbox::mark_dead(&tx, item.id, error)?;
         if !self.policy.fallback_to.is_empty() && item.channel != Channel::Fallback {
             let payload = compose::fallback(

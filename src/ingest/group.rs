@@ -9,7 +9,7 @@
 //! event up to [`LIST_TEXT`], event JSON up to [`JSON_TEXT`]; the counts tell the
 //! mail builder what was left out, so it can say so.
 
-use rusqlite::Connection;
+use crate::store::db::Sql;
 use serde_json::Value;
 
 use crate::action;
@@ -75,7 +75,7 @@ pub(super) fn started(
 /// queued for this message and recipients. False when there is none, or it can no
 /// longer change (tried, claimed or sent): the caller queues a row of its own.
 pub(super) fn join(
-    tx: &Connection,
+    tx: &impl Sql,
     grouping: &mut Grouping,
     message: i64,
     recipients: &str,
@@ -100,7 +100,7 @@ pub(super) fn join(
     Ok(true)
 }
 
-fn add(tx: &Connection, g: &mut Group, payload: &Value) -> Result<()> {
+fn add(tx: &impl Sql, g: &mut Group, payload: &Value) -> Result<()> {
     let text = payload["text"].as_str().unwrap_or_default();
     let one = payload["subject"].as_str().unwrap_or_default();
     let added = if g.text_len < FULL_TEXT {

@@ -204,7 +204,7 @@ impl Intake {
             })
             .collect();
         let mut prepared = prepare(raw, |hash| {
-            store::is_known(self.store().conn(), hash).unwrap_or(false)
+            store::is_known(self.store().db(), hash).unwrap_or(false)
         });
         for (p, size) in prepared.iter_mut().zip(sizes) {
             if let Some(size) = size {
@@ -227,42 +227,42 @@ impl Intake {
 
     /// Where the channel stood in `folder` after its last commit.
     pub fn position(&self, account: &str, folder: &str) -> store::Result<Option<Cursor>> {
-        off_runtime(|| cursors::get(self.store().conn(), account, folder))
+        off_runtime(|| cursors::get(self.store().db(), account, folder))
     }
 
     /// Sets where the channel starts in `folder` (first sight, or a new UIDVALIDITY).
     pub fn start_at(&self, account: &str, folder: &str, cursor: Cursor) -> store::Result<()> {
-        off_runtime(|| cursors::set(self.store().conn(), account, folder, cursor, 0))
+        off_runtime(|| cursors::set(self.store().db(), account, folder, cursor, 0))
     }
 
     /// Names under `prefix` of messages already read from a local folder.
     pub fn known_under(&self, prefix: &str) -> store::Result<std::collections::HashSet<String>> {
-        off_runtime(|| cursors::known_under(self.store().conn(), prefix))
+        off_runtime(|| cursors::known_under(self.store().db(), prefix))
     }
 
     /// Counts `n` messages read from the source.
     pub fn read(&self, source: &str, folder: &str, n: u64) -> store::Result<()> {
-        off_runtime(|| cursors::read(self.store().conn(), source, folder, n))
+        off_runtime(|| cursors::read(self.store().db(), source, folder, n))
     }
 
     /// The source is up to date now (clears its last error).
     pub fn synced(&self, source: &str, folder: &str) -> store::Result<()> {
-        off_runtime(|| cursors::synced(self.store().conn(), source, folder))
+        off_runtime(|| cursors::synced(self.store().db(), source, folder))
     }
 
     /// The source's last attempt failed with `error` (shown by `mailroom status`).
     pub fn failed(&self, source: &str, folder: &str, error: &str) -> store::Result<()> {
-        off_runtime(|| cursors::failed(self.store().conn(), source, folder, error))
+        off_runtime(|| cursors::failed(self.store().db(), source, folder, error))
     }
 
     /// Sets a figure the source reported (a registrar's queue depth).
     pub fn gauge(&self, source: &str, name: &str, value: u64) -> store::Result<()> {
-        off_runtime(|| channels::set(self.store().conn(), source, name, value))
+        off_runtime(|| channels::set(self.store().db(), source, name, value))
     }
 
     /// Adds to a counter of the source (acknowledged messages, HTTP answers).
     pub fn count(&self, source: &str, name: &str, n: u64) -> store::Result<()> {
-        off_runtime(|| channels::add(self.store().conn(), source, name, n))
+        off_runtime(|| channels::add(self.store().db(), source, name, n))
     }
 }
 

@@ -16,6 +16,7 @@ use crate::extract::{self, Extraction};
 use crate::rules::RuleSet;
 use crate::source::Source;
 use crate::store::cursors::{self, Cursor};
+use crate::store::db::Sql;
 use crate::store::{self, Store};
 
 pub use policy::Limits;
@@ -40,18 +41,18 @@ pub fn read(raw: &[u8], known: impl Fn(&store::Hash) -> bool) -> Hashed {
 }
 
 /// `known` for [`read`] and [`prepare`]: an indexed lookup on `conn` (a reader will do).
-pub fn known_in(conn: &rusqlite::Connection) -> impl Fn(&store::Hash) -> bool + '_ {
+pub fn known_in<S: Sql>(conn: &S) -> impl Fn(&store::Hash) -> bool + '_ {
     move |hash| store::is_known(conn, hash).unwrap_or(false)
 }
 
 /// Runs the extractors again over stored message `message` and stores what they now
 /// find (new events go through the rules as at first sight). A message whose raw bytes
 /// were not kept whole (over `[store] raw_limit`) is left as it is.
-pub fn reparse(
-    tx: &rusqlite::Transaction<'_>,
+pub fn reparse<S: Sql>(
+    tx: &S,
     message: i64,
     limits: Limits<'_>,
-    on_new: &mut dyn FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()>,
+    on_new: &mut dyn FnMut(&S, store::NewEvent<'_>) -> store::Result<()>,
 ) -> store::Result<store::Reparsed> {
     let raw = match store::query::raw_message(tx, message)? {
         Some((raw, true)) => raw,
@@ -88,14 +89,14 @@ pub fn reparse(
 /// Stores one read message at `source` inside the caller's transaction: the policy
 /// applied to what was extracted (None for content already stored), then the store.
 #[allow(clippy::too_many_arguments)]
-pub fn store_message(
-    tx: &rusqlite::Transaction<'_>,
+pub fn store_message<S: Sql>(
+    tx: &S,
     raw: store::Raw<'_>,
     source: &Source,
     extraction: Option<Extraction>,
     limits: Limits<'_>,
     later: Option<&mut store::Later>,
-    on_new: &mut dyn FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()>,
+    on_new: &mut dyn FnMut(&S, store::NewEvent<'_>) -> store::Result<()>,
 ) -> store::Result<store::Ingested> {
     let found = extraction.map(|x| policy::apply(x, raw.bytes, limits));
     let mut old = 0;
@@ -114,10 +115,10 @@ pub fn store_message(
 
 /// `on_new` for the events the rules may act on; the others (older than `[limits]
 /// max_event_age`) are only counted in `skipped`.
-fn acting<'a>(
-    on_new: &'a mut dyn FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()>,
+fn acting<'a, S: Sql>(
+    on_new: &'a mut dyn FnMut(&S, store::NewEvent<'_>) -> store::Result<()>,
     skipped: &'a mut usize,
-) -> impl FnMut(&rusqlite::Transaction<'_>, store::NewEvent<'_>) -> store::Result<()> + 'a {
+) -> impl FnMut(&S, store::NewEvent<'_>) -> store::Result<()> + 'a {
     move |tx, new| {
         if new.event.rules_skipped.is_some() {
             *skipped += 1;
@@ -199,7 +200,7 @@ fn store_batch(
     )?;
     let mut part = 0;
     let mut grouping = group::Grouping::default();
-    let tx = store.conn_mut().transaction()?;
+    let tx = store.db().write()?;
     let mut b = Batch::default();
     let n = items.len() as u64;
     for Prepared {
@@ -215,7 +216,7 @@ fn store_batch(
             part - 1
         });
         let done = store_message(
-            &tx,
+            &*tx,
             store::Raw {
                 bytes: &raw,
                 hash: &hash,
@@ -242,7 +243,7 @@ fn store_batch(
         }
     }
     if let Some((account, folder, c)) = cursor {
-        cursors::set(&tx, account, folder, c, n)?;
+        cursors::set(&*tx, account, folder, c, n)?;
     }
     tx.commit()?;
     if b.events_new > 0 {

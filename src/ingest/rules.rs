@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{Connection, Transaction};
+use crate::store::db::Sql;
 
 use super::group::{self, Grouping};
 use crate::action;
@@ -18,7 +18,7 @@ use crate::store::{NewEvent, Result, digests};
 pub fn react(
     rules: &RuleSet,
     grouping: &mut Grouping,
-    tx: &Transaction<'_>,
+    tx: &impl Sql,
     new: NewEvent<'_>,
 ) -> Result<usize> {
     let actions = rules.actions(new.event);
@@ -35,7 +35,7 @@ pub struct Given {
 
 impl Given {
     /// Everything queued for stored events so far.
-    pub fn load(conn: &Connection) -> Result<Given> {
+    pub fn load(conn: &impl Sql) -> Result<Given> {
         let (deliveries, digests) = outbox::given(conn)?;
         let given = Given {
             deliveries,
@@ -66,7 +66,7 @@ impl Given {
 
 /// Queues `actions` for `new`. Returns how many deliveries were queued.
 pub fn queue(
-    tx: &Connection,
+    tx: &impl Sql,
     grouping: &mut Grouping,
     new: NewEvent<'_>,
     actions: Vec<Action>,

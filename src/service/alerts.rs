@@ -161,7 +161,7 @@ pub async fn watch(intake: Intake, mut shutdown: Shutdown) {
 fn check(intake: &Intake, quiet: bool) -> crate::store::Result<Vec<Event>> {
     let now = clock::now();
     let store = intake.store();
-    let conn = store.conn();
+    let conn = store.db();
     let mut out = Vec::new();
     if quiet {
         out.extend(quiet_registrars(conn, &intake.config, now)?);
@@ -209,7 +209,7 @@ fn parse(stamp: &str) -> Option<DateTime<Utc>> {
 /// Registrars silent for longer than their rhythm (3× the median gap between their
 /// events of the last 30 days, at least a day) or than `[[alerts.expect]]` says.
 fn quiet_registrars(
-    conn: &rusqlite::Connection,
+    conn: &impl crate::store::db::Sql,
     config: &crate::config::Config,
     now: DateTime<Utc>,
 ) -> crate::store::Result<Vec<Event>> {
@@ -298,7 +298,7 @@ fn registrar_of(config: &crate::config::Config, h: &seen::Held) -> Option<&'stat
 /// Notification-shaped mail quarantined in the current hour: one alert per registrar
 /// per hour, with the count and the ids when first seen (not raised again that hour).
 fn unknown_formats(
-    conn: &rusqlite::Connection,
+    conn: &impl crate::store::db::Sql,
     config: &crate::config::Config,
     now: DateTime<Utc>,
 ) -> crate::store::Result<Vec<Event>> {

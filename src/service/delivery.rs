@@ -65,12 +65,12 @@ async fn work(intake: Intake, mut shutdown: Shutdown) {
         let mut wait = IDLE;
         // The search index follows new events in small batches, off the ingest path;
         // a backlog (a big catch-up) is worked through without waiting.
-        match crate::store::search::catch_up(store.conn(), SEARCH_BATCH) {
+        match crate::store::search::catch_up(store.db(), SEARCH_BATCH) {
             Ok(n) if n >= SEARCH_BATCH => wait = Duration::from_millis(20),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "search index: will try again"),
         }
-        if let Ok(Some(next)) = outbox::next_due(store.conn())
+        if let Ok(Some(next)) = outbox::next_due(store.db())
             && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&next)
         {
             let d = (t.with_timezone(&chrono::Utc) - clock::now())

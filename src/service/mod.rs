@@ -137,7 +137,7 @@ async fn watch(
     let _lock = WatchLock::acquire(&db)?;
     // Claims left by a watch that was killed are void: no other watch can be running.
     let first = Store::open(&db)?;
-    outbox::release_stale_claims(first.conn())?;
+    outbox::release_stale_claims(first.db())?;
     // WAL checkpoints run beside the service, never inside a commit on the intake path.
     let _checkpoints = store::Checkpointer::start(&first)?;
     drop(first);
@@ -370,7 +370,7 @@ async fn serve(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<()
 async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<OnceReport> {
     let _lock = WatchLock::acquire(&db)?;
     let intake = intake(&config, &db, &rules, &Arc::default())?;
-    outbox::release_stale_claims(intake.store().conn())?;
+    outbox::release_stale_claims(intake.store().db())?;
     let _checkpoints = store::Checkpointer::start(&intake.store())?;
     // Nothing stops a `--once` run midway: its trigger is kept until the end.
     let (_trigger, shutdown) = Shutdown::new();

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
+use super::db::{Sql, args};
 
 use super::Result;
 
@@ -13,34 +13,34 @@ fn key(source: &str, name: &str) -> String {
 }
 
 /// Sets a counter.
-pub fn set(conn: &Connection, source: &str, name: &str, value: u64) -> Result<()> {
-    conn.execute(
+pub fn set(conn: &impl Sql, source: &str, name: &str, value: u64) -> Result<()> {
+    conn.exec(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = ?2",
-        params![key(source, name), value.to_string()],
+        args![key(source, name), value.to_string()],
     )?;
     Ok(())
 }
 
 /// Adds `n` to a counter.
-pub fn add(conn: &Connection, source: &str, name: &str, n: u64) -> Result<()> {
-    conn.execute(
+pub fn add(conn: &impl Sql, source: &str, name: &str, n: u64) -> Result<()> {
+    conn.exec(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + ?2 AS TEXT)",
-        params![key(source, name), n.to_string()],
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + ?2 AS TEXT)",
+        args![key(source, name), n.to_string()],
     )?;
     Ok(())
 }
 
 /// Every channel's counters: source → counter → value.
-pub fn all(conn: &Connection) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
-    let mut stmt = conn.prepare(
-        "SELECT key, value FROM meta WHERE key >= 'channel/' AND key < 'channel0' ORDER BY key",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+pub fn all(conn: &impl Sql) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
+    let stmt_sql =
+        "SELECT key, value FROM meta WHERE key >= 'channel/' AND key < 'channel0' ORDER BY key";
+    let rows = conn.rows(&stmt_sql, args![], |r| {
+        Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+    })?;
     let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for row in rows {
-        let (k, v) = row?;
+    for (k, v) in rows {
         let Some(rest) = k.strip_prefix("channel/") else {
             continue;
         };

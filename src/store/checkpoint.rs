@@ -42,7 +42,7 @@ impl Checkpointer {
     /// from now on leave checkpoints to it.
     pub fn start(store: &Store) -> Result<Checkpointer> {
         let path = store.path();
-        store.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        store.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
         let conn = Connection::open_with_flags(path, OpenFlags::default()).map_err(|source| {
             StoreError::Open {
                 path: path.to_path_buf(),

@@ -447,6 +447,43 @@ impl<S: Sql> std::ops::Deref for Tx<'_, S> {
     }
 }
 
+/// `Sql` for a type that derefs to a connection: each method the connection's.
+macro_rules! sql_through_deref {
+    ($([$($g:tt)*] $t:ty;)*) => {$(
+        impl<$($g)*> Sql for $t {
+            fn dialect(&self) -> Dialect {
+                (**self).dialect()
+            }
+            fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<u64> {
+                (**self).exec(sql, args)
+            }
+            fn each(
+                &self,
+                sql: &str,
+                args: &[&dyn Arg],
+                each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+            ) -> Result<()> {
+                (**self).each(sql, args, each)
+            }
+            fn batch(&self, sql: &str) -> Result<()> {
+                (**self).batch(sql)
+            }
+            fn in_transaction(&self) -> bool {
+                (**self).in_transaction()
+            }
+            fn identity(&self) -> String {
+                (**self).identity()
+            }
+        }
+    )*};
+}
+
+sql_through_deref! {
+    [S: Sql] Tx<'_, S>;
+    [] rusqlite::Transaction<'_>;
+    [] super::Reader;
+}
+
 impl<S: Sql> Drop for Tx<'_, S> {
     fn drop(&mut self) {
         if self.open {
@@ -491,32 +528,6 @@ fn lite_each(
 }
 
 impl Sql for rusqlite::Connection {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-    fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<u64> {
-        lite_execute(self, sql, args)
-    }
-    fn each(
-        &self,
-        sql: &str,
-        args: &[&dyn Arg],
-        each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
-    ) -> Result<()> {
-        lite_each(self, sql, args, each)
-    }
-    fn batch(&self, sql: &str) -> Result<()> {
-        Ok(self.execute_batch(sql)?)
-    }
-    fn in_transaction(&self) -> bool {
-        !self.is_autocommit()
-    }
-    fn identity(&self) -> String {
-        self.path().unwrap_or_default().to_string()
-    }
-}
-
-impl Sql for rusqlite::Transaction<'_> {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }
@@ -648,6 +659,73 @@ impl Sql for Pg {
     }
     fn identity(&self) -> String {
         self.name.clone()
+    }
+}
+
+/// A connection to either store: what a [`super::Store`] holds.
+pub enum Db {
+    Lite(rusqlite::Connection),
+    Pg(Pg),
+}
+
+impl Db {
+    /// The SQLite connection, for what only SQLite has (checkpoints, its own readers).
+    pub fn lite(&self) -> Option<&rusqlite::Connection> {
+        match self {
+            Db::Lite(c) => Some(c),
+            Db::Pg(_) => None,
+        }
+    }
+
+    pub fn pg(&self) -> Option<&Pg> {
+        match self {
+            Db::Pg(p) => Some(p),
+            Db::Lite(_) => None,
+        }
+    }
+}
+
+impl Sql for Db {
+    fn dialect(&self) -> Dialect {
+        match self {
+            Db::Lite(_) => Dialect::Sqlite,
+            Db::Pg(_) => Dialect::Postgres,
+        }
+    }
+    fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<u64> {
+        match self {
+            Db::Lite(c) => lite_execute(c, sql, args),
+            Db::Pg(p) => p.exec(sql, args),
+        }
+    }
+    fn each(
+        &self,
+        sql: &str,
+        args: &[&dyn Arg],
+        each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            Db::Lite(c) => lite_each(c, sql, args, each),
+            Db::Pg(p) => p.each(sql, args, each),
+        }
+    }
+    fn batch(&self, sql: &str) -> Result<()> {
+        match self {
+            Db::Lite(c) => Ok(c.execute_batch(sql)?),
+            Db::Pg(p) => p.batch(sql),
+        }
+    }
+    fn in_transaction(&self) -> bool {
+        match self {
+            Db::Lite(c) => !c.is_autocommit(),
+            Db::Pg(p) => p.in_transaction(),
+        }
+    }
+    fn identity(&self) -> String {
+        match self {
+            Db::Lite(c) => c.identity(),
+            Db::Pg(p) => p.identity(),
+        }
     }
 }
 

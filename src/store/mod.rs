@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+use db::Sql;
+
 pub use checkpoint::Checkpointer;
 use checkpoint::checkpointer_running;
 pub use ingest::{
@@ -120,8 +122,10 @@ pub fn file_problem(e: &(dyn std::error::Error + 'static), path: &Path) -> Optio
     None
 }
 
+/// The store: an SQLite file, or a PostgreSQL database several instances share.
 pub struct Store {
-    conn: Connection,
+    db: db::Db,
+    /// The file, or the PostgreSQL URL without its password: what messages name.
     path: PathBuf,
 }
 
@@ -130,6 +134,9 @@ impl Store {
     /// created readable by its owner only (0600), and so are its WAL and shared-memory
     /// files, which SQLite creates with the database file's mode: they hold raw mail.
     pub fn open(path: &Path) -> Result<Store> {
+        if let Some(url) = pg_url(path) {
+            return Store::open_pg(&pg::target(url));
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -143,6 +150,9 @@ impl Store {
     /// Opens and migrates the database at `path` only if it exists: the read-only
     /// commands create no file and no folder.
     pub fn open_existing(path: &Path) -> Result<Store> {
+        if let Some(url) = pg_url(path) {
+            return Store::open_pg(&pg::target(url));
+        }
         if !path.is_file() {
             return Err(StoreError::Missing {
                 path: path.to_path_buf(),
@@ -195,7 +205,7 @@ impl Store {
         configure(&mut conn).map_err(open_err)?;
         packed::forget(Path::new(conn.path().unwrap_or_default()));
         let mut store = Store {
-            conn,
+            db: db::Db::Lite(conn),
             path: path.to_path_buf(),
         };
         store.migrate().map_err(|e| match e {
@@ -208,8 +218,9 @@ impl Store {
     /// Copies the whole WAL into the database file (at the end of a bulk load, so the
     /// next program opening the file starts with a short WAL).
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        if let Some(conn) = self.db.lite() {
+            conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        }
         Ok(())
     }
 
@@ -218,7 +229,7 @@ impl Store {
     /// True when the database has one. A failure is logged, never fatal: payloads stay
     /// uncompressed and a later call tries again.
     pub fn train_payloads(&mut self) -> bool {
-        match packed::train_if_due(&self.conn) {
+        match packed::train_if_due(&self.db) {
             Ok(done) => done,
             Err(e) => {
                 tracing::warn!(db = %self.path.display(), error = %e, "payload dictionary not made");
@@ -243,44 +254,77 @@ impl Store {
         Ok(conn)
     }
 
+    /// A connection for reading beside the writer: SQLite's read-only connection to the
+    /// file, or a PostgreSQL connection from the idle ones (given back when dropped).
+    pub fn reader(path: &Path) -> Result<Reader> {
+        Ok(match pg_url(path) {
+            Some(url) => Reader {
+                db: Some(db::Db::Pg(pg::take_reader(url).map_err(StoreError::File)?)),
+                url: Some(url.to_string()),
+            },
+            None => Reader {
+                db: Some(db::Db::Lite(Store::open_reader(path)?)),
+                url: None,
+            },
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The store's connection, for the store's functions (`&impl Sql`).
+    pub fn db(&self) -> &db::Db {
+        &self.db
+    }
+
+    /// The SQLite connection of an SQLite store.
     pub fn conn(&self) -> &Connection {
-        &self.conn
+        match &self.db {
+            db::Db::Lite(c) => c,
+            db::Db::Pg(_) => unreachable!("an SQLite-only path reached a PostgreSQL store"),
+        }
     }
 
     pub fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+        match &mut self.db {
+            db::Db::Lite(c) => c,
+            db::Db::Pg(_) => unreachable!("an SQLite-only path reached a PostgreSQL store"),
+        }
+    }
+
+    /// Connects to the PostgreSQL store `target` and brings its schema up to date.
+    pub fn open_pg(target: &pg::Target) -> Result<Store> {
+        let conn = pg::open(target).map_err(StoreError::File)?;
+        Ok(Store {
+            db: db::Db::Pg(conn),
+            path: PathBuf::from(target.shown()),
+        })
     }
 
     /// This database's own identity: made once, at random, and kept in it (a copy of
     /// the file keeps it too; a new database gets its own).
     pub fn instance_id(&self) -> Result<String> {
         let fresh = format!("{:016x}", fastrand::u64(..));
-        self.conn.execute(
+        self.db.exec(
             "INSERT INTO meta (key, value) VALUES ('instance', ?1) ON CONFLICT DO NOTHING",
-            [&fresh],
+            db::args![fresh],
         )?;
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
-                r.get(0)
-            })?)
+        self.db
+            .one("SELECT value FROM meta WHERE key = 'instance'", db::args![])
     }
 
     /// The schema version of the open file.
     pub fn version(&self) -> Result<i64> {
         Ok(self
-            .conn
+            .conn()
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
             .optional()?
             .unwrap_or(0))
     }
 
     fn migrate(&mut self) -> Result<()> {
-        self.conn.execute_batch(
+        self.conn().execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
         )?;
         let known = schema::MIGRATIONS.len() as i64;
@@ -293,7 +337,7 @@ impl Store {
             });
         }
         // Migration 10 computes each event's key in SQL.
-        self.conn.create_scalar_function(
+        self.conn().create_scalar_function(
             "mailroom_event_key",
             2,
             rusqlite::functions::FunctionFlags::SQLITE_UTF8
@@ -308,7 +352,7 @@ impl Store {
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
             // IMMEDIATE: one migrating program at a time. Another one opening the same
             // new file at the same moment may have applied this migration meanwhile.
-            let tx = self.conn.transaction()?;
+            let tx = self.conn_mut().transaction()?;
             let now: i64 = tx
                 .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
                 .optional()?
@@ -353,6 +397,34 @@ fn opening(path: &Path, source: rusqlite::Error) -> StoreError {
             }
         }
         _ => StoreError::Open { path, source },
+    }
+}
+
+/// The PostgreSQL URL given where a database file is expected (`db = "postgres://…"`).
+pub fn pg_url(path: &Path) -> Option<&str> {
+    path.to_str().filter(|p| pg::is_url(p))
+}
+
+/// A reading connection ([`Store::reader`]): derefs to the store's connection.
+pub struct Reader {
+    db: Option<db::Db>,
+    url: Option<String>,
+}
+
+impl std::ops::Deref for Reader {
+    type Target = db::Db;
+    fn deref(&self) -> &db::Db {
+        self.db
+            .as_ref()
+            .expect("a reader holds its connection until dropped")
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let (Some(db::Db::Pg(pg)), Some(url)) = (self.db.take(), &self.url) {
+            pg::give_back(url, pg);
+        }
     }
 }
 

@@ -323,3 +323,75 @@ pub fn now_ms(conn: &impl Sql) -> Result<i64> {
         super::db::Dialect::Sqlite => Ok(crate::clock::now().timestamp_millis()),
     }
 }
+
+/// The PostgreSQL stores this process was configured with, by URL: how `Store::open`
+/// (given the URL where a file path would be) finds the password and CA the config
+/// gave, and where idle reader connections wait for their next use.
+struct Known {
+    target: Target,
+    idle: Vec<Pg>,
+}
+
+fn known() -> &'static std::sync::Mutex<Vec<Known>> {
+    static KNOWN: std::sync::OnceLock<std::sync::Mutex<Vec<Known>>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(Default::default)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Vec<Known>> {
+    known().lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes `target` the way to reach its URL in this process.
+pub fn register(target: Target) {
+    let mut k = lock();
+    k.retain(|t| t.target.url != target.url);
+    k.push(Known {
+        target,
+        idle: Vec::new(),
+    });
+}
+
+/// The registered target of `url`, else one with `PGPASSWORD` (a command given the URL
+/// directly, without a config).
+pub fn target(url: &str) -> Target {
+    lock()
+        .iter()
+        .find(|k| k.target.url == url)
+        .map(|k| k.target.clone())
+        .unwrap_or_else(|| Target {
+            url: url.to_string(),
+            password: std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
+            ca_file: None,
+        })
+}
+
+/// Idle connections kept per database for readers (the web server's requests).
+const IDLE_READERS: usize = 8;
+
+/// A reader connection: an idle one if there is one, else a new one.
+pub fn take_reader(url: &str) -> std::result::Result<Pg, String> {
+    let idle = lock()
+        .iter_mut()
+        .find(|k| k.target.url == url)
+        .and_then(|k| k.idle.pop());
+    match idle {
+        Some(pg) if !pg.is_closed() => Ok(pg),
+        _ => {
+            let t = target(url);
+            Ok(Pg::new(t.connect()?, t.shown()))
+        }
+    }
+}
+
+/// Gives a reader connection back for the next one (dropped when broken, inside a
+/// transaction, or when enough wait).
+pub fn give_back(url: &str, pg: Pg) {
+    if pg.is_closed() || pg.in_transaction() {
+        return;
+    }
+    if let Some(k) = lock().iter_mut().find(|k| k.target.url == url)
+        && k.idle.len() < IDLE_READERS
+    {
+        k.idle.push(pg);
+    }
+}

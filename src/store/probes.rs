@@ -3,7 +3,7 @@
 //! stored through any channel, and the probe's own record (in `meta`, under
 //! `probe/<registrar>/<name>`, so a restarted `watch` resumes its wait).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Sql, args};
 use serde::{Deserialize, Serialize};
 
 use super::Result;
@@ -11,10 +11,10 @@ use super::Result;
 /// Where the store stands: the newest place any message was found. A test message
 /// stored later is found at a place above it, whichever channel brought it (the same
 /// test event seen again is a new place of a known event).
-pub fn mark(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row(
+pub fn mark(conn: &impl Sql) -> Result<i64> {
+    Ok(conn.only(
         "SELECT COALESCE(MAX(id), 0) FROM message_sources",
-        [],
+        args![],
         |r| r.get(0),
     )?)
 }
@@ -29,28 +29,26 @@ pub struct Arrival {
 /// The first test message (`kind = test`) of `registrar` for notification `name` stored
 /// at a place above `after` (see [`mark`]).
 pub fn test_arrived(
-    conn: &Connection,
+    conn: &impl Sql,
     registrar: &str,
     name: &str,
     after: i64,
 ) -> Result<Option<Arrival>> {
-    Ok(conn
-        .query_row(
-            "SELECT es.seen_at, ms.source FROM events e
+    Ok(conn.row(
+        "SELECT es.seen_at, ms.source FROM events e
              JOIN event_sources es ON es.event = e.id
              JOIN message_sources ms ON ms.id = es.source
              WHERE e.topic = 'test' AND e.kind = 'test' AND e.registrar = ?1 AND e.type = ?2
                AND es.source > ?3
              ORDER BY es.source LIMIT 1",
-            params![registrar, name, after],
-            |r| {
-                Ok(Arrival {
-                    stored_at: r.get(0)?,
-                    source: r.get(1)?,
-                })
-            },
-        )
-        .optional()?)
+        args![registrar, name, after],
+        |r| {
+            Ok(Arrival {
+                stored_at: r.get(0)?,
+                source: r.get(1)?,
+            })
+        },
+    )?)
 }
 
 /// How a probe run stands.
@@ -78,23 +76,21 @@ fn key(registrar: &str, name: &str) -> String {
 }
 
 /// The last run recorded for `name`, if any.
-pub fn last_run(conn: &Connection, registrar: &str, name: &str) -> Result<Option<Run>> {
-    let value: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [key(registrar, name)],
-            |r| r.get(0),
-        )
-        .optional()?;
+pub fn last_run(conn: &impl Sql, registrar: &str, name: &str) -> Result<Option<Run>> {
+    let value: Option<String> = conn.row(
+        "SELECT value FROM meta WHERE key = ?1",
+        args![key(registrar, name)],
+        |r| r.get(0),
+    )?;
     Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
 }
 
 /// Records the run (replacing the one before).
-pub fn record(conn: &Connection, registrar: &str, name: &str, run: &Run) -> Result<()> {
-    conn.execute(
+pub fn record(conn: &impl Sql, registrar: &str, name: &str, run: &Run) -> Result<()> {
+    conn.exec(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = ?2",
-        params![
+        args![
             key(registrar, name),
             serde_json::to_string(run).unwrap_or_default()
         ],

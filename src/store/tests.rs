@@ -10,7 +10,7 @@ fn creates_and_reopens_at_the_current_version() {
     let s = Store::open(&path).unwrap();
     assert_eq!(s.version().unwrap(), schema::MIGRATIONS.len() as i64);
     let mode: String = s
-        .conn
+        .conn()
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
@@ -107,7 +107,7 @@ fn a_version_8_file_keeps_its_messages_and_events_whole() {
     assert_eq!(b.event.domains, ["x.de", "y.de"]);
     assert_eq!(b.last_seen, "2026-01-01T00:00:00Z");
     let stored: Option<String> = s
-        .conn
+        .conn()
         .query_row("SELECT domains FROM events WHERE event_id = 'a'", [], |r| {
             r.get(0)
         })
@@ -140,7 +140,7 @@ fn a_version_9_file_finds_its_events_by_key() {
     }
     let s = Store::open(&path).unwrap();
     let keys: Vec<(String, i64)> = s
-        .conn
+        .conn()
         .prepare("SELECT registrar, event_key FROM events ORDER BY id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -156,7 +156,7 @@ fn a_version_9_file_finds_its_events_by_key() {
     );
     assert_ne!(keys[0].1, keys[1].1);
     let indexes: Vec<String> = s
-        .conn
+        .conn()
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
@@ -241,7 +241,7 @@ fn a_new_database_and_its_wal_are_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     let s = Store::open(&path).unwrap();
-    s.conn
+    s.conn()
         .execute("INSERT INTO schema_version (version) VALUES (0)", [])
         .unwrap();
     for name in ["m.db", "m.db-wal", "m.db-shm"] {
@@ -291,7 +291,7 @@ fn a_newer_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     let s = Store::open(&path).unwrap();
-    s.conn
+    s.conn()
         .execute("UPDATE schema_version SET version = 999", [])
         .unwrap();
     drop(s);

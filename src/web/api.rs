@@ -194,7 +194,7 @@ async fn poll(web: &Arc<Web>, name: &str, req: &Request<Incoming>) -> Resp {
         Err(r) => return *r,
     };
     let (w, n) = (Arc::clone(web), name.to_string());
-    match blocking(move || feed::poll(w.store().conn(), &n, limit)).await {
+    match blocking(move || feed::poll(w.store().db(), &n, limit)).await {
         Ok(Some(page)) => {
             let mut v = page_json(&page);
             v["consumer"] = Value::String(name.to_string());
@@ -273,7 +273,7 @@ async fn create(web: &Arc<Web>, req: Request<Incoming>) -> Resp {
         return r;
     }
     let w = Arc::clone(web);
-    match blocking(move || feed::create(w.store().conn(), &name)).await {
+    match blocking(move || feed::create(w.store().db(), &name)).await {
         Ok(Created::New(c)) => super::json(StatusCode::CREATED, &json!({ "consumer": c })),
         Ok(Created::Existing(c)) => super::json(StatusCode::OK, &json!({ "consumer": c })),
         Ok(Created::Full) => error(
@@ -293,7 +293,7 @@ async fn delete(web: &Arc<Web>, name: &str, req: &Request<Incoming>) -> Resp {
         return r;
     }
     let (w, n) = (Arc::clone(web), name.to_string());
-    match blocking(move || feed::delete(w.store().conn(), &n)).await {
+    match blocking(move || feed::delete(w.store().db(), &n)).await {
         Ok(true) => super::json(StatusCode::OK, &json!({ "deleted": name })),
         Ok(false) => unknown(name),
         Err(r) => *r,
@@ -352,7 +352,7 @@ async fn ack(web: &Arc<Web>, name: &str, req: Request<Incoming>) -> Resp {
         );
     };
     let (w, n) = (Arc::clone(web), name.to_string());
-    match blocking(move || feed::ack(w.store().conn(), &n, position)).await {
+    match blocking(move || feed::ack(w.store().db(), &n, position)).await {
         Ok(Ok(c)) => super::json(StatusCode::OK, &json!({ "consumer": c })),
         Ok(Err(AckError::Unknown)) => unknown(name),
         Ok(Err(AckError::Beyond { last })) => error(

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
-use rusqlite::Connection;
 
 mod process;
 mod ready;
@@ -142,7 +141,7 @@ fn render(web: &Web) -> crate::store::Result<String> {
 }
 
 fn figures_text(
-    conn: &Connection,
+    conn: &impl crate::store::db::Sql,
     live: &Live,
     messages: &BTreeMap<(String, String), i64>,
 ) -> crate::store::Result<String> {

@@ -60,8 +60,8 @@ impl Web {
     }
 
     /// A fresh read-only connection, for queries that should not wait on the writer.
-    pub fn reader(&self) -> crate::store::Result<rusqlite::Connection> {
-        Store::open_reader(self.intake.db())
+    pub fn reader(&self) -> crate::store::Result<crate::store::Reader> {
+        Store::reader(self.intake.db())
     }
 }
 

@@ -6,6 +6,7 @@
 //! anything else.
 
 use super::{Ask, Reply, Web, is_local_path};
+use crate::store::db::Sql as _;
 use crate::store::{self, outbox, views};
 
 /// The page to go back to (a form's `back` field, when it is a local path).
@@ -59,7 +60,7 @@ pub(super) fn flash(ask: &Ask) -> Option<String> {
 }
 
 pub(super) fn retry(web: &Web, ask: &Ask, id: i64) -> Reply {
-    let n = match outbox::retry(web.store().conn(), Some(id), crate::clock::now()) {
+    let n = match outbox::retry(web.store().db(), Some(id), crate::clock::now()) {
         Ok(n) => n,
         Err(e) => return Reply::store_error(&e, ask),
     };
@@ -73,7 +74,7 @@ pub(super) fn retry(web: &Web, ask: &Ask, id: i64) -> Reply {
 }
 
 pub(super) fn ack(web: &Web, ask: &Ask, event: i64) -> Reply {
-    match views::ack(web.store().conn(), event, &crate::clock::now_stamp()) {
+    match views::ack(web.store().db(), event, &crate::clock::now_stamp()) {
         Ok(true) => done(
             &back(ask, "/"),
             &[("done", "acked".into()), ("id", event.to_string())],
@@ -90,25 +91,19 @@ pub(super) fn reparse(web: &Web, ask: &Ask, message: Option<i64>) -> Reply {
     let rules = std::sync::Arc::clone(&web.intake.rules);
     let limits = crate::ingest::Limits::of(config);
     let mut grouping = crate::ingest::group::Grouping::default();
-    let mut react = move |tx: &rusqlite::Transaction<'_>, new: store::NewEvent<'_>| {
+    let mut react = move |tx: &store::db::Db, new: store::NewEvent<'_>| {
         crate::ingest::rules::react(&rules, &mut grouping, tx, new).map(|_| ())
     };
-    let mut writer = web.store();
+    let writer = web.store();
     let ids: Vec<i64> = match message {
         Some(id) => vec![id],
-        None => {
-            let listed = writer
-                .conn()
-                .prepare("SELECT id FROM messages WHERE status = 'quarantined' ORDER BY id")
-                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
-            match listed {
-                Ok(ids) => ids,
-                Err(e) => return Reply::store_error(&e.into(), ask),
-            }
-        }
+        None => match store::query::quarantined(writer.db()) {
+            Ok(list) => list.into_iter().map(|q| q.id).collect(),
+            Err(e) => return Reply::store_error(&e, ask),
+        },
     };
     if let Some(id) = message {
-        match views::message(writer.conn(), id) {
+        match views::message(writer.db(), id) {
             Ok(Some(_)) => {}
             Ok(None) => return Reply::not_found(ask),
             Err(e) => return Reply::store_error(&e, ask),
@@ -117,9 +112,9 @@ pub(super) fn reparse(web: &Web, ask: &Ask, message: Option<i64>) -> Reply {
     let (mut found, mut new, mut recovered, mut incomplete) = (0u64, 0u64, 0u64, false);
     for chunk in ids.chunks(200) {
         let result = (|| -> store::Result<()> {
-            let tx = writer.conn_mut().transaction()?;
+            let tx = writer.db().write()?;
             for id in chunk {
-                let r = crate::ingest::reparse(&tx, *id, limits, &mut react)?;
+                let r = crate::ingest::reparse(&*tx, *id, limits, &mut react)?;
                 found += r.events_found as u64;
                 new += r.events_new.len() as u64;
                 recovered += u64::from(r.events_found > 0);

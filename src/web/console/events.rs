@@ -455,7 +455,7 @@ pub(super) fn header_block(raw: &[u8]) -> String {
 }
 
 /// A message's headers with a download link.
-fn message_headers(conn: &rusqlite::Connection, message: i64) -> String {
+fn message_headers(conn: &impl crate::store::db::Sql, message: i64) -> String {
     let mut out = String::new();
     match query::raw_message(conn, message) {
         Ok(Some((raw, complete))) => {
