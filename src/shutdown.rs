@@ -40,6 +40,22 @@ impl Shutdown {
         }
     }
 
+    /// On a thread of its own (not a task): waits `d`, or less when the stop comes
+    /// first (looked at every 100 ms); true when stopping.
+    pub fn wait_blocking(&self, d: Duration) -> bool {
+        let end = std::time::Instant::now() + d;
+        loop {
+            if self.is_shutdown() {
+                return true;
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+    }
+
     /// Sleeps `d`, or less when the stop comes first; true when stopping.
     pub async fn sleep(&mut self, d: Duration) -> bool {
         tokio::select! {

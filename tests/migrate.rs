@@ -185,14 +185,37 @@ fn a_wrong_password_or_no_server_is_said_plainly_and_never_shown() {
     assert!(!out.status.success());
     assert!(!err.contains("s3cret-in-url"), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
-    // db = postgres://… is refused at load with its line, for now.
+    // db = postgres://… whose password cannot be read: refused at load, with its line.
     let m2 = Mailroom::new("");
     std::fs::write(
         m2.dir().join("mailroom.toml"),
-        "db = \"postgres://mailroom@127.0.0.1/mailroom\"\n",
+        format!("db = \"postgres://mailroom@127.0.0.1:{port}/mailroom\"\n[store]\npassword_env = \"MR_UNSET_PG_PASSWORD\"\n"),
     )
     .unwrap();
-    let out = m2.run(&["events"]);
+    let out = m2
+        .cmd(&["events"])
+        .env_remove("MR_UNSET_PG_PASSWORD")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("mailroom.toml:1:1: db = postgres://"), "{err}");
+    assert!(!out.status.success());
+    assert!(
+        err.contains("mailroom.toml:3:1: [store] password_env: environment variable MR_UNSET_PG_PASSWORD is not set"),
+        "{err}"
+    );
+    // …and a server that is not there is named, with what to check.
+    let out = m2
+        .cmd(&["events"])
+        .env("MR_UNSET_PG_PASSWORD", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!(
+            "connecting to postgres://mailroom@127.0.0.1:{port}/mailroom"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("Error {") && !err.contains("kind:"), "{err}");
 }

@@ -116,10 +116,25 @@ impl Context {
     pub fn load(config: Option<&Path>, db: Option<PathBuf>) -> anyhow::Result<Context> {
         let ctx = Context {
             config: Config::load(config)?,
-            db,
+            db: db.clone(),
         };
+        let path = ctx.db_path();
+        if let Some(url) = crate::store::pg_url(&path) {
+            let st = &ctx.config.store;
+            let secret = st.password();
+            let password = if secret.is_set() {
+                secret.resolve()?.filter(|p| !p.is_empty())
+            } else {
+                std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty())
+            };
+            crate::store::pg::register(crate::store::pg::Target {
+                url: url.to_string(),
+                password,
+                ca_file: st.ca_file.as_ref().map(|p| ctx.config.resolve(p)),
+            });
+        }
         tracing::debug!(
-            db = %ctx.db_path().display(),
+            db = %crate::secret::redact(&path.display().to_string()),
             rules = %ctx.config.rules_dir().display(),
             "using"
         );

@@ -136,6 +136,23 @@ pub struct StoreConfig {
     pub password_command: Option<String>,
     /// PostgreSQL: a CA (PEM) trusted besides the system's for the server's certificate.
     pub ca_file: Option<PathBuf>,
+    /// PostgreSQL: environment variable holding the whole URL (`db` then need not be
+    /// set; a URL with a password in it stays out of the config file).
+    pub url_env: Option<String>,
+    /// PostgreSQL: how long a source (an IMAP folder, a local folder, a registrar
+    /// poll) waits for another instance after its holder died or lost the database.
+    /// Default `30s`.
+    #[serde(default = "default_lease", deserialize_with = "de_duration")]
+    pub lease: std::time::Duration,
+}
+
+/// Whether `db` names a PostgreSQL database rather than an SQLite file.
+pub fn is_pg_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+fn default_lease() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
 }
 
 impl Default for StoreConfig {
@@ -145,6 +162,8 @@ impl Default for StoreConfig {
             password_env: None,
             password_command: None,
             ca_file: None,
+            url_env: None,
+            lease: default_lease(),
         }
     }
 }
@@ -418,16 +437,7 @@ impl Config {
             }
         }
         self.check_push(path, src)?;
-        if let Some(db) = &self.db
-            && let Some(text) = db.to_str()
-            && (text.starts_with("postgres://") || text.starts_with("postgresql://"))
-        {
-            return Err(anyhow::anyhow!(
-                "{}: db = {}: PostgreSQL as the running store is not in this version yet; keep an SQLite file here (`mailroom migrate --to URL` already copies it into PostgreSQL)",
-                self.position_in(path, src, "db", None),
-                crate::secret::redact(text)
-            ));
-        }
+        self.check_store(path, src)?;
         if let Some((key, value, msg)) = self.gandi.as_ref().and_then(GandiConfig::problem) {
             let at = if key == "[gandi]" {
                 table_position(path, src, key)
@@ -559,11 +569,84 @@ impl Config {
     }
 
     pub fn db_path(&self, cli: Option<&Path>) -> PathBuf {
+        if let (None, Some(url)) = (cli, self.pg_url()) {
+            return PathBuf::from(url);
+        }
         match (cli, &self.db) {
             (Some(p), _) => p.to_path_buf(),
+            (None, Some(p)) if p.to_str().is_some_and(is_pg_url) => p.clone(),
             (None, Some(p)) => self.resolve(p),
             (None, None) => self.resolve(Path::new("mailroom.db")),
         }
+    }
+
+    /// `[store]` and `db` for PostgreSQL: the URL parses, the password can be read (set
+    /// and not empty) when the config names where it comes from, the lease is sane.
+    fn check_store(&self, path: &Path, src: &str) -> anyhow::Result<()> {
+        let st = &self.store;
+        if let Some(var) = &st.url_env {
+            let at = self.position_in(path, src, "url_env", None);
+            match std::env::var(var) {
+                Ok(u) if is_pg_url(u.trim()) => {}
+                Ok(u) if u.trim().is_empty() => {
+                    anyhow::bail!("{at}: url_env = {var:?}: the environment variable is empty")
+                }
+                Ok(_) => anyhow::bail!(
+                    "{at}: url_env = {var:?}: the environment variable does not hold a postgres:// URL"
+                ),
+                Err(_) => {
+                    anyhow::bail!("{at}: url_env = {var:?}: the environment variable is not set")
+                }
+            }
+        }
+        let Some(url) = self.pg_url() else {
+            return Ok(());
+        };
+        let at = if st.url_env.is_some() {
+            self.position_in(path, src, "url_env", None)
+        } else {
+            self.position_in(path, src, "db", None)
+        };
+        if let Err(e) = url.parse::<postgres::Config>() {
+            anyhow::bail!(
+                "{at}: db = {}: not a PostgreSQL URL ({})",
+                crate::secret::redact(&url),
+                e
+            );
+        }
+        let secret = st.password();
+        if secret.is_set() {
+            let key = if st.password_env.is_some() {
+                "password_env"
+            } else {
+                "password_command"
+            };
+            let at = self.position_in(path, src, key, None);
+            match secret.resolve() {
+                Ok(Some(p)) if !p.is_empty() => {}
+                Ok(_) => anyhow::bail!("{at}: [store] {key} gives an empty password"),
+                Err(e) => anyhow::bail!("{at}: [store] {key}: {e}"),
+            }
+        }
+        if st.lease < std::time::Duration::from_secs(3)
+            || st.lease > std::time::Duration::from_secs(3600)
+        {
+            let at = self.position_in(path, src, "lease", None);
+            anyhow::bail!("{at}: [store] lease must be between 3s and 1h");
+        }
+        Ok(())
+    }
+
+    /// The PostgreSQL URL of the store, when it is one: `[store] url_env`, else `db`.
+    pub fn pg_url(&self) -> Option<String> {
+        if let Some(var) = &self.store.url_env {
+            return std::env::var(var).ok().map(|u| u.trim().to_string());
+        }
+        self.db
+            .as_ref()
+            .and_then(|d| d.to_str())
+            .filter(|d| is_pg_url(d))
+            .map(str::to_string)
     }
 
     pub fn rules_dir(&self) -> PathBuf {

@@ -10,6 +10,7 @@ use super::compose;
 use super::digest_mail::{DeadDelivery, Entry};
 use crate::action::Digest;
 use crate::clock::stamp;
+use crate::store::db::Sql as _;
 use crate::store::outbox::{self, Channel, NewItem};
 use crate::store::{Result, Store};
 use crate::store::{digests, query};
@@ -42,7 +43,13 @@ pub fn close_period(
     end: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>> {
-    let tx = store.conn_mut().transaction()?;
+    let tx = store.db().write()?;
+    // Another instance may have closed this period since the caller looked: the write
+    // lock is held from here on, so it is looked at again (and the period's unique key
+    // holds it once whatever happens).
+    if digests::last_period_end(&tx, &d.name)?.is_some_and(|l| l.as_str() >= end) {
+        return Ok(None);
+    }
     let ids = digests::open_digest_items(&tx, &d.name, end)?;
     let events = load(&tx, &ids)?;
     let mut queued = None;

@@ -197,7 +197,7 @@ impl Deliverer {
         loop {
             let now = clock::now();
             let hooks =
-                outbox::claim_due_webhooks(store.conn_mut(), now, self.lease, &self.holder, BATCH)?;
+                outbox::claim_due_webhooks(store.db(), now, self.lease, &self.holder, BATCH)?;
             if !hooks.is_empty() {
                 let results = self.send_webhooks(store, hooks, &mut probes).await?;
                 self.record(store, results, &mut report)?;
@@ -288,7 +288,7 @@ impl Deliverer {
         let window = Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
         let mut given_up = Vec::new();
         let mut unreachable: Vec<(Item, Duration)> = Vec::new();
-        let tx = store.conn_mut().transaction()?;
+        let tx = store.db().write()?;
         for (item, result) in results {
             let Some(result) = result else {
                 outbox::release(&tx, item.id, &self.holder)?;

@@ -121,7 +121,51 @@ impl Intake {
     /// This intake's connection, for queries and for the console's own writes (a retry,
     /// a reparse). Channels store through [`Intake::ingest`] only.
     pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        if store.is_broken() {
+            // A PostgreSQL connection that died is replaced on next use; while the
+            // server is away the old one keeps failing each step, which is retried.
+            match Store::open(&self.db) {
+                Ok(fresh) => {
+                    tracing::info!("database connection made again");
+                    *store = fresh;
+                }
+                Err(e) => tracing::warn!(error = %e, "database still unreachable"),
+            }
+        }
+        store
+    }
+
+    /// Whether several instances may share this store (PostgreSQL).
+    pub fn shared(&self) -> bool {
+        crate::store::pg_url(&self.db).is_some()
+    }
+
+    /// Takes or renews the lease on `source` for this process; false while another
+    /// instance holds it. A holder that was a process of this machine and is gone
+    /// (this instance before a crash) is taken over at once.
+    pub fn lease(&self, source: &str, lease: std::time::Duration) -> store::Result<bool> {
+        let me = store::outbox::holder();
+        let ms = lease.as_millis() as i64;
+        off_runtime(|| {
+            let store = self.store();
+            let db = store.db();
+            if store::leases::take(db, source, &me, ms)? {
+                return Ok(true);
+            }
+            match store::leases::holder_of(db, source)? {
+                Some(h) if store::outbox::holder_alive(&h) == Some(false) => {
+                    store::leases::take_from(db, source, &h, &me, ms)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    /// Gives the lease on `source` up (a clean stop).
+    pub fn release(&self, source: &str) -> store::Result<()> {
+        let me = store::outbox::holder();
+        off_runtime(|| store::leases::release(self.store().db(), source, &me))
     }
 
     /// Starts delivery now rather than at its next timer (after a commit that queued

@@ -200,6 +200,7 @@ fn store_batch(
     )?;
     let mut part = 0;
     let mut grouping = group::Grouping::default();
+    let mut queued = 0;
     let tx = store.db().write()?;
     let mut b = Batch::default();
     let n = items.len() as u64;
@@ -227,7 +228,10 @@ fn store_batch(
             extraction,
             Limits::of(config),
             None,
-            &mut |tx, new| rules::react(rules, &mut grouping, tx, new).map(|_| ()),
+            &mut |tx, new| {
+                queued += rules::react(rules, &mut grouping, tx, new)?;
+                Ok(())
+            },
         )?;
         b.messages += 1;
         b.events_new += done.events_new.len() as u64;
@@ -244,6 +248,10 @@ fn store_batch(
     }
     if let Some((account, folder, c)) = cursor {
         cursors::set(&*tx, account, folder, c, n)?;
+    }
+    if queued > 0 && tx.dialect() == store::db::Dialect::Postgres {
+        // Delivered at the commit to every instance listening (service/shared.rs).
+        tx.batch(&format!("NOTIFY {}", store::pg::NOTIFY_CHANNEL))?;
     }
     tx.commit()?;
     if b.events_new > 0 {

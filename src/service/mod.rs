@@ -10,6 +10,7 @@ pub mod alerts;
 mod delivery;
 mod lock;
 pub mod probe;
+mod shared;
 mod supervise;
 
 use std::path::PathBuf;
@@ -134,19 +135,36 @@ async fn watch(
     mut rules: RuleSet,
     reload: Reload,
 ) -> anyhow::Result<()> {
-    let _lock = WatchLock::acquire(&db)?;
-    // Claims left by a watch that was killed are void: no other watch can be running.
+    let shared = store::pg_url(&db).is_some();
+    // One watch per SQLite file; on PostgreSQL any number, sharing the sources by lease.
+    let _lock = if shared {
+        None
+    } else {
+        Some(WatchLock::acquire(&db)?)
+    };
+    // Claims left by a watch of this machine that was killed are void.
     let first = Store::open(&db)?;
     outbox::release_stale_claims(first.db())?;
     // WAL checkpoints run beside the service, never inside a commit on the intake path.
-    let _checkpoints = store::Checkpointer::start(&first)?;
+    let _checkpoints = if shared {
+        None
+    } else {
+        Some(store::Checkpointer::start(&first)?)
+    };
     drop(first);
+    let (_alive, alive_shutdown) = Shutdown::new();
+    if shared {
+        shared::start(&db, &config, alive_shutdown);
+    }
     let mut signals = Signals::new()?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let live: Arc<Live> = Arc::default();
     loop {
         let (trigger, shutdown) = Shutdown::new();
         let root = intake(&config, &db, &rules, &live)?;
+        if shared {
+            shared::listen(&db, root.clone(), shutdown.clone());
+        }
         let mut tasks = spawn_all(&root, &shutdown);
         let reloaded = loop {
             tokio::select! {
@@ -170,6 +188,9 @@ async fn watch(
         );
         stop(trigger, &mut tasks).await;
         let Some((new_config, new_rules)) = reloaded else {
+            if shared {
+                shared::gone(&db);
+            }
             tracing::info!("stopped");
             return Ok(());
         };

@@ -46,11 +46,93 @@ struct Failing {
     alerted: bool,
 }
 
+impl Task {
+    /// The source's lease key: the source and its folders.
+    fn lease_key(&self) -> String {
+        format!("{}/{}", self.source, self.folders.join(","))
+    }
+}
+
+/// Runs `watch` under [`supervise_held`]; on a shared store (PostgreSQL) only while
+/// this instance holds the source's lease: it waits (standby) while another instance
+/// holds it, renews it every third of `[store] lease`, and stops working the source
+/// when the lease is lost (another instance took it, or the database was unreachable
+/// for two thirds of the lease: the lease may run out meanwhile).
+pub async fn supervise<E, F, Fut>(intake: Intake, mut shutdown: Shutdown, task: Task, mut watch: F)
+where
+    E: Failure,
+    F: FnMut(Health, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    if !intake.shared() {
+        return supervise_held(intake, shutdown, &task, &mut watch).await;
+    }
+    let key = task.lease_key();
+    let lease = intake.config.store.lease;
+    let every = (lease / 3).max(Duration::from_secs(1));
+    let mut standby_logged = false;
+    loop {
+        loop {
+            match intake.lease(&key, lease) {
+                Ok(true) => break,
+                Ok(false) if !standby_logged => {
+                    standby_logged = true;
+                    tracing::info!(source = %task.source, folder = %task.folders.join(", "), "another instance works this source: standing by");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(source = %task.source, error = %e, "cannot take the source's lease; trying again")
+                }
+            }
+            if shutdown.sleep(every).await {
+                return;
+            }
+        }
+        standby_logged = false;
+        tracing::info!(source = %task.source, folder = %task.folders.join(", "), "this instance works the source now");
+        let renew = async {
+            let mut last_ok = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(every).await;
+                match intake.lease(&key, lease) {
+                    Ok(true) => last_ok = std::time::Instant::now(),
+                    Ok(false) => return "another instance took it over".to_string(),
+                    Err(e) if last_ok.elapsed() >= lease * 2 / 3 => {
+                        return format!("the database was unreachable for too long ({e})");
+                    }
+                    Err(e) => {
+                        tracing::warn!(source = %task.source, error = %e, "the source's lease was not renewed; trying again")
+                    }
+                }
+            }
+        };
+        let lost = tokio::select! {
+            _ = supervise_held(intake.clone(), shutdown.clone(), &task, &mut watch) => None,
+            why = renew => Some(why),
+        };
+        match lost {
+            None => {
+                if let Err(e) = intake.release(&key) {
+                    tracing::warn!(source = %task.source, error = %e, "the source's lease was not given up (it runs out by itself)");
+                }
+                return;
+            }
+            Some(why) => {
+                tracing::warn!(source = %task.source, folder = %task.folders.join(", "), reason = %why, "this instance lost the source's lease: it stops working the source");
+            }
+        }
+    }
+}
+
 /// Runs `watch` (given a health flag and the stop) until it returns `Ok` at shutdown.
 /// A source failing for longer than `[alerts] source_failing_after` raises
 /// `mailroom.source_failing` once, and `mailroom.source_recovered` when it works again.
-pub async fn supervise<E, F, Fut>(intake: Intake, mut shutdown: Shutdown, task: Task, mut watch: F)
-where
+async fn supervise_held<E, F, Fut>(
+    intake: Intake,
+    mut shutdown: Shutdown,
+    task: &Task,
+    watch: &mut F,
+) where
     E: Failure,
     F: FnMut(Health, Shutdown) -> Fut,
     Fut: Future<Output = Result<(), E>>,
@@ -82,7 +164,7 @@ where
                 // While a failed source runs again, its recovery is seen as it happens.
                 _ = tokio::time::sleep(Duration::from_secs(1)), if failing.is_some() => {
                     if health.peek() {
-                        recovered(&intake, &task, failing.take()).await;
+                        recovered(&intake, task, failing.take()).await;
                     }
                 }
             }
@@ -90,7 +172,7 @@ where
         let Err(e) = result else { return };
         if health.take() {
             delay = Duration::from_secs(1);
-            recovered(&intake, &task, failing.take()).await;
+            recovered(&intake, task, failing.take()).await;
         }
         let message = e.to_string();
         let record = intake.clone();

@@ -29,6 +29,30 @@ pub fn take(conn: &impl Sql, source: &str, holder: &str, lease_ms: i64) -> Resul
     Ok(changed > 0)
 }
 
+/// Who holds (or last held) `source`.
+pub fn holder_of(conn: &impl Sql, source: &str) -> Result<Option<String>> {
+    conn.row(
+        "SELECT holder FROM leases WHERE source = ?1",
+        args![source],
+        |r| r.get(0),
+    )
+}
+
+/// Takes `source` from `dead` (a holder known to be gone), whatever its lease says.
+pub fn take_from(
+    conn: &impl Sql,
+    source: &str,
+    dead: &str,
+    holder: &str,
+    lease_ms: i64,
+) -> Result<bool> {
+    let now = now_ms(conn)?;
+    Ok(conn.exec(
+        "UPDATE leases SET holder = ?3, until = ?4, taken = ?5 WHERE source = ?1 AND holder = ?2",
+        args![source, dead, holder, now + lease_ms, now],
+    )? == 1)
+}
+
 /// Whether `holder` still holds `source` (its lease has not run out).
 pub fn holds(conn: &impl Sql, source: &str, holder: &str) -> Result<bool> {
     let now = now_ms(conn)?;

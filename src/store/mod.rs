@@ -273,6 +273,18 @@ impl Store {
         &self.path
     }
 
+    /// A store several instances share (PostgreSQL): sources are leased, claims are
+    /// judged by the instances' heartbeats.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.db, db::Db::Pg(_))
+    }
+
+    /// The connection is gone (PostgreSQL restarted, the network dropped it): open a
+    /// new store in its place.
+    pub fn is_broken(&self) -> bool {
+        matches!(&self.db, db::Db::Pg(p) if p.is_closed())
+    }
+
     /// The store's connection, for the store's functions (`&impl Sql`).
     pub fn db(&self) -> &db::Db {
         &self.db

@@ -69,9 +69,12 @@ impl Target {
     }
 }
 
+/// What a commit that queued deliveries notifies: every instance's delivery wakes.
+pub const NOTIFY_CHANNEL: &str = "mailroom_outbox";
+
 /// Whether `db` names a PostgreSQL database rather than an SQLite file.
 pub fn is_url(db: &str) -> bool {
-    db.starts_with("postgres://") || db.starts_with("postgresql://")
+    crate::config::is_pg_url(db)
 }
 
 /// Connects and brings the schema up to date: a store ready for work.
