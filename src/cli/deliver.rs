@@ -18,7 +18,8 @@ pub fn run(args: &DeliverArgs, ctx: &Context) -> anyhow::Result<u8> {
     let rules = ctx.rules()?;
     let mut store = ctx.open_store()?;
     let deliverer = Deliverer::new(&ctx.config, &store)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let digests = deliver::digest::tick(&mut store, &rules.digests, clock::now())?;

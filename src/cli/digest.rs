@@ -63,7 +63,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         }
         digest::close_period(&mut store, d, start.as_deref(), &end, now)?;
         let deliverer = Deliverer::new(&ctx.config, &store)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()?;
         let report = runtime.block_on(deliverer.run_due(&mut store))?;

@@ -65,7 +65,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         anyhow::bail!(problem);
     }
     let api = Gandi::new(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     match &args.command {

@@ -284,7 +284,8 @@ fn test_topic(ctx: &Context, topic: &str, send: bool, json_out: bool) -> anyhow:
         Some(s) => Some(Deliverer::new(&ctx.config, s)?),
         None => None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     for it in &items {

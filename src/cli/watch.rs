@@ -147,6 +147,8 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
         })
         .collect();
     // Shown, not failed on: a conflict is history to look at, not a running fault.
+    let leases = crate::store::leases::all(conn)?;
+    let instances = crate::store::leases::instances(conn)?;
     let conflicts = crate::store::query::conflicted_events(conn)?;
     let (reused, reused_list) = crate::store::query::reused_ids(conn, 10)?;
     if dead > 0 {
@@ -173,6 +175,8 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
             "outbox_dead": dead,
             "events": events,
             "quarantined": quarantined,
+            "leases": leases,
+            "instances": instances,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(code);
@@ -267,6 +271,28 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> anyhow::Result<u8> {
     }
     for (s, f) in never {
         say(&format!("{:<32} never synced", name_of(s, f)));
+    }
+    // A shared store (PostgreSQL): who works which source.
+    for l in &leases {
+        let state = if l.left_ms >= 0 {
+            format!(
+                "held by {} for {} s",
+                printable(&l.holder),
+                l.held_ms / 1000
+            )
+        } else {
+            format!("free (last held by {})", printable(&l.holder))
+        };
+        say(&format!("{:<32} {state}", printable(&l.source)));
+    }
+    for i in &instances {
+        say(&format!(
+            "instance {} (pid {} on {}): last alive {} s ago",
+            printable(&i.id),
+            i.pid,
+            printable(&i.host),
+            i.quiet_ms / 1000
+        ));
     }
     for p in &problems {
         eprintln!("problem: {p}");

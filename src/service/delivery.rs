@@ -20,7 +20,10 @@ pub async fn run(intake: Intake, shutdown: Shutdown) {
     let spawned = std::thread::Builder::new()
         .name("delivery".into())
         .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
+            // Multi-threaded (one worker) so that a blocking database client may run
+            // on this thread (`store::db::off_runtime`).
+            match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
                 .enable_all()
                 .build()
             {

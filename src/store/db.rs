@@ -556,7 +556,8 @@ impl Sql for rusqlite::Connection {
 /// A PostgreSQL connection for the store: the synchronous client, its prepared
 /// statements kept by their text.
 pub struct Pg {
-    client: RefCell<postgres::Client>,
+    /// Always `Some` until dropped (see `Drop`).
+    client: RefCell<Option<postgres::Client>>,
     prepared: RefCell<HashMap<String, postgres::Statement>>,
     /// Statements run since the connection was made (for tests of batching).
     statements: Cell<u64>,
@@ -570,16 +571,19 @@ impl Pg {
     pub fn new(client: postgres::Client, name: String) -> Pg {
         Pg {
             name,
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             prepared: RefCell::new(HashMap::new()),
             statements: Cell::new(0),
             in_tx: Cell::new(false),
         }
     }
 
-    /// The client itself, for what the shared SQL cannot say (COPY, LISTEN).
+    /// The client itself, for what the shared SQL cannot say (COPY, LISTEN). Call it
+    /// off the async runtime's threads (see [`off_runtime`]).
     pub fn client(&self) -> std::cell::RefMut<'_, postgres::Client> {
-        self.client.borrow_mut()
+        std::cell::RefMut::map(self.client.borrow_mut(), |c| {
+            c.as_mut().expect("a Pg holds its client until dropped")
+        })
     }
 
     pub fn statements(&self) -> u64 {
@@ -588,7 +592,7 @@ impl Pg {
 
     /// Whether the connection is gone (the server closed it, the network dropped it).
     pub fn is_closed(&self) -> bool {
-        self.client.borrow().is_closed()
+        self.client.borrow().as_ref().is_none_or(|c| c.is_closed())
     }
 
     fn statement(&self, sql: &str) -> Result<postgres::Statement> {
@@ -596,11 +600,8 @@ impl Pg {
         if let Some(s) = self.prepared.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let stmt = self
-            .client
-            .borrow_mut()
-            .prepare(&placeholders(sql))
-            .map_err(StoreError::Pg)?;
+        let stmt =
+            off_runtime(|| self.client().prepare(&placeholders(sql))).map_err(StoreError::Pg)?;
         self.prepared
             .borrow_mut()
             .insert(sql.to_string(), stmt.clone());
@@ -616,10 +617,7 @@ impl Sql for Pg {
         let stmt = self.statement(sql)?;
         let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
-        self.client
-            .borrow_mut()
-            .execute(&stmt, &refs)
-            .map_err(StoreError::Pg)
+        off_runtime(|| self.client().execute(&stmt, &refs)).map_err(StoreError::Pg)
     }
     fn each(
         &self,
@@ -630,11 +628,7 @@ impl Sql for Pg {
         let stmt = self.statement(sql)?;
         let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
-        let rows = self
-            .client
-            .borrow_mut()
-            .query(&stmt, &refs)
-            .map_err(StoreError::Pg)?;
+        let rows = off_runtime(|| self.client().query(&stmt, &refs)).map_err(StoreError::Pg)?;
         for r in &rows {
             each(&Row::Pg(r))?;
         }
@@ -642,11 +636,7 @@ impl Sql for Pg {
     }
     fn batch(&self, sql: &str) -> Result<()> {
         self.statements.set(self.statements.get() + 1);
-        let done = self
-            .client
-            .borrow_mut()
-            .batch_execute(sql)
-            .map_err(StoreError::Pg);
+        let done = off_runtime(|| self.client().batch_execute(sql)).map_err(StoreError::Pg);
         match sql {
             "BEGIN" if done.is_ok() => self.in_tx.set(true),
             "COMMIT" | "ROLLBACK" => self.in_tx.set(false),
@@ -726,6 +716,30 @@ impl Sql for Db {
             Db::Lite(c) => c.identity(),
             Db::Pg(p) => p.identity(),
         }
+    }
+}
+
+impl Drop for Pg {
+    /// The synchronous client runs a runtime of its own, which must not be dropped on
+    /// a thread of another runtime: it is closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.get_mut().take() {
+            let _ = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(client));
+        }
+    }
+}
+
+/// Runs a step that blocks (the PostgreSQL client waits on its own runtime) where it is
+/// called: on a thread of the multi-threaded async runtime, that thread's other tasks
+/// are handed to another first (`block_in_place`); elsewhere it just runs.
+pub fn off_runtime<T>(step: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(step)
+        }
+        _ => step(),
     }
 }
 

@@ -93,7 +93,7 @@ pub fn hash_hex(hash: &Hash) -> String {
 pub fn is_known(conn: &impl Sql, hash: &Hash) -> Result<bool> {
     Ok(conn
         .row(
-            &format!("SELECT 1 FROM messages WHERE {BY_HASH}"),
+            &format!("SELECT 1 FROM messages WHERE {}", by_hash(conn.dialect())),
             args![hash],
             |_| Ok(()),
         )?
@@ -102,7 +102,16 @@ pub fn is_known(conn: &impl Sql, hash: &Hash) -> Result<bool> {
 
 /// Finds a message by its content hash `?1` through the index on the hash's first 8
 /// bytes (`messages_hash`), comparing the whole hash in the row.
-const BY_HASH: &str = "substr(content_hash, 1, 8) = substr(?1, 1, 8) AND content_hash = ?1";
+fn by_hash(d: super::db::Dialect) -> &'static str {
+    match d {
+        super::db::Dialect::Sqlite => {
+            "substr(content_hash, 1, 8) = substr(?1, 1, 8) AND content_hash = ?1"
+        }
+        super::db::Dialect::Postgres => {
+            "substr(content_hash, 1, 8) = substr(CAST(?1 AS bytea), 1, 8) AND content_hash = ?1"
+        }
+    }
+}
 
 /// A message's bytes as read, their hash, and where in a compressed block (built by the
 /// reader of a batch) they are to be kept; without one, a block of their own.
@@ -363,7 +372,10 @@ impl Later {
 
 fn known_message(tx: &impl Sql, hash: &Hash) -> Result<Option<(i64, String)>> {
     tx.row(
-        &format!("SELECT id, status FROM messages WHERE {BY_HASH}"),
+        &format!(
+            "SELECT id, status FROM messages WHERE {}",
+            by_hash(tx.dialect())
+        ),
         args![hash],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )

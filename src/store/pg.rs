@@ -60,7 +60,7 @@ impl Target {
         config.keepalives_idle(std::time::Duration::from_secs(30));
         let tls = crate::tls::client(self.ca_file.as_deref(), None).map_err(|e| e.to_string())?;
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls.rustls_config());
-        config.connect(tls).map_err(|e| {
+        super::db::off_runtime(|| config.connect(tls)).map_err(|e| {
             format!(
                 "connecting to {shown}: {} (the password comes from [store] password_env or password_command, else PGPASSWORD)",
                 super::to_postgres::pg_reason(&e)

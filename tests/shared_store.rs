@@ -1,0 +1,369 @@
+//! Several instances on one PostgreSQL (issue 24, "done when"): two `mailroom watch`
+//! processes share one Dovecot mailbox, one SMTP sink, one webhook sink and one real
+//! PostgreSQL of the test's own. 1,000 messages arrive while one instance is SIGKILLed
+//! and restarted several times. Afterwards every event is stored once; every forward
+//! and webhook went out once per event, with at most one repeat per kill (each repeat
+//! carrying the same Message-ID / Idempotency-Key); whenever the holder of the folder
+//! was killed, a live instance held it again within the lease plus one poll; and each
+//! digest period was sent once.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::mailroom::notification;
+use support::postgres::{PASSWORD, Postgres};
+use support::{Certs, Dovecot, HttpSink, SmtpOptions, SmtpSink};
+
+const LEASE_S: u64 = 4;
+const POLL_S: u64 = 1;
+
+struct Instance {
+    name: &'static str,
+    child: Option<Child>,
+    dir: std::path::PathBuf,
+    starts: usize,
+}
+
+impl Instance {
+    fn start(&mut self) {
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{}.log", self.name)))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+            .arg("--config")
+            .arg(self.dir.join("mailroom.toml"))
+            .arg("watch")
+            .env("MR_IMAP_PASSWORD", "secret")
+            .env("MR_PG_PASSWORD", PASSWORD)
+            .env("MR_HOOK_SECRET", "hook-s3cret")
+            .env_remove("MAILROOM_NOW")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap(); // SIGKILL
+            c.wait().unwrap();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn subject(raw: &[u8]) -> String {
+    header(raw, "Subject")
+}
+
+fn header(raw: &[u8], name: &str) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let want = format!("{}:", name.to_ascii_lowercase());
+    text.lines()
+        .take_while(|l| !l.is_empty())
+        .find(|l| l.to_ascii_lowercase().starts_with(&want))
+        .map(|l| l[want.len()..].trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn two_instances_share_one_postgresql_through_kills() {
+    let total = 1000usize;
+    let kills = 4usize;
+    let pg = Postgres::start();
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    let smtp = SmtpSink::start(SmtpOptions::plain());
+    let hook = HttpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "db = \"{url}\"\n[store]\npassword_env = \"MR_PG_PASSWORD\"\nlease = \"{LEASE_S}s\"\n\
+         [smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"none\"\nfrom = \"mailroom@example.com\"\n\
+         [delivery]\nfirst_backoff = \"1s\"\nmax_backoff = \"2s\"\n\
+         [watch]\nidle_refresh = \"5m\"\ncommand_timeout = \"10s\"\nmax_reconnect_delay = \"2s\"\npoll_interval = \"{POLL_S}s\"\n\n\
+         [[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nport = {imap}\ntls = \"none\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n",
+        url = pg.url(),
+        smtp = smtp.port(),
+        imap = dovecot.imap_port(),
+    );
+    std::fs::write(
+        dir.path().join("mailroom.toml"),
+        support::age::any_age(&config),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/10.toml"),
+        format!(
+            "[[rule]]\nname = \"all\"\nwhen.registrar = \"opensrs\"\n\
+             forward = {{ to = \"ops@example.com\", subject = \"{{{{ event_id }}}}\" }}\n\
+             webhook = {{ url = \"{hook}/registrar\", secret_env = \"MR_HOOK_SECRET\" }}\n\
+             digest = \"minutely\"\n\n\
+             [[digest]]\nname = \"minutely\"\ncron = \"0 * * * * *\"\nto = \"digest@example.com\"\n",
+            hook = hook.url()
+        ),
+    )
+    .unwrap();
+    let mut a = Instance {
+        name: "a",
+        child: None,
+        dir: dir.path().to_path_buf(),
+        starts: 0,
+    };
+    let mut b = Instance {
+        name: "b",
+        child: None,
+        dir: dir.path().to_path_buf(),
+        starts: 0,
+    };
+    a.start();
+    std::thread::sleep(Duration::from_millis(500));
+    b.start();
+    let holder = || -> String {
+        pg.psql(
+            "mailroom",
+            "SELECT holder FROM leases WHERE source LIKE 'reg/%' AND until > CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        )
+    };
+    let wait =
+        |what: &str, limit: Duration, f: &mut dyn FnMut() -> bool, a: &Instance, b: &Instance| {
+            let start = Instant::now();
+            while !f() {
+                assert!(
+                    start.elapsed() < limit,
+                    "timed out after {limit:?} waiting for {what}\n--- a:\n{}\n--- b:\n{}",
+                    a.log(),
+                    b.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            start.elapsed()
+        };
+    wait(
+        "one instance to hold the folder",
+        Duration::from_secs(30),
+        &mut || !holder().is_empty(),
+        &a,
+        &b,
+    );
+
+    // Messages arrive in waves; the instance holding the folder is killed between them
+    // (and started again), so each kill hands the folder over.
+    let mut delivered = 0;
+    let mut takeovers = Vec::new();
+    for k in 0..=kills {
+        let wave = if k == kills {
+            total - delivered
+        } else {
+            total / (kills + 1)
+        };
+        for i in delivered..delivered + wave {
+            dovecot.deliver("INBOX", &notification(i));
+        }
+        delivered += wave;
+        if k == kills {
+            break;
+        }
+        // Let some of the wave be stored (and some deliveries be in flight).
+        let stored_before: i64 = pg.count("SELECT COUNT(*) FROM events");
+        wait(
+            "part of the wave stored",
+            Duration::from_secs(60),
+            &mut || pg.count("SELECT COUNT(*) FROM events") > stored_before,
+            &a,
+            &b,
+        );
+        let held = holder();
+        let victim = if held.contains(&format!(":{}:", a.pid())) {
+            &mut a
+        } else {
+            &mut b
+        };
+        victim.kill();
+        let killed_at = Instant::now();
+        let after_kill = wait(
+            "a live instance to hold the folder again",
+            Duration::from_secs(LEASE_S + POLL_S + 30),
+            &mut || {
+                let h = holder();
+                !h.is_empty() && h != held
+            },
+            &a,
+            &b,
+        );
+        takeovers.push(after_kill);
+        eprintln!(
+            "kill {k}: folder held again after {:?}",
+            killed_at.elapsed()
+        );
+        // The killed one comes back (on its next start it stands by or takes over).
+        if a.child.is_none() {
+            a.start();
+        }
+        if b.child.is_none() {
+            b.start();
+        }
+    }
+    wait(
+        "every event stored",
+        Duration::from_secs(180),
+        &mut || pg.count("SELECT COUNT(*) FROM events") == total as i64,
+        &a,
+        &b,
+    );
+    wait(
+        "every delivery done",
+        Duration::from_secs(180),
+        &mut || pg.count("SELECT COUNT(*) FROM outbox WHERE state <> 'done'") == 0,
+        &a,
+        &b,
+    );
+    // At least one digest period closed while both ran.
+    wait(
+        "a digest period closed",
+        Duration::from_secs(75),
+        &mut || {
+            pg.count("SELECT COUNT(*) FROM digest_runs") > 0
+                && pg.count("SELECT COUNT(*) FROM outbox WHERE state <> 'done'") == 0
+        },
+        &a,
+        &b,
+    );
+
+    // Every event once.
+    assert_eq!(pg.count("SELECT COUNT(*) FROM events"), total as i64);
+    assert_eq!(
+        pg.count("SELECT MAX(seen_count) FROM events"),
+        1,
+        "an event stored twice"
+    );
+    assert_eq!(
+        pg.count("SELECT COUNT(*) FROM outbox WHERE channel = 'forward'"),
+        total as i64,
+        "one forward queued per event"
+    );
+
+    // Forwards: each event at least once; repeats only across kills, with the same
+    // Message-ID.
+    let mail = smtp.received();
+    let mut forwards: HashMap<String, Vec<String>> = HashMap::new();
+    let mut digests: HashMap<String, usize> = HashMap::new();
+    for m in &mail {
+        if m.rcpt_to.iter().any(|r| r.contains("digest@")) {
+            *digests.entry(header(&m.data, "Message-ID")).or_default() += 1;
+            continue;
+        }
+        forwards
+            .entry(subject(&m.data))
+            .or_default()
+            .push(header(&m.data, "Message-ID"));
+    }
+    assert_eq!(forwards.len(), total, "every event forwarded");
+    let repeats: usize = forwards.values().map(|v| v.len() - 1).sum();
+    assert!(
+        repeats <= kills,
+        "{repeats} repeated forwards for {kills} kills"
+    );
+    for (s, ids) in &forwards {
+        assert!(
+            ids.iter().all(|i| *i == ids[0]),
+            "{s}: repeats with other Message-IDs: {ids:?}"
+        );
+    }
+
+    // Webhooks: the same, by Idempotency-Key.
+    let mut calls: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+    for r in hook.requests() {
+        let key = r.header("idempotency-key").unwrap_or_default().to_string();
+        calls.entry(key).or_default().push(r.body.clone());
+    }
+    assert_eq!(calls.len(), total, "every event posted");
+    let repeats: usize = calls.values().map(|v| v.len() - 1).sum();
+    assert!(
+        repeats <= kills,
+        "{repeats} repeated webhook calls for {kills} kills"
+    );
+    for (k, bodies) in &calls {
+        assert!(
+            bodies.iter().all(|b| *b == bodies[0]),
+            "{k}: a repeat with other bytes"
+        );
+    }
+
+    // Each digest period once: one run per period, one mail per run.
+    let runs = pg.count("SELECT COUNT(*) FROM digest_runs");
+    assert_eq!(
+        pg.count("SELECT COUNT(DISTINCT (digest, period_end)) FROM digest_runs"),
+        runs
+    );
+    let sent_runs = pg.count("SELECT COUNT(*) FROM digest_runs WHERE outbox IS NOT NULL");
+    assert_eq!(
+        digests.len() as i64,
+        sent_runs,
+        "one digest mail per period"
+    );
+    assert!(
+        digests.values().all(|n| *n == 1),
+        "a digest mail sent twice: {digests:?}"
+    );
+    assert_eq!(
+        pg.count("SELECT COUNT(*) FROM digest_items WHERE run IS NULL AND added < (SELECT MAX(period_end) FROM digest_runs)"),
+        0,
+        "events left out of a closed period"
+    );
+
+    // Takeovers within the lease and a poll (plus the test's own polling).
+    for t in &takeovers {
+        assert!(
+            *t <= Duration::from_secs(LEASE_S + POLL_S + 2),
+            "a takeover took {t:?}: {takeovers:?}"
+        );
+    }
+    // `status` names who holds what.
+    let out = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .arg("--config")
+        .arg(dir.path().join("mailroom.toml"))
+        .args(["status", "--json"])
+        .env("MR_PG_PASSWORD", PASSWORD)
+        .env("MR_IMAP_PASSWORD", "secret")
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let leases = status["leases"]
+        .as_array()
+        .expect("status lists the leases");
+    assert!(
+        leases
+            .iter()
+            .any(|l| l["source"].as_str().unwrap_or_default().starts_with("reg/")),
+        "{status}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(PASSWORD));
+    assert!(a.starts + b.starts >= 2 + kills);
+}
