@@ -2,8 +2,9 @@
 //! processes share one Dovecot mailbox, one SMTP sink, one webhook sink and one real
 //! PostgreSQL of the test's own. 1,000 messages arrive while one instance is SIGKILLed
 //! and restarted several times. Afterwards every event is stored once; every forward
-//! and webhook went out once per event, with at most one repeat per kill (each repeat
-//! carrying the same Message-ID / Idempotency-Key); whenever the holder of the folder
+//! and webhook went out once per event, with at most one repeat per kill for mail (sent
+//! one after another) and per call in flight for webhooks (each repeat carrying the
+//! same Message-ID / Idempotency-Key); whenever the holder of the folder
 //! was killed, a live instance held it again within the lease plus one poll; and each
 //! digest period was sent once.
 
@@ -291,7 +292,9 @@ fn two_instances_share_one_postgresql_through_kills() {
         );
     }
 
-    // Webhooks: the same, by Idempotency-Key.
+    // Webhooks: the same, by Idempotency-Key; calls go side by side (at most 8 at once
+    // to one host), each recorded as its answer comes, so a kill repeats at most the
+    // calls in flight at that moment.
     let mut calls: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
     for r in hook.requests() {
         let key = r.header("idempotency-key").unwrap_or_default().to_string();
@@ -300,9 +303,10 @@ fn two_instances_share_one_postgresql_through_kills() {
     assert_eq!(calls.len(), total, "every event posted");
     let repeats: usize = calls.values().map(|v| v.len() - 1).sum();
     assert!(
-        repeats <= kills,
+        repeats <= kills * 8,
         "{repeats} repeated webhook calls for {kills} kills"
     );
+    eprintln!("webhook calls repeated across {kills} kills: {repeats}");
     for (k, bodies) in &calls {
         assert!(
             bodies.iter().all(|b| *b == bodies[0]),

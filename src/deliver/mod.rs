@@ -199,8 +199,8 @@ impl Deliverer {
             let hooks =
                 outbox::claim_due_webhooks(store.db(), now, self.lease, &self.holder, BATCH)?;
             if !hooks.is_empty() {
-                let results = self.send_webhooks(store, hooks, &mut probes).await?;
-                self.record(store, results, &mut report)?;
+                self.send_webhooks(store, hooks, &mut probes, &mut report)
+                    .await?;
                 continue;
             }
             let Some(item) = outbox::claim_due_mail(store.db(), now, self.lease, &self.holder)?
@@ -215,15 +215,19 @@ impl Deliverer {
         }
     }
 
-    /// Sends claimed webhook calls side by side, renewing their claims meanwhile.
+    /// Sends claimed webhook calls side by side, renewing their claims meanwhile, and
+    /// records each answer as it comes (with the others that came meanwhile, in one
+    /// transaction): a crash repeats only the calls in flight at that moment, never a
+    /// whole batch.
     async fn send_webhooks(
         &self,
         store: &mut Store,
         items: Vec<Item>,
         probes: &mut Probes,
-    ) -> crate::store::Result<Vec<(Item, Option<Result<(), DeliveryError>>)>> {
+        report: &mut Report,
+    ) -> crate::store::Result<()> {
         use futures_util::StreamExt;
-        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let mut ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         let mut limits: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>> =
             std::collections::HashMap::new();
         // Per destination: the first call goes alone, a probe; when it finds the
@@ -256,9 +260,7 @@ impl Deliverer {
                 (item, Some(result))
             }
         });
-        let all = futures_util::stream::iter(calls)
-            .buffer_unordered(BATCH)
-            .collect::<Vec<_>>();
+        let all = futures_util::stream::iter(calls).buffer_unordered(BATCH);
         tokio::pin!(all);
         let every = (self.lease / 3)
             .to_std()
@@ -266,7 +268,16 @@ impl Deliverer {
         let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tokio::select! {
-                results = &mut all => return Ok(results),
+                next = all.next() => {
+                    let Some(first) = next else { return Ok(()) };
+                    // What else has come meanwhile is recorded with it.
+                    let mut done = vec![first];
+                    while let Some(Some(more)) = futures_util::FutureExt::now_or_never(all.next()) {
+                        done.push(more);
+                    }
+                    ids.retain(|id| !done.iter().any(|(i, _)| i.id == *id));
+                    self.record(store, done, report)?;
+                }
                 _ = renewal.tick() => {
                     outbox::renew_all(store.db(), &ids, &self.holder, clock::now() + self.lease)?;
                 }
