@@ -134,6 +134,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
         .map(|p| Input::recognise(p))
         .collect::<std::io::Result<Vec<_>>>()?;
     let mut store = Store::open(&ctx.db_path())?;
+    if store.is_shared() {
+        return import_shared(args, ctx, &inputs, &mut store);
+    }
     // Payloads are stored compressed once the database has a dictionary of its own,
     // made from its first events: a big import stops for it once, early.
     let mut compressing = store.train_payloads();
@@ -330,6 +333,74 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     if let Some(p) = progress {
         p.finish_and_clear();
     }
+    for f in &failures {
+        eprintln!("mailroom import: {f}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprintln!("{summary}");
+    }
+    Ok(if failures.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}
+
+/// Messages read per committed batch into a shared store.
+const SHARED_BATCH: usize = 500;
+
+/// `import` into PostgreSQL: messages read and extracted in batches, each batch stored
+/// the way a channel stores it (one transaction with the write lock; content and events
+/// already stored are recognised, so a rerun after a kill ends with the same store).
+fn import_shared(
+    args: &Args,
+    ctx: &Context,
+    inputs: &[Input],
+    store: &mut Store,
+) -> anyhow::Result<u8> {
+    let rules = ctx.rules()?;
+    let mut summary = Summary::default();
+    let mut failures = Vec::new();
+    let mut pending: Vec<(crate::source::Source, Vec<u8>)> = Vec::new();
+    let mut error: Option<store::StoreError> = None;
+    let flush = |pending: &mut Vec<(crate::source::Source, Vec<u8>)>,
+                     store: &mut Store,
+                     summary: &mut Summary|
+     -> store::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let items = std::mem::take(pending);
+        let prepared = crate::ingest::prepare(items, crate::ingest::known_in(store.db()));
+        let b = crate::ingest::ingest_batch(store, &ctx.config, &rules, prepared, None)?;
+        summary.messages += b.messages;
+        summary.events_new += b.events_new;
+        summary.duplicates += b.duplicates;
+        summary.quarantined += b.quarantined;
+        summary.rules_skipped += b.rules_skipped;
+        Ok(())
+    };
+    for input in inputs {
+        input.read(
+            &mut |incoming, _| {
+                pending.push((incoming.source, incoming.raw));
+                if pending.len() >= SHARED_BATCH
+                    && let Err(e) = flush(&mut pending, store, &mut summary)
+                {
+                    error = Some(e);
+                    return false;
+                }
+                true
+            },
+            &mut |failure| failures.push(failure),
+        )?;
+        if let Some(e) = error.take() {
+            return Err(e.into());
+        }
+    }
+    flush(&mut pending, store, &mut summary)?;
     for f in &failures {
         eprintln!("mailroom import: {f}");
     }

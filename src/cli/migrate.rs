@@ -30,12 +30,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     let store =
         to_postgres::open_source(&from).map_err(|e| anyhow::anyhow!("mailroom migrate: {e}"))?;
     let shown = crate::secret::redact(&args.to);
-    let mut config: postgres::Config = args.to.parse().map_err(|e: postgres::Error| {
-        anyhow::anyhow!(
+    if let Err(e) = args.to.parse::<postgres::Config>() {
+        anyhow::bail!(
             "mailroom migrate: --to {shown}: {}",
             to_postgres::pg_reason(&e)
-        )
-    })?;
+        );
+    }
     let secret = ctx.config.store.password();
     let password = if secret.is_set() {
         match secret.resolve() {
@@ -48,42 +48,23 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     } else {
         std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty())
     };
-    if let Some(p) = &password {
-        config.password(p.as_bytes());
-    }
-    let loopback = config.get_hosts().iter().all(|h| match h {
-        postgres::config::Host::Tcp(name) => {
-            name == "localhost"
-                || name
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        _ => true,
-    });
-    if !loopback && !args.to.contains("sslmode=") {
-        config.ssl_mode(postgres::config::SslMode::Require);
-    }
-    config.connect_timeout(std::time::Duration::from_secs(15));
-    let ca = ctx
-        .config
-        .store
-        .ca_file
-        .as_ref()
-        .map(|p| ctx.config.resolve(p));
-    let tls = crate::tls::client(ca.as_deref(), None)
-        .map_err(|e| anyhow::anyhow!("mailroom migrate: {e}"))?;
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls.rustls_config());
-    let mut client = config.connect(tls).map_err(|e| {
-        anyhow::anyhow!(
-            "mailroom migrate: connecting to {shown}: {} (the password comes from [store] password_env or PGPASSWORD)",
-            to_postgres::pg_reason(&e)
-        )
-    })?;
+    let target = crate::store::pg::Target {
+        url: args.to.clone(),
+        password,
+        ca_file: ctx
+            .config
+            .store
+            .ca_file
+            .as_ref()
+            .map(|p| ctx.config.resolve(p)),
+    };
+    // The store's own schema first (keys, identities, indexes), then the rows into it.
+    let pg = crate::store::pg::open(&target).map_err(|e| anyhow::anyhow!("mailroom migrate: {e}"))?;
     let quiet = args.json;
     let mut last_table = String::new();
     let report = to_postgres::copy(
         store.conn(),
-        &mut client,
+        &mut pg.client(),
         args.batch,
         |table, done, total| {
             if quiet {
@@ -102,6 +83,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     .map_err(|e| {
         anyhow::anyhow!("mailroom migrate: {e} (run it again: it goes on where it stopped)")
     })?;
+    crate::store::pg::reset_identities(&pg)
+        .map_err(|e| anyhow::anyhow!("mailroom migrate: {shown}: {e}"))?;
     if !quiet && !last_table.is_empty() {
         eprintln!();
     }

@@ -5,7 +5,8 @@
 //! together; interrupted, it resumes after the last committed batch; at the end the
 //! row counts of every table are compared.
 //!
-//! The SQLite-only search index (`event_search`, rebuilt from events) is not copied.
+//! The SQLite-only search index (`event_search`, rebuilt from events) is not copied,
+//! nor the schema version (PostgreSQL's schema has versions of its own: `store::pg`).
 //! Column types follow SQLite's declarations: INTEGER as BIGINT, TEXT as TEXT, BLOB
 //! and undeclared (an event's payload: JSON text or a zstd frame) as BYTEA.
 
@@ -17,7 +18,10 @@ use rusqlite::types::Value as SqlValue;
 
 /// Tables left out: SQLite's own and the search index (rebuilt from events).
 fn copied(table: &str) -> bool {
-    !(table.starts_with("sqlite_") || table.starts_with("event_search") || table == "search_state")
+    !(table.starts_with("sqlite_")
+        || table.starts_with("event_search")
+        || table == "search_state"
+        || table == "schema_version")
 }
 
 /// One column as SQLite declares it.
