@@ -158,16 +158,27 @@ fn migrate_copies_every_table_verifies_the_counts_and_resumes_after_a_kill() {
             .env("MR_PG_PASSWORD", PASSWORD)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Array(all)) => all,
+            _ => text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect(),
+        }
     };
     let before = listed(m.db().to_str().unwrap());
     let after = listed(&pg.url());
     assert_eq!(before.len() as i64, events);
-    assert_eq!(before, after, "the events read back differently from PostgreSQL");
+    assert_eq!(
+        before, after,
+        "the events read back differently from PostgreSQL"
+    );
     let dead = pg.count("SELECT MAX(id) FROM outbox");
     let out = m
         .cmd(&["--db", &pg.url(), "import", "-"])
@@ -185,9 +196,16 @@ fn migrate_copies_every_table_verifies_the_counts_and_resumes_after_a_kill() {
             c.wait_with_output()
         })
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(pg.count("SELECT COUNT(*) FROM events"), events + 1);
-    assert!(pg.count("SELECT MAX(id) FROM outbox") > dead, "new rows numbered after the old");
+    assert!(
+        pg.count("SELECT MAX(id) FROM outbox") > dead,
+        "new rows numbered after the old"
+    );
 }
 
 #[test]

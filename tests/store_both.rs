@@ -102,9 +102,9 @@ fn store_functions_agree_on_sqlite_and_postgres() {
 }
 
 fn check_outbox(conn: &impl Sql) {
-    use chrono::{Duration, Utc};
+    use chrono::Duration;
     use mailroom::store::outbox::{self, Channel, NewItem};
-    let now = Utc::now();
+    let now = mailroom::clock::now();
     let hook = |n: i64| NewItem {
         channel: Channel::Webhook,
         rule: Some("r".into()),
@@ -209,7 +209,7 @@ fn check_outbox(conn: &impl Sql) {
 /// none twice (`FOR UPDATE SKIP LOCKED` plus the claim's own condition).
 #[test]
 fn concurrent_claims_on_postgres_never_overlap() {
-    use chrono::{Duration, Utc};
+    use chrono::Duration;
     use mailroom::store::outbox::{self, Channel, NewItem};
     let server = Postgres::start();
     let target = pg::Target {
@@ -218,7 +218,7 @@ fn concurrent_claims_on_postgres_never_overlap() {
         ca_file: None,
     };
     let conn = pg::open(&target).unwrap();
-    let now = Utc::now();
+    let now = mailroom::clock::now();
     let tx = conn.begin().unwrap();
     for n in 0..300 {
         let channel = if n % 2 == 0 {

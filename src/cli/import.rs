@@ -366,8 +366,8 @@ fn import_shared(
     let mut pending: Vec<(crate::source::Source, Vec<u8>)> = Vec::new();
     let mut error: Option<store::StoreError> = None;
     let flush = |pending: &mut Vec<(crate::source::Source, Vec<u8>)>,
-                     store: &mut Store,
-                     summary: &mut Summary|
+                 store: &mut Store,
+                 summary: &mut Summary|
      -> store::Result<()> {
         if pending.is_empty() {
             return Ok(());

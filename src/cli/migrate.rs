@@ -59,7 +59,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             .map(|p| ctx.config.resolve(p)),
     };
     // The store's own schema first (keys, identities, indexes), then the rows into it.
-    let pg = crate::store::pg::open(&target).map_err(|e| anyhow::anyhow!("mailroom migrate: {e}"))?;
+    let pg =
+        crate::store::pg::open(&target).map_err(|e| anyhow::anyhow!("mailroom migrate: {e}"))?;
     let quiet = args.json;
     let mut last_table = String::new();
     let report = to_postgres::copy(

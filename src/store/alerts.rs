@@ -11,7 +11,7 @@ pub fn arrivals_since(conn: &impl Sql, since: &str) -> Result<Vec<(String, Vec<S
          WHERE first_seen >= ?1 AND registrar NOT IN ('mailroom', 'unknown') AND kind != 'test'
          ORDER BY registrar, first_seen";
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    let rows = conn.rows(&stmt_sql, args![since], |r| {
+    let rows = conn.rows(stmt_sql, args![since], |r| {
         Ok((r.get::<String>(0)?, r.get::<String>(1)?))
     })?;
     for (registrar, at) in rows {
@@ -25,11 +25,11 @@ pub fn arrivals_since(conn: &impl Sql, since: &str) -> Result<Vec<(String, Vec<S
 
 /// When `registrar` was last heard from (an event first seen), if ever.
 pub fn last_arrival(conn: &impl Sql, registrar: &str) -> Result<Option<String>> {
-    Ok(conn.only(
+    conn.only(
         "SELECT MAX(first_seen) FROM events WHERE registrar = ?1 AND kind != 'test'",
         args![registrar],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// A quarantined message: row, sender and reason.
@@ -45,7 +45,7 @@ pub struct Held {
 pub fn quarantined_since(conn: &impl Sql, since: &str) -> Result<Vec<Held>> {
     let stmt_sql = "SELECT id, sender, subject, COALESCE(reason, '') FROM messages
          WHERE status = 'quarantined' AND first_seen >= ?1 ORDER BY id";
-    let rows = conn.rows(&stmt_sql, args![since], |r| {
+    let rows = conn.rows(stmt_sql, args![since], |r| {
         Ok(Held {
             id: r.get(0)?,
             sender: r.get(1)?,
@@ -73,7 +73,7 @@ pub fn dead_deliveries(conn: &impl Sql) -> Result<Vec<Dead>> {
     let stmt_sql = "SELECT o.id, o.channel, o.target, o.rule, o.last_error, e.topic
          FROM outbox o LEFT JOIN events e ON e.id = o.event
          WHERE o.state = 'dead' ORDER BY o.id";
-    let rows = conn.rows(&stmt_sql, args![], |r| {
+    let rows = conn.rows(stmt_sql, args![], |r| {
         Ok(Dead {
             id: r.get(0)?,
             channel: r.get(1)?,

@@ -36,7 +36,7 @@ pub fn add(conn: &impl Sql, source: &str, name: &str, n: u64) -> Result<()> {
 pub fn all(conn: &impl Sql) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
     let stmt_sql =
         "SELECT key, value FROM meta WHERE key >= 'channel/' AND key < 'channel0' ORDER BY key";
-    let rows = conn.rows(&stmt_sql, args![], |r| {
+    let rows = conn.rows(stmt_sql, args![], |r| {
         Ok((r.get::<String>(0)?, r.get::<String>(1)?))
     })?;
     let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();

@@ -655,7 +655,7 @@ impl Sql for Pg {
 /// A connection to either store: what a [`super::Store`] holds.
 pub enum Db {
     Lite(rusqlite::Connection),
-    Pg(Pg),
+    Pg(Box<Pg>),
 }
 
 impl Db {

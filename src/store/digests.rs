@@ -21,17 +21,17 @@ pub fn add_digest_item(
 
 /// The end of the last period sent for a digest.
 pub fn last_period_end(conn: &impl Sql, digest: &str) -> Result<Option<String>> {
-    Ok(conn.only(
+    conn.only(
         "SELECT MAX(period_end) FROM digest_runs WHERE digest = ?1",
         args![digest],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Row ids of events waiting in a digest, added before `before`.
 pub fn open_digest_items(conn: &impl Sql, digest: &str, before: &str) -> Result<Vec<i64>> {
     let stmt_sql = "SELECT event FROM digest_items WHERE digest = ?1 AND run IS NULL AND added < ?2 ORDER BY event";
-    let rows = conn.rows(&stmt_sql, args![digest, before], |r| r.get(0))?;
+    let rows = conn.rows(stmt_sql, args![digest, before], |r| r.get(0))?;
     Ok(rows)
 }
 
@@ -71,13 +71,13 @@ pub fn last_digest_run(
     conn: &impl Sql,
     digest: &str,
 ) -> Result<Option<(i64, Option<String>, String)>> {
-    Ok(conn
-        .row("SELECT id, period_start, period_end FROM digest_runs WHERE digest = ?1 ORDER BY period_end DESC LIMIT 1", args![digest], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+    conn
+        .row("SELECT id, period_start, period_end FROM digest_runs WHERE digest = ?1 ORDER BY period_end DESC LIMIT 1", args![digest], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
 }
 
 /// The events of digest run `run`, by row.
 pub fn digest_run_events(conn: &impl Sql, run: i64) -> Result<Vec<i64>> {
     let stmt_sql = "SELECT event FROM digest_items WHERE run = ?1 ORDER BY event";
-    let ids = conn.rows(&stmt_sql, args![run], |r| r.get(0))?;
+    let ids = conn.rows(stmt_sql, args![run], |r| r.get(0))?;
     Ok(ids)
 }

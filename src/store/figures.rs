@@ -32,7 +32,7 @@ pub fn events_by_topic(conn: &impl Sql) -> Result<Vec<(String, String, i64, i64)
              GROUP BY registrar, topic ORDER BY registrar, topic"
         }
     };
-    let rows = conn.rows(&stmt_sql, args![], |r| {
+    let rows = conn.rows(stmt_sql, args![], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
     Ok(rows)
@@ -83,7 +83,7 @@ pub fn message_tally(conn: &impl Sql, previous: Option<MessageTally>) -> Result<
              WHERE s.id > ?1 AND s.id <= ?2
              GROUP BY 1, 2"
         );
-        let rows = conn.rows(&stmt_sql, args![tally.upto, upto], |r| {
+        let rows = conn.rows(stmt_sql, args![tally.upto, upto], |r| {
             Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?))
         })?;
         for (channel, result, n) in rows {
@@ -97,17 +97,17 @@ pub fn message_tally(conn: &impl Sql, previous: Option<MessageTally>) -> Result<
 
 /// Messages in quarantine.
 pub fn quarantined(conn: &impl Sql) -> Result<i64> {
-    Ok(conn.only(
+    conn.only(
         "SELECT COUNT(*) FROM messages WHERE status = 'quarantined'",
         args![],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Outbox items by state.
 pub fn outbox_states(conn: &impl Sql) -> Result<Vec<(String, i64)>> {
     let stmt_sql = "SELECT state, COUNT(*) FROM outbox GROUP BY state";
-    let rows = conn.rows(&stmt_sql, args![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = conn.rows(stmt_sql, args![], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows)
 }
 
@@ -119,9 +119,7 @@ pub fn deliveries(conn: &impl Sql) -> Result<Vec<(String, String, i64)>> {
                      WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
                 COUNT(*)
          FROM outbox GROUP BY 1, 2 ORDER BY 1, 2";
-    let rows = conn.rows(&stmt_sql, args![], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })?;
+    let rows = conn.rows(stmt_sql, args![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows)
 }
 

@@ -259,7 +259,9 @@ impl Store {
     pub fn reader(path: &Path) -> Result<Reader> {
         Ok(match pg_url(path) {
             Some(url) => Reader {
-                db: Some(db::Db::Pg(pg::take_reader(url).map_err(StoreError::File)?)),
+                db: Some(db::Db::Pg(Box::new(
+                    pg::take_reader(url).map_err(StoreError::File)?,
+                ))),
                 url: Some(url.to_string()),
             },
             None => Reader {
@@ -309,7 +311,7 @@ impl Store {
     pub fn open_pg(target: &pg::Target) -> Result<Store> {
         let conn = pg::open(target).map_err(StoreError::File)?;
         Ok(Store {
-            db: db::Db::Pg(conn),
+            db: db::Db::Pg(Box::new(conn)),
             path: PathBuf::from(target.shown()),
         })
     }
@@ -435,7 +437,7 @@ impl std::ops::Deref for Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         if let (Some(db::Db::Pg(pg)), Some(url)) = (self.db.take(), &self.url) {
-            pg::give_back(url, pg);
+            pg::give_back(url, *pg);
         }
     }
 }

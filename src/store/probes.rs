@@ -12,11 +12,11 @@ use super::Result;
 /// stored later is found at a place above it, whichever channel brought it (the same
 /// test event seen again is a new place of a known event).
 pub fn mark(conn: &impl Sql) -> Result<i64> {
-    Ok(conn.only(
+    conn.only(
         "SELECT COALESCE(MAX(id), 0) FROM message_sources",
         args![],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// A test message found after a mark: when it was stored and where it came from.
@@ -34,7 +34,7 @@ pub fn test_arrived(
     name: &str,
     after: i64,
 ) -> Result<Option<Arrival>> {
-    Ok(conn.row(
+    conn.row(
         "SELECT es.seen_at, ms.source FROM events e
              JOIN event_sources es ON es.event = e.id
              JOIN message_sources ms ON ms.id = es.source
@@ -48,7 +48,7 @@ pub fn test_arrived(
                 source: r.get(1)?,
             })
         },
-    )?)
+    )
 }
 
 /// How a probe run stands.

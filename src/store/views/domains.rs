@@ -57,7 +57,7 @@ pub fn domains(conn: &impl Sql, search: Option<&str>, limit: u64) -> Result<Vec<
         ),
     };
     let stmt_sql = &sql;
-    let rows: Vec<(String, i64, String)> = conn.rows(&stmt_sql, &arg_list(&args), |r| {
+    let rows: Vec<(String, i64, String)> = conn.rows(stmt_sql, &arg_list(&args), |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })?;
     let mut out = Vec::with_capacity(rows.len());
@@ -129,7 +129,7 @@ pub fn domain_events(conn: &impl Sql, forms: &[String], limit: u64) -> Result<Ve
         limit.saturating_mul(4)
     );
     let stmt_sql = &sql;
-    let rows = conn.rows(&stmt_sql, &arg_list(&args), stored_event(conn))?;
+    let rows = conn.rows(stmt_sql, &arg_list(&args), stored_event(conn))?;
     let same = |d: &str| forms.iter().any(|f| f.eq_ignore_ascii_case(d));
     let mut out: Vec<StoredEvent> = rows
         .into_iter()
@@ -147,7 +147,7 @@ pub fn deliveries_of(conn: &impl Sql, events: &[i64]) -> Result<Vec<Delivery>> {
     let mut out = Vec::new();
     let stmt_sql = &format!("SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event = ?1 ORDER BY id");
     for e in events {
-        let rows = conn.rows(&stmt_sql, args![e], delivery)?;
+        let rows = conn.rows(stmt_sql, args![e], delivery)?;
         out.extend(rows);
     }
     out.sort_by_key(|d| d.id);
@@ -162,7 +162,7 @@ pub fn per_day(conn: &impl Sql, since: &str) -> Result<Vec<(String, i64, i64)>> 
          FROM events WHERE COALESCE(occurred_at, first_seen) >= ?1
          GROUP BY day ORDER BY day"
     );
-    let rows = conn.rows(&stmt_sql, args![since], |r| {
+    let rows = conn.rows(stmt_sql, args![since], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })?;
     Ok(rows)
@@ -176,7 +176,7 @@ pub fn digest_open(conn: &impl Sql, digest: &str, limit: u64) -> Result<Vec<Stor
          ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC LIMIT {limit}"
     );
     let stmt_sql = &sql;
-    let rows = conn.rows(&stmt_sql, args![digest], stored_event(conn))?;
+    let rows = conn.rows(stmt_sql, args![digest], stored_event(conn))?;
     Ok(rows)
 }
 

@@ -20,14 +20,14 @@ fn events_where(
 ) -> Result<(Vec<StoredEvent>, i64)> {
     let total: i64 = conn.only(
         &format!("SELECT COUNT(*) FROM events WHERE {clause}"),
-        &arg_list(&args),
+        &arg_list(args),
         |r| r.get(0),
     )?;
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE {clause} ORDER BY {WHEN} DESC, id DESC LIMIT {limit}"
     );
     let stmt_sql = &sql;
-    let rows = conn.rows(&stmt_sql, &arg_list(&args), stored_event(conn))?;
+    let rows = conn.rows(stmt_sql, &arg_list(args), stored_event(conn))?;
     Ok((rows, total))
 }
 
@@ -151,11 +151,11 @@ pub fn ack(conn: &impl Sql, event: i64, now: &str) -> Result<bool> {
 
 /// When the event was acknowledged on the attention page.
 pub fn acked(conn: &impl Sql, event: i64) -> Result<Option<String>> {
-    Ok(conn.row(
+    conn.row(
         "SELECT value FROM meta WHERE key = 'console/ack/' || ?1",
         args![event],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// An outbox item as the console lists it (never its payload: it may hold what a
@@ -233,7 +233,7 @@ pub fn outbox_page(
     let stmt_sql = &format!(
         "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE {clause} ORDER BY id DESC LIMIT {limit} OFFSET {offset}"
     );
-    let rows = conn.rows(&stmt_sql, args![], delivery)?;
+    let rows = conn.rows(stmt_sql, args![], delivery)?;
     Ok((rows, total))
 }
 
@@ -256,7 +256,7 @@ pub fn outbox_counts(conn: &impl Sql) -> Result<[(&'static str, i64); 4]> {
 /// What the rules asked for an event, oldest first.
 pub fn deliveries_of_event(conn: &impl Sql, event: i64) -> Result<Vec<Delivery>> {
     let stmt_sql = &format!("SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event = ?1 ORDER BY id");
-    let rows = conn.rows(&stmt_sql, args![event], delivery)?;
+    let rows = conn.rows(stmt_sql, args![event], delivery)?;
     Ok(rows)
 }
 
@@ -270,7 +270,7 @@ pub struct Collected {
 
 pub fn digests_of_event(conn: &impl Sql, event: i64) -> Result<Vec<Collected>> {
     let stmt_sql = "SELECT digest, added, run FROM digest_items WHERE event = ?1 ORDER BY digest";
-    let rows = conn.rows(&stmt_sql, args![event], |r| {
+    let rows = conn.rows(stmt_sql, args![event], |r| {
         Ok(Collected {
             digest: r.get(0)?,
             added: r.get(1)?,
@@ -323,7 +323,7 @@ pub fn message(conn: &impl Sql, id: i64) -> Result<Option<Message>> {
             })?;
     let Some(mut m) = found else { return Ok(None) };
     let stmt_sql = "SELECT source, seen_at FROM message_sources WHERE message = ?1 ORDER BY id";
-    m.sources = conn.rows(&stmt_sql, args![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    m.sources = conn.rows(stmt_sql, args![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(Some(m))
 }
 
@@ -334,17 +334,17 @@ pub fn events_of_message(conn: &impl Sql, message: i64) -> Result<Vec<StoredEven
          ORDER BY id"
     );
     let stmt_sql = &sql;
-    let rows = conn.rows(&stmt_sql, args![message], stored_event(conn))?;
+    let rows = conn.rows(stmt_sql, args![message], stored_event(conn))?;
     Ok(rows)
 }
 
 /// The message an event was first seen in.
 pub fn first_message(conn: &impl Sql, event: i64) -> Result<Option<i64>> {
-    Ok(conn.row(
+    conn.row(
         "SELECT message FROM events WHERE id = ?1",
         args![event],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Quarantined messages, newest first; and how many in all.
@@ -383,7 +383,7 @@ fn digest_runs_where(conn: &impl Sql, clause: &str, arg: Owned) -> Result<Vec<Di
         "SELECT id, digest, period_start, period_end, events, created, outbox FROM digest_runs
          WHERE {clause} ORDER BY period_end DESC, id DESC LIMIT 50"
     );
-    let mut runs: Vec<DigestRun> = conn.rows(&stmt_sql, args![arg], |r| {
+    let mut runs: Vec<DigestRun> = conn.rows(stmt_sql, args![arg], |r| {
         Ok(DigestRun {
             id: r.get(0)?,
             digest: r.get(1)?,
@@ -422,24 +422,24 @@ pub fn digest_run_events(conn: &impl Sql, run: i64) -> Result<Vec<StoredEvent>> 
          ORDER BY {WHEN} DESC, id DESC"
     );
     let stmt_sql = &sql;
-    let rows = conn.rows(&stmt_sql, args![run], stored_event(conn))?;
+    let rows = conn.rows(stmt_sql, args![run], stored_event(conn))?;
     Ok(rows)
 }
 
 /// Events collected for a digest and not sent yet.
 pub fn digest_waiting(conn: &impl Sql, digest: &str) -> Result<i64> {
-    Ok(conn.only(
+    conn.only(
         "SELECT COUNT(*) FROM digest_items WHERE digest = ?1 AND run IS NULL",
         args![digest],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Every digest name the store knows (runs or collected events), configured or not.
 pub fn digest_names(conn: &impl Sql) -> Result<Vec<String>> {
     let stmt_sql =
         "SELECT digest FROM digest_runs UNION SELECT digest FROM digest_items ORDER BY 1";
-    let rows = conn.rows(&stmt_sql, args![], |r| r.get(0))?;
+    let rows = conn.rows(stmt_sql, args![], |r| r.get(0))?;
     Ok(rows)
 }
 
@@ -447,7 +447,7 @@ pub fn digest_names(conn: &impl Sql) -> Result<Vec<String>> {
 pub fn vocabulary(conn: &impl Sql) -> Result<(Vec<String>, Vec<String>)> {
     let list = |sql: &str| -> Result<Vec<String>> {
         let stmt_sql = sql;
-        let rows = conn.rows(&stmt_sql, args![], |r| r.get(0))?;
+        let rows = conn.rows(stmt_sql, args![], |r| r.get(0))?;
         Ok(rows)
     };
     Ok((
