@@ -276,13 +276,13 @@ fn test(
     let reader = if wait.is_zero() {
         None
     } else {
-        if !db.is_file() {
+        if crate::store::pg_url(&db).is_none() && !db.is_file() {
             anyhow::bail!(
                 "no database at {} (start mailroom watch with this config first, or pass --db): the test message could not be seen arriving",
                 db.display()
             );
         }
-        Some(crate::store::Store::open_reader(&db)?)
+        Some(crate::store::Store::reader(&db)?)
     };
     let mark = match &reader {
         Some(c) => probes::mark(c)?,

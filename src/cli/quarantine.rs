@@ -3,6 +3,7 @@
 
 use super::{Context, EXIT_OK};
 use crate::extract::suggest;
+use crate::store::db::Sql as _;
 use crate::store::query;
 use crate::term::{self, Column, Cut, Table, local_time, one_line};
 
@@ -170,8 +171,12 @@ struct Summary {
 }
 
 pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let mut store = ctx.open_store()?;
-    let mut react = ctx.reactor(&store)?;
+    let store = ctx.open_store()?;
+    let rules = ctx.rules()?;
+    let mut grouping = crate::ingest::group::Grouping::default();
+    let mut react = |tx: &crate::store::db::Db, new: crate::store::NewEvent<'_>| {
+        crate::ingest::rules::react(&rules, &mut grouping, tx, new).map(|_| ())
+    };
     let limits = crate::ingest::Limits::of(&ctx.config);
     let ids: Vec<(i64, String)> = {
         let sql = if args.all {
@@ -179,15 +184,15 @@ pub fn reparse(args: &ReparseArgs, ctx: &Context) -> anyhow::Result<u8> {
         } else {
             "SELECT id, status FROM messages WHERE status = 'quarantined' ORDER BY id"
         };
-        let mut stmt = store.conn().prepare(sql)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
+        store.db().rows(sql, crate::store::db::args![], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
     };
     let mut summary = Summary::default();
     for chunk in ids.chunks(500) {
-        let tx = store.conn_mut().transaction()?;
+        let tx = store.db().write()?;
         for (id, status) in chunk {
-            let done = crate::ingest::reparse(&tx, *id, limits, &mut *react)?;
+            let done = crate::ingest::reparse(&*tx, *id, limits, &mut react)?;
             summary.messages += 1;
             summary.events_new += done.events_new.len() as u64;
             summary.skipped_incomplete += u64::from(done.incomplete);

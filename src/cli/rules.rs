@@ -13,6 +13,7 @@ use crate::clock;
 use crate::deliver::{Deliverer, compose};
 use crate::event::{Event, Format, Kind, Registrar};
 use crate::rules::{Action, RuleSet, Subscription};
+use crate::store::db::Sql as _;
 use crate::store::outbox::{Channel, Item};
 use crate::term::{self, Column, Cut, Table, printable};
 use crate::topics::TOPICS;
@@ -370,7 +371,7 @@ pub fn topics(args: &TopicsArgs, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_existing_store()?;
     let mut lines = topic_lines(&rules, args.registrar.as_deref());
     for l in &mut lines {
-        l.stored = stored(store.conn(), l)?;
+        l.stored = stored(store.db(), l)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&lines)?);
@@ -429,24 +430,24 @@ pub fn topics(args: &TopicsArgs, ctx: &Context) -> anyhow::Result<u8> {
 
 /// How many stored events are of this notification type. OpenSRS names are `OBJECT
 /// EVENT`; AutoDNS job results have a status code as their type.
-fn stored(conn: &rusqlite::Connection, l: &TopicLine) -> anyhow::Result<i64> {
-    let count = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<i64> {
-        conn.query_row(
+fn stored(conn: &crate::store::db::Db, l: &TopicLine) -> anyhow::Result<i64> {
+    use crate::store::db::{Arg, Sql, args};
+    let count = |sql: &str, args: &[&dyn Arg]| -> crate::store::Result<i64> {
+        conn.one(
             &format!("SELECT COUNT(*) FROM events WHERE registrar = ?1 AND {sql}"),
             args,
-            |r| r.get(0),
         )
     };
     Ok(match l.name.split_once(' ') {
         Some((object, event)) => count(
-            "object = ?2 COLLATE NOCASE AND type = ?3 COLLATE NOCASE",
-            &[&l.registrar, &object, &event],
+            "lower(object) = lower(?2) AND lower(type) = lower(?3)",
+            args![l.registrar, object, event],
         )?,
         None if l.registrar == "autodns" && l.name == "job" => count(
             "kind = 'job' AND type NOT IN ('panData', 'trnData')",
-            &[&l.registrar],
+            args![l.registrar],
         )?,
-        None => count("type = ?2 COLLATE NOCASE", &[&l.registrar, &l.name])?,
+        None => count("lower(type) = lower(?2)", args![l.registrar, l.name])?,
     })
 }
 
@@ -536,8 +537,8 @@ struct Applied {
 
 fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::Result<u8> {
     let rules = super::preflight::service_rules(ctx)?;
-    let mut store = ctx.open_store()?;
-    let tx = store.conn_mut().transaction()?;
+    let store = ctx.open_store()?;
+    let tx = store.db().write()?;
     let given = crate::ingest::rules::Given::load(&tx)?;
     let mut grouping = crate::ingest::group::Grouping::default();
     let filter = crate::store::query::EventFilter {
@@ -581,10 +582,9 @@ fn apply(ctx: &Context, since: &str, dry_run: bool, json_out: bool) -> anyhow::R
             });
         }
         if !dry_run {
-            let message: i64 = tx.query_row(
+            let message: i64 = tx.one(
                 "SELECT message FROM events WHERE id = ?1",
-                [stored.id],
-                |r| r.get(0),
+                crate::store::db::args![stored.id],
             )?;
             let new = crate::store::NewEvent {
                 row: stored.id,

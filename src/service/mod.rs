@@ -389,10 +389,19 @@ async fn serve(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<()
 
 /// `watch --once`: every source caught up once, then what is due delivered.
 async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<OnceReport> {
-    let _lock = WatchLock::acquire(&db)?;
+    let shared = store::pg_url(&db).is_some();
+    let _lock = if shared {
+        None
+    } else {
+        Some(WatchLock::acquire(&db)?)
+    };
     let intake = intake(&config, &db, &rules, &Arc::default())?;
     outbox::release_stale_claims(intake.store().db())?;
-    let _checkpoints = store::Checkpointer::start(&intake.store())?;
+    let _checkpoints = if shared {
+        None
+    } else {
+        Some(store::Checkpointer::start(&intake.store())?)
+    };
     // Nothing stops a `--once` run midway: its trigger is kept until the end.
     let (_trigger, shutdown) = Shutdown::new();
     let mut report = OnceReport::default();

@@ -40,7 +40,7 @@ pub fn domains(conn: &impl Sql, search: Option<&str>, limit: u64) -> Result<Vec<
                 format!(
                     "SELECT MIN(domain), COUNT(*), MAX(COALESCE(occurred_at, first_seen)) AS last
                      FROM events WHERE domain IS NOT NULL AND {clause}
-                     GROUP BY lower(domain) ORDER BY last DESC LIMIT {limit}"
+                     GROUP BY lower(domain) ORDER BY last DESC, lower(domain) LIMIT {limit}"
                 ),
                 args,
             )
@@ -50,7 +50,7 @@ pub fn domains(conn: &impl Sql, search: Option<&str>, limit: u64) -> Result<Vec<
                 "SELECT MIN(domain), COUNT(*), MAX(w) AS last FROM (
                      SELECT domain, COALESCE(occurred_at, first_seen) AS w FROM events
                      ORDER BY COALESCE(occurred_at, first_seen) DESC, id DESC LIMIT {}) AS latest
-                 WHERE domain IS NOT NULL GROUP BY lower(domain) ORDER BY last DESC LIMIT {limit}",
+                 WHERE domain IS NOT NULL GROUP BY lower(domain) ORDER BY last DESC, lower(domain) LIMIT {limit}",
                 limit * 20
             ),
             Vec::new(),
