@@ -302,9 +302,16 @@ fn two_instances_share_one_postgresql_through_kills() {
     }
     assert_eq!(calls.len(), total, "every event posted");
     let repeats: usize = calls.values().map(|v| v.len() - 1).sum();
+    // A call that failed (a timeout on a loaded machine) and was tried again is a
+    // repeat at-least-once allows too; the outbox counts those attempts.
+    let retried = pg
+        .count("SELECT COALESCE(SUM(attempts - 1), 0) FROM outbox WHERE channel = 'webhook'")
+        as usize;
     assert!(
-        repeats <= kills * 8,
-        "{repeats} repeated webhook calls for {kills} kills"
+        repeats <= kills * 8 + retried,
+        "{repeats} repeated webhook calls for {kills} kills and {retried} retries\n--- a:\n{}\n--- b:\n{}",
+        a.log(),
+        b.log()
     );
     eprintln!("webhook calls repeated across {kills} kills: {repeats}");
     for (k, bodies) in &calls {
