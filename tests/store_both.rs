@@ -444,3 +444,175 @@ fn timeless(v: serde_json::Value) -> serde_json::Value {
         other => other,
     }
 }
+
+/// The messages of [`fill`], arranged to meet every way of the set-based import: new
+/// content with new events, copies at other places (some in the same batch as their
+/// first sighting, some batches later), relayed copies (new content, the same events:
+/// an added header), a relayed copy with a changed payload (a conflict), and the
+/// quarantined ones.
+fn mixed_items() -> Vec<(mailroom::source::Source, Vec<u8>)> {
+    use mailroom::source::Source;
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for dir in ["samples", "samples/extra"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "eml") {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let place = |p: &std::path::Path, tag: &str| Source::File {
+        path: format!("{}#{tag}", p.display()),
+    };
+    let mut items = Vec::new();
+    for (i, p) in files.iter().enumerate() {
+        let raw = std::fs::read(p).unwrap();
+        items.push((place(p, "a"), raw.clone()));
+        if i % 3 == 0 {
+            items.push((place(p, "b"), raw.clone()));
+        }
+        if i % 4 == 1 {
+            let mut relayed = b"X-Relayed-By: gw.example.net\r\n".to_vec();
+            relayed.extend_from_slice(&raw);
+            items.push((place(p, "relayed"), relayed));
+        }
+        if i % 7 == 2 {
+            let text = String::from_utf8_lossy(&raw).replace("example", "exampel");
+            let mut changed = b"X-Relayed-By: gw2.example.net\r\n".to_vec();
+            changed.extend_from_slice(text.as_bytes());
+            items.push((place(p, "changed"), changed));
+        }
+    }
+    for p in files.iter().step_by(2) {
+        items.push((place(p, "later"), std::fs::read(p).unwrap()));
+    }
+    items
+}
+
+/// What a store holds, without the row ids (the set-based import may number the rows
+/// of a batch in another order than the one-by-one path does).
+fn contents(conn: &impl Sql) -> serde_json::Value {
+    use mailroom::store::{figures, outbox, query};
+    let all = query::EventFilter::default();
+    let events = query::events(conn, &all).unwrap();
+    let key_of: std::collections::HashMap<i64, String> = events
+        .iter()
+        .map(|e| {
+            (
+                e.id,
+                format!("{}/{}", e.event.registrar.as_str(), e.event.event_id),
+            )
+        })
+        .collect();
+    let mut stored: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            let d = query::event_detail(conn, &e.id.to_string())
+                .unwrap()
+                .unwrap();
+            let mut v = serde_json::to_value(&e.event).unwrap();
+            v["seen_count"] = e.seen_count.into();
+            let mut places: Vec<String> = d.sources.iter().map(|s| s.source.clone()).collect();
+            places.sort();
+            v["places"] = places.into();
+            let mut conflicts: Vec<String> = d
+                .conflicts
+                .iter()
+                .map(|c| serde_json::to_string(&c.data).unwrap())
+                .collect();
+            conflicts.sort();
+            v["conflicts"] = conflicts.into();
+            v
+        })
+        .collect();
+    stored.sort_by_key(|v| format!("{}/{}", v["registrar"], v["event_id"]));
+    let mut queued: Vec<(String, String, String)> = outbox::list(conn, &[])
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                format!("{:?}", i.channel),
+                i.event.map(|e| key_of[&e].clone()).unwrap_or_default(),
+                i.target.clone(),
+            )
+        })
+        .collect();
+    queued.sort();
+    let mut quarantined: Vec<Vec<String>> = query::quarantined(conn)
+        .unwrap()
+        .iter()
+        .map(|q| {
+            let mut s: Vec<String> = q.sources.iter().map(|s| s.to_string()).collect();
+            s.sort();
+            s
+        })
+        .collect();
+    quarantined.sort();
+    serde_json::json!({
+        "events": stored,
+        "outbox": queued,
+        "quarantined": quarantined,
+        "by_topic": figures::events_by_topic(conn).unwrap(),
+        "tally": figures::message_tally(conn, None).unwrap().counts.into_iter().collect::<Vec<_>>(),
+        "messages": conn.one::<i64>("SELECT count(*) FROM messages", args![]).unwrap(),
+        "places": conn.one::<i64>("SELECT count(*) FROM message_sources", args![]).unwrap(),
+        "links": conn.one::<i64>("SELECT count(*) FROM event_sources", args![]).unwrap(),
+    })
+}
+
+#[test]
+fn set_based_import_stores_what_one_by_one_stores() {
+    let server = Postgres::start();
+    let config = mailroom::config::Config::from_text(
+        std::path::Path::new("/nonexistent/mailroom.toml"),
+        "[limits]\nmax_event_age = \"100000d\"\n".to_string(),
+    )
+    .unwrap();
+    let rules = mailroom::rules::load_str(
+        std::path::Path::new("10.toml"),
+        "[[rule]]\nname = \"all\"\nwhen.registrar = [\"opensrs\", \"autodns\", \"gandi\"]\n\
+         forward = { to = \"ops@example.com\" }\ndigest = \"daily\"\n\n\
+         [[digest]]\nname = \"daily\"\nat = \"08:00\"\nto = \"owner@example.com\"\n",
+    )
+    .unwrap();
+    let open = |name: &str| {
+        mailroom::store::Store::open_pg(&pg::Target {
+            url: server.database(name),
+            password: Some(PASSWORD.to_string()),
+            ca_file: None,
+        })
+        .unwrap()
+    };
+    let items = mixed_items();
+    let mut one = open("one_by_one");
+    let mut bulk = open("set_based");
+    let mut counts = [mailroom::ingest::Batch::default(); 2];
+    // Twice: the second time every message is known content at a known place.
+    for _ in 0..2 {
+        for chunk in items.chunks(50) {
+            let prepared =
+                mailroom::ingest::prepare(chunk.to_vec(), mailroom::ingest::known_in(one.db()));
+            let b =
+                mailroom::ingest::ingest_batch(&mut one, &config, &rules, prepared, None).unwrap();
+            mailroom::ingest::sum(&mut counts[0], b);
+            let ready = mailroom::ingest::bulk::read(bulk.db(), &config, chunk.to_vec()).unwrap();
+            let b = mailroom::ingest::bulk::write(&mut bulk, &config, &rules, ready).unwrap();
+            mailroom::ingest::sum(&mut counts[1], b);
+        }
+    }
+    let (a, b) = (contents(one.db()), contents(bulk.db()));
+    assert!(a["events"].as_array().unwrap().len() > 100);
+    assert!(
+        a["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| !e["conflicts"].as_array().unwrap().is_empty()),
+        "the mix has conflicting copies"
+    );
+    for (key, value) in a.as_object().unwrap() {
+        assert_eq!(value, &b[key], "{key} differs");
+    }
+    assert_eq!(format!("{:?}", counts[0]), format!("{:?}", counts[1]));
+}

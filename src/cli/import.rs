@@ -349,58 +349,77 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
 }
 
 /// Messages read per committed batch into a shared store.
-const SHARED_BATCH: usize = 500;
+const SHARED_BATCH: usize = 2000;
 
-/// `import` into PostgreSQL: messages read and extracted in batches, each batch stored
-/// the way a channel stores it (one transaction with the write lock; content and events
-/// already stored are recognised, so a rerun after a kill ends with the same store).
+/// `import` into PostgreSQL: messages read and extracted in batches on one thread
+/// (with a connection of its own to look content up) while the batch before is written
+/// on another, each batch in one transaction with the write lock, set-based where it
+/// can be (`ingest::bulk`). Content and events already stored are recognised, so a
+/// rerun after a kill ends with the same store.
 fn import_shared(
     args: &Args,
     ctx: &Context,
     inputs: &[Input],
     store: &mut Store,
 ) -> anyhow::Result<u8> {
+    use crate::ingest::bulk;
+    use std::sync::mpsc::sync_channel;
     let rules = ctx.rules()?;
-    let mut summary = Summary::default();
+    let config = &ctx.config;
     let mut failures = Vec::new();
-    let mut pending: Vec<(crate::source::Source, Vec<u8>)> = Vec::new();
-    let mut error: Option<store::StoreError> = None;
-    let flush = |pending: &mut Vec<(crate::source::Source, Vec<u8>)>,
-                 store: &mut Store,
-                 summary: &mut Summary|
-     -> store::Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let items = std::mem::take(pending);
-        let prepared = crate::ingest::prepare(items, crate::ingest::known_in(store.db()));
-        let b = crate::ingest::ingest_batch(store, &ctx.config, &rules, prepared, None)?;
-        summary.messages += b.messages;
-        summary.events_new += b.events_new;
-        summary.duplicates += b.duplicates;
-        summary.quarantined += b.quarantined;
-        summary.rules_skipped += b.rules_skipped;
-        Ok(())
-    };
-    for input in inputs {
-        input.read(
-            &mut |incoming, _| {
-                pending.push((incoming.source, incoming.raw));
-                if pending.len() >= SHARED_BATCH
-                    && let Err(e) = flush(&mut pending, store, &mut summary)
-                {
-                    error = Some(e);
-                    return false;
+    let lookup = Store::reader(store.path())?;
+    let (raw_tx, raw_rx) = sync_channel::<Vec<(crate::source::Source, Vec<u8>)>>(1);
+    let (ready_tx, ready_rx) = sync_channel::<store::Result<bulk::Ready>>(1);
+    let (summary, read) = std::thread::scope(|s| {
+        s.spawn(move || {
+            for items in raw_rx {
+                let ready = bulk::read(&*lookup, config, items);
+                let failed = ready.is_err();
+                if ready_tx.send(ready).is_err() || failed {
+                    break;
                 }
-                true
-            },
-            &mut |failure| failures.push(failure),
-        )?;
-        if let Some(e) = error.take() {
-            return Err(e.into());
+            }
+        });
+        let writer = s.spawn(|| -> store::Result<Summary> {
+            let mut summary = Summary::default();
+            for ready in ready_rx {
+                let b = bulk::write(store, config, &rules, ready?)?;
+                summary.messages += b.messages;
+                summary.events_new += b.events_new;
+                summary.duplicates += b.duplicates;
+                summary.quarantined += b.quarantined;
+                summary.rules_skipped += b.rules_skipped;
+            }
+            Ok(summary)
+        });
+        let mut pending = Vec::new();
+        let mut read = Ok(());
+        for input in inputs {
+            let r = input.read(
+                &mut |incoming, _| {
+                    pending.push((incoming.source, incoming.raw));
+                    // A writer that stopped (an error) stops the reading.
+                    pending.len() < SHARED_BATCH
+                        || raw_tx.send(std::mem::take(&mut pending)).is_ok()
+                },
+                &mut |failure| failures.push(failure),
+            );
+            if r.is_err() {
+                read = r;
+                break;
+            }
         }
-    }
-    flush(&mut pending, store, &mut summary)?;
+        if !pending.is_empty() {
+            let _ = raw_tx.send(pending);
+        }
+        drop(raw_tx);
+        let summary = writer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (summary, read)
+    });
+    let summary = summary?;
+    read?;
     for f in &failures {
         eprintln!("mailroom import: {f}");
     }

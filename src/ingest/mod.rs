@@ -5,6 +5,7 @@
 //! [`intake::Intake`]; `import` and `reparse` use the functions here directly. The
 //! store persists and answers queries; it runs no extractor and no rule.
 
+pub mod bulk;
 pub mod group;
 pub mod intake;
 pub mod live;

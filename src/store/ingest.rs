@@ -525,7 +525,7 @@ fn insert_event(tx: &impl Sql, e: &Event, message: i64, now: &str) -> Result<Sto
 
 /// The domains as stored: NULL when they say no more than `domain` (read back in
 /// `query::stored_event`).
-fn kept_domains(e: &Event) -> Result<Option<String>> {
+pub(super) fn kept_domains(e: &Event) -> Result<Option<String>> {
     let implied = match &e.domain {
         Some(d) => e.domains.len() == 1 && e.domains[0] == *d,
         None => e.domains.is_empty(),
@@ -539,7 +539,7 @@ fn kept_domains(e: &Event) -> Result<Option<String>> {
 
 /// The authentication reason as stored: NULL for the one of an unconfigured `[trust]`
 /// (read back by `query::stored_reason`).
-fn kept_reason(e: &Event) -> Option<&str> {
+pub(super) fn kept_reason(e: &Event) -> Option<&str> {
     e.authentication
         .as_deref()
         .filter(|r| !(e.authenticated == Some(false) && *r == crate::trust::NOT_SET_UP))

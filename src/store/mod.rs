@@ -3,6 +3,7 @@
 //! place either was seen is recorded beside it.
 
 pub mod alerts;
+pub mod bulk;
 pub mod channels;
 mod checkpoint;
 pub mod cursors;

@@ -87,6 +87,15 @@ fn current() -> &'static Mutex<HashMap<PathBuf, Arc<Dict>>> {
     CURRENT.get_or_init(Mutex::default)
 }
 
+/// When each database was last found without a dictionary: asked again only after
+/// [`ABSENT_FOR`] (until then new payloads are stored as text, which is always valid).
+fn absent() -> &'static Mutex<HashMap<PathBuf, std::time::Instant>> {
+    static ABSENT: OnceLock<Mutex<HashMap<PathBuf, std::time::Instant>>> = OnceLock::new();
+    ABSENT.get_or_init(Mutex::default)
+}
+
+const ABSENT_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn db_key(conn: &impl Sql) -> PathBuf {
     PathBuf::from(conn.identity())
 }
@@ -100,6 +109,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(super) fn forget(path: &std::path::Path) {
     lock(known()).retain(|(p, _), _| p != path);
     lock(current()).remove(path);
+    lock(absent()).remove(path);
 }
 
 /// The dictionary `id` of this database, loaded once.
@@ -129,12 +139,21 @@ fn newest(conn: &impl Sql) -> Result<Option<Arc<Dict>>> {
     if let Some(d) = lock(current()).get(&path) {
         return Ok(Some(Arc::clone(d)));
     }
+    if lock(absent())
+        .get(&path)
+        .is_some_and(|at| at.elapsed() < ABSENT_FOR)
+    {
+        return Ok(None);
+    }
     let id: Option<u32> = conn.row(
         "SELECT id FROM dictionaries ORDER BY created DESC, id DESC LIMIT 1",
         args![],
         |r| r.get(0),
     )?;
-    let Some(id) = id else { return Ok(None) };
+    let Some(id) = id else {
+        lock(absent()).insert(path, std::time::Instant::now());
+        return Ok(None);
+    };
     let d = dict(conn, id)?;
     if let Some(d) = &d {
         lock(current()).insert(path, Arc::clone(d));
@@ -213,6 +232,7 @@ pub fn train_if_due(conn: &impl Sql) -> Result<bool> {
         return Ok(false);
     }
     let tx = conn.write()?;
+    lock(absent()).remove(&db_key(conn));
     if newest(&*tx)?.is_some() {
         return Ok(true);
     }
@@ -238,6 +258,7 @@ pub fn train_if_due(conn: &impl Sql) -> Result<bool> {
         args![id, bytes, samples.len() as i64, clock::now_stamp()],
     )?;
     tx.commit()?;
+    lock(absent()).remove(&db_key(conn));
     Ok(newest(conn)?.is_some())
 }
 
