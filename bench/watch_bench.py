@@ -14,6 +14,7 @@ loopback (run as root; scripts/install-test-deps.sh installs Dovecot).
    99th percentile. (Dovecot itself waits ~0.5 s before it pushes EXISTS to IDLE.)
 """
 import argparse
+import glob
 import imaplib
 import os
 import pwd
@@ -224,11 +225,47 @@ def bare_fetch(port):
     return time.perf_counter() - start, count
 
 
-def write_config(t, port):
-    cfg = os.path.join(t, "mailroom.toml")
+def start_postgres(t):
+    """A PostgreSQL of the bench's own (Debian's packages; initdb in a temporary folder,
+    a loopback port, default settings); returns its URL and a function that stops it."""
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "psycopg2-binary"], check=True)
+    bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+    data = os.path.join(t, "pg")
+    os.makedirs(data)
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    if os.getuid() == 0:
+        shutil.chown(data, "postgres")
+        os.chmod(t, 0o755)
+    port = free_port()
+    subprocess.run(as_pg + [f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "mailroom"],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", data, "-l", f"{data}/log", "-w", "-o",
+                            f"-p {port} -c listen_addresses=127.0.0.1 -k {data}", "start"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+    def stop():
+        subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return f"postgres://mailroom@127.0.0.1:{port}/bench", port, stop
+
+
+def reset_postgres(port):
+    import psycopg2
+    c = psycopg2.connect(host="127.0.0.1", port=port, user="mailroom", dbname="postgres")
+    c.autocommit = True
+    c.cursor().execute("DROP DATABASE IF EXISTS bench")
+    c.cursor().execute("CREATE DATABASE bench")
+    c.close()
+
+
+def write_config(t, port, db="bench.db", name="mailroom.toml"):
+    cfg = os.path.join(t, name)
     os.makedirs(os.path.join(t, "rules"), exist_ok=True)
     with open(cfg, "w") as f:
-        f.write(f"""db = "bench.db"
+        f.write(f"""db = "{db}"
 [[account]]
 name = "bench"
 host = "127.0.0.1"
@@ -240,12 +277,61 @@ password_env = "BENCH_IMAP_PASSWORD"
     return cfg
 
 
+def idle_latency(binary, cfg, t, env, port, samples, which, pg_port):
+    """APPEND → event stored, `samples` times, with `mailroom watch` running on `cfg`."""
+    log = open(os.path.join(t, f"{which}.log"), "w")
+    w = subprocess.Popen([binary, "--config", cfg, "watch"], cwd=t, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    time.sleep(2)
+    if pg_port is None:
+        db = sqlite3.connect(os.path.join(t, "bench.db"), timeout=30)
+        ask = "SELECT 1 FROM events WHERE registrar = 'opensrs' AND event_id = ?"
+    else:
+        import psycopg2
+        db = psycopg2.connect(host="127.0.0.1", port=pg_port, user="mailroom", dbname="bench")
+        db.autocommit = True
+        ask = "SELECT 1 FROM events WHERE registrar = 'opensrs' AND event_id = %s"
+    lat = []
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login("reseller", "secret")
+    for i in range(samples):
+        eid = f"idle-{which}-{i:05d}"
+        raw = ("From: notifications@opensrs.net\r\nSubject: Event notification: DOMAIN: CREATED: " + eid +
+               "\r\n\r\n{\"object_data\":{\"domain_name\":\"idle" + str(i) + ".example\"},\"object\":\"DOMAIN\","
+               "\"event_id\":\"" + eid + "\",\"event\":\"CREATED\",\"event_date\":\"2026-01-01T00:00:00Z\"}\r\n")
+        m.append("INBOX", None, None, raw.encode())
+        start = time.perf_counter()
+        while True:
+            cur = db.cursor()
+            cur.execute(ask, (eid,))
+            if cur.fetchone():
+                break
+            if time.perf_counter() - start > 30:
+                raise SystemExit("event never stored")
+            time.sleep(0.002)
+        lat.append(time.perf_counter() - start)
+        # Appends a second apart, like real mail: Dovecot batches change
+        # notifications that come right after one it just sent.
+        time.sleep(1.0)
+    m.logout()
+    w.terminate()
+    w.wait(timeout=20)
+    lat.sort()
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    engine = "PostgreSQL" if pg_port else "SQLite"
+    print(f"IDLE latency on {engine} (APPEND done → event stored), {len(lat)} samples: "
+          f"median {statistics.median(lat) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms",
+          flush=True)
+    return lat
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--idle-samples", type=int, default=100)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip-catch-up", action="store_true")
+    ap.add_argument("--pg", action="store_true",
+                    help="also run mailroom on a PostgreSQL of the bench's own, side by side")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "mailroom")
@@ -253,16 +339,22 @@ def main():
     proc, port = start_dovecot(t)
     env = dict(os.environ, BENCH_IMAP_PASSWORD="secret")
     env.pop("MAILROOM_NOW", None)
+    stop_pg = None
     try:
         load(t, a.messages)
         bare_fetch(port)  # let Dovecot build its index once, for both measurements alike
         cfg = write_config(t, port)
+        cfgs = {"mailroom": cfg}
+        if a.pg:
+            pg_url, pg_port, stop_pg = start_postgres(t)
+            cfgs["mailroom-pg"] = write_config(t, port, pg_url, "pg.toml")
         timing = os.path.join(t, "time")
         bare, raw, ours, report, rss_max = [], [], [], None, 0
+        on_pg, pg_report, pg_rss = [], None, 0
         for rep in range(a.reps):
             # Side by side, order rotated: the machine's noise hits all alike.
-            order = ["raw", "bare", "mailroom"]
-            order = order[rep % 3:] + order[:rep % 3]
+            order = ["raw", "bare", "mailroom"] + (["mailroom-pg"] if a.pg else [])
+            order = order[rep % len(order):] + order[:rep % len(order)]
             for which in order:
                 if which == "bare":
                     secs, count = bare_fetch(port)
@@ -277,11 +369,22 @@ def main():
                 for f in os.listdir(t):
                     if f.startswith("bench.db"):
                         os.unlink(os.path.join(t, f))
-                r = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", timing, binary, "--config", cfg,
+                if which == "mailroom-pg":
+                    reset_postgres(pg_port)
+                    # The schema, outside the timing (as the SQLite file's is not).
+                    subprocess.run([binary, "--config", cfgs[which], "status"], cwd=t, env=env,
+                                   capture_output=True)
+                r = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", timing, binary, "--config", cfgs[which],
                                     "watch", "--once", "--json"], cwd=t, env=env, capture_output=True, text=True)
                 if r.returncode != 0:
                     raise SystemExit(r.stderr)
                 secs, rss = open(timing).read().split()
+                if which == "mailroom-pg":
+                    on_pg.append(float(secs))
+                    pg_rss = max(pg_rss, int(rss) // 1024)
+                    pg_report = r.stdout.strip()
+                    print(f"  rep {rep + 1} mailroom watch --once on PostgreSQL: {a.messages} messages in {float(secs):.2f} s, peak RSS {int(rss) // 1024} MiB", flush=True)
+                    continue
                 ours.append(float(secs))
                 rss_max = max(rss_max, int(rss) // 1024)
                 report = r.stdout.strip()
@@ -292,49 +395,29 @@ def main():
         print(f"mailroom watch --once: median {m:.2f} s = {a.messages / m:.0f} messages/s, peak RSS {rss_max} MiB; {report}")
         print(f"mailroom / imaplib fetch speed: {b / m * 100:.0f} %")
         print(f"mailroom / pipelined raw fetch speed: {w / m * 100:.0f} %")
+        if on_pg:
+            p = statistics.median(on_pg)
+            print(f"mailroom watch --once on PostgreSQL: median {p:.2f} s = {a.messages / p:.0f} messages/s, "
+                  f"peak RSS {pg_rss} MiB, {p / m:.2f}x SQLite's time; {pg_report}")
 
         # IDLE latency.
         if a.idle_samples == 0:
             return
-        log = open(os.path.join(t, "watch.log"), "w")
-        w = subprocess.Popen([binary, "--config", cfg, "watch"], cwd=t, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        time.sleep(2)
-        db = sqlite3.connect(os.path.join(t, "bench.db"), timeout=30)
-        lat = []
-        m = imaplib.IMAP4("127.0.0.1", port)
-        m.login("reseller", "secret")
-        for i in range(a.idle_samples):
-            eid = f"idle{i:05d}"
-            raw = ("From: notifications@opensrs.net\r\nSubject: Event notification: DOMAIN: CREATED: " + eid +
-                   "\r\n\r\n{\"object_data\":{\"domain_name\":\"idle" + str(i) + ".example\"},\"object\":\"DOMAIN\","
-                   "\"event_id\":\"" + eid + "\",\"event\":\"CREATED\",\"event_date\":\"2026-01-01T00:00:00Z\"}\r\n")
-            m.append("INBOX", None, None, raw.encode())
-            start = time.perf_counter()
-            while True:
-                row = db.execute("SELECT 1 FROM events WHERE registrar = 'opensrs' AND event_id = ?", (eid,)).fetchone()
-                if row:
-                    break
-                if time.perf_counter() - start > 30:
-                    raise SystemExit("event never stored")
-                time.sleep(0.002)
-            lat.append(time.perf_counter() - start)
-            # Appends a second apart, like real mail: Dovecot batches change
-            # notifications that come right after one it just sent.
-            time.sleep(1.0)
-        m.logout()
-        w.terminate()
-        w.wait(timeout=20)
-        lat.sort()
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        print(f"IDLE latency (APPEND done → event stored), {len(lat)} samples: "
-              f"median {statistics.median(lat) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
+        lat_of = {}
+        for which in cfgs:
+            lat_of[which] = idle_latency(binary, cfgs[which], t, env, port, a.idle_samples, which,
+                                         pg_port if which == "mailroom-pg" else None)
+        lat = lat_of["mailroom"]
         # The same folder, Dovecot alone (UIDs continue after the appends above).
-        floor = sorted(idle_floor(port, max(10, a.idle_samples // 3), a.messages + a.idle_samples + 1))
+        floor = sorted(idle_floor(port, max(10, a.idle_samples // 3),
+                                  a.messages + a.idle_samples * len(cfgs) + 1))
         fp99 = floor[min(len(floor) - 1, int(len(floor) * 0.99))]
         print(f"IDLE floor (a bare client, same folder, same commands), {len(floor)} samples: "
               f"median {statistics.median(floor) * 1000:.0f} ms, p99 {fp99 * 1000:.0f} ms; "
               f"mailroom's own part: median {(statistics.median(lat) - statistics.median(floor)) * 1000:.0f} ms")
     finally:
+        if stop_pg:
+            stop_pg()
         os.killpg(proc.pid, 15)
         proc.wait(timeout=10)
         shutil.rmtree(t, ignore_errors=True)

@@ -383,7 +383,7 @@ fn import_shared(
         let writer = s.spawn(|| -> store::Result<Summary> {
             let mut summary = Summary::default();
             for ready in ready_rx {
-                let b = bulk::write(store, config, &rules, ready?)?;
+                let b = bulk::write(store, config, &rules, ready?, None)?;
                 summary.messages += b.messages;
                 summary.events_new += b.events_new;
                 summary.duplicates += b.duplicates;

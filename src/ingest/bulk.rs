@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::extract::extract;
 use crate::rules::RuleSet;
 use crate::source::Source;
+use crate::store::cursors::{self, Cursor};
 use crate::store::db::{Db, Sql};
 use crate::store::{self, Found, Hash, Store, bulk};
 
@@ -31,6 +32,42 @@ struct Read {
 pub struct Ready {
     read: Vec<Read>,
     block: store::raw::Block,
+    /// Log each new quarantined message (a channel's batch; `import` counts them).
+    warn: bool,
+}
+
+/// A batch a channel prepared (see [`super::prepare`]) as [`write`] takes it.
+pub fn ready(items: Vec<super::Prepared>, config: &Config) -> store::Result<Ready> {
+    let limits = Limits::of(config);
+    let mut first = HashSet::new();
+    let read: Vec<Read> = items
+        .into_iter()
+        .map(|p| {
+            // A second copy in the batch is known content by the time it is stored.
+            let found = first
+                .insert(p.hash)
+                .then_some(p.extraction)
+                .flatten()
+                .map(|x| policy::apply(x, &p.raw, limits));
+            Read {
+                source: p.source,
+                raw: p.raw,
+                hash: p.hash,
+                found,
+            }
+        })
+        .collect();
+    let block = store::raw::Block::pack(
+        read.iter()
+            .filter(|r| r.found.is_some())
+            .map(|r| r.raw.as_slice()),
+        config.store.raw_limit,
+    )?;
+    Ok(Ready {
+        read,
+        block,
+        warn: true,
+    })
 }
 
 /// Reads `items` (see [`Ready`]); `known` is a connection to look content up with (a
@@ -58,28 +95,49 @@ pub fn read(
             .map(|r| r.raw.as_slice()),
         config.store.raw_limit,
     )?;
-    Ok(Ready { read, block })
+    Ok(Ready {
+        read,
+        block,
+        warn: false,
+    })
 }
 
-/// Stores a batch [`read`] before, in one transaction; see the module.
+/// Stores a batch [`read`] or made [`ready`] before, and (for IMAP) moves the cursor,
+/// in one transaction; see the module.
 pub fn write(
     store: &mut Store,
     config: &Config,
     rules: &RuleSet,
     ready: Ready,
+    cursor: Option<(&str, &str, Cursor)>,
 ) -> store::Result<Batch> {
     let path = store.path().to_path_buf();
-    import(store, config, rules, ready).map_err(|e| store::named(e, &path))
+    store_ready(store, config, rules, ready, cursor).map_err(|e| store::named(e, &path))
 }
 
-fn import(
+fn store_ready(
     store: &mut Store,
     config: &Config,
     rules: &RuleSet,
     ready: Ready,
+    cursor: Option<(&str, &str, Cursor)>,
 ) -> store::Result<Batch> {
     let limits = Limits::of(config);
-    let Ready { read, mut block } = ready;
+    let Ready {
+        read,
+        mut block,
+        warn,
+    } = ready;
+    let quarantined = |r: &Read| {
+        if warn {
+            let reason = r.found.as_ref().and_then(|f| f.reason.as_deref());
+            tracing::warn!(
+                source = %r.source,
+                reason = %crate::term::printable(reason.unwrap_or("no notification found")),
+                "quarantined"
+            );
+        }
+    };
     // Each extracted message's place in the batch's compressed block.
     let mut parts = Vec::with_capacity(read.len());
     let mut next = 0;
@@ -131,8 +189,11 @@ fn import(
             .collect::<store::Result<Vec<_>>>()?;
         let rows = bulk::insert(&*tx, &run, block.row(&*tx)?)?;
         let mut acts = acting(&mut on_new, &mut skipped);
-        for (f, inserted) in run.iter().zip(rows) {
-            b.quarantined += u64::from(f.found.events.is_empty());
+        for ((f, inserted), &i) in run.iter().zip(rows).zip(&fresh) {
+            if f.found.events.is_empty() {
+                b.quarantined += 1;
+                quarantined(&read[i]);
+            }
             b.events_new += inserted.events.len() as u64;
             for (e, row) in f.found.events.iter().zip(inserted.events) {
                 let new = store::NewEvent {
@@ -179,6 +240,9 @@ fn import(
         b.events_new += done.events_new.len() as u64;
         b.duplicates += done.duplicates as u64;
         b.quarantined += u64::from(done.quarantined);
+        if done.quarantined && done.message_new {
+            quarantined(r);
+        }
     }
     // 4. Content stored before (or earlier in this batch), at new places.
     let again: Vec<bulk::Again<'_>> = indices(&plan, Way::Again)
@@ -193,6 +257,9 @@ fn import(
         b.quarantined += u64::from(seen.quarantined);
     }
     b.rules_skipped = skipped as u64;
+    if let Some((account, folder, c)) = cursor {
+        cursors::set(&*tx, account, folder, c, b.messages)?;
+    }
     if queued > 0 {
         // Delivered at the commit to every instance listening (service/shared.rs).
         tx.batch(&format!("NOTIFY {}", store::pg::NOTIFY_CHANNEL))?;
@@ -291,9 +358,10 @@ fn plan(tx: &impl Sql, read: &[Read]) -> store::Result<Vec<Way>> {
     let events = bulk::stored_events(tx, &keys)?;
     // Every event id met so far in the batch.
     let mut ids: HashSet<(&str, &str)> = HashSet::new();
+    let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(read.len());
     for r in read {
-        let Some(f) = &r.found else {
+        let (Some(f), true) = (&r.found, seen.insert(r.hash)) else {
             out.push(Way::Again);
             continue;
         };

@@ -240,16 +240,22 @@ impl Intake {
         at: Option<Position>,
     ) -> Result<Batch, IngestError> {
         let mut sizes = Vec::with_capacity(items.len());
-        let raw = items
+        let raw: Vec<(Source, Vec<u8>)> = items
             .into_iter()
             .map(|i| {
                 sizes.push(i.whole_size);
                 (i.source, i.raw)
             })
             .collect();
-        let mut prepared = prepare(raw, |hash| {
-            store::is_known(self.store().db(), hash).unwrap_or(false)
-        });
+        let shared = self.store().is_shared();
+        let mut prepared = if shared {
+            let stored = super::stored_of(self.store().db(), &raw);
+            prepare(raw, |hash| stored.contains(hash))
+        } else {
+            prepare(raw, |hash| {
+                store::is_known(self.store().db(), hash).unwrap_or(false)
+            })
+        };
         for (p, size) in prepared.iter_mut().zip(sizes) {
             if let Some(size) = size {
                 header_only(p, size);

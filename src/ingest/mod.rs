@@ -179,6 +179,44 @@ pub fn ingest_batch(
     items: Vec<Prepared>,
     cursor: Option<(&str, &str, Cursor)>,
 ) -> store::Result<Batch> {
+    if store.db().dialect() == store::db::Dialect::Postgres {
+        // Set-based: a round trip per table, not several per message.
+        let ready = bulk::ready(items, config)?;
+        return bulk::write(store, config, rules, ready, cursor);
+    }
+    let path = store.path().to_path_buf();
+    store_batch(store, config, rules, items, cursor).map_err(|e| store::named(e, &path))
+}
+
+/// Which of `items` a PostgreSQL store has, in one lookup (a round trip per message
+/// would cost more than the rest of the batch). None on a failed lookup: the content
+/// is then read again, and the store, which looks again under the write lock, keeps it
+/// once.
+pub fn stored_of<S: Sql>(
+    conn: &S,
+    items: &[(Source, Vec<u8>)],
+) -> std::collections::HashSet<store::Hash> {
+    let hashes: Vec<store::Hash> = items
+        .iter()
+        .map(|(_, raw)| store::content_hash(raw))
+        .collect();
+    conn.begin()
+        .and_then(|tx| {
+            tx.batch("SET LOCAL plan_cache_mode = force_custom_plan")?;
+            store::bulk::stored_hashes(&*tx, &hashes)
+        })
+        .unwrap_or_default()
+}
+
+/// [`ingest_batch`] one message at a time on either engine: the reference the
+/// set-based PostgreSQL path is checked against (tests), and SQLite's own path.
+pub fn ingest_each(
+    store: &mut Store,
+    config: &Config,
+    rules: &RuleSet,
+    items: Vec<Prepared>,
+    cursor: Option<(&str, &str, Cursor)>,
+) -> store::Result<Batch> {
     let path = store.path().to_path_buf();
     store_batch(store, config, rules, items, cursor).map_err(|e| store::named(e, &path))
 }
