@@ -307,6 +307,7 @@ fn two_instances_share_one_postgresql_through_kills() {
     let retried = pg
         .count("SELECT COALESCE(SUM(attempts - 1), 0) FROM outbox WHERE channel = 'webhook'")
         as usize;
+    eprintln!("webhook repeats: {repeats} for {kills} kills, {retried} retried attempts");
     assert!(
         repeats <= kills * 8 + retried,
         "{repeats} repeated webhook calls for {kills} kills and {retried} retries\n--- a:\n{}\n--- b:\n{}",

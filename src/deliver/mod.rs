@@ -299,7 +299,14 @@ impl Deliverer {
         let window = Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
         let mut given_up = Vec::new();
         let mut unreachable: Vec<(Item, Duration)> = Vec::new();
-        let tx = store.db().write()?;
+        // On PostgreSQL the items are this instance's claims (their rows are all it
+        // changes): no need to wait for the write lock other instances take turns on,
+        // while answers that came in wait unrecorded (each a repeat after a kill).
+        let tx = if store.is_shared() {
+            store.db().begin()?
+        } else {
+            store.db().write()?
+        };
         for (item, result) in results {
             let Some(result) = result else {
                 outbox::release(&tx, item.id, &self.holder)?;
