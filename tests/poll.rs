@@ -509,3 +509,30 @@ fn a_registrar_that_serves_an_acknowledged_message_again_is_reported_not_spun_on
     assert_eq!(env.count("SELECT COUNT(*) FROM events"), 1);
     assert_eq!(env.count("SELECT seen_count FROM events"), 1);
 }
+
+#[test]
+fn regression_an_acknowledgement_the_registrar_refuses_does_not_stop_the_source() {
+    // Found by the soak: OpenSRS answers an ACK of an event no longer queued with
+    // 415 "not found"; the source stopped for good on it, polling nothing more.
+    let api = RegistrarApi::start(Kind::Opensrs, "reseller", KEY);
+    let mut gone = opensrs_event(2);
+    gone["id"] = json!("left-the-queue-another-way");
+    api.set_queue(&[opensrs_event(1), gone, opensrs_event(3)]);
+    let env = Env::new(&poll_section(&api, ""));
+    let out = env.once();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 3);
+    let acked = api.acked();
+    assert_eq!(acked.len(), 2, "{acked:?}");
+    assert!(
+        stderr(&out).contains("refused the acknowledgement"),
+        "{}",
+        stderr(&out)
+    );
+    // Asked again, the one it keeps serving is recognised, not stored twice, and the
+    // round ends (no loop asking for it at once).
+    let out = env.once();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 3);
+    assert!(api.count("POLL") <= 4, "{}", api.count("POLL"));
+}

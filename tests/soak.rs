@@ -86,6 +86,13 @@ fn opensrs_event(i: u64) -> Value {
     })
 }
 
+/// The event in the OpenSRS test server's queue (acknowledged by its event_id).
+fn queued(i: u64) -> Value {
+    let mut e = opensrs_event(i);
+    e["id"] = e["event_id"].clone();
+    e
+}
+
 fn autodns_message(id: u64) -> Value {
     json!({
         "id": id,
@@ -486,9 +493,7 @@ fn a_week_of_faults() {
                         }
                         // The same event by poll and by push, now and then.
                         if rng.chance(10) {
-                            let mut e = opensrs_event(id);
-                            e["id"] = json!(format!("q{id}"));
-                            osrs_queue.push(e);
+                            osrs_queue.push(queued(id));
                         }
                         if rng.chance(10) {
                             pending_pushes.push(opensrs_event(id).to_string().into_bytes());
@@ -501,9 +506,7 @@ fn a_week_of_faults() {
                     for _ in 0..rng.between(1, 4) {
                         let id = next_id;
                         next_id += 1;
-                        let mut e = opensrs_event(id);
-                        e["id"] = json!(format!("q{id}"));
-                        osrs_queue.push(e);
+                        osrs_queue.push(queued(id));
                         s.opensrs.insert(format!("soak{id:07}"));
                         s.polled_opensrs += 1;
                     }

@@ -318,20 +318,39 @@ pub async fn round(
         sum(&mut done.batch, b);
         intake.live.intake("poll", asked.elapsed());
         // Committed: now the registrar may forget it.
+        let mut acknowledged = 0;
         for id in &polled.ids {
-            poller.ack(id).await?;
-            done.acknowledged += 1;
+            match poller.ack(id).await {
+                Ok(()) => acknowledged += 1,
+                // Refused (OpenSRS: "not found", it left the queue some other way): it
+                // is stored, and should the registrar serve it again it is recognised;
+                // one refusal must not stop the source for good.
+                Err(PollError::Registrar { code, text, .. }) => tracing::warn!(
+                    source = %name,
+                    id = %crate::term::printable(id),
+                    code = %crate::term::printable(&code),
+                    answer = %crate::term::printable(&text),
+                    "the registrar refused the acknowledgement (the event is stored)"
+                ),
+                Err(e) => return Err(e),
+            }
         }
+        done.acknowledged += acknowledged;
         let _ = intake.read(&name, "", polled.ids.len() as u64);
-        let _ = intake.count(&name, "acknowledged", polled.ids.len() as u64);
+        let _ = intake.count(&name, "acknowledged", acknowledged);
         tracing::info!(
             source = %name,
-            acknowledged = polled.ids.len(),
+            acknowledged,
             new_events = b.events_new,
             duplicates = b.duplicates,
             queue = polled.queue,
             "polled"
         );
+        if acknowledged == 0 {
+            // Nothing the registrar would let go of: asking again at once would only
+            // be served the same; the next round is after the interval.
+            break;
+        }
         last_acked = polled.ids;
     }
     let _ = intake.synced(&name, "");
