@@ -382,3 +382,176 @@ fn two_instances_share_one_postgresql_through_kills() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(PASSWORD));
     assert!(a.starts + b.starts >= 2 + kills);
 }
+
+/// Any instance answers pushes, the console, the feed and `/metrics` (issue 24, item 2),
+/// and a registrar API polled by both is worked by one at a time: two `watch` instances
+/// on one PostgreSQL, each with its own HTTP port, the same push path and the same
+/// OpenSRS poll.
+#[test]
+fn any_instance_answers_pushes_the_feed_the_console_and_metrics() {
+    use support::registrar::{Kind, RegistrarApi};
+    let pg = Postgres::start();
+    let api = RegistrarApi::start(Kind::Opensrs, "reseller", "osrs-key");
+    let queued: Vec<serde_json::Value> = (1..=6)
+        .map(|i| {
+            let id = format!("polled{i:02}");
+            serde_json::json!({"id": id, "event_id": id, "object": "DOMAIN",
+                "event": "RENEWED", "event_date": "2026-11-20T06:59:00Z",
+                "object_data": {"domain_name": format!("p{i}.example"), "domain_id": format!("{i}")}})
+        })
+        .collect();
+    api.set_queue(&queued);
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [support::free_port(), support::free_port()];
+    let mut instances = Vec::new();
+    for (n, port) in ports.iter().enumerate() {
+        let sub = dir.path().join(format!("i{n}"));
+        std::fs::create_dir_all(sub.join("rules")).unwrap();
+        let config = format!(
+            "db = \"{url}\"\n[store]\npassword_env = \"MR_PG_PASSWORD\"\nlease = \"{LEASE_S}s\"\n\
+             [smtp]\ndir = \"out\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [[push]]\nname = \"osrs-push\"\nregistrar = \"opensrs\"\npath = \"/push/opensrs\"\n\n\
+             [[poll]]\nname = \"osrs\"\nregistrar = \"opensrs\"\nurl = \"{api}\"\nusername = \"reseller\"\nkey_env = \"OSRS_KEY\"\ninterval = \"1s\"\n",
+            url = pg.url(),
+            api = api.url(),
+        );
+        std::fs::write(sub.join("mailroom.toml"), support::age::any_age(&config)).unwrap();
+        std::fs::write(
+            sub.join("rules/10.toml"),
+            "[[rule]]\nname = \"nothing\"\nwhen.kind = \"test\"\nstop = true\n",
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+            .arg("--config")
+            .arg(sub.join("mailroom.toml"))
+            .arg("watch")
+            .current_dir(&sub)
+            .env("MR_PG_PASSWORD", PASSWORD)
+            .env("OSRS_KEY", "osrs-key")
+            .env_remove("MAILROOM_NOW")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(sub.join("watch.log")).unwrap())
+            .spawn()
+            .unwrap();
+        instances.push(Instance {
+            name: "watch",
+            child: Some(child),
+            dir: sub,
+            starts: 1,
+        });
+    }
+    let logs = || {
+        instances
+            .iter()
+            .map(|i| i.log())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    for p in ports {
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no HTTP on {p}\n{}",
+                logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let push = |port: u16, i: usize| {
+        let body = format!(
+            "{{\"object_data\":{{\"domain_name\":\"push{i}.example\",\"domain_id\":\"{i}\"}},\
+             \"object\":\"DOMAIN\",\"event_id\":\"pushed{i:02}\",\"event\":\"CREATED\",\
+             \"event_date\":\"2026-11-20T06:59:00Z\"}}"
+        );
+        support::http(
+            port,
+            "POST",
+            "/push/opensrs",
+            "Content-Type: application/json\r\n",
+            body.as_bytes(),
+        )
+        .status
+    };
+    // Pushes to either instance are stored, once each (the same body twice, to both).
+    for i in 0..4 {
+        assert_eq!(push(ports[i % 2], i), 200, "{}", logs());
+    }
+    assert_eq!(push(ports[1], 0), 200);
+    // The poll: worked by one instance at a time, every event once, acknowledged once.
+    let start = Instant::now();
+    while api.acked().len() < 6 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "poll\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        pg.count("SELECT COUNT(*) FROM events WHERE event_id LIKE 'pushed%'"),
+        4
+    );
+    assert_eq!(
+        pg.count("SELECT COUNT(*) FROM events WHERE event_id LIKE 'polled%'"),
+        6
+    );
+    let acks = api.count("ACK");
+    assert_eq!(
+        acks, 6,
+        "each event acknowledged once, by the one instance polling"
+    );
+    // The feed: a consumer made on one instance, polled and acknowledged on the other.
+    let made = support::http(
+        ports[0],
+        "POST",
+        "/api/v1/consumers",
+        "Content-Type: application/json\r\n",
+        br#"{"name": "billing"}"#,
+    );
+    assert!(matches!(made.status, 200 | 201), "{}", made.status);
+    let page = support::http(
+        ports[1],
+        "GET",
+        "/api/v1/consumers/billing/poll?limit=100",
+        "",
+        b"",
+    );
+    assert_eq!(page.status, 200);
+    let page: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
+    let got: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    assert_eq!(got.len(), 10, "{got:?}");
+    let ack = serde_json::json!({"cursor": page["next"]}).to_string();
+    let acked = support::http(
+        ports[1],
+        "POST",
+        "/api/v1/consumers/billing/ack",
+        "Content-Type: application/json\r\n",
+        ack.as_bytes(),
+    );
+    assert_eq!(acked.status, 200);
+    let again = support::http(ports[0], "GET", "/api/v1/consumers/billing/poll", "", b"");
+    let again: serde_json::Value = serde_json::from_slice(&again.body).unwrap();
+    assert_eq!(again["events"].as_array().unwrap().len(), 0, "{again}");
+    // The console and /metrics on both.
+    for p in ports {
+        let page = support::http(p, "GET", "/events", "", b"");
+        assert_eq!(page.status, 200);
+        let text = String::from_utf8_lossy(&page.body);
+        assert!(
+            text.contains("push3.example") && text.contains("p6.example"),
+            "{text}"
+        );
+        let metrics = support::http(p, "GET", "/metrics", "", b"");
+        assert_eq!(metrics.status, 200);
+        assert!(
+            String::from_utf8_lossy(&metrics.body).contains("mailroom_"),
+            "metrics on {p}"
+        );
+    }
+}
