@@ -38,6 +38,15 @@ pub use ingest::{
     hash_hex, ingest, is_known, over_limit, reparse,
 };
 
+/// Bytes SQLite holds in this process: the page caches of every connection (each
+/// bounded by its `cache_size`) and its other allocations. For `/metrics`, so memory
+/// that is a cache filling can be told from memory that leaks.
+pub fn sqlite_memory_bytes() -> f64 {
+    // SAFETY: sqlite3_memory_used reads a counter; SQLite is built thread-safe (the
+    // bundled default) and may be asked at any time, with or without connections.
+    (unsafe { rusqlite::ffi::sqlite3_memory_used() }) as f64
+}
+
 /// A store error: which file, what went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

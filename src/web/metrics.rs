@@ -463,6 +463,11 @@ fn figures_text(
             process::open_fds(),
         ),
         (
+            "mailroom_sqlite_memory_bytes",
+            "Memory SQLite holds in this process: page caches (each bounded by its connection's cache_size) and the rest.",
+            Some(crate::store::sqlite_memory_bytes()),
+        ),
+        (
             "process_start_time_seconds",
             "Start time of the process since unix epoch in seconds.",
             process::start_time_seconds(),
