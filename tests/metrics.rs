@@ -54,7 +54,8 @@ impl Env {
             .env_remove("MAILROOM_NOW")
             .env_remove("RUST_LOG")
             .env("AUTODNS_PASSWORD", PASSWORD)
-            .env("MR_IMAP_PASSWORD", IMAP_PASSWORD);
+            .env("MR_IMAP_PASSWORD", IMAP_PASSWORD)
+            .env("MAILROOM_SQLITE_STATISTICS", "1");
         c
     }
 
@@ -261,6 +262,13 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     );
     assert!(value(&families, "process_resident_memory_bytes", &[]) > 1e6);
     assert!(value(&families, "process_open_fds", &[]) >= 3.0);
+    // With its statistics asked for, SQLite holds something once a store is open, and
+    // less than the whole process.
+    let sqlite = value(&families, "mailroom_sqlite_memory_bytes", &[]);
+    assert!(
+        sqlite > 0.0 && sqlite < value(&families, "process_resident_memory_bytes", &[]),
+        "{sqlite}"
+    );
     assert!(value(&families, "process_start_time_seconds", &[]) > 1.7e9);
 
     // Events stored, exactly as `events --stats` counts them.

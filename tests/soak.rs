@@ -210,6 +210,7 @@ impl Watch {
             .env("AUTODNS_PASSWORD", AUTODNS_PASSWORD)
             .env("MAILROOM_CLOCK_SPEED", self.speed.to_string())
             .env("MAILROOM_CLOCK_ANCHOR", &self.anchor)
+            .env("MAILROOM_SQLITE_STATISTICS", "1")
             .stdout(Stdio::null())
             .stderr(log);
         if self.offset != 0 {

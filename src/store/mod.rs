@@ -38,13 +38,24 @@ pub use ingest::{
     hash_hex, ingest, is_known, over_limit, reparse,
 };
 
-/// Bytes SQLite holds in this process: the page caches of every connection (each
-/// bounded by its `cache_size`) and its other allocations. For `/metrics`, so memory
-/// that is a cache filling can be told from memory that leaks.
-pub fn sqlite_memory_bytes() -> f64 {
+/// Bytes SQLite holds in this process (the page caches of every connection, each bounded
+/// by its `cache_size`, and its other allocations), so that memory that is a cache filling
+/// can be told from memory that leaks. SQLite counts them only when asked at start
+/// (`MAILROOM_SQLITE_STATISTICS=1`, see [`global_setup`]): the count costs a process-wide
+/// mutex on every allocation. None otherwise.
+pub fn sqlite_memory_bytes() -> Option<f64> {
+    if !sqlite_statistics() {
+        return None;
+    }
     // SAFETY: sqlite3_memory_used reads a counter; SQLite is built thread-safe (the
     // bundled default) and may be asked at any time, with or without connections.
-    (unsafe { rusqlite::ffi::sqlite3_memory_used() }) as f64
+    Some((unsafe { rusqlite::ffi::sqlite3_memory_used() }) as f64)
+}
+
+/// Whether SQLite keeps its memory statistics in this process.
+fn sqlite_statistics() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("MAILROOM_SQLITE_STATISTICS").is_ok_and(|v| v == "1"))
 }
 
 /// A store error: which file, what went wrong.
@@ -472,10 +483,14 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 /// `import` chunk or a `watch` batch beside it delays the other, never fails it.
 /// SQLite keeps allocation statistics under one process-wide mutex by default, taken on
 /// every allocation: with a reader and a writer connection in one process (import,
-/// watch) the two threads then queue on it. mailroom reads none of those statistics.
+/// watch) the two threads then queue on it. mailroom reads them only for the soak
+/// (`MAILROOM_SQLITE_STATISTICS=1`: [`sqlite_memory_bytes`] on `/metrics`).
 fn global_setup() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        if sqlite_statistics() {
+            return;
+        }
         // SAFETY: called once, before any connection is opened by this module (a later
         // call after SQLite initialised itself only returns SQLITE_MISUSE, harmless).
         unsafe {

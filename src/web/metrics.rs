@@ -465,7 +465,7 @@ fn figures_text(
         (
             "mailroom_sqlite_memory_bytes",
             "Memory SQLite holds in this process: page caches (each bounded by its connection's cache_size) and the rest.",
-            Some(crate::store::sqlite_memory_bytes()),
+            crate::store::sqlite_memory_bytes(),
         ),
         (
             "process_start_time_seconds",
