@@ -54,7 +54,7 @@ JSON
 seed_dirs() {
     case "$1" in
         extract) echo "$seeds/mail" ;;
-        pyliteral | xml | text_forms) echo "$seeds/text $seeds/mail" ;;
+        pyliteral | xml | text_forms | scan) echo "$seeds/text $seeds/mail" ;;
         rules) echo "$seeds/rules" ;;
         config) echo "$seeds/config" ;;
         sns) echo "$seeds/sns" ;;

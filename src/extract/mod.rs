@@ -32,6 +32,31 @@ use crate::topics::{self, OTHER_TOPIC};
 pub use mime::MessageMeta;
 use scan::Payload;
 
+/// The payload scanner alone, for the fuzzers: what one text holds, and the work it took.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Scans `text` as a text part is scanned: (payloads found, candidate errors, bytes
+    /// the payload parsers examined).
+    pub fn scan(text: &str) -> (usize, usize, usize) {
+        let mut found = super::scan::Found::default();
+        super::scan::scan(text, &mut found);
+        (found.payloads.len(), found.errors.len(), found.examined)
+    }
+
+    /// The most bytes extraction may have live at once per input byte, plus
+    /// [`MEMORY_SLACK`]: what tests/extract_bounds.rs and the fuzz targets assert. The
+    /// worst seen is a notification whose payload holds a long array of small numbers
+    /// (83 bytes per byte: each two-byte `0,` is a 32-byte JSON value, kept as read and as
+    /// stored); many tiny MIME parts or headers cost 20–48.
+    pub const MEMORY_PER_BYTE: usize = 128;
+    pub const MEMORY_SLACK: usize = 256 << 10;
+
+    /// The most [`scan`] may examine of a text of `len` bytes (linear in `len`).
+    pub fn work_bound(len: usize) -> usize {
+        super::scan::work_bound(len)
+    }
+}
+
 /// Messages larger than this are quarantined unread.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 

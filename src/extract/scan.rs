@@ -237,6 +237,12 @@ fn object_at(rest: &str, found: &mut Found) -> Attempt {
 /// Payloads are small; no candidate is read past this many bytes.
 const WINDOW: usize = 1 << 20;
 
+/// The most the payload parsers may examine of a text of `len` bytes: the budget plus the
+/// one candidate that may start just under it (and read at most a window).
+pub fn work_bound(len: usize) -> usize {
+    WORK_FACTOR * len + WORK_SLACK + WINDOW
+}
+
 fn window(s: &str) -> &str {
     if s.len() <= WINDOW {
         return s;
@@ -474,7 +480,7 @@ mod tests {
         for (name, text) in adversarial(1 << 20) {
             let f = run(&text);
             // Without the work budget the parsers examined up to 512 × 1 MiB here.
-            let bound = WORK_FACTOR * text.len() + WORK_SLACK + WINDOW;
+            let bound = work_bound(text.len());
             assert!(
                 f.examined <= bound,
                 "{name}: examined {} bytes of a {}-byte text (bound {bound})",
