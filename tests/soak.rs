@@ -29,10 +29,20 @@ use support::{Certs, Dovecot, HttpResponse, HttpSink, SmtpOptions, SmtpSink};
 
 const SECOND_USER: &str = "second";
 
-/// (simulated day, RSS in KiB, open descriptors, KiB SQLite holds) of watch. SQLite's
-/// part is its page caches filling as the database grows (each bounded by its
-/// connection's `cache_size`), read from `/metrics`; what is left is what could leak.
-type Sample = (f64, u64, u64, u64);
+/// The footprint of watch at one moment (sizes in KiB).
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    day: f64,
+    rss: u64,
+    fds: u64,
+    /// What SQLite holds: its page caches filling as the database grows (each bounded by
+    /// its connection's `cache_size`); from `/metrics`.
+    sqlite: u64,
+    /// The C heap: bytes in use, and bytes held from the system (in use plus freed
+    /// memory malloc keeps); from `/metrics`.
+    heap_used: u64,
+    heap_held: u64,
+}
 const OPENSRS_KEY: &str = "soak-opensrs-key";
 const AUTODNS_PASSWORD: &str = "soak-autodns-pw";
 
@@ -116,18 +126,25 @@ fn junk(i: u64) -> Vec<u8> {
     .into_bytes()
 }
 
-/// KiB SQLite holds in watch, from its `/metrics`.
-fn sqlite_kib(port: u16) -> Option<u64> {
+/// (SQLite's memory, C heap in use, C heap held) of watch in KiB, from its `/metrics`.
+fn memory_kib(port: u16) -> Option<(u64, u64, u64)> {
     let (status, body) = try_http(port, "GET", "/metrics", b"")?;
     if status != 200 {
         return None;
     }
     let text = String::from_utf8_lossy(&body);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("mailroom_sqlite_memory_bytes "))?;
-    let bytes: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some((bytes / 1024.0) as u64)
+    let gauge = |name: &str| -> Option<u64> {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))?;
+        let bytes: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some((bytes / 1024.0) as u64)
+    };
+    Some((
+        gauge("mailroom_sqlite_memory_bytes")?,
+        gauge("mailroom_heap_in_use_bytes").unwrap_or(0),
+        gauge("mailroom_heap_held_bytes").unwrap_or(0),
+    ))
 }
 
 /// One HTTP/1.1 request that may fail (the server is down during a fault).
@@ -592,10 +609,17 @@ fn a_week_of_faults() {
     let hook_path = |rng: &mut Rng| Duration::from_secs(rng.between(10, 30));
     let mut sample = |watch: &Watch, samples: &mut Vec<Sample>| {
         if let Some(pid) = watch.pid()
-            && let Some(sqlite) = sqlite_kib(http_port)
+            && let Some((sqlite, heap_used, heap_held)) = memory_kib(http_port)
             && let Some((rss, fds)) = footprint(pid)
         {
-            samples.push((sim_day(Instant::now(), watch.offset), rss, fds, sqlite));
+            samples.push(Sample {
+                day: sim_day(Instant::now(), watch.offset),
+                rss,
+                fds,
+                sqlite,
+                heap_used,
+                heap_held,
+            });
         }
     };
     let wait = |d: Duration,
@@ -916,7 +940,7 @@ fn a_week_of_faults() {
     // Judged over at least two simulated days after the first (a shorter run only
     // shows the caches filling), on RSS less what SQLite holds: its page caches fill up
     // to their `cache_size` as the database grows, which is memory by design, not growth.
-    let after: Vec<&Sample> = samples.iter().filter(|s| s.0 >= 1.0).collect();
+    let after: Vec<&Sample> = samples.iter().filter(|s| s.day >= 1.0).collect();
     let judged = end_day >= 3.0 && after.len() >= 6;
     let (rss_growth, fd_growth) = if judged {
         let third = after.len() / 3;
@@ -925,9 +949,9 @@ fn a_week_of_faults() {
         let early = &after[..third];
         let late = &after[after.len() - third..];
         (
-            max(late, |s| s.1.saturating_sub(s.3)) as f64
-                / max(early, |s| s.1.saturating_sub(s.3)).max(1) as f64,
-            max(late, |s| s.2) as f64 / max(early, |s| s.2).max(1) as f64,
+            max(late, |s| s.rss.saturating_sub(s.sqlite)) as f64
+                / max(early, |s| s.rss.saturating_sub(s.sqlite)).max(1) as f64,
+            max(late, |s| s.fds) as f64 / max(early, |s| s.fds).max(1) as f64,
         )
     } else {
         (1.0, 1.0)
@@ -1019,24 +1043,31 @@ fn a_week_of_faults() {
         }
     ));
     out.push_str(
-        "| simulated day | peak RSS (MiB) | peak held by SQLite (MiB) | peak RSS less SQLite (MiB) | peak open descriptors |\n\
-         |---|---|---|---|---|\n",
+        "| simulated day | RSS (MiB) | held by SQLite | RSS less SQLite | C heap in use | C heap held | open descriptors |\n\
+         |---|---|---|---|---|---|---|\n",
     );
-    let mut per_day: BTreeMap<u64, (u64, u64, u64, u64)> = BTreeMap::new();
-    for (d, rss, fds, sqlite) in &samples {
-        let e = per_day.entry(*d as u64).or_default();
-        e.0 = e.0.max(*rss);
-        e.1 = e.1.max(*sqlite);
-        e.2 = e.2.max(rss.saturating_sub(*sqlite));
-        e.3 = e.3.max(*fds);
+    // The peak of each column over the day.
+    let mut per_day: BTreeMap<u64, Sample> = BTreeMap::new();
+    for s in &samples {
+        let e = per_day.entry(s.day as u64).or_default();
+        e.rss = e.rss.max(s.rss);
+        e.sqlite = e.sqlite.max(s.sqlite);
+        // Kept in `day`: the peak of RSS less SQLite.
+        e.day = e.day.max(s.rss.saturating_sub(s.sqlite) as f64);
+        e.heap_used = e.heap_used.max(s.heap_used);
+        e.heap_held = e.heap_held.max(s.heap_held);
+        e.fds = e.fds.max(s.fds);
     }
     let mib = |kib: u64| kib as f64 / 1024.0;
-    for (d, (rss, sqlite, rest, fds)) in &per_day {
+    for (d, p) in &per_day {
         out.push_str(&format!(
-            "| {d} | {:.1} | {:.1} | {:.1} | {fds} |\n",
-            mib(*rss),
-            mib(*sqlite),
-            mib(*rest)
+            "| {d} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
+            mib(p.rss),
+            mib(p.sqlite),
+            mib(p.day as u64),
+            mib(p.heap_used),
+            mib(p.heap_held),
+            p.fds
         ));
     }
     out.push_str(&format!(

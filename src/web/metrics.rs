@@ -463,6 +463,16 @@ fn figures_text(
             process::open_fds(),
         ),
         (
+            "mailroom_heap_in_use_bytes",
+            "Bytes of the C heap in use (glibc's mallinfo2: uordblks + hblkhd).",
+            process::heap_bytes().map(|h| h.0),
+        ),
+        (
+            "mailroom_heap_held_bytes",
+            "Bytes the C heap holds from the system (glibc's mallinfo2: arena + hblkhd); above what is in use, it is freed memory kept.",
+            process::heap_bytes().map(|h| h.1),
+        ),
+        (
             "mailroom_sqlite_memory_bytes",
             "Memory SQLite holds in this process: page caches (each bounded by its connection's cache_size) and the rest.",
             crate::store::sqlite_memory_bytes(),

@@ -35,6 +35,21 @@ pub fn start_time_seconds() -> Option<f64> {
     (hz > 0).then_some(boot + ticks / hz as f64)
 }
 
+/// The C heap (glibc's malloc, which Rust's allocations use): (bytes in use, bytes it
+/// holds from the system). Their difference is memory freed but kept, in holes or per
+/// thread arenas; RSS growing with the first flat is fragmentation, not a leak.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn heap_bytes() -> Option<(f64, f64)> {
+    // SAFETY: mallinfo2 only reads the allocator's statistics (taking its locks).
+    let m = unsafe { libc::mallinfo2() };
+    Some(((m.uordblks + m.hblkhd) as f64, (m.arena + m.hblkhd) as f64))
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn heap_bytes() -> Option<(f64, f64)> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
