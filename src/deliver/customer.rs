@@ -20,9 +20,36 @@ use crate::filter::candidates;
 /// Largest answer read from a lookup endpoint.
 const MAX_ANSWER: usize = 256 * 1024;
 
+/// Lookup answers kept at most; past that, expired ones go, then those expiring first
+/// (a service running for years meets every domain it serves).
+const MAX_CACHED: usize = 4096;
+
 pub struct Lookups {
     client: reqwest::Client,
+    /// Answer by URL, with when it expires.
     cache: Mutex<HashMap<String, (Instant, Value)>>,
+}
+
+/// Keeps `answer` for `url` until `expires`, within [`MAX_CACHED`].
+fn keep(
+    cache: &mut HashMap<String, (Instant, Value)>,
+    url: String,
+    expires: Instant,
+    answer: Value,
+) {
+    if cache.len() >= MAX_CACHED && !cache.contains_key(&url) {
+        let now = Instant::now();
+        cache.retain(|_, (until, _)| *until > now);
+        if cache.len() >= MAX_CACHED
+            && let Some(first) = cache
+                .iter()
+                .min_by_key(|(_, (until, _))| *until)
+                .map(|(k, _)| k.clone())
+        {
+            cache.remove(&first);
+        }
+    }
+    cache.insert(url, (expires, answer));
 }
 
 impl Lookups {
@@ -96,12 +123,12 @@ impl Lookups {
             let target = crate::action::render(url, crate::action::event_context(&one, ""))
                 .map_err(|e| DeliveryError::permanent(format!("lookup {name}: url: {e}")))?;
             let shown = crate::secret::redact(&target);
-            if let Some((at, v)) = self
+            if let Some((until, v)) = self
                 .cache
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(&target)
-                && at.elapsed() < Duration::from_secs(*cache_secs)
+                && Instant::now() < *until
             {
                 if v.is_null() {
                     continue;
@@ -153,14 +180,42 @@ impl Lookups {
                     "lookup {name}: GET {shown} answered {status}"
                 ))));
             };
-            self.cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(target, (Instant::now(), found.clone()));
+            keep(
+                &mut self.cache.lock().unwrap_or_else(|e| e.into_inner()),
+                target,
+                Instant::now() + Duration::from_secs(*cache_secs),
+                found.clone(),
+            );
             if !found.is_null() {
                 return Ok(found);
             }
         }
         Ok(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lookup_cache_stays_bounded_and_lets_expired_answers_go_first() {
+        let mut cache = HashMap::new();
+        let now = Instant::now();
+        keep(&mut cache, "expired".into(), now, Value::Null);
+        for i in 0..MAX_CACHED * 2 {
+            let until = now + Duration::from_secs(60 + i as u64);
+            keep(
+                &mut cache,
+                format!("https://crm.example/{i}"),
+                until,
+                Value::Null,
+            );
+        }
+        assert_eq!(cache.len(), MAX_CACHED);
+        assert!(!cache.contains_key("expired"));
+        // Those expiring first went; the newest answer is there.
+        assert!(!cache.contains_key("https://crm.example/0"));
+        assert!(cache.contains_key(&format!("https://crm.example/{}", MAX_CACHED * 2 - 1)));
     }
 }
