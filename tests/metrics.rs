@@ -59,7 +59,7 @@ impl Env {
         c
     }
 
-    fn spawn_watch(&self) -> Child {
+    fn spawn_watch(&self) -> Running {
         let child = self
             .cmd()
             .arg("watch")
@@ -68,7 +68,7 @@ impl Env {
             .spawn()
             .unwrap();
         support::wait_listening(self.port);
-        child
+        Running(child)
     }
 
     fn get(&self, target: &str) -> (u16, String) {
@@ -100,6 +100,16 @@ impl Env {
 }
 
 /// A metric family as the Prometheus parser read it.
+/// A running `watch`, killed when the test ends, failed or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Family {
     kind: String,
     samples: Vec<(String, BTreeMap<String, String>, f64)>,
@@ -224,7 +234,7 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
         "object": {"type": "domain", "value": "p701.example"},
         "status": {"code": "S0101", "type": "SUCCESS"}
     }})]);
-    let mut watch = env.spawn_watch();
+    let watch = env.spawn_watch();
     api.wait_for("ACK", 1, Duration::from_secs(30));
     env.wait("3 forwards written", || {
         std::fs::read_dir(env.path("out")).unwrap().count() >= 3
@@ -403,8 +413,7 @@ fn metrics_parse_as_prometheus_text_and_agree_with_events_stats_and_outbox() {
     assert_eq!(env.get("/healthz"), (200, "ok\n".to_string()));
     let (status, body) = env.get("/readyz");
     assert_eq!(status, 200, "{body}");
-    let _ = watch.kill();
-    let _ = watch.wait();
+    drop(watch);
 }
 
 #[test]
@@ -418,7 +427,7 @@ fn readyz_names_an_imap_account_that_cannot_connect() {
         ),
         "",
     );
-    let mut watch = env.spawn_watch();
+    let watch = env.spawn_watch();
     let mut last = (0, String::new());
     env.wait("/readyz to say the account failed", || {
         last = env.get("/readyz");
@@ -446,8 +455,7 @@ fn readyz_names_an_imap_account_that_cannot_connect() {
             &[("source", "registrar-mail"), ("folder", "INBOX")]
         ) >= 1.0
     );
-    let _ = watch.kill();
-    let _ = watch.wait();
+    drop(watch);
 }
 
 #[test]
@@ -463,14 +471,15 @@ fn an_idle_wake_up_is_timed_to_its_commit_and_a_connected_account_is_ready() {
         ),
         "",
     );
-    let mut watch = env
-        .cmd()
-        .env("MR_IMAP_PASSWORD", support::Dovecot::PASSWORD)
-        .arg("watch")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(env.path("watch.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let watch = Running(
+        env.cmd()
+            .env("MR_IMAP_PASSWORD", support::Dovecot::PASSWORD)
+            .arg("watch")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(env.path("watch.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     env.wait("the folder watched", || {
         std::fs::read_to_string(env.path("watch.log")).is_ok_and(|l| l.contains("watching"))
     });
@@ -507,8 +516,7 @@ fn an_idle_wake_up_is_timed_to_its_commit_and_a_connected_account_is_ready() {
         ),
         1.0
     );
-    let _ = watch.kill();
-    let _ = watch.wait();
+    drop(watch);
 }
 
 /// Runs Prometheus's own `promtool` (unpacked by scripts/install-promtool.sh) and
