@@ -25,3 +25,23 @@ fn regression_extract_1_nested_rfc822_under_a_cut_boundary() {
     // The guarded entry point says the same: no panic was caught on the way.
     assert_eq!(extract(&raw).reason.as_deref(), Some(reason.as_str()));
 }
+
+/// extract-2: an AutoDNS notification whose message id is a 74-digit number, read as a
+/// float. serde_json's default float reading is fast but not always correctly rounded:
+/// it read the digits as 1.0177777777777779e73 (not the nearest double), `parse --json`
+/// printed that, and reading the output gave 1.017777777777778e73, another number. With serde_json's `float_roundtrip` what is
+/// printed reads back as the same value.
+#[test]
+fn regression_extract_2_a_huge_number_reads_back_as_printed() {
+    let raw = finding("extract-2.eml");
+    let found = extract_strict(&raw);
+    assert_eq!(found.events.len(), 1, "{:?}", found.reason);
+    for e in &found.events {
+        let value = serde_json::to_value(e).unwrap();
+        let text = serde_json::to_string(e).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value, "{text}");
+        // The double nearest the 74 digits, as Python's float() reads them too.
+        assert_eq!(value["data"]["id"].as_f64(), Some(1.0177777777777777e73));
+    }
+}
