@@ -22,6 +22,7 @@ pub mod query;
 pub mod raw;
 mod schema;
 pub mod search;
+mod sqlite_alloc;
 pub mod to_postgres;
 pub mod views;
 
@@ -488,6 +489,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 fn global_setup() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        sqlite_alloc::install();
         if sqlite_statistics() {
             return;
         }
