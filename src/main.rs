@@ -31,7 +31,8 @@ fn main() -> ExitCode {
 /// The service runs for months: memory it frees goes back to the system at once, and
 /// stays in small pages. With mimalloc's defaults (a purge delay of a second, and
 /// transparent huge pages in its arenas) the soak saw `watch` hold 89-150 MiB, more
-/// each simulated day, for what it used; with these 47-64 MiB, flat (docs/RELIABILITY.md).
+/// each simulated day, for what it used; with these 42-50 MiB all week, flat
+/// (docs/RELIABILITY.md).
 /// Short commands (import) keep the defaults, which are a little faster.
 fn return_freed_memory_at_once() {
     /// `mi_option_purge_delay` of mimalloc 3 (the crate's constants name version 2's).

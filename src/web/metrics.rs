@@ -451,6 +451,8 @@ fn figures_text(
         &[("version", env!("CARGO_PKG_VERSION"))],
         1.0,
     );
+    // One reading of the C heap for both of its gauges (mallinfo2 takes every arena's lock).
+    let heap = process::heap_bytes();
     for (name, help, value) in [
         (
             "process_resident_memory_bytes",
@@ -464,13 +466,13 @@ fn figures_text(
         ),
         (
             "mailroom_heap_in_use_bytes",
-            "Bytes of the C heap in use (glibc's mallinfo2: uordblks + hblkhd).",
-            process::heap_bytes().map(|h| h.0),
+            "Bytes of the C library's heap in use (glibc's mallinfo2: uordblks + hblkhd); Rust's allocations and SQLite's use mimalloc, not this heap.",
+            heap.map(|h| h.0),
         ),
         (
             "mailroom_heap_held_bytes",
             "Bytes the C heap holds from the system (glibc's mallinfo2: arena + hblkhd); above what is in use, it is freed memory kept.",
-            process::heap_bytes().map(|h| h.1),
+            heap.map(|h| h.1),
         ),
         (
             "mailroom_sqlite_memory_bytes",

@@ -35,9 +35,10 @@ pub fn start_time_seconds() -> Option<f64> {
     (hz > 0).then_some(boot + ticks / hz as f64)
 }
 
-/// The C heap (glibc's malloc, which Rust's allocations use): (bytes in use, bytes it
-/// holds from the system). Their difference is memory freed but kept, in holes or per
-/// thread arenas; RSS growing with the first flat is fragmentation, not a leak.
+/// The C library's heap (glibc's malloc: what C code other than SQLite allocates; the
+/// binary's Rust allocations and SQLite's go to mimalloc): (bytes in use, bytes it holds
+/// from the system). Their difference is memory freed but kept, in holes or per-thread
+/// arenas; RSS growing with the first flat is fragmentation, not a leak.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn heap_bytes() -> Option<(f64, f64)> {
     // SAFETY: mallinfo2 only reads the allocator's statistics (taking its locks).
