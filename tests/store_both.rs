@@ -630,3 +630,40 @@ fn set_based_import_stores_what_one_by_one_stores() {
     }
     assert_eq!(format!("{:?}", counts[0]), format!("{:?}", counts[1]));
 }
+
+/// Several instances started at once on an empty PostgreSQL database (CI, 2026-12-04:
+/// the second `watch` of tests/shared_store.rs failed with `type "schema_version"
+/// already exists`): `CREATE TABLE IF NOT EXISTS` is not safe against itself in
+/// PostgreSQL, so the schema is made under a transaction-scoped lock. Every opening
+/// must succeed and leave one schema.
+#[test]
+fn instances_opening_an_empty_database_at_once_all_start() {
+    let server = Postgres::start();
+    for round in 0..6 {
+        let target = pg::Target {
+            url: server.database(&format!("race{round}")),
+            password: Some(PASSWORD.to_string()),
+            ca_file: None,
+        };
+        let gate = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (target, gate) = (target.clone(), gate.clone());
+                std::thread::spawn(move || {
+                    gate.wait();
+                    pg::open(&target).map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for opener in openers {
+            if let Err(e) = opener.join().unwrap() {
+                panic!("round {round}: an instance could not open the database: {e}");
+            }
+        }
+        let conn = pg::open(&target).unwrap();
+        let versions: Vec<i64> = conn
+            .rows("SELECT version FROM schema_version", args![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(versions.len(), 1, "round {round}: {versions:?}");
+    }
+}
