@@ -6,7 +6,9 @@
 # Runs each target (all of fuzz/fuzz_targets/ by default) for SECONDS (default 60), from
 # a seed corpus made of what the repository holds (samples/, the shared MIME corpora,
 # rule files, configs from the docs, SNS and XML-RPC examples) plus what earlier runs
-# found (fuzz/corpus/TARGET, kept between runs). A crash, a hang (10 s) or running past
+# found (fuzz/corpus/TARGET, kept between runs). A crash, a hang (FUZZ_TIMEOUT seconds,
+# default 10; libFuzzer counts wall time, so raise it when fuzzing at a low priority
+# beside other work: a starved process is not a hang) or running past
 # 2 GiB stops the target; its input is in fuzz/artifacts/TARGET/, and the script exits
 # non-zero naming it. Needs the nightly toolchain and cargo-fuzz (installed when missing).
 set -euo pipefail
@@ -76,7 +78,7 @@ for t in "${targets[@]}"; do
     # the one fuzzed. mailroom's own code has none.
     if ! RUSTFLAGS="${RUSTFLAGS:-} -Coverflow-checks=on" \
         cargo +nightly fuzz run -O "$t" "fuzz/corpus/$t" $(seed_dirs "$t") -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
+        -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=262144 \
         -print_final_stats=1 2>"fuzz/$t.log"; then
         failed+=("$t")
         tail -40 "fuzz/$t.log" >&2

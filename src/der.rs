@@ -89,7 +89,12 @@ pub fn certificate(der: &[u8]) -> Result<Certificate<'_>, &'static str> {
 
 /// A UTCTime (0x17, `YYMMDDHHMMSSZ`) or GeneralizedTime (0x18, `YYYYMMDDHHMMSSZ`).
 fn time(tag: u8, contents: &[u8]) -> Option<DateTime<Utc>> {
+    // Digits only (finding der-1): a multi-byte character would put the year's end
+    // inside it, and a sign or a space is no time either.
     let text = std::str::from_utf8(contents).ok()?.strip_suffix('Z')?;
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let full = match tag {
         0x17 if text.len() == 12 => {
             let yy: u32 = text[..2].parse().ok()?;

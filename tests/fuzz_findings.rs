@@ -45,3 +45,26 @@ fn regression_extract_2_a_huge_number_reads_back_as_printed() {
         assert_eq!(value["data"]["id"].as_f64(), Some(1.0177777777777777e73));
     }
 }
+
+/// der-1: an SNS signing certificate whose validity's UTCTime holds a two-byte UTF-8
+/// character where the year ends. The time reader cut the text after two bytes, inside
+/// the character, and panicked; now a time that is not all digits is no time (here both
+/// are broken: the other holds a `;`), and the rest of the certificate reads.
+#[test]
+fn regression_der_1_a_non_digit_in_a_certificate_time() {
+    let raw = finding("der-1.der");
+    let cert = mailroom::der::certificate(&raw).expect("the rest of the certificate reads");
+    assert_eq!(
+        cert.not_before, None,
+        "a time with a non-digit read as a time"
+    );
+    assert_eq!(
+        cert.not_after, None,
+        "a time with a non-digit read as a time"
+    );
+    assert_eq!(
+        cert.rsa_public_key.len(),
+        270,
+        "the RSA key is where it was"
+    );
+}
