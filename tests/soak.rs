@@ -607,19 +607,41 @@ fn a_week_of_faults() {
     let mut kills = 0u32;
     let mut hook_fault_requests = 0usize;
     let hook_path = |rng: &mut Rng| Duration::from_secs(rng.between(10, 30));
+    // Every sample also goes to a CSV beside the summary, as it is taken: the table
+    // shows each day's peaks, this file what came when (and from which process).
+    let samples_path = summary_path.with_extension("samples.csv");
+    if let Some(p) = samples_path.parent() {
+        let _ = std::fs::create_dir_all(p);
+    }
+    let mut samples_csv = std::fs::File::create(&samples_path).ok();
+    if let Some(f) = samples_csv.as_mut() {
+        let _ = writeln!(
+            f,
+            "seconds,day,pid,rss_kib,sqlite_kib,heap_used_kib,heap_held_kib,fds"
+        );
+    }
     let mut sample = |watch: &Watch, samples: &mut Vec<Sample>| {
         if let Some(pid) = watch.pid()
             && let Some((sqlite, heap_used, heap_held)) = memory_kib(http_port)
             && let Some((rss, fds)) = footprint(pid)
         {
-            samples.push(Sample {
+            let s = Sample {
                 day: sim_day(Instant::now(), watch.offset),
                 rss,
                 fds,
                 sqlite,
                 heap_used,
                 heap_held,
-            });
+            };
+            if let Some(f) = samples_csv.as_mut() {
+                let _ = writeln!(
+                    f,
+                    "{},{:.3},{pid},{rss},{sqlite},{heap_used},{heap_held},{fds}",
+                    started.elapsed().as_secs(),
+                    s.day
+                );
+            }
+            samples.push(s);
         }
     };
     let wait = |d: Duration,
@@ -940,26 +962,42 @@ fn a_week_of_faults() {
     // Judged over at least two simulated days after the first (a shorter run only
     // shows the caches filling), on RSS less what SQLite holds: its page caches fill up
     // to their `cache_size` as the database grows, which is memory by design, not growth.
+    // Growth is a trend: the level the process comes back to (the median of a third of
+    // the run) must not rise by more than 20 %. A peak is not growth: a fault's backlog
+    // worked off, a restart's catch-up, a digest made pass and are given back (a 40-
+    // minute soak of seed 11 peaked at +54 % on four days and came back to the first
+    // days' level after each); peaks are bounded apart, at twice the first third's.
     let after: Vec<&Sample> = samples.iter().filter(|s| s.day >= 1.0).collect();
     let judged = end_day >= 3.0 && after.len() >= 6;
-    let (rss_growth, fd_growth) = if judged {
+    let rest = |s: &Sample| s.rss.saturating_sub(s.sqlite);
+    let (rss_growth, fd_growth, peak_ratio) = if judged {
         let third = after.len() / 3;
         let max =
-            |xs: &[&Sample], f: fn(&Sample) -> u64| xs.iter().map(|s| f(s)).max().unwrap_or(0);
+            |xs: &[&Sample], f: &dyn Fn(&Sample) -> u64| xs.iter().map(|s| f(s)).max().unwrap_or(0);
+        let median = |xs: &[&Sample], f: &dyn Fn(&Sample) -> u64| {
+            let mut v: Vec<u64> = xs.iter().map(|s| f(s)).collect();
+            v.sort_unstable();
+            v.get(v.len() / 2).copied().unwrap_or(0)
+        };
         let early = &after[..third];
         let late = &after[after.len() - third..];
         (
-            max(late, |s| s.rss.saturating_sub(s.sqlite)) as f64
-                / max(early, |s| s.rss.saturating_sub(s.sqlite)).max(1) as f64,
-            max(late, |s| s.fds) as f64 / max(early, |s| s.fds).max(1) as f64,
+            median(late, &rest) as f64 / median(early, &rest).max(1) as f64,
+            max(late, &|s| s.fds) as f64 / max(early, &|s| s.fds).max(1) as f64,
+            max(&after, &rest) as f64 / max(early, &rest).max(1) as f64,
         )
     } else {
-        (1.0, 1.0)
+        (1.0, 1.0, 1.0)
     };
     if rss_growth > 1.2 {
         breaches.push(format!(
-            "RSS (less SQLite's caches) grew {:.0} % after the first day",
+            "RSS (less SQLite's caches) grew {:.0} % after the first day (median of the last third against the first)",
             (rss_growth - 1.0) * 100.0
+        ));
+    }
+    if peak_ratio > 2.0 {
+        breaches.push(format!(
+            "RSS (less SQLite's caches) peaked at {peak_ratio:.1} times the first third's peak"
         ));
     }
     if fd_growth > 1.2 {
@@ -1043,36 +1081,39 @@ fn a_week_of_faults() {
         }
     ));
     out.push_str(
-        "| simulated day | RSS (MiB) | held by SQLite | RSS less SQLite | C heap in use | C heap held | open descriptors |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| simulated day | RSS (MiB) | held by SQLite | RSS less SQLite: peak | median | C heap in use | C heap held | open descriptors |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
-    // The peak of each column over the day, and of RSS less SQLite.
-    let mut per_day: BTreeMap<u64, (Sample, u64)> = BTreeMap::new();
+    // The peak of each column over the day, and the day's median of RSS less SQLite.
+    let mut per_day: BTreeMap<u64, (Sample, Vec<u64>)> = BTreeMap::new();
     for s in &samples {
-        let (e, rest) = per_day.entry(s.day as u64).or_default();
+        let (e, rests) = per_day.entry(s.day as u64).or_default();
         e.rss = e.rss.max(s.rss);
         e.sqlite = e.sqlite.max(s.sqlite);
-        *rest = (*rest).max(s.rss.saturating_sub(s.sqlite));
+        rests.push(rest(s));
         e.heap_used = e.heap_used.max(s.heap_used);
         e.heap_held = e.heap_held.max(s.heap_held);
         e.fds = e.fds.max(s.fds);
     }
     let mib = |kib: u64| kib as f64 / 1024.0;
-    for (d, (p, rest)) in &per_day {
+    for (d, (p, rests)) in &mut per_day {
+        rests.sort_unstable();
         out.push_str(&format!(
-            "| {d} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
+            "| {d} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
             mib(p.rss),
             mib(p.sqlite),
-            mib(*rest),
+            mib(rests.last().copied().unwrap_or(0)),
+            mib(rests.get(rests.len() / 2).copied().unwrap_or(0)),
             mib(p.heap_used),
             mib(p.heap_held),
             p.fds
         ));
     }
     out.push_str(&format!(
-        "\nRSS less SQLite after the first day: {:+.0} %, descriptors {:+.0} % (late third against early third{})\n\
+        "\nRSS less SQLite after the first day: {:+.0} % (median), highest peak {:.1} times the first third's; descriptors {:+.0} % (peak; last third against the first{})\n\
          ERROR lines: {} (all explained by injected faults: {})\n\n",
         (rss_growth - 1.0) * 100.0,
+        peak_ratio,
         (fd_growth - 1.0) * 100.0,
         if judged {
             ""
