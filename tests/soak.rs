@@ -276,6 +276,12 @@ impl Drop for Watch {
     }
 }
 
+/// The middle value of `v` (sorted in place, so its last is then the highest); 0 when empty.
+fn median(v: &mut [u64]) -> u64 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
 /// RSS (KiB) and open descriptors of a process.
 fn footprint(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -974,15 +980,11 @@ fn a_week_of_faults() {
         let third = after.len() / 3;
         let max =
             |xs: &[&Sample], f: &dyn Fn(&Sample) -> u64| xs.iter().map(|s| f(s)).max().unwrap_or(0);
-        let median = |xs: &[&Sample], f: &dyn Fn(&Sample) -> u64| {
-            let mut v: Vec<u64> = xs.iter().map(|s| f(s)).collect();
-            v.sort_unstable();
-            v.get(v.len() / 2).copied().unwrap_or(0)
-        };
         let early = &after[..third];
         let late = &after[after.len() - third..];
+        let rests = |xs: &[&Sample]| xs.iter().map(|s| rest(s)).collect::<Vec<_>>();
         (
-            median(late, &rest) as f64 / median(early, &rest).max(1) as f64,
+            median(&mut rests(late)) as f64 / median(&mut rests(early)).max(1) as f64,
             max(late, &|s| s.fds) as f64 / max(early, &|s| s.fds).max(1) as f64,
             max(&after, &rest) as f64 / max(early, &rest).max(1) as f64,
         )
@@ -1097,13 +1099,13 @@ fn a_week_of_faults() {
     }
     let mib = |kib: u64| kib as f64 / 1024.0;
     for (d, (p, rests)) in &mut per_day {
-        rests.sort_unstable();
+        let middle = median(rests);
         out.push_str(&format!(
             "| {d} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
             mib(p.rss),
             mib(p.sqlite),
             mib(rests.last().copied().unwrap_or(0)),
-            mib(rests.get(rests.len() / 2).copied().unwrap_or(0)),
+            mib(middle),
             mib(p.heap_used),
             mib(p.heap_held),
             p.fds

@@ -268,25 +268,16 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// The transaction-scoped advisory lock that several instances starting at once on an
-/// empty database take turns on to make `schema_version` (an arbitrary key of our own;
-/// transaction-scoped, so it holds through PgBouncer in transaction mode too).
-const SCHEMA_LOCK: i64 = 0x6d61_696c_726f_6f6d; // "mailroom"
-
-/// Brings the schema up to date, one migration per transaction; several instances
-/// starting at once take turns (the schema lock is held for the transaction).
+/// Brings the schema up to date, one migration per transaction, each under the write
+/// lock every instance's writers take ([`Sql::write`]): several instances starting at
+/// once take turns. That also makes `schema_version` once: `CREATE TABLE IF NOT EXISTS`
+/// is not safe against itself in PostgreSQL (two sessions can both find no table, and
+/// the second fails with "type schema_version already exists").
 pub fn migrate(pg: &Pg) -> Result<()> {
-    // `CREATE TABLE IF NOT EXISTS` is not safe against itself: two sessions can both
-    // find no table and the second fails on the catalogue's unique index ("type
-    // schema_version already exists"). Made under the advisory lock, it is made once.
-    let tx = pg.begin()?;
-    tx.batch(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))?;
-    tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
-    tx.commit()?;
     let known = MIGRATIONS.len() as i64;
     for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let tx = pg.begin()?;
-        tx.batch("LOCK TABLE schema_version IN EXCLUSIVE MODE")?;
+        let tx = pg.write()?;
+        tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
         let now: i64 = tx
             .row("SELECT version FROM schema_version", args![], |r| r.get(0))?
             .unwrap_or(0);
