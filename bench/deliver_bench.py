@@ -1,18 +1,27 @@
 #!/usr/bin/env python3
-"""Delivery throughput: N queued webhook calls (and N forwards) delivered by one
-`mailroom deliver` to local sinks, beside the floor: a bare asyncio client posting the
-same N bodies to the same sink over 8 keep-alive connections.
+"""Delivery throughput: N queued webhook calls delivered by one `mailroom deliver` to a
+local sink, beside the floor: a bare asyncio client posting the same N bodies to the
+same sink over as many keep-alive connections as mailroom may use at once.
 
-    python3 bench/deliver_bench.py [N]        (default 1000; needs target/release/mailroom
-                                               and aiosmtpd for the forward part)
+    python3 bench/deliver_bench.py [N] [--concurrency K]
+        N: default 1000; K: `[webhook] concurrency` (default 1, mailroom's default).
+        Needs target/release/mailroom (or MAILROOM_BIN).
 
 Prints calls/s for each, and the ratio. The HTTP sink is a minimal asyncio HTTP/1.1
 server answering 204 to every POST (keep-alive)."""
 import asyncio, json, os, subprocess, sys, tempfile, threading, time
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--concurrency")]
+K = 1
+for i, a in enumerate(sys.argv[1:], 1):
+    if a.startswith("--concurrency="):
+        K = int(a.split("=", 1)[1])
+    elif a == "--concurrency":
+        K = int(sys.argv[i + 1])
+        ARGS.remove(sys.argv[i + 1])
+N = int(ARGS[0]) if ARGS else 1000
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "mailroom")
+BIN = os.environ.get("MAILROOM_BIN") or os.path.join(ROOT, "target", "release", "mailroom")
 
 received = 0
 
@@ -68,7 +77,7 @@ async def floor(port, bodies):
             await writer.drain()
             await reader.readuntil(b"\r\n\r\n")
         writer.close()
-    chunks = [bodies[i::8] for i in range(8)]
+    chunks = [bodies[i::K] for i in range(K)]
     await asyncio.gather(*(worker(c) for c in chunks))
 
 
@@ -84,7 +93,7 @@ def main():
             f.write(f'[[rule]]\nname = "hook"\nwebhook = {{ url = "http://127.0.0.1:{port}/hook" }}\n')
         with open(os.path.join(work, "mailroom.toml"), "w") as f:
             # The generated events are dated: rules act on them whatever their age.
-            f.write('db = "m.db"\n[limits]\nmax_event_age = "0"\n')
+            f.write(f'db = "m.db"\n[limits]\nmax_event_age = "0"\n[webhook]\nconcurrency = {K}\n')
         inbox = os.path.join(work, "in")
         os.makedirs(inbox)
         for i in range(N):
@@ -102,8 +111,8 @@ def main():
         start = time.perf_counter()
         asyncio.run(floor(port, [body] * N))
         floor_took = time.perf_counter() - start
-    print(f"mailroom deliver: {N} webhook calls in {took:.3f} s = {N / took:,.0f} calls/s")
-    print(f"floor (bare asyncio client, 8 connections): {N / floor_took:,.0f} calls/s")
+    print(f"mailroom deliver, concurrency {K}: {N} webhook calls in {took:.3f} s = {N / took:,.0f} calls/s")
+    print(f"floor (bare asyncio client, {K} connection(s)): {N / floor_took:,.0f} calls/s")
     print(f"ratio mailroom/floor: {floor_took / took:.2f}")
 
 

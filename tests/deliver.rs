@@ -12,7 +12,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use support::{Certs, HttpSink, SmtpOptions, SmtpSink};
+use support::{Certs, HttpResponse, HttpSink, SmtpOptions, SmtpSink};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -913,4 +913,28 @@ fn many_calls_to_a_host_that_is_down_cost_one_try_across_batches() {
     assert_eq!(report["deferred"], 299, "{report}");
     let tried = env.outbox().iter().filter(|i| i["attempts"] == 1).count();
     assert_eq!(tried, 1);
+}
+
+/// `[webhook] concurrency`: one call at a time to a host by default (each answer
+/// recorded before the next call, so a kill repeats at most one), as many as set.
+#[test]
+fn webhook_calls_to_one_host_go_one_at_a_time_unless_set_otherwise() {
+    for (setting, want) in [("", 1), ("[webhook]\nconcurrency = 4\n", 4)] {
+        let hook = HttpSink::start();
+        hook.set_response(HttpResponse::status(204).delay(Duration::from_millis(150)));
+        let rules = format!(
+            "[[rule]]\nname = \"hook\"\nwebhook = {{ url = \"{}/x\" }}\n",
+            hook.url()
+        );
+        let env = Env::new(&format!("db = \"m.db\"\n{setting}"), &[("10.toml", &rules)]);
+        let mails: Vec<String> = (0..12)
+            .map(|i| transfer(&format!("cc-{i}"), "c.example", "completed"))
+            .collect();
+        env.import(&mails);
+        let out = env.run(&["deliver", "--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["delivered"], 12, "{report}");
+        assert_eq!(hook.requests().len(), 12);
+        assert_eq!(hook.max_in_flight(), want, "{setting:?}");
+    }
 }

@@ -2,9 +2,10 @@
 //! processes share one Dovecot mailbox, one SMTP sink, one webhook sink and one real
 //! PostgreSQL of the test's own. 1,000 messages arrive while one instance is SIGKILLed
 //! and restarted several times. Afterwards every event is stored once; every forward
-//! and webhook went out once per event, with at most one repeat per kill for mail (sent
-//! one after another) and per call in flight for webhooks (each repeat carrying the
-//! same Message-ID / Idempotency-Key); whenever the holder of the folder
+//! and webhook went out once per event, with at most one repeat per kill (mail goes one
+//! after another, webhook calls one at a time to a host, each answer recorded before
+//! the next; each repeat carrying the same Message-ID / Idempotency-Key); whenever the
+//! holder of the folder
 //! was killed, a live instance held it again within the lease plus one poll; and each
 //! digest period was sent once.
 
@@ -190,12 +191,16 @@ fn two_instances_share_one_postgresql_through_kills() {
         if k == kills {
             break;
         }
-        // Let some of the wave be stored (and some deliveries be in flight).
+        // Let some of the wave be stored (and some deliveries be in flight); the
+        // holder may have stored all of it while it was being delivered.
         let stored_before: i64 = pg.count("SELECT COUNT(*) FROM events");
         wait(
             "part of the wave stored",
             Duration::from_secs(60),
-            &mut || pg.count("SELECT COUNT(*) FROM events") > stored_before,
+            &mut || {
+                let n = pg.count("SELECT COUNT(*) FROM events");
+                n > stored_before || n == delivered as i64
+            },
             &a,
             &b,
         );
@@ -297,9 +302,9 @@ fn two_instances_share_one_postgresql_through_kills() {
         );
     }
 
-    // Webhooks: the same, by Idempotency-Key; calls go side by side (at most 8 at once
-    // to one host), each recorded as its answer comes, so a kill repeats at most the
-    // calls in flight at that moment.
+    // Webhooks: the same, by Idempotency-Key; one call at a time to a host (the
+    // default `[webhook] concurrency`), its answer recorded before the next, so a kill
+    // repeats at most the one call in flight at that moment.
     let mut calls: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
     for r in hook.requests() {
         let key = r.header("idempotency-key").unwrap_or_default().to_string();
@@ -307,17 +312,14 @@ fn two_instances_share_one_postgresql_through_kills() {
     }
     assert_eq!(calls.len(), total, "every event posted");
     let repeats: usize = calls.values().map(|v| v.len() - 1).sum();
-    // A kill repeats the calls in flight (at most 8 to one host) and the answers
-    // being recorded in the transaction it cut (at most as many again: a batch of
-    // answers is committed together). A call that failed (a timeout on a loaded
-    // machine) and was tried again is a repeat at-least-once allows too; the outbox
-    // counts those attempts.
+    // A call that failed (a timeout on a loaded machine) and was tried again is a
+    // repeat at-least-once allows too; the outbox counts those attempts.
     let retried = pg
         .count("SELECT COALESCE(SUM(attempts - 1), 0) FROM outbox WHERE channel = 'webhook'")
         as usize;
     eprintln!("webhook repeats: {repeats} for {kills} kills, {retried} retried attempts");
     assert!(
-        repeats <= kills * 16 + retried,
+        repeats <= kills + retried,
         "{repeats} repeated webhook calls for {kills} kills and {retried} retries\n--- a:\n{}\n--- b:\n{}",
         a.log(),
         b.log()

@@ -199,6 +199,12 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Extra CA certificate (PEM) to trust for https webhooks.
     pub ca_file: Option<PathBuf>,
+    /// Calls to one destination (scheme, host, port) that one instance has in flight
+    /// at once, each answer recorded before its turn passes on. Default 1: a crash
+    /// or kill repeats at most one call per destination; more is faster to a slow
+    /// endpoint and repeats up to this many. 1 to 64.
+    #[serde(default = "default_webhook_concurrency")]
+    pub concurrency: usize,
 }
 
 impl Default for WebhookConfig {
@@ -206,8 +212,13 @@ impl Default for WebhookConfig {
         WebhookConfig {
             timeout: default_webhook_timeout(),
             ca_file: None,
+            concurrency: default_webhook_concurrency(),
         }
     }
+}
+
+fn default_webhook_concurrency() -> usize {
+    1
 }
 
 fn default_webhook_timeout() -> Duration {

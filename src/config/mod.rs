@@ -396,6 +396,13 @@ impl Config {
 
     fn check(&self, path: &Path, src: &str) -> anyhow::Result<()> {
         let fail = |msg: String| anyhow::anyhow!("{}: {msg}", path.display());
+        let n = self.webhook.concurrency;
+        if !(1..=64).contains(&n) {
+            return Err(anyhow::anyhow!(
+                "{}: [webhook] concurrency must be 1 to 64 (calls in flight to one host at once; default 1)",
+                self.position_in(path, src, "concurrency", Some(&n.to_string())),
+            ));
+        }
         for a in &self.accounts {
             if a.max_connections == 0 {
                 return Err(anyhow::anyhow!(

@@ -309,3 +309,28 @@ fn sns_host_patterns_match_one_label_per_star_and_pinned_ports() {
     assert!(!host_allowed(&pinned, "127.0.0.1", None));
     assert!(host_allowed(&pinned, "::1", Some(8443)));
 }
+
+#[test]
+fn webhook_concurrency_defaults_to_1_and_is_refused_outside_1_to_64_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, "db = \"m.db\"\n").unwrap();
+    assert_eq!(Config::load(Some(&path)).unwrap().webhook.concurrency, 1);
+    std::fs::write(&path, "db = \"m.db\"\n[webhook]\nconcurrency = 8\n").unwrap();
+    assert_eq!(Config::load(Some(&path)).unwrap().webhook.concurrency, 8);
+    for bad in ["0", "65"] {
+        std::fs::write(
+            &path,
+            format!("db = \"m.db\"\n[webhook]\nconcurrency = {bad}\n"),
+        )
+        .unwrap();
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{}:3:1: [webhook] concurrency must be 1 to 64",
+                path.display()
+            )),
+            "{e}"
+        );
+    }
+}

@@ -126,9 +126,6 @@ const BATCH: usize = 256;
 /// yet, the next call goes alone as a probe).
 type Probes = std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<Option<bool>>>>;
 
-/// Webhook calls to one destination (scheme, host, port) in flight at once.
-const PER_DESTINATION: usize = 8;
-
 /// How long a claimed item is reserved for the deliverer working on it.
 const LEASE_SECONDS: i64 = 60;
 
@@ -147,6 +144,8 @@ pub struct Deliverer {
     lease: Duration,
     /// Largest mail sent (`[smtp] max_message_size`).
     max_message_size: u64,
+    /// Webhook calls in flight to one destination (`[webhook] concurrency`).
+    per_destination: usize,
 }
 
 impl Deliverer {
@@ -180,6 +179,7 @@ impl Deliverer {
                 .smtp
                 .as_ref()
                 .map_or(10 << 20, |s| s.max_message_size),
+            per_destination: config.webhook.concurrency.max(1),
         })
     }
 
@@ -188,8 +188,8 @@ impl Deliverer {
     }
 
     /// Delivers everything due now until nothing is due: webhook calls in claimed
-    /// batches, sent side by side (at most [`PER_DESTINATION`] at once to one host),
-    /// mail one after another over one SMTP session.
+    /// batches, sent side by side (to one host at most `[webhook] concurrency` at
+    /// once, default one), mail one after another over one SMTP session.
     pub async fn run_due(&self, store: &mut Store) -> crate::store::Result<Report> {
         let mut report = Report::default();
         // What this pass learned of each webhook destination (reachable or not).
@@ -217,8 +217,9 @@ impl Deliverer {
 
     /// Sends claimed webhook calls side by side, renewing their claims meanwhile, and
     /// records each answer as it comes (with the others that came meanwhile, in one
-    /// transaction): a crash repeats only the calls in flight at that moment, never a
-    /// whole batch.
+    /// transaction). A call's turn at its destination passes on only once its answer
+    /// is committed, so a crash repeats at most `[webhook] concurrency` calls to each
+    /// destination (one by default), never a whole batch.
     async fn send_webhooks(
         &self,
         store: &mut Store,
@@ -235,7 +236,7 @@ impl Deliverer {
         let calls = items.into_iter().map(|item| {
             let dest = destination(&item);
             let gate = std::sync::Arc::clone(limits.entry(dest.clone()).or_insert_with(|| {
-                std::sync::Arc::new(tokio::sync::Semaphore::new(PER_DESTINATION))
+                std::sync::Arc::new(tokio::sync::Semaphore::new(self.per_destination))
             }));
             let probe = std::sync::Arc::clone(probes.entry(dest).or_default());
             // An item whose give-up window is over is tried all the same (and given up).
@@ -247,17 +248,18 @@ impl Deliverer {
                 let mut known = probe.lock().await;
                 match *known {
                     None => {
+                        let turn = gate.acquire_owned().await.ok();
                         let result = self.send(&item, None).await;
                         *known = Some(!matches!(&result, Err(e) if e.is_unreachable()));
-                        return (item, Some(result));
+                        return (item, Some(result), turn);
                     }
-                    Some(false) if !window_over => return (item, None),
+                    Some(false) if !window_over => return (item, None, None),
                     _ => {}
                 }
                 drop(known);
-                let _turn = gate.acquire_owned().await;
+                let turn = gate.acquire_owned().await.ok();
                 let result = self.send(&item, None).await;
-                (item, Some(result))
+                (item, Some(result), turn)
             }
         });
         let all = futures_util::stream::iter(calls).buffer_unordered(BATCH);
@@ -275,8 +277,12 @@ impl Deliverer {
                     while let Some(Some(more)) = futures_util::FutureExt::now_or_never(all.next()) {
                         done.push(more);
                     }
-                    ids.retain(|id| !done.iter().any(|(i, _)| i.id == *id));
-                    self.record(store, done, report)?;
+                    ids.retain(|id| !done.iter().any(|(i, _, _)| i.id == *id));
+                    // The turns are given back after the commit, not before.
+                    let (results, turns): (Vec<_>, Vec<_>) =
+                        done.into_iter().map(|(i, r, t)| ((i, r), t)).unzip();
+                    self.record(store, results, report)?;
+                    drop(turns);
                 }
                 _ = renewal.tick() => {
                     outbox::renew_all(store.db(), &ids, &self.holder, clock::now() + self.lease)?;

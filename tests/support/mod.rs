@@ -1672,6 +1672,9 @@ struct HttpShared {
     /// Open connections (id, clone), so stop() can cut keep-alive ones.
     conns: Mutex<Vec<(usize, TcpStream)>>,
     next_conn: AtomicUsize,
+    /// Requests received and not yet answered, and the most there ever were.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 /// A small HTTP/1.1 server on a thread (std::net) that records every request
@@ -1703,6 +1706,8 @@ impl HttpSink {
             stop: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
             next_conn: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         });
         let port = free_port();
         let mut sink = HttpSink {
@@ -1824,6 +1829,11 @@ impl HttpSink {
 
     pub fn requests(&self) -> Vec<HttpRequest> {
         self.shared.state.lock().unwrap().requests.clone()
+    }
+
+    /// The most requests that were ever received and not yet answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// Malformed requests and I/O errors seen by the server, if any.
@@ -2081,6 +2091,8 @@ fn serve_http_conn(stream: TcpStream, shared: &HttpShared) -> Result<(), String>
         };
         let is_head = method.eq_ignore_ascii_case("HEAD");
 
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let response = {
             let mut st = shared.state.lock().unwrap();
             let bare = path.split('?').next().unwrap_or_default().to_string();
@@ -2127,7 +2139,9 @@ fn serve_http_conn(stream: TcpStream, shared: &HttpShared) -> Result<(), String>
         if !is_head {
             out.extend_from_slice(&response.body);
         }
-        if let Err(e) = writer.write_all(&out).and_then(|_| writer.flush()) {
+        let written = writer.write_all(&out).and_then(|_| writer.flush());
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Err(e) = written {
             return Err(format!("write response: {e}"));
         }
         if close {
