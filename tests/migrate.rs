@@ -223,6 +223,10 @@ fn a_wrong_password_or_no_server_is_said_plainly_and_never_shown() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        err.contains("[store] password_env"),
+        "where the password comes from: {err}"
+    );
     assert!(!err.contains("not-the-pass-word"), "{err}");
     // A URL carrying a password: refused to be shown.
     let port = support::free_port();
@@ -242,6 +246,8 @@ fn a_wrong_password_or_no_server_is_said_plainly_and_never_shown() {
     assert!(!out.status.success());
     assert!(!err.contains("s3cret-in-url"), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    // No server there: nothing said of passwords.
+    assert!(!err.contains("password_env"), "{err}");
     // db = postgres://… whose password cannot be read: refused at load, with its line.
     let m2 = Mailroom::new("");
     std::fs::write(

@@ -27,6 +27,8 @@ struct Instance {
     child: Option<Child>,
     dir: std::path::PathBuf,
     starts: usize,
+    /// The config file in `dir`.
+    config: &'static str,
 }
 
 impl Instance {
@@ -39,7 +41,7 @@ impl Instance {
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
             .arg("--config")
-            .arg(self.dir.join("mailroom.toml"))
+            .arg(self.dir.join(self.config))
             .arg("watch")
             .env("MR_IMAP_PASSWORD", "secret")
             .env("MR_PG_PASSWORD", PASSWORD)
@@ -61,6 +63,13 @@ impl Instance {
             c.kill().unwrap(); // SIGKILL
             c.wait().unwrap();
         }
+    }
+
+    /// Whether the process still runs (it was started and has not ended).
+    fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     fn log(&self) -> String {
@@ -131,12 +140,14 @@ fn two_instances_share_one_postgresql_through_kills() {
         child: None,
         dir: dir.path().to_path_buf(),
         starts: 0,
+        config: "mailroom.toml",
     };
     let mut b = Instance {
         name: "b",
         child: None,
         dir: dir.path().to_path_buf(),
         starts: 0,
+        config: "mailroom.toml",
     };
     a.start();
     std::thread::sleep(Duration::from_millis(500));
@@ -445,6 +456,7 @@ fn any_instance_answers_pushes_the_feed_the_console_and_metrics() {
             child: Some(child),
             dir: sub,
             starts: 1,
+            config: "mailroom.toml",
         });
     }
     let logs = || {
@@ -561,4 +573,230 @@ fn any_instance_answers_pushes_the_feed_the_console_and_metrics() {
             "metrics on {p}"
         );
     }
+}
+
+/// An instance that loses the database (every connection to it cut, new ones refused)
+/// gives up its source without dying; another takes the source over within the lease
+/// and a renewal; mended, the first one stands by, and takes the source back when the
+/// other goes. Then PostgreSQL itself restarts under both: nothing is lost, nobody
+/// dies. Each message is stored once throughout.
+#[test]
+fn an_instance_cut_off_from_the_database_hands_its_source_over_and_comes_back() {
+    let pg = Postgres::start();
+    let relay = support::proxy::Relay::start(pg.port());
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    let dir = tempfile::tempdir().unwrap();
+    let config = |port: u16| {
+        format!(
+            "db = \"postgres://mailroom@127.0.0.1:{port}/mailroom\"\n[store]\npassword_env = \"MR_PG_PASSWORD\"\nlease = \"{LEASE_S}s\"\n\
+             [watch]\nidle_refresh = \"5m\"\ncommand_timeout = \"10s\"\nmax_reconnect_delay = \"2s\"\npoll_interval = \"{POLL_S}s\"\n\n\
+             [[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nport = {imap}\ntls = \"none\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n",
+            imap = dovecot.imap_port(),
+        )
+    };
+    std::fs::write(
+        dir.path().join("a.toml"),
+        support::age::any_age(&config(relay.port())),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        support::age::any_age(&config(pg.port())),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let mut a = Instance {
+        name: "a",
+        child: None,
+        dir: dir.path().to_path_buf(),
+        starts: 0,
+        config: "a.toml",
+    };
+    let mut b = Instance {
+        name: "b",
+        child: None,
+        dir: dir.path().to_path_buf(),
+        starts: 0,
+        config: "b.toml",
+    };
+    let holder = || -> String {
+        if pg.psql("mailroom", "SELECT to_regclass('leases') IS NOT NULL") != "t" {
+            return String::new();
+        }
+        pg.psql(
+            "mailroom",
+            "SELECT holder FROM leases WHERE source LIKE 'reg/%' AND until > CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        )
+    };
+    let events = || pg.count("SELECT COUNT(*) FROM events");
+    let until = |what: &str,
+                 limit: Duration,
+                 f: &mut dyn FnMut() -> bool,
+                 a: &Instance,
+                 b: &Instance| {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting for {what}\n--- a:\n{}\n--- b:\n{}\n--- postgres:\n{}",
+                a.log(),
+                b.log(),
+                pg.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        start.elapsed()
+    };
+    let mut sent = 0usize;
+    let mut send = |n: usize| {
+        for i in sent..sent + n {
+            dovecot.deliver("INBOX", &notification(i));
+        }
+        sent += n;
+        sent as i64
+    };
+
+    // A (through the relay) works the folder; B stands by.
+    a.start();
+    until(
+        "a to hold the folder",
+        Duration::from_secs(30),
+        &mut || holder().contains(&format!(":{}:", a.pid())),
+        &a,
+        &b,
+    );
+    b.start();
+    until(
+        "b to stand by",
+        Duration::from_secs(30),
+        &mut || b.log().contains("standing by"),
+        &a,
+        &b,
+    );
+    let n = send(40);
+    until(
+        "the first messages stored",
+        Duration::from_secs(30),
+        &mut || events() == n,
+        &a,
+        &b,
+    );
+
+    // A loses the database: B holds the folder within the lease and one renewal, and
+    // stores what comes meanwhile; A gives the folder up and keeps running.
+    relay.cut();
+    let cut_at = Instant::now();
+    let n = send(40);
+    let b_pid = format!(":{}:", b.pid());
+    until(
+        "b to hold the folder",
+        Duration::from_secs(LEASE_S * 4 + 30),
+        &mut || holder().contains(&b_pid),
+        &a,
+        &b,
+    );
+    let took = cut_at.elapsed();
+    eprintln!("b held the folder {took:?} after a lost the database");
+    assert!(
+        took <= Duration::from_secs(LEASE_S + LEASE_S / 3 + POLL_S + 2),
+        "b took the folder over {took:?} after a lost the database\n--- a:\n{}\n--- b:\n{}",
+        a.log(),
+        b.log()
+    );
+    until(
+        "what came meanwhile stored",
+        Duration::from_secs(30),
+        &mut || events() == n,
+        &a,
+        &b,
+    );
+    until(
+        "a to give the folder up",
+        Duration::from_secs(LEASE_S * 3 + 30),
+        &mut || a.log().contains("lost the source's lease"),
+        &a,
+        &b,
+    );
+    assert!(
+        a.running(),
+        "a ended when it lost the database:\n{}",
+        a.log()
+    );
+    eprintln!("--- a after the cut:\n{}", a.log());
+
+    // Mended: A stands by (B keeps the folder), then takes it back when B is gone.
+    relay.mend();
+    let n = send(20);
+    until(
+        "the messages after the mend stored",
+        Duration::from_secs(30),
+        &mut || events() == n,
+        &a,
+        &b,
+    );
+    until(
+        "a to be back on the database",
+        Duration::from_secs(30),
+        &mut || {
+            a.log().matches("standing by").count() >= 1
+                && a.log().contains("database connection made again")
+        },
+        &a,
+        &b,
+    );
+    assert!(
+        holder().contains(&b_pid),
+        "b keeps the folder while it lives"
+    );
+    b.kill();
+    let a_pid = format!(":{}:", a.pid());
+    until(
+        "a to hold the folder again",
+        Duration::from_secs(LEASE_S + POLL_S + 30),
+        &mut || holder().contains(&a_pid),
+        &a,
+        &b,
+    );
+    let n = send(20);
+    until(
+        "a to store again",
+        Duration::from_secs(30),
+        &mut || events() == n,
+        &a,
+        &b,
+    );
+
+    // PostgreSQL restarts under both (B started again): what comes meanwhile is stored
+    // once the server is back, and both instances go on.
+    b.start();
+    until(
+        "b to stand by again",
+        Duration::from_secs(30),
+        &mut || b.log().matches("standing by").count() >= 2,
+        &a,
+        &b,
+    );
+    pg.restart();
+    let n = send(30);
+    until(
+        "the messages of the restart stored",
+        Duration::from_secs(60),
+        &mut || events() == n,
+        &a,
+        &b,
+    );
+    assert!(
+        a.running() && b.running(),
+        "an instance ended when PostgreSQL restarted\n--- a:\n{}\n--- b:\n{}",
+        a.log(),
+        b.log()
+    );
+    // Once each: events, messages, and the folder's places.
+    assert_eq!(events(), sent as i64);
+    assert_eq!(pg.count("SELECT COUNT(*) FROM messages"), sent as i64);
+    assert_eq!(
+        pg.count("SELECT COUNT(*) FROM (SELECT registrar, event_id FROM events GROUP BY 1, 2 HAVING COUNT(*) > 1) d"),
+        0
+    );
 }

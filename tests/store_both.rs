@@ -18,6 +18,7 @@ macro_rules! both {
             url: $server.database($name),
             password: Some(PASSWORD.to_string()),
             ca_file: None,
+            dead_after: std::time::Duration::from_secs(10),
         };
         let conn: Pg = pg::open(&target).unwrap();
         $check(&conn);
@@ -216,6 +217,7 @@ fn concurrent_claims_on_postgres_never_overlap() {
         url: server.database("claims"),
         password: Some(PASSWORD.to_string()),
         ca_file: None,
+        dead_after: std::time::Duration::from_secs(10),
     };
     let conn = pg::open(&target).unwrap();
     let now = mailroom::clock::now();
@@ -399,6 +401,7 @@ fn every_reading_agrees_on_sqlite_and_postgres() {
         url: server.database("readings"),
         password: Some(PASSWORD.to_string()),
         ca_file: None,
+        dead_after: std::time::Duration::from_secs(10),
     };
     let mut shared = mailroom::store::Store::open_pg(&target).unwrap();
     fill(&mut shared);
@@ -582,6 +585,7 @@ fn set_based_import_stores_what_one_by_one_stores() {
             url: server.database(name),
             password: Some(PASSWORD.to_string()),
             ca_file: None,
+            dead_after: std::time::Duration::from_secs(10),
         })
         .unwrap()
     };
@@ -644,6 +648,7 @@ fn instances_opening_an_empty_database_at_once_all_start() {
             url: server.database(&format!("race{round}")),
             password: Some(PASSWORD.to_string()),
             ca_file: None,
+            dead_after: std::time::Duration::from_secs(10),
         };
         let gate = std::sync::Arc::new(std::sync::Barrier::new(6));
         let openers: Vec<_> = (0..6)

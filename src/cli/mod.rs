@@ -131,6 +131,7 @@ impl Context {
                 url: url.to_string(),
                 password,
                 ca_file: st.ca_file.as_ref().map(|p| ctx.config.resolve(p)),
+                dead_after: crate::store::pg::Target::dead_after_for(st.lease),
             });
         }
         tracing::debug!(

@@ -16,6 +16,22 @@ pub struct Target {
     pub url: String,
     pub password: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// How long the server may leave what was sent unacknowledged, or stay silent to
+    /// keep-alive probes, before the connection counts as lost (TCP_USER_TIMEOUT and
+    /// keep-alives): a server cut off by the network fails each step within this
+    /// instead of after the system's 15 minutes. A third of `[store] lease` within
+    /// 2-20 s, so an instance notices before its leases run out.
+    pub dead_after: std::time::Duration,
+}
+
+impl Target {
+    /// `dead_after` for a lease (see the field).
+    pub fn dead_after_for(lease: std::time::Duration) -> std::time::Duration {
+        (lease / 3).clamp(
+            std::time::Duration::from_secs(2),
+            std::time::Duration::from_secs(20),
+        )
+    }
 }
 
 impl std::fmt::Debug for Target {
@@ -57,14 +73,27 @@ impl Target {
         config.connect_timeout(std::time::Duration::from_secs(15));
         // A query the server does not answer is given up rather than waited on forever.
         config.options("-c statement_timeout=120000 -c idle_in_transaction_session_timeout=300000");
-        config.keepalives_idle(std::time::Duration::from_secs(30));
+        config.tcp_user_timeout(self.dead_after);
+        config.keepalives_idle(self.dead_after / 2);
+        config.keepalives_interval(std::time::Duration::from_secs(1));
+        config.keepalives_retries(3);
         let tls = crate::tls::client(self.ca_file.as_deref(), None).map_err(|e| e.to_string())?;
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls.rustls_config());
         super::db::off_runtime(|| config.connect(tls)).map_err(|e| {
-            format!(
-                "connecting to {shown}: {} (the password comes from [store] password_env or password_command, else PGPASSWORD)",
-                super::to_postgres::pg_reason(&e)
-            )
+            let reason = super::to_postgres::pg_reason(&e);
+            // The password's origin is named where the server refused the login (or
+            // asked for a password none was given for), not for a network fault.
+            let login = e.code().is_some_and(|c| {
+                *c == postgres::error::SqlState::INVALID_PASSWORD
+                    || *c == postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            }) || reason.contains("password");
+            if login {
+                format!(
+                    "connecting to {shown}: {reason} (the password comes from [store] password_env or password_command, else PGPASSWORD)"
+                )
+            } else {
+                format!("connecting to {shown}: {reason}")
+            }
         })
     }
 }
@@ -367,6 +396,7 @@ pub fn target(url: &str) -> Target {
             url: url.to_string(),
             password: std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
             ca_file: None,
+            dead_after: Target::dead_after_for(std::time::Duration::from_secs(30)),
         })
 }
 

@@ -45,6 +45,7 @@ pub mod gandi;
 pub mod mailroom;
 pub mod oauth2;
 pub mod postgres;
+pub mod proxy;
 pub mod registrar;
 pub mod sns;
 pub mod sockets;

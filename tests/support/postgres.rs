@@ -189,6 +189,35 @@ impl Postgres {
         super::file_tail(&self.tmp.path().join("server.log"), 40)
     }
 
+    /// Stops the server (fast shutdown: every connection cut) and starts it again.
+    pub fn restart(&self) {
+        let data = self.tmp.path().join("data");
+        let log = self.tmp.path().join("server.log");
+        let out = run(
+            &self.bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "30",
+                "restart",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl restart: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
+    }
+
     /// Waits until the server answers on its port.
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
