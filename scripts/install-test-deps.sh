@@ -8,6 +8,8 @@
 #   - chromium (web console tests)      via apt-get (Debian's chromium, run headless)
 #   - postgresql (migrate tests)        via apt-get (the tests run initdb and pg_ctl
 #                                       themselves, in temp dirs, on loopback ports)
+#   - pgbouncer (a pool in transaction mode before PostgreSQL; the test starts its own)
+#                                       via apt-get
 #   - aiosmtpd (SMTP sink)              via pip, for the python3 on PATH
 #   - prometheus_client (parses /metrics in tests/metrics.rs) likewise
 # Idempotent: does nothing (and prints nothing) when everything is present.
@@ -40,6 +42,7 @@ command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)
 command -v psql >/dev/null 2>&1 || apt_pkgs+=(postgresql-client)
 command -v runuser >/dev/null 2>&1 || apt_pkgs+=(util-linux)
+[ -x /usr/sbin/pgbouncer ] || apt_pkgs+=(pgbouncer)
 
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 || fail "need ${apt_pkgs[*]} but apt-get is not available"
@@ -50,6 +53,7 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     command -v openssl >/dev/null 2>&1 || fail "openssl still not on PATH after install"
     command -v chromium >/dev/null 2>&1 || fail "chromium still not on PATH after install"
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || fail "PostgreSQL's initdb still missing after install"
+    [ -x /usr/sbin/pgbouncer ] || fail "pgbouncer still missing after install"
 fi
 
 bash "$(dirname "$0")/install-cyrus.sh" 2>>"$log" || fail "unpacking Cyrus IMAP failed"

@@ -800,3 +800,176 @@ fn an_instance_cut_off_from_the_database_hands_its_source_over_and_comes_back() 
         0
     );
 }
+
+/// Through PgBouncer in transaction mode (`[store] pool_mode = "transaction"`): two
+/// instances on one Dovecot folder and one webhook sink, sharing two server
+/// connections; the holder is SIGKILLed once. Every event is stored once and posted
+/// once (at most one repeat for the kill), and the command line reads it all through
+/// the pool. Without the setting, the pool's refusal names it.
+#[test]
+fn through_pgbouncer_in_transaction_mode() {
+    use support::postgres::PgBouncer;
+    let total = 300usize;
+    let pg = Postgres::start();
+    let bouncer = PgBouncer::start(&pg, 2);
+    let certs = Certs::generate();
+    let dovecot = Dovecot::start(&certs);
+    let hook = HttpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |pool: &str| {
+        format!(
+            "db = \"{url}\"\n[store]\npassword_env = \"MR_PG_PASSWORD\"\nlease = \"{LEASE_S}s\"\n{pool}\
+             [delivery]\nfirst_backoff = \"1s\"\nmax_backoff = \"2s\"\n\
+             [watch]\nidle_refresh = \"5m\"\ncommand_timeout = \"10s\"\nmax_reconnect_delay = \"2s\"\npoll_interval = \"{POLL_S}s\"\n\n\
+             [[account]]\nname = \"reg\"\nhost = \"127.0.0.1\"\nport = {imap}\ntls = \"none\"\nusername = \"reseller\"\npassword_env = \"MR_IMAP_PASSWORD\"\n",
+            url = bouncer.url(),
+            imap = dovecot.imap_port(),
+        )
+    };
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/10.toml"),
+        format!(
+            "[[rule]]\nname = \"all\"\nwhen.registrar = \"opensrs\"\n\
+             webhook = {{ url = \"{hook}/registrar\", secret_env = \"MR_HOOK_SECRET\" }}\n",
+            hook = hook.url()
+        ),
+    )
+    .unwrap();
+    let cli = |config: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mailroom"))
+            .arg("--config")
+            .arg(dir.path().join(config))
+            .args(args)
+            .env("MR_PG_PASSWORD", PASSWORD)
+            .env("MR_IMAP_PASSWORD", "secret")
+            .output()
+            .unwrap()
+    };
+
+    // Without the setting: refused at once, saying which setting to use.
+    std::fs::write(
+        dir.path().join("direct.toml"),
+        support::age::any_age(&config("")),
+    )
+    .unwrap();
+    let out = cli("direct.toml", &["events"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("pool_mode = \"transaction\""), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+
+    std::fs::write(
+        dir.path().join("mailroom.toml"),
+        support::age::any_age(&config("pool_mode = \"transaction\"\n")),
+    )
+    .unwrap();
+    let mut a = Instance {
+        name: "a",
+        child: None,
+        dir: dir.path().to_path_buf(),
+        starts: 0,
+        config: "mailroom.toml",
+    };
+    let mut b = Instance {
+        name: "b",
+        child: None,
+        dir: dir.path().to_path_buf(),
+        starts: 0,
+        config: "mailroom.toml",
+    };
+    a.start();
+    b.start();
+    let events = || {
+        if pg.psql("mailroom", "SELECT to_regclass('events') IS NOT NULL") != "t" {
+            return -1;
+        }
+        pg.count("SELECT COUNT(*) FROM events")
+    };
+    let until = |what: &str,
+                 limit: Duration,
+                 f: &mut dyn FnMut() -> bool,
+                 a: &Instance,
+                 b: &Instance| {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting for {what}\n--- a:\n{}\n--- b:\n{}\n--- pgbouncer:\n{}",
+                a.log(),
+                b.log(),
+                bouncer.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    for i in 0..total / 2 {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    until(
+        "the first half stored",
+        Duration::from_secs(60),
+        &mut || events() == (total / 2) as i64,
+        &a,
+        &b,
+    );
+    // The holder is killed; the other goes on.
+    let held = pg.psql(
+        "mailroom",
+        "SELECT holder FROM leases WHERE source LIKE 'reg/%'",
+    );
+    if held.contains(&format!(":{}:", a.pid())) {
+        a.kill();
+    } else {
+        b.kill();
+    }
+    for i in total / 2..total {
+        dovecot.deliver("INBOX", &notification(i));
+    }
+    until(
+        "every event stored",
+        Duration::from_secs(60),
+        &mut || events() == total as i64,
+        &a,
+        &b,
+    );
+    until(
+        "every event posted",
+        Duration::from_secs(60),
+        &mut || {
+            hook.requests()
+                .iter()
+                .map(|r| r.header("idempotency-key").unwrap_or_default().to_string())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                == total
+        },
+        &a,
+        &b,
+    );
+    let calls = hook.requests().len();
+    assert!(
+        calls <= total + 1,
+        "{calls} calls for {total} events and one kill"
+    );
+    assert!(a.running() || b.running());
+    assert_eq!(pg.count("SELECT COUNT(*) FROM messages"), total as i64);
+
+    // The command line through the pool.
+    let out = cli("mailroom.toml", &["events", "--json", "--limit", "1000"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(total), "{listed}");
+    let out = cli("mailroom.toml", &["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = format!("{}{}", a.log(), b.log());
+    assert!(!log.contains("prepared statement"), "{log}");
+}

@@ -19,6 +19,7 @@ macro_rules! both {
             password: Some(PASSWORD.to_string()),
             ca_file: None,
             dead_after: std::time::Duration::from_secs(10),
+            pooled: false,
         };
         let conn: Pg = pg::open(&target).unwrap();
         $check(&conn);
@@ -218,6 +219,7 @@ fn concurrent_claims_on_postgres_never_overlap() {
         password: Some(PASSWORD.to_string()),
         ca_file: None,
         dead_after: std::time::Duration::from_secs(10),
+        pooled: false,
     };
     let conn = pg::open(&target).unwrap();
     let now = mailroom::clock::now();
@@ -402,6 +404,7 @@ fn every_reading_agrees_on_sqlite_and_postgres() {
         password: Some(PASSWORD.to_string()),
         ca_file: None,
         dead_after: std::time::Duration::from_secs(10),
+        pooled: false,
     };
     let mut shared = mailroom::store::Store::open_pg(&target).unwrap();
     fill(&mut shared);
@@ -586,6 +589,7 @@ fn set_based_import_stores_what_one_by_one_stores() {
             password: Some(PASSWORD.to_string()),
             ca_file: None,
             dead_after: std::time::Duration::from_secs(10),
+            pooled: false,
         })
         .unwrap()
     };
@@ -649,6 +653,7 @@ fn instances_opening_an_empty_database_at_once_all_start() {
             password: Some(PASSWORD.to_string()),
             ca_file: None,
             dead_after: std::time::Duration::from_secs(10),
+            pooled: false,
         };
         let gate = std::sync::Arc::new(std::sync::Barrier::new(6));
         let openers: Vec<_> = (0..6)

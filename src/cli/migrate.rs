@@ -58,6 +58,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
             .as_ref()
             .map(|p| ctx.config.resolve(p)),
         dead_after: crate::store::pg::Target::dead_after_for(ctx.config.store.lease),
+        pooled: ctx.config.store.pool_mode == crate::config::PoolMode::Transaction,
     };
     // The store's own schema first (keys, identities, indexes), then the rows into it.
     let pg =

@@ -132,6 +132,7 @@ impl Context {
                 password,
                 ca_file: st.ca_file.as_ref().map(|p| ctx.config.resolve(p)),
                 dead_after: crate::store::pg::Target::dead_after_for(st.lease),
+                pooled: st.pool_mode == crate::config::PoolMode::Transaction,
             });
         }
         tracing::debug!(

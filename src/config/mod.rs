@@ -144,6 +144,21 @@ pub struct StoreConfig {
     /// Default `30s`.
     #[serde(default = "default_lease", deserialize_with = "de_duration")]
     pub lease: std::time::Duration,
+    /// PostgreSQL: `"transaction"` when connections go through a pool in transaction
+    /// mode (PgBouncer `pool_mode = transaction`): no prepared statements, no startup
+    /// options, delivery polls instead of LISTEN. Default `"session"` (a direct
+    /// connection, or a pool in session mode).
+    #[serde(default)]
+    pub pool_mode: PoolMode,
+}
+
+/// How connections reach PostgreSQL (`[store] pool_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    #[default]
+    Session,
+    Transaction,
 }
 
 /// Whether `db` names a PostgreSQL database rather than an SQLite file.
@@ -164,6 +179,7 @@ impl Default for StoreConfig {
             ca_file: None,
             url_env: None,
             lease: default_lease(),
+            pool_mode: PoolMode::default(),
         }
     }
 }

@@ -62,6 +62,13 @@ pub fn listen(db: &Path, intake: Intake, stop: Shutdown) {
     let Some(url) = store::pg_url(db).map(str::to_string) else {
         return;
     };
+    if store::pg::target(&url).pooled {
+        // A pool in transaction mode hands LISTEN's session to others: delivery polls.
+        tracing::info!(
+            "[store] pool_mode = \"transaction\": deliveries queued by other instances are found by polling"
+        );
+        return;
+    }
     let _ = std::thread::Builder::new()
         .name("listen".into())
         .spawn(move || {

@@ -22,6 +22,9 @@ pub struct Target {
     /// instead of after the system's 15 minutes. A third of `[store] lease` within
     /// 2-20 s, so an instance notices before its leases run out.
     pub dead_after: std::time::Duration,
+    /// Connections go through a pool in transaction mode (`[store] pool_mode`):
+    /// no startup options, no prepared statements, no LISTEN (delivery polls).
+    pub pooled: bool,
 }
 
 impl Target {
@@ -71,8 +74,13 @@ impl Target {
             config.ssl_mode(postgres::config::SslMode::Require);
         }
         config.connect_timeout(std::time::Duration::from_secs(15));
-        // A query the server does not answer is given up rather than waited on forever.
-        config.options("-c statement_timeout=120000 -c idle_in_transaction_session_timeout=300000");
+        // A query the server does not answer is given up rather than waited on forever
+        // (a pool refuses startup options: its own query_timeout is for that).
+        if !self.pooled {
+            config.options(
+                "-c statement_timeout=120000 -c idle_in_transaction_session_timeout=300000",
+            );
+        }
         config.tcp_user_timeout(self.dead_after);
         config.keepalives_idle(self.dead_after / 2);
         config.keepalives_interval(std::time::Duration::from_secs(1));
@@ -91,6 +99,11 @@ impl Target {
                 format!(
                     "connecting to {shown}: {reason} (the password comes from [store] password_env or password_command, else PGPASSWORD)"
                 )
+            } else if reason.contains("unsupported startup parameter") {
+                // PgBouncer refuses the session settings sent at login.
+                format!(
+                    "connecting to {shown}: {reason} (a connection pool such as PgBouncer: set [store] pool_mode = \"transaction\", or \"session\" with the pool's ignore_startup_parameters = options)"
+                )
             } else {
                 format!("connecting to {shown}: {reason}")
             }
@@ -108,7 +121,7 @@ pub fn is_url(db: &str) -> bool {
 
 /// Connects and brings the schema up to date: a store ready for work.
 pub fn open(target: &Target) -> std::result::Result<Pg, String> {
-    let pg = Pg::new(target.connect()?, target.shown());
+    let pg = Pg::new(target.connect()?, target.shown()).unnamed(target.pooled);
     migrate(&pg).map_err(|e| format!("{}: {e}", target.shown()))?;
     Ok(pg)
 }
@@ -397,6 +410,7 @@ pub fn target(url: &str) -> Target {
             password: std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
             ca_file: None,
             dead_after: Target::dead_after_for(std::time::Duration::from_secs(30)),
+            pooled: false,
         })
 }
 
@@ -413,7 +427,7 @@ pub fn take_reader(url: &str) -> std::result::Result<Pg, String> {
         Some(pg) if !pg.is_closed() => Ok(pg),
         _ => {
             let t = target(url);
-            Ok(Pg::new(t.connect()?, t.shown()))
+            Ok(Pg::new(t.connect()?, t.shown()).unnamed(t.pooled))
         }
     }
 }

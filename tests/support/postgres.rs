@@ -238,3 +238,105 @@ impl Drop for Postgres {
         );
     }
 }
+
+/// PgBouncer (Debian's package; `scripts/install-test-deps.sh` installs it) before a
+/// [`Postgres`], pooling in transaction mode on a loopback port of its own: a few
+/// server connections shared by every client, a server connection per transaction.
+pub struct PgBouncer {
+    tmp: TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl PgBouncer {
+    /// Pools the `mailroom` database of `pg` in transaction mode with `pool_size`
+    /// server connections. Clients log in with the `mailroom` password (SCRAM, checked
+    /// by PgBouncer against `auth_file`).
+    pub fn start(pg: &Postgres, pool_size: usize) -> PgBouncer {
+        let tmp = tempfile::Builder::new()
+            .prefix("mr-pgbouncer-")
+            .tempdir()
+            .expect("tempdir");
+        let port = free_port();
+        let dir = tmp.path();
+        std::fs::write(
+            dir.join("users.txt"),
+            format!("\"mailroom\" \"{PASSWORD}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("pgbouncer.ini"),
+            format!(
+                "[databases]\nmailroom = host=127.0.0.1 port={pg} dbname=mailroom user=mailroom password={PASSWORD}\n\
+                 [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 auth_type = scram-sha-256\nauth_file = {users}\npool_mode = transaction\n\
+                 default_pool_size = {pool_size}\nmax_client_conn = 200\n\
+                 logfile = {log}\n",
+                pg = pg.port(),
+                users = dir.join("users.txt").display(),
+                log = dir.join("pgbouncer.log").display(),
+            ),
+        )
+        .unwrap();
+        if is_root() {
+            let _ = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir)
+                .status();
+        }
+        let exe = "/usr/sbin/pgbouncer";
+        assert!(
+            Path::new(exe).exists(),
+            "PgBouncer is not installed ({exe}): run scripts/install-test-deps.sh"
+        );
+        let mut c = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", exe]);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let child = c
+            .arg(dir.join("pgbouncer.ini"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pgbouncer");
+        let bouncer = PgBouncer { tmp, port, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "pgbouncer did not come up:\n{}",
+                bouncer.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bouncer
+    }
+
+    /// The URL of the pooled `mailroom` database (no password).
+    pub fn url(&self) -> String {
+        format!("postgres://mailroom@127.0.0.1:{}/mailroom", self.port)
+    }
+
+    pub fn log_tail(&self) -> String {
+        super::file_tail(&self.tmp.path().join("pgbouncer.log"), 40)
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        // runuser passes signals on; SIGKILL of runuser would leave pgbouncer behind.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -21,6 +21,11 @@ pub struct Pg {
     /// A transaction is open (begun by `BEGIN`, ended by `COMMIT` or `ROLLBACK`).
     in_tx: Cell<bool>,
     name: String,
+    /// No named (prepared) statements: each statement is parsed with its parameters'
+    /// types given, in the same round trip as its execution, as a pool in transaction
+    /// mode (PgBouncer before 1.21) needs: a statement prepared on one of its server
+    /// connections is not there on the next.
+    unnamed: bool,
 }
 
 impl Pg {
@@ -32,7 +37,14 @@ impl Pg {
             prepared: RefCell::new(HashMap::new()),
             statements: Cell::new(0),
             in_tx: Cell::new(false),
+            unnamed: false,
         }
+    }
+
+    /// Statements unnamed, never prepared (see the field).
+    pub fn unnamed(mut self, yes: bool) -> Pg {
+        self.unnamed = yes;
+        self
     }
 
     /// The client itself, for what the shared SQL cannot say (COPY, LISTEN). Call it
@@ -66,11 +78,40 @@ impl Pg {
     }
 }
 
+/// A parameter's type as its value gives it, for unnamed statements; NULL leaves it
+/// to the server (type 0: unspecified).
+fn typed<'a>(vals: &'a [PgArg<'a>]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    vals.iter()
+        .map(|v| {
+            let ty = match v.0 {
+                Val::Int(_) => Type::INT8,
+                Val::Real(_) => Type::FLOAT8,
+                Val::Text(_) => Type::TEXT,
+                Val::Blob(_) => Type::BYTEA,
+                Val::Null => Type::new(
+                    "unspecified".into(),
+                    0,
+                    postgres::types::Kind::Pseudo,
+                    "pg_catalog".into(),
+                ),
+            };
+            (v as &(dyn ToSql + Sync), ty)
+        })
+        .collect()
+}
+
 impl Sql for Pg {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
     fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<u64> {
+        if self.unnamed {
+            self.statements.set(self.statements.get() + 1);
+            let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
+            let params = typed(&vals);
+            return off_runtime(|| self.client().execute_typed(&placeholders(sql), &params))
+                .map_err(StoreError::Pg);
+        }
         let stmt = self.statement(sql)?;
         let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
@@ -82,6 +123,17 @@ impl Sql for Pg {
         args: &[&dyn Arg],
         each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
     ) -> Result<()> {
+        if self.unnamed {
+            self.statements.set(self.statements.get() + 1);
+            let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
+            let params = typed(&vals);
+            let rows = off_runtime(|| self.client().query_typed(&placeholders(sql), &params))
+                .map_err(StoreError::Pg)?;
+            for r in &rows {
+                each(&Row::Pg(r))?;
+            }
+            return Ok(());
+        }
         let stmt = self.statement(sql)?;
         let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
