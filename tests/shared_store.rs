@@ -31,7 +31,42 @@ struct Instance {
     config: &'static str,
 }
 
+/// Waits until `f` holds, at most `limit`; else fails showing both instances' logs and
+/// `more()`. How long it took.
+fn wait_until(
+    what: &str,
+    limit: Duration,
+    f: &mut dyn FnMut() -> bool,
+    a: &Instance,
+    b: &Instance,
+    more: &dyn Fn() -> String,
+) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}\n--- a:\n{}\n--- b:\n{}\n{}",
+            a.log(),
+            b.log(),
+            more()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
 impl Instance {
+    /// Not started yet: `watch` with `dir/config`, logging to `dir/NAME.log`.
+    fn new(name: &'static str, dir: &std::path::Path, config: &'static str) -> Instance {
+        Instance {
+            name,
+            child: None,
+            dir: dir.to_path_buf(),
+            starts: 0,
+            config,
+        }
+    }
+
     fn start(&mut self) {
         self.starts += 1;
         let log = std::fs::OpenOptions::new()
@@ -135,20 +170,8 @@ fn two_instances_share_one_postgresql_through_kills() {
         ),
     )
     .unwrap();
-    let mut a = Instance {
-        name: "a",
-        child: None,
-        dir: dir.path().to_path_buf(),
-        starts: 0,
-        config: "mailroom.toml",
-    };
-    let mut b = Instance {
-        name: "b",
-        child: None,
-        dir: dir.path().to_path_buf(),
-        starts: 0,
-        config: "mailroom.toml",
-    };
+    let mut a = Instance::new("a", dir.path(), "mailroom.toml");
+    let mut b = Instance::new("b", dir.path(), "mailroom.toml");
     a.start();
     std::thread::sleep(Duration::from_millis(500));
     b.start();
@@ -160,17 +183,7 @@ fn two_instances_share_one_postgresql_through_kills() {
     };
     let wait =
         |what: &str, limit: Duration, f: &mut dyn FnMut() -> bool, a: &Instance, b: &Instance| {
-            let start = Instant::now();
-            while !f() {
-                assert!(
-                    start.elapsed() < limit,
-                    "timed out after {limit:?} waiting for {what}\n--- a:\n{}\n--- b:\n{}",
-                    a.log(),
-                    b.log()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            start.elapsed()
+            wait_until(what, limit, f, a, b, &String::new)
         };
     // The first instance to open the empty database makes its tables; until then there
     // is no `leases` to ask (a loaded machine may take a while).
@@ -606,20 +619,8 @@ fn an_instance_cut_off_from_the_database_hands_its_source_over_and_comes_back() 
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let mut a = Instance {
-        name: "a",
-        child: None,
-        dir: dir.path().to_path_buf(),
-        starts: 0,
-        config: "a.toml",
-    };
-    let mut b = Instance {
-        name: "b",
-        child: None,
-        dir: dir.path().to_path_buf(),
-        starts: 0,
-        config: "b.toml",
-    };
+    let mut a = Instance::new("a", dir.path(), "a.toml");
+    let mut b = Instance::new("b", dir.path(), "b.toml");
     let holder = || -> String {
         if pg.psql("mailroom", "SELECT to_regclass('leases') IS NOT NULL") != "t" {
             return String::new();
@@ -630,24 +631,12 @@ fn an_instance_cut_off_from_the_database_hands_its_source_over_and_comes_back() 
         )
     };
     let events = || pg.count("SELECT COUNT(*) FROM events");
-    let until = |what: &str,
-                 limit: Duration,
-                 f: &mut dyn FnMut() -> bool,
-                 a: &Instance,
-                 b: &Instance| {
-        let start = Instant::now();
-        while !f() {
-            assert!(
-                start.elapsed() < limit,
-                "timed out after {limit:?} waiting for {what}\n--- a:\n{}\n--- b:\n{}\n--- postgres:\n{}",
-                a.log(),
-                b.log(),
-                pg.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        start.elapsed()
-    };
+    let until =
+        |what: &str, limit: Duration, f: &mut dyn FnMut() -> bool, a: &Instance, b: &Instance| {
+            wait_until(what, limit, f, a, b, &|| {
+                format!("--- postgres:\n{}", pg.log_tail())
+            })
+        };
     let mut sent = 0usize;
     let mut send = |n: usize| {
         for i in sent..sent + n {
@@ -864,20 +853,8 @@ fn through_pgbouncer_in_transaction_mode() {
         support::age::any_age(&config("pool_mode = \"transaction\"\n")),
     )
     .unwrap();
-    let mut a = Instance {
-        name: "a",
-        child: None,
-        dir: dir.path().to_path_buf(),
-        starts: 0,
-        config: "mailroom.toml",
-    };
-    let mut b = Instance {
-        name: "b",
-        child: None,
-        dir: dir.path().to_path_buf(),
-        starts: 0,
-        config: "mailroom.toml",
-    };
+    let mut a = Instance::new("a", dir.path(), "mailroom.toml");
+    let mut b = Instance::new("b", dir.path(), "mailroom.toml");
     a.start();
     b.start();
     let events = || {
@@ -886,23 +863,12 @@ fn through_pgbouncer_in_transaction_mode() {
         }
         pg.count("SELECT COUNT(*) FROM events")
     };
-    let until = |what: &str,
-                 limit: Duration,
-                 f: &mut dyn FnMut() -> bool,
-                 a: &Instance,
-                 b: &Instance| {
-        let start = Instant::now();
-        while !f() {
-            assert!(
-                start.elapsed() < limit,
-                "timed out after {limit:?} waiting for {what}\n--- a:\n{}\n--- b:\n{}\n--- pgbouncer:\n{}",
-                a.log(),
-                b.log(),
-                bouncer.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let until =
+        |what: &str, limit: Duration, f: &mut dyn FnMut() -> bool, a: &Instance, b: &Instance| {
+            wait_until(what, limit, f, a, b, &|| {
+                format!("--- pgbouncer:\n{}", bouncer.log_tail())
+            });
+        };
     for i in 0..total / 2 {
         dovecot.deliver("INBOX", &notification(i));
     }
