@@ -282,3 +282,71 @@ fn a_wrong_password_or_no_server_is_said_plainly_and_never_shown() {
     );
     assert!(!err.contains("Error {") && !err.contains("kind:"), "{err}");
 }
+
+/// A database made by the release before PostgreSQL came (commit ac247ed, SQLite
+/// schema 13; see tests/data/release-before-24/README.md) moves over whole: what that
+/// release stored reads back the same from PostgreSQL.
+#[test]
+fn a_database_made_by_the_release_before_postgresql_moves_over_whole() {
+    let pg = Postgres::start();
+    let m = Mailroom::new("[store]\npassword_env = \"MR_PG_PASSWORD\"\n");
+    std::fs::copy(
+        format!(
+            "{}/tests/data/release-before-24/mailroom.db",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        m.dir().join("m.db"),
+    )
+    .unwrap();
+    let read = |db: Option<&str>, args: &[&str]| -> serde_json::Value {
+        let mut all = Vec::new();
+        if let Some(url) = db {
+            all.extend(["--db", url]);
+        }
+        all.extend_from_slice(args);
+        let out = m
+            .cmd(&all)
+            .env("MR_PG_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let listings: [&[&str]; 3] = [
+        &["events", "--json", "--limit", "1000"],
+        &["outbox", "--all", "--json"],
+        &["quarantine", "--json"],
+    ];
+    let before: Vec<serde_json::Value> = listings.iter().map(|a| read(None, a)).collect();
+    // What that release stored (its own counts, in the README).
+    assert_eq!(before[0].as_array().unwrap().len(), 192);
+    assert_eq!(before[1].as_array().unwrap().len(), 184);
+    assert_eq!(before[2].as_array().unwrap().len(), 8);
+
+    let out = migrate(&m, &pg.url(), &["--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+
+    let url = pg.url();
+    for (args, was) in listings.iter().zip(&before) {
+        assert_eq!(
+            &read(Some(&url), args),
+            was,
+            "{args:?} differs after the move"
+        );
+    }
+    assert_eq!(pg.count("SELECT COUNT(*) FROM messages"), 207);
+    assert_eq!(pg.count("SELECT COUNT(*) FROM digest_items"), 192);
+    assert_eq!(pg.count("SELECT COUNT(*) FROM message_sources"), 260);
+    assert_eq!(pg.count("SELECT COUNT(*) FROM event_sources"), 264);
+    assert_eq!(pg.count("SELECT COUNT(*) FROM cursors"), 1);
+}
