@@ -53,8 +53,8 @@ for run in $(seq "$reps"); do
         "PostgreSQL ${s2} s = $(echo "$n / $s2" | bc) msg/s, peak $((r2 / 1024)) MiB," \
         "$(echo "scale=2; $s2 / $s1" | bc)x SQLite; $(cat "$work/pg.json")"
     if [ "${PGBOUNCER:-}" = 1 ]; then
-        as_pg "$bindir/psql" -h 127.0.0.1 -p "$port" -U mailroom -d postgres -qc "DROP DATABASE IF EXISTS c" -c "CREATE DATABASE c" >/dev/null
-        printf 'db = "postgres://mailroom@127.0.0.1:%s/c"\n[store]\npool_mode = "transaction"\n' "$bport" > "$work/pooled.toml"
+        as_pg "$bindir/psql" -h 127.0.0.1 -p "$port" -U mailroom -d postgres -qc "CREATE DATABASE c$run" >/dev/null
+        printf 'db = "postgres://mailroom@127.0.0.1:%s/c'"$run"'"\n[store]\npool_mode = "transaction"\n' "$bport" > "$work/pooled.toml"
         PGPASSWORD=x "$bin" --config "$work/pooled.toml" status >/dev/null 2>&1 || true
         PGPASSWORD=x /usr/bin/time -f "%e %M" -o "$work/t" "$bin" --config "$work/pooled.toml" import --json in.mbox > "$work/pgb.json"
         read -r s3 r3 < "$work/t"
