@@ -291,28 +291,22 @@ impl Deliverer {
         }
     }
 
-    /// Records what sending did (None: not tried, its destination was found
-    /// unreachable): deliveries and retries in one transaction, then the items given up
-    /// (each with its fallback mail), then the destinations found unreachable, whose
-    /// other due items wait untried.
-    fn record(
+    /// The outcomes of `results` in one transaction: deliveries and retries recorded,
+    /// claims of untried items given back; the items to give up and the destinations
+    /// found unreachable, for the caller.
+    fn record_outcomes(
         &self,
-        store: &mut Store,
+        db: &crate::store::db::Db,
+        shared: bool,
         results: Vec<(Item, Option<Result<(), DeliveryError>>)>,
         report: &mut Report,
-    ) -> crate::store::Result<()> {
-        let now = clock::now();
-        let window = Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> crate::store::Result<Outcomes> {
         let mut given_up = Vec::new();
         let mut unreachable: Vec<(Item, Duration)> = Vec::new();
-        // On PostgreSQL the items are this instance's claims (their rows are all it
-        // changes): no need to wait for the write lock other instances take turns on,
-        // while answers that came in wait unrecorded (each a repeat after a kill).
-        let tx = if store.is_shared() {
-            store.db().begin()?
-        } else {
-            store.db().write()?
-        };
+        let tx = if shared { db.begin()? } else { db.write()? };
+        tx.commit_unsynced()?;
         for (item, result) in results {
             let Some(result) = result else {
                 outbox::release(&tx, item.id, &self.holder)?;
@@ -361,6 +355,32 @@ impl Deliverer {
             }
         }
         tx.commit()?;
+        Ok((given_up, unreachable))
+    }
+
+    /// Records what sending did (None: not tried, its destination was found
+    /// unreachable): deliveries and retries in one transaction, then the items given up
+    /// (each with its fallback mail), then the destinations found unreachable, whose
+    /// other due items wait untried.
+    fn record(
+        &self,
+        store: &mut Store,
+        results: Vec<(Item, Option<Result<(), DeliveryError>>)>,
+        report: &mut Report,
+    ) -> crate::store::Result<()> {
+        let now = clock::now();
+        let window = Duration::from_std(self.policy.give_up_after).unwrap_or(Duration::days(1));
+        // On PostgreSQL the items are this instance's claims (their rows are all it
+        // changes): no need to wait for the write lock other instances take turns on,
+        // while answers that came in wait unrecorded (each a repeat after a kill).
+        let shared = store.is_shared();
+        // Outcomes are committed without waiting for the disk: a crash or kill of this
+        // process loses none (what bounds the repeats), a power cut may lose the last
+        // moment's, which are then sent again with the same key: at least once, and a
+        // call or mail no longer waits for a sync of its own.
+        let (given_up, unreachable) = store
+            .db()
+            .unsynced(|| self.record_outcomes(store.db(), shared, results, report, now, window))?;
         for (item, error, why) in given_up {
             self.give_up(store, &item, &error, why, now)?;
             report.dead += 1;
@@ -500,6 +520,10 @@ impl Deliverer {
         Duration::milliseconds((base * jitter * 1000.0) as i64)
     }
 }
+
+/// What recording a pass's results leaves to do: the items to give up (with the error
+/// and why) and the destinations found unreachable (with the pause they asked for).
+type Outcomes = (Vec<(Item, String, GiveUp)>, Vec<(Item, Duration)>);
 
 /// Why a delivery was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -298,3 +298,26 @@ fn a_newer_file_is_refused() {
     let e = Store::open(&path).err().unwrap();
     assert!(e.to_string().contains("newer than this mailroom"), "{e}");
 }
+
+#[test]
+fn unsynced_commits_only_within_and_the_full_sync_comes_back_even_after_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let s = Store::open(&path).unwrap();
+    let sync = |s: &Store| -> i64 {
+        s.db()
+            .lite()
+            .unwrap()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(sync(&s), 2, "FULL by default");
+    let seen = s.db().unsynced(|| Ok(sync(&s))).unwrap();
+    assert_eq!(seen, 1, "NORMAL within");
+    assert_eq!(sync(&s), 2, "FULL after");
+    let failed: crate::store::Result<()> = s
+        .db()
+        .unsynced(|| Err(crate::store::StoreError::File("no".into())));
+    assert!(failed.is_err());
+    assert_eq!(sync(&s), 2, "FULL after an error");
+}

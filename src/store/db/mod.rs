@@ -296,6 +296,15 @@ pub trait Sql {
     ) -> Result<()>;
     /// Runs statements without parameters, separated by `;`.
     fn batch(&self, sql: &str) -> Result<()>;
+    /// Inside a PostgreSQL transaction: its commit does not wait for the server's disk
+    /// (`SET LOCAL synchronous_commit = off`; see [`Db::unsynced`] for when that is
+    /// right). Nothing on SQLite.
+    fn commit_unsynced(&self) -> Result<()> {
+        match self.dialect() {
+            Dialect::Postgres => self.batch("SET LOCAL synchronous_commit = off"),
+            Dialect::Sqlite => Ok(()),
+        }
+    }
     /// Whether a transaction is open on this connection.
     fn in_transaction(&self) -> bool;
     /// Which database this is (its file, or its URL without a password): what caches
@@ -572,6 +581,23 @@ impl Db {
             Db::Pg(p) => Some(p),
             Db::Lite(_) => None,
         }
+    }
+
+    /// Runs `f` with SQLite's commits not waiting for the disk (`synchronous = NORMAL`
+    /// under WAL): what they record survives a crash or kill of this process, and may
+    /// be lost to a power cut or a crash of the machine. For what may be done twice
+    /// (a delivery's outcome), never for what acknowledges a source. On PostgreSQL the
+    /// transaction asks for it itself ([`Sql::commit_unsynced`]).
+    pub fn unsynced<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Db::Lite(c) = self else {
+            return f();
+        };
+        c.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = f();
+        let back = c.pragma_update(None, "synchronous", "FULL");
+        let out = out?;
+        back?;
+        Ok(out)
     }
 }
 
