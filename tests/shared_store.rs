@@ -712,7 +712,12 @@ fn an_instance_cut_off_from_the_database_hands_its_source_over_and_comes_back() 
         "a ended when it lost the database:\n{}",
         a.log()
     );
-    eprintln!("--- a after the cut:\n{}", a.log());
+    // The folder's failures while cut off are the database's, and say so.
+    let log = a.log();
+    assert!(
+        log.contains("database error") && !log.contains("IMAP error"),
+        "{log}"
+    );
 
     // Mended: A stands by (B keeps the folder), then takes it back when B is gone.
     relay.mend();

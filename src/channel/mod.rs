@@ -36,6 +36,11 @@ pub trait Failure: std::fmt::Display {
     fn needs_a_person(&self) -> bool {
         false
     }
+    /// The source worked but the database would not take what it brought: the log
+    /// line says "database error", not the source's kind.
+    fn in_database(&self) -> bool {
+        false
+    }
 }
 
 /// Set by a channel once it is working (connected and caught up, a poll round done):

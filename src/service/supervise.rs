@@ -205,7 +205,7 @@ async fn supervise_held<E, F, Fut>(
             error = %message,
             retry_in_s = wait.as_secs_f32(),
             "{} error",
-            task.kind
+            if e.in_database() { "database" } else { task.kind }
         );
         let jitter = Duration::from_millis(fastrand::u64(0..=wait.as_millis() as u64 / 5 + 1));
         let mut pause = wait + jitter;

@@ -23,16 +23,19 @@ const CHUNK: usize = 1000;
 const CHUNK_BYTES: u64 = 24 << 20;
 
 pub(super) fn store_err(account: &str, e: impl std::fmt::Display) -> ImapError {
-    ImapError::Other {
+    ImapError::Database {
         account: account.to_string(),
-        message: format!("database: {e}"),
+        message: e.to_string(),
     }
 }
 
 fn ingest_err(account: &str, e: IngestError) -> ImapError {
-    ImapError::Other {
-        account: account.to_string(),
-        message: e.to_string(),
+    match e {
+        IngestError::Store(e) => store_err(account, e),
+        e => ImapError::Other {
+            account: account.to_string(),
+            message: e.to_string(),
+        },
     }
 }
 

@@ -45,6 +45,10 @@ pub enum ImapError {
         what: String,
         secs: u64,
     },
+    /// The database could not take what was fetched (nothing acknowledged): retried
+    /// with backoff.
+    #[error("{account}: database: {message}")]
+    Database { account: String, message: String },
     /// Anything else (connection refused or dropped, protocol errors): retried with
     /// backoff.
     #[error("{account}: {message}")]

@@ -31,6 +31,9 @@ impl Failure for ImapError {
     fn needs_a_person(&self) -> bool {
         ImapError::needs_a_person(self)
     }
+    fn in_database(&self) -> bool {
+        matches!(self, ImapError::Database { .. })
+    }
 }
 
 /// Keeps `folder` of `account` caught up until shutdown (`Ok`), or until the connection
