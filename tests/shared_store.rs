@@ -786,6 +786,25 @@ fn an_instance_cut_off_from_the_database_hands_its_source_over_and_comes_back() 
         a.log(),
         b.log()
     );
+    // The server stops answering for a while (its processes stopped: packets are
+    // taken, nothing answers); what comes meanwhile is stored once it answers again.
+    pg.signal_all("STOP");
+    let n = send(20);
+    std::thread::sleep(Duration::from_secs(LEASE_S * 2));
+    pg.signal_all("CONT");
+    until(
+        "the messages of the pause stored",
+        Duration::from_secs(60),
+        &mut || events() == n,
+        &a,
+        &b,
+    );
+    assert!(
+        a.running() && b.running(),
+        "an instance ended while PostgreSQL did not answer\n--- a:\n{}\n--- b:\n{}",
+        a.log(),
+        b.log()
+    );
     // Once each: events, messages, and the folder's places.
     assert_eq!(events(), sent as i64);
     assert_eq!(pg.count("SELECT COUNT(*) FROM messages"), sent as i64);

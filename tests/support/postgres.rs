@@ -218,6 +218,33 @@ impl Postgres {
         );
     }
 
+    /// Stops (SIGSTOP) or continues (SIGCONT) the server and every process of it: a
+    /// server that takes packets but answers nothing, then answers again.
+    pub fn signal_all(&self, signal: &str) {
+        let pid = std::fs::read_to_string(self.tmp.path().join("data/postmaster.pid"))
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        assert!(!pid.is_empty(), "no postmaster.pid");
+        let children = Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut all: Vec<&str> = children.split_whitespace().collect();
+        all.push(&pid);
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .args(&all)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -{signal} {all:?}");
+    }
+
     /// Waits until the server answers on its port.
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
