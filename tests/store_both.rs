@@ -101,6 +101,66 @@ fn store_functions_agree_on_sqlite_and_postgres() {
     both!(server, "cursors", check_cursors);
     both!(server, "leases", check_leases);
     both!(server, "outbox", check_outbox);
+    both!(server, "deadclaims", check_dead_claims);
+}
+
+/// A claim of a deliverer that died ends with it, not with the claim's own lease: a
+/// process of this machine that no longer runs, or (PostgreSQL) an instance that said
+/// it was alive and then went quiet for the store's lease. A process elsewhere that
+/// never says it is alive keeps its claim until the claim's lease.
+fn check_dead_claims(conn: &impl Sql) {
+    use chrono::Duration;
+    use mailroom::store::outbox::{self, Channel, NewItem};
+    let now = mailroom::clock::now();
+    let ids: Vec<i64> = (1..=3)
+        .map(|n| {
+            outbox::enqueue(
+                conn,
+                &NewItem {
+                    channel: Channel::Webhook,
+                    rule: Some("r".into()),
+                    event: Some(n),
+                    message: None,
+                    target: "https://hooks.example/x".into(),
+                    payload: serde_json::json!({"url": format!("https://hooks.example/x?n={n}")}),
+                },
+                now,
+            )
+            .unwrap()
+        })
+        .collect();
+    let me = outbox::holder();
+    let host = me.rsplitn(3, ':').nth(2).unwrap().to_string();
+    let dead_here = format!("{host}:999999999:5");
+    let quiet_there = "far.example:7:7";
+    let never_said = "cli.example:8:8";
+    let hour = Duration::hours(1);
+    for (holder, id) in [
+        (&dead_here[..], ids[0]),
+        (quiet_there, ids[1]),
+        (never_said, ids[2]),
+    ] {
+        let got = outbox::claim_due_webhooks(conn, now, hour, holder, 1).unwrap();
+        assert_eq!(got.iter().map(|i| i.id).collect::<Vec<_>>(), vec![id]);
+    }
+    if conn.dialect() == mailroom::store::db::Dialect::Postgres {
+        leases::alive(conn, quiet_there, "far.example", 7).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let released = outbox::release_stale_claims(conn, 1000).unwrap();
+    let free = outbox::claim_due_webhooks(conn, now, Duration::seconds(60), &me, 10).unwrap();
+    let free: Vec<i64> = free.iter().map(|i| i.id).collect();
+    match conn.dialect() {
+        mailroom::store::db::Dialect::Postgres => {
+            assert_eq!(released, 2);
+            assert_eq!(free, vec![ids[0], ids[1]]);
+        }
+        // An SQLite file cannot tell whether a process on another machine runs.
+        mailroom::store::db::Dialect::Sqlite => {
+            assert_eq!(released, 1);
+            assert_eq!(free, vec![ids[0]]);
+        }
+    }
 }
 
 fn check_outbox(conn: &impl Sql) {

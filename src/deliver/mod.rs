@@ -146,6 +146,9 @@ pub struct Deliverer {
     max_message_size: u64,
     /// Webhook calls in flight to one destination (`[webhook] concurrency`).
     per_destination: usize,
+    /// How long an instance of another machine may be quiet before its claims are
+    /// taken over (`[store] lease`), in milliseconds.
+    quiet_ms: i64,
 }
 
 impl Deliverer {
@@ -180,6 +183,7 @@ impl Deliverer {
                 .as_ref()
                 .map_or(10 << 20, |s| s.max_message_size),
             per_destination: config.webhook.concurrency.max(1),
+            quiet_ms: config.store.lease.as_millis() as i64,
         })
     }
 
@@ -192,6 +196,9 @@ impl Deliverer {
     /// once, default one), mail one after another over one SMTP session.
     pub async fn run_due(&self, store: &mut Store) -> crate::store::Result<Report> {
         let mut report = Report::default();
+        // Claims of a deliverer that died (here or, on PostgreSQL, another instance)
+        // end with it, not with their own lease: its items are due again now.
+        outbox::release_stale_claims(store.db(), self.quiet_ms)?;
         // What this pass learned of each webhook destination (reachable or not).
         let mut probes = Probes::new();
         loop {

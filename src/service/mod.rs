@@ -144,7 +144,7 @@ async fn watch(
     };
     // Claims left by a watch of this machine that was killed are void.
     let first = Store::open(&db)?;
-    outbox::release_stale_claims(first.db())?;
+    outbox::release_stale_claims(first.db(), config.store.lease.as_millis() as i64)?;
     // WAL checkpoints run beside the service, never inside a commit on the intake path.
     let _checkpoints = if shared {
         None
@@ -396,7 +396,7 @@ async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<Onc
         Some(WatchLock::acquire(&db)?)
     };
     let intake = intake(&config, &db, &rules, &Arc::default())?;
-    outbox::release_stale_claims(intake.store().db())?;
+    outbox::release_stale_claims(intake.store().db(), config.store.lease.as_millis() as i64)?;
     let _checkpoints = if shared {
         None
     } else {

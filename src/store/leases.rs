@@ -136,6 +136,20 @@ pub fn is_alive(conn: &impl Sql, id: &str, within_ms: i64) -> Result<bool> {
         .is_some())
 }
 
+/// Whether instance `id` said it was alive once but not within `within_ms`: an
+/// instance that died (a clean stop removes its row; a process that never says it is
+/// alive, such as `mailroom deliver`, has none, and its claims end with their lease).
+pub fn is_quiet(conn: &impl Sql, id: &str, within_ms: i64) -> Result<bool> {
+    let now = now_ms(conn)?;
+    Ok(conn
+        .row(
+            "SELECT 1 FROM instances WHERE id = ?1 AND seen < ?2",
+            args![id, now - within_ms],
+            |_| Ok(()),
+        )?
+        .is_some())
+}
+
 /// An instance as `status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Instance {

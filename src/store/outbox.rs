@@ -423,18 +423,30 @@ pub fn retry(conn: &impl Sql, id: Option<i64>, now: DateTime<Utc>) -> Result<usi
     Ok(n as usize)
 }
 
-/// Forgets the claims whose holder is gone (a deliverer killed mid-send): its items are
-/// due again at once. Claims of live processes, and of processes on other machines
-/// (which end with their lease), are left alone.
-pub fn release_stale_claims(conn: &impl Sql) -> Result<usize> {
+/// Forgets the claims whose holder is gone (a deliverer killed mid-send, an instance
+/// that died): its items are due again at once, whatever their claim's own lease. Gone
+/// is a process of this machine that no longer runs, or, on PostgreSQL, an instance of
+/// another machine that said it was alive but not for `quiet_ms` (`[store] lease`).
+/// Claims of live processes, and of other machines' processes that never say they are
+/// alive (which end with their claim's lease), are left alone.
+pub fn release_stale_claims(conn: &impl Sql, quiet_ms: i64) -> Result<usize> {
     let holders: Vec<Option<String>> = conn.rows(
-        "SELECT DISTINCT claimed_by FROM outbox WHERE lease_until IS NOT NULL",
+        "SELECT DISTINCT claimed_by FROM outbox WHERE lease_until IS NOT NULL AND state = 'pending'",
         args![],
         |r| r.get(0),
     )?;
     let mut released = 0;
     for h in holders {
-        let gone = h.as_deref().is_none_or(|h| holder_alive(h) == Some(false));
+        let gone = match h.as_deref() {
+            None => true,
+            Some(h) => match holder_alive(h) {
+                Some(alive) => !alive,
+                None if conn.dialect() == Dialect::Postgres => {
+                    super::leases::is_quiet(conn, h, quiet_ms.max(1000))?
+                }
+                None => false,
+            },
+        };
         if gone {
             released += conn.exec(
                 "UPDATE outbox SET lease_until = NULL, claimed_by = NULL
