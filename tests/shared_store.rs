@@ -771,40 +771,36 @@ fn an_instance_cut_off_from_the_database_hands_its_source_over_and_comes_back() 
         &a,
         &b,
     );
-    pg.restart();
-    let n = send(30);
-    until(
-        "the messages of the restart stored",
-        Duration::from_secs(60),
-        &mut || events() == n,
-        &a,
-        &b,
-    );
-    assert!(
-        a.running() && b.running(),
-        "an instance ended when PostgreSQL restarted\n--- a:\n{}\n--- b:\n{}",
-        a.log(),
-        b.log()
-    );
-    // The server stops answering for a while (its processes stopped: packets are
-    // taken, nothing answers); what comes meanwhile is stored once it answers again.
-    pg.signal_all("STOP");
-    let n = send(20);
-    std::thread::sleep(Duration::from_secs(LEASE_S * 2));
-    pg.signal_all("CONT");
-    until(
-        "the messages of the pause stored",
-        Duration::from_secs(60),
-        &mut || events() == n,
-        &a,
-        &b,
-    );
-    assert!(
-        a.running() && b.running(),
-        "an instance ended while PostgreSQL did not answer\n--- a:\n{}\n--- b:\n{}",
-        a.log(),
-        b.log()
-    );
+    // Then the server stops answering for a while (its processes stopped: packets
+    // are taken, nothing answers). Through each, what comes meanwhile is stored once
+    // the server answers again, and both instances go on.
+    let pause = || {
+        pg.signal_all("STOP");
+        std::thread::sleep(Duration::from_secs(LEASE_S * 2));
+    };
+    type Step<'a> = &'a dyn Fn();
+    let faults: [(&str, Step, Step); 2] = [
+        ("restarted", &|| pg.restart(), &|| {}),
+        ("did not answer", &pause, &|| pg.signal_all("CONT")),
+    ];
+    for (what, begin, end) in faults {
+        begin();
+        let n = send(20);
+        end();
+        until(
+            &format!("the messages sent while PostgreSQL {what} stored"),
+            Duration::from_secs(60),
+            &mut || events() == n,
+            &a,
+            &b,
+        );
+        assert!(
+            a.running() && b.running(),
+            "an instance ended when PostgreSQL {what}\n--- a:\n{}\n--- b:\n{}",
+            a.log(),
+            b.log()
+        );
+    }
     // Once each: events, messages, and the folder's places.
     assert_eq!(events(), sent as i64);
     assert_eq!(pg.count("SELECT COUNT(*) FROM messages"), sent as i64);

@@ -110,24 +110,10 @@ fn store_functions_agree_on_sqlite_and_postgres() {
 /// never says it is alive keeps its claim until the claim's lease.
 fn check_dead_claims(conn: &impl Sql) {
     use chrono::Duration;
-    use mailroom::store::outbox::{self, Channel, NewItem};
+    use mailroom::store::outbox;
     let now = mailroom::clock::now();
     let ids: Vec<i64> = (1..=3)
-        .map(|n| {
-            outbox::enqueue(
-                conn,
-                &NewItem {
-                    channel: Channel::Webhook,
-                    rule: Some("r".into()),
-                    event: Some(n),
-                    message: None,
-                    target: "https://hooks.example/x".into(),
-                    payload: serde_json::json!({"url": format!("https://hooks.example/x?n={n}")}),
-                },
-                now,
-            )
-            .unwrap()
-        })
+        .map(|n| outbox::enqueue(conn, &hook(n), now).unwrap())
         .collect();
     let me = outbox::holder();
     let host = me.rsplitn(3, ':').nth(2).unwrap().to_string();
@@ -163,18 +149,22 @@ fn check_dead_claims(conn: &impl Sql) {
     }
 }
 
-fn check_outbox(conn: &impl Sql) {
-    use chrono::Duration;
-    use mailroom::store::outbox::{self, Channel, NewItem};
-    let now = mailroom::clock::now();
-    let hook = |n: i64| NewItem {
-        channel: Channel::Webhook,
+/// A webhook call for event `n`, as the outbox checks queue it.
+fn hook(n: i64) -> mailroom::store::outbox::NewItem {
+    mailroom::store::outbox::NewItem {
+        channel: mailroom::store::outbox::Channel::Webhook,
         rule: Some("r".into()),
         event: Some(n),
         message: None,
         target: "https://hooks.example/x".into(),
         payload: serde_json::json!({"url": format!("https://hooks.example/x?n={n}")}),
-    };
+    }
+}
+
+fn check_outbox(conn: &impl Sql) {
+    use chrono::Duration;
+    use mailroom::store::outbox::{self, Channel, NewItem};
+    let now = mailroom::clock::now();
     let a = outbox::enqueue(conn, &hook(1), now).unwrap();
     let b = outbox::enqueue(conn, &hook(2), now).unwrap();
     assert!(b > a);
