@@ -48,18 +48,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<u8> {
     } else {
         std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty())
     };
-    let target = crate::store::pg::Target {
-        url: args.to.clone(),
-        password,
-        ca_file: ctx
-            .config
-            .store
-            .ca_file
-            .as_ref()
-            .map(|p| ctx.config.resolve(p)),
-        dead_after: crate::store::pg::Target::dead_after_for(ctx.config.store.lease),
-        pooled: ctx.config.store.pool_mode == crate::config::PoolMode::Transaction,
-    };
+    let target = super::pg_target(&ctx.config, &args.to, password);
     // The store's own schema first (keys, identities, indexes), then the rows into it.
     let pg =
         crate::store::pg::open(&target).map_err(|e| anyhow::anyhow!("mailroom migrate: {e}"))?;

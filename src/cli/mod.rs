@@ -112,6 +112,22 @@ pub struct Context {
 /// What the store calls for each event stored for the first time.
 pub type Reactor = Box<dyn FnMut(&rusqlite::Transaction<'_>, NewEvent<'_>) -> store::Result<()>>;
 
+/// Where the PostgreSQL store at `url` is and how to reach it, as `[store]` says.
+pub(crate) fn pg_target(
+    config: &Config,
+    url: &str,
+    password: Option<String>,
+) -> crate::store::pg::Target {
+    let st = &config.store;
+    crate::store::pg::Target {
+        url: url.to_string(),
+        password,
+        ca_file: st.ca_file.as_ref().map(|p| config.resolve(p)),
+        dead_after: crate::store::pg::Target::dead_after_for(st.lease),
+        pooled: st.pool_mode == crate::config::PoolMode::Transaction,
+    }
+}
+
 impl Context {
     pub fn load(config: Option<&Path>, db: Option<PathBuf>) -> anyhow::Result<Context> {
         let ctx = Context {
@@ -127,13 +143,7 @@ impl Context {
             } else {
                 std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty())
             };
-            crate::store::pg::register(crate::store::pg::Target {
-                url: url.to_string(),
-                password,
-                ca_file: st.ca_file.as_ref().map(|p| ctx.config.resolve(p)),
-                dead_after: crate::store::pg::Target::dead_after_for(st.lease),
-                pooled: st.pool_mode == crate::config::PoolMode::Transaction,
-            });
+            crate::store::pg::register(pg_target(&ctx.config, url, password));
         }
         tracing::debug!(
             db = %crate::secret::redact(&path.display().to_string()),

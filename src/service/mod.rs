@@ -31,7 +31,7 @@ use crate::ingest::live::Live;
 use crate::ingest::{Batch, sum};
 use crate::rules::RuleSet;
 use crate::shutdown::{Shutdown, Trigger};
-use crate::store::{self, Store, outbox};
+use crate::store::{self, Store};
 
 /// Reads the config and rules again (for SIGHUP), with every check of the start.
 pub type Reload = Box<dyn Fn() -> anyhow::Result<(Config, RuleSet)> + Send>;
@@ -142,9 +142,7 @@ async fn watch(
     } else {
         Some(WatchLock::acquire(&db)?)
     };
-    // Claims left by a watch of this machine that was killed are void.
     let first = Store::open(&db)?;
-    outbox::release_stale_claims(first.db(), config.store.lease.as_millis() as i64)?;
     // WAL checkpoints run beside the service, never inside a commit on the intake path.
     let _checkpoints = if shared {
         None
@@ -396,7 +394,6 @@ async fn once(config: Config, db: PathBuf, rules: RuleSet) -> anyhow::Result<Onc
         Some(WatchLock::acquire(&db)?)
     };
     let intake = intake(&config, &db, &rules, &Arc::default())?;
-    outbox::release_stale_claims(intake.store().db(), config.store.lease.as_millis() as i64)?;
     let _checkpoints = if shared {
         None
     } else {

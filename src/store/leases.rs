@@ -124,30 +124,27 @@ pub fn gone(conn: &impl Sql, id: &str) -> Result<()> {
     release_all(conn, id)
 }
 
-/// Whether instance `id` said it was alive within `within_ms`.
-pub fn is_alive(conn: &impl Sql, id: &str, within_ms: i64) -> Result<bool> {
+/// Milliseconds since instance `id` last said it was alive; None when it never did (or
+/// stopped cleanly, which removes its row).
+fn quiet_for(conn: &impl Sql, id: &str) -> Result<Option<i64>> {
     let now = now_ms(conn)?;
     Ok(conn
-        .row(
-            "SELECT 1 FROM instances WHERE id = ?1 AND seen >= ?2",
-            args![id, now - within_ms],
-            |_| Ok(()),
-        )?
-        .is_some())
+        .row("SELECT seen FROM instances WHERE id = ?1", args![id], |r| {
+            r.get::<i64>(0)
+        })?
+        .map(|seen| now - seen))
+}
+
+/// Whether instance `id` said it was alive within `within_ms`.
+pub fn is_alive(conn: &impl Sql, id: &str, within_ms: i64) -> Result<bool> {
+    Ok(quiet_for(conn, id)?.is_some_and(|q| q <= within_ms))
 }
 
 /// Whether instance `id` said it was alive once but not within `within_ms`: an
 /// instance that died (a clean stop removes its row; a process that never says it is
 /// alive, such as `mailroom deliver`, has none, and its claims end with their lease).
 pub fn is_quiet(conn: &impl Sql, id: &str, within_ms: i64) -> Result<bool> {
-    let now = now_ms(conn)?;
-    Ok(conn
-        .row(
-            "SELECT 1 FROM instances WHERE id = ?1 AND seen < ?2",
-            args![id, now - within_ms],
-            |_| Ok(()),
-        )?
-        .is_some())
+    Ok(quiet_for(conn, id)?.is_some_and(|q| q > within_ms))
 }
 
 /// An instance as `status` shows it.

@@ -105,15 +105,14 @@ impl Sql for Pg {
         Dialect::Postgres
     }
     fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<u64> {
+        let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
         if self.unnamed {
             self.statements.set(self.statements.get() + 1);
-            let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
             let params = typed(&vals);
             return off_runtime(|| self.client().execute_typed(&placeholders(sql), &params))
                 .map_err(StoreError::Pg);
         }
         let stmt = self.statement(sql)?;
-        let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
         off_runtime(|| self.client().execute(&stmt, &refs)).map_err(StoreError::Pg)
     }
@@ -123,21 +122,17 @@ impl Sql for Pg {
         args: &[&dyn Arg],
         each: &mut dyn FnMut(&Row<'_>) -> Result<()>,
     ) -> Result<()> {
-        if self.unnamed {
-            self.statements.set(self.statements.get() + 1);
-            let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
-            let params = typed(&vals);
-            let rows = off_runtime(|| self.client().query_typed(&placeholders(sql), &params))
-                .map_err(StoreError::Pg)?;
-            for r in &rows {
-                each(&Row::Pg(r))?;
-            }
-            return Ok(());
-        }
-        let stmt = self.statement(sql)?;
         let vals: Vec<PgArg<'_>> = args.iter().map(|a| PgArg(a.val())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
-        let rows = off_runtime(|| self.client().query(&stmt, &refs)).map_err(StoreError::Pg)?;
+        let rows = if self.unnamed {
+            self.statements.set(self.statements.get() + 1);
+            let params = typed(&vals);
+            off_runtime(|| self.client().query_typed(&placeholders(sql), &params))
+        } else {
+            let stmt = self.statement(sql)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
+            off_runtime(|| self.client().query(&stmt, &refs))
+        }
+        .map_err(StoreError::Pg)?;
         for r in &rows {
             each(&Row::Pg(r))?;
         }
